@@ -1,0 +1,147 @@
+// Package db holds escrowd's database plumbing: the connection pool, the one
+// function through which every write runs (a SERIALIZABLE transaction that is
+// retried on serialization failures), migrations and test databases.
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// Options tune the pool. Zero values take the defaults.
+type Options struct {
+	MaxConns        int32         // default 16
+	MaxTxAttempts   int           // default DefaultMaxTxAttempts
+	ConnectTimeout  time.Duration // default 10s
+	ApplicationName string        // default "escrowd"
+}
+
+// DefaultMaxTxAttempts bounds how often one transaction function runs before
+// the serialization failure is returned to the caller.
+const DefaultMaxTxAttempts = 12
+
+// DB is a connection pool that knows which server it talks to.
+type DB struct {
+	Pool *pgxpool.Pool
+	// CockroachDB is true when the server reported a crdb_version parameter.
+	CockroachDB bool
+
+	maxAttempts int
+	metrics     *metrics
+}
+
+type metrics struct {
+	txTotal   *prometheus.CounterVec
+	txRetries *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		txTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "escrowd_db_transactions_total",
+			Help: "Write transactions by outcome (committed, failed).",
+		}, []string{"outcome"}),
+		txRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "escrowd_db_transaction_retries_total",
+			Help: "Write transaction attempts retried, by SQLSTATE and phase (body, commit).",
+		}, []string{"sqlstate", "phase"}),
+	}
+}
+
+// Open connects to url, registers decimal support on every connection and
+// detects whether the server is CockroachDB.
+func Open(ctx context.Context, url string, opt Options) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("db: parse url: %w", err)
+	}
+	if opt.MaxConns > 0 {
+		cfg.MaxConns = opt.MaxConns
+	} else {
+		cfg.MaxConns = 16
+	}
+	if opt.ConnectTimeout <= 0 {
+		opt.ConnectTimeout = 10 * time.Second
+	}
+	if opt.ApplicationName == "" {
+		opt.ApplicationName = "escrowd"
+	}
+	cfg.ConnConfig.ConnectTimeout = opt.ConnectTimeout
+	cfg.ConnConfig.RuntimeParams["application_name"] = opt.ApplicationName
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		pgxdecimal.Register(c.TypeMap())
+		return nil
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("db: connect: %w", err)
+	}
+	d := &DB{Pool: pool, maxAttempts: opt.MaxTxAttempts, metrics: newMetrics()}
+	if d.maxAttempts <= 0 {
+		d.maxAttempts = DefaultMaxTxAttempts
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("db: connect: %w", err)
+	}
+	d.CockroachDB = conn.Conn().PgConn().ParameterStatus("crdb_version") != ""
+	conn.Release()
+	return d, nil
+}
+
+// Close closes the pool.
+func (d *DB) Close() { d.Pool.Close() }
+
+// Collectors returns the Prometheus collectors of this pool: transaction
+// outcomes, retries and pool statistics.
+func (d *DB) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{d.metrics.txTotal, d.metrics.txRetries, &poolCollector{pool: d.Pool}}
+}
+
+// Ping checks that the database answers.
+func (d *DB) Ping(ctx context.Context) error { return d.Pool.Ping(ctx) }
+
+// Retryable reports whether err is a serialization failure (40001) or a
+// deadlock (40P01) after which the whole transaction may be run again.
+func Retryable(err error) bool {
+	code := SQLState(err)
+	return code == "40001" || code == "40P01"
+}
+
+// SQLState returns the SQLSTATE of err, or "" when err carries none.
+func SQLState(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
+// IsUniqueViolation reports whether err is a unique violation, optionally on
+// the named constraint (empty matches any).
+func IsUniqueViolation(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		return false
+	}
+	return constraint == "" || pgErr.ConstraintName == constraint
+}
+
+// IsNoRows reports whether err means a query returned no row.
+func IsNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+// Retries returns how many attempts were retried after an error with the
+// given SQLSTATE in the given phase ("body" or "commit") since Open.
+func (d *DB) Retries(sqlstate, phase string) int {
+	return int(testutil.ToFloat64(d.metrics.txRetries.WithLabelValues(sqlstate, phase)))
+}

@@ -1,0 +1,240 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Migration limits.
+const (
+	migrationLockLease        = 60 * time.Second // how long a migrator holds the lock without renewing it
+	migrationLockWait         = 3 * time.Minute  // how long a migrator waits for another to finish
+	maxStatementsPerMigration = 200
+)
+
+// Migration is one embedded migration file, split into statements. Each
+// statement runs in its own transaction (one DDL per transaction, as
+// CockroachDB requires for safe online schema changes).
+type Migration struct {
+	Version    int
+	Name       string
+	Statements []string
+}
+
+var migrationName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
+
+// LoadMigrations reads every NNNN_name.sql file of fsys's root, ordered by
+// version.
+func LoadMigrations(fsys fs.FS) ([]Migration, error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	var out []Migration
+	seen := map[int]string{}
+	for _, e := range entries {
+		m := migrationName.FindStringSubmatch(e.Name())
+		if e.IsDir() || m == nil {
+			continue
+		}
+		v, _ := strconv.Atoi(m[1])
+		if prev, dup := seen[v]; dup {
+			return nil, fmt.Errorf("migrations: version %d used by %s and %s", v, prev, e.Name())
+		}
+		seen[v] = e.Name()
+		body, err := fs.ReadFile(fsys, path.Clean(e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("migrations: %s: %w", e.Name(), err)
+		}
+		stmts := SplitStatements(string(body))
+		if len(stmts) == 0 || len(stmts) > maxStatementsPerMigration {
+			return nil, fmt.Errorf("migrations: %s: %d statements (want 1..%d)", e.Name(), len(stmts), maxStatementsPerMigration)
+		}
+		out = append(out, Migration{Version: v, Name: m[2], Statements: stmts})
+	}
+	slices.SortFunc(out, func(a, b Migration) int { return a.Version - b.Version })
+	return out, nil
+}
+
+// SplitStatements splits SQL text into statements at semicolons that end a
+// line, dropping comment-only lines. Migrations keep one statement per
+// semicolon-terminated block and no semicolons inside string literals.
+func SplitStatements(sql string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(sql, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteString("\n")
+		if strings.HasSuffix(trimmed, ";") {
+			if s := strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"); s != "" {
+				out = append(out, s)
+			}
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+var bootstrap = []string{
+	`CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INT8 NOT NULL,
+		step INT8 NOT NULL,
+		name TEXT NOT NULL,
+		applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+		PRIMARY KEY (version, step)
+	)`,
+	`CREATE TABLE IF NOT EXISTS schema_lock (
+		id INT8 PRIMARY KEY,
+		holder TEXT NOT NULL,
+		expires_at TIMESTAMPTZ NOT NULL
+	)`,
+}
+
+// Migrate applies every statement of ms not yet recorded in
+// schema_migrations, in order, each in its own transaction. It is a no-op
+// when everything is applied. Two instances starting at once are safe: a
+// lock row with a lease (no advisory locks, which CockroachDB lacks) lets one
+// migrate while the other waits, then finds nothing left to do.
+func (d *DB) Migrate(ctx context.Context, ms []Migration, holder string) (applied int, err error) {
+	for _, stmt := range bootstrap {
+		if err := d.execBootstrap(ctx, stmt); err != nil {
+			return 0, err
+		}
+	}
+	if err := d.acquireMigrationLock(ctx, holder); err != nil {
+		return 0, err
+	}
+	defer func() {
+		_, rerr := d.Pool.Exec(context.WithoutCancel(ctx), `DELETE FROM schema_lock WHERE id = 1 AND holder = $1`, holder)
+		if err == nil && rerr != nil {
+			err = fmt.Errorf("migrate: release lock: %w", rerr)
+		}
+	}()
+	done, err := d.appliedSteps(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range ms {
+		for i, stmt := range m.Statements {
+			if done[[2]int{m.Version, i}] {
+				continue
+			}
+			err := d.Tx(ctx, func(tx pgx.Tx) error {
+				// Renewing the lease in the same transaction proves we still hold it.
+				tag, err := tx.Exec(ctx, `UPDATE schema_lock SET expires_at = now() + $2::INTERVAL WHERE id = 1 AND holder = $1`,
+					holder, migrationLockLease.String())
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() != 1 {
+					return fmt.Errorf("lost the migration lock")
+				}
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					return err
+				}
+				_, err = tx.Exec(ctx, `INSERT INTO schema_migrations (version, step, name) VALUES ($1, $2, $3)`, m.Version, i, m.Name)
+				return err
+			})
+			if err != nil {
+				return applied, fmt.Errorf("migrate %04d_%s step %d: %w", m.Version, m.Name, i, err)
+			}
+			applied++
+		}
+	}
+	return applied, nil
+}
+
+// Pending returns how many statements of ms are not applied yet.
+func (d *DB) Pending(ctx context.Context, ms []Migration) (int, error) {
+	done, err := d.appliedSteps(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range ms {
+		for i := range m.Statements {
+			if !done[[2]int{m.Version, i}] {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+func (d *DB) appliedSteps(ctx context.Context) (map[[2]int]bool, error) {
+	rows, err := d.Pool.Query(ctx, `SELECT version, step FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: read applied: %w", err)
+	}
+	done := map[[2]int]bool{}
+	var v, s int
+	_, err = pgx.ForEachRow(rows, []any{&v, &s}, func() error {
+		done[[2]int{v, s}] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("migrate: read applied: %w", err)
+	}
+	return done, nil
+}
+
+// execBootstrap runs a CREATE TABLE IF NOT EXISTS. Two PostgreSQL sessions
+// creating the same table at once can collide on the catalog (23505); the
+// loser tries again and then finds the table.
+func (d *DB) execBootstrap(ctx context.Context, stmt string) error {
+	var err error
+	for range 5 {
+		if _, err = d.Pool.Exec(ctx, stmt); err == nil || !(IsUniqueViolation(err, "") || Retryable(err)) {
+			break
+		}
+		if serr := sleep(ctx, 50*time.Millisecond); serr != nil {
+			return serr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: bootstrap: %w", err)
+	}
+	return nil
+}
+
+func (d *DB) acquireMigrationLock(ctx context.Context, holder string) error {
+	deadline := time.Now().Add(migrationLockWait)
+	for {
+		var got string
+		err := d.Tx(ctx, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `
+				INSERT INTO schema_lock (id, holder, expires_at) VALUES (1, $1, now() + $2::INTERVAL)
+				ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+				WHERE schema_lock.expires_at < now() OR schema_lock.holder = excluded.holder
+				RETURNING holder`, holder, migrationLockLease.String()).Scan(&got)
+		})
+		if err == nil && got == holder {
+			return nil
+		}
+		if err != nil && !IsNoRows(err) {
+			return fmt.Errorf("migrate: lock: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("migrate: lock held by another migrator for over %s", migrationLockWait)
+		}
+		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/cockroachdb/cockroach-go/v2/crdb"
+	crdbpgx "github.com/cockroachdb/cockroach-go/v2/crdb/crdbpgxv5"
+	"github.com/jackc/pgx/v5"
+)
+
+// Backoff bounds between attempts of a retried transaction.
+const (
+	backoffBase = 2 * time.Millisecond
+	backoffMax  = 250 * time.Millisecond
+)
+
+// TxFunc is the body of a transaction. It may run several times: it must
+// have no side effect but SQL on tx (no HTTP calls, sleeps or channel sends).
+type TxFunc func(tx pgx.Tx) error
+
+// Tx runs fn in a SERIALIZABLE transaction and commits it. Serialization
+// failures (40001) and deadlocks (40P01) restart the whole transaction, at
+// most MaxTxAttempts times, with jittered exponential backoff between
+// attempts. This is the only way escrowd writes.
+//
+// On CockroachDB it uses crdbpgx.ExecuteTx (the savepoint retry protocol).
+// On PostgreSQL it must not: crdb.ExecuteInTx ignores the error of the COMMIT
+// that follows RELEASE SAVEPOINT, and PostgreSQL reports serialization
+// failures at COMMIT, so a write could be lost silently. There a full-restart
+// loop runs that checks every COMMIT.
+func (d *DB) Tx(ctx context.Context, fn TxFunc) error {
+	return d.run(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
+}
+
+// ReadTx runs fn in a read-only SERIALIZABLE transaction, retried like Tx. Use
+// it for reads that must see one consistent snapshot across statements.
+func (d *DB) ReadTx(ctx context.Context, fn TxFunc) error {
+	return d.run(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable, AccessMode: pgx.ReadOnly}, fn)
+}
+
+func (d *DB) run(ctx context.Context, opts pgx.TxOptions, fn TxFunc) error {
+	var err error
+	if d.CockroachDB {
+		attempt := 0
+		err = crdbpgx.ExecuteTx(crdb.WithMaxRetries(ctx, d.maxAttempts), d.Pool, opts, func(tx pgx.Tx) error {
+			attempt++
+			if attempt > 1 {
+				d.metrics.txRetries.WithLabelValues("40001", "body").Inc()
+			}
+			return fn(tx)
+		})
+	} else {
+		err = d.restartLoop(ctx, opts, fn)
+	}
+	if err != nil {
+		d.metrics.txTotal.WithLabelValues("failed").Inc()
+		return err
+	}
+	d.metrics.txTotal.WithLabelValues("committed").Inc()
+	return nil
+}
+
+// restartLoop is the PostgreSQL retry loop: begin, run, commit, and on a
+// retryable error anywhere (including COMMIT) roll back and start again.
+func (d *DB) restartLoop(ctx context.Context, opts pgx.TxOptions, fn TxFunc) error {
+	for attempt := 1; ; attempt++ {
+		phase, err := d.attempt(ctx, opts, fn)
+		if err == nil {
+			return nil
+		}
+		if !Retryable(err) {
+			return err
+		}
+		if attempt >= d.maxAttempts {
+			return fmt.Errorf("db: transaction failed after %d attempts: %w", attempt, err)
+		}
+		d.metrics.txRetries.WithLabelValues(SQLState(err), phase).Inc()
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return err
+		}
+	}
+}
+
+// attempt runs fn once and commits; it reports in which phase an error arose.
+func (d *DB) attempt(ctx context.Context, opts pgx.TxOptions, fn TxFunc) (phase string, err error) {
+	tx, err := d.Pool.BeginTx(ctx, opts)
+	if err != nil {
+		return "begin", err
+	}
+	defer func() {
+		if err != nil {
+			// The rollback error is irrelevant: the attempt failed already.
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return "body", err
+	}
+	if err = tx.Commit(ctx); err != nil {
+		if errors.Is(err, pgx.ErrTxCommitRollback) {
+			return "commit", fmt.Errorf("db: commit rolled back (a statement failed inside the transaction and the error was ignored): %w", err)
+		}
+		return "commit", err
+	}
+	return "", nil
+}
+
+// backoff returns the pause before attempt+1: exponential with full jitter.
+func backoff(attempt int) time.Duration {
+	ceiling := backoffBase << min(attempt, 8)
+	if ceiling > backoffMax {
+		ceiling = backoffMax
+	}
+	return time.Duration(rand.Int64N(int64(ceiling))) + backoffBase/2
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
