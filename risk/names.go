@@ -1,0 +1,206 @@
+package risk
+
+import (
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+)
+
+// MaxNameRunes bounds how much of a name NormalizeName looks at; longer
+// input is cut at this many runes before normalising, so one hostile
+// name cannot make screening slow.
+const MaxNameRunes = 512
+
+// noiseWords are tokens dropped by NormalizeName because they say what
+// kind of organisation a name belongs to, or join words, rather than
+// which one it is. Matching on them produced false positives in testing
+// ("Global Export Ltd" against every "... LTD" on the list) and their
+// absence or presence ("ACME LLC" versus "Acme") is not a different
+// party. The list is applied to every name, individual or company:
+// the tokens are not given names or surnames in the OFAC data.
+//
+// Tokens are compared after normalisation, where dots and apostrophes
+// are deleted, so "S.A." is "sa", "S. de R.L." is "s de rl" and
+// "C.V." is "cv". Single letters are kept: they are initials.
+var noiseWords = map[string]bool{
+	// English legal forms and their words.
+	"co": true, "company": true, "corp": true, "corporation": true,
+	"inc": true, "incorporated": true, "limited": true, "ltd": true,
+	"llc": true, "llp": true, "lp": true, "plc": true, "liability": true,
+	"joint": true, "stock": true, "pte": true, "pty": true,
+	// Continental European and Latin American forms.
+	"sa": true, "sas": true, "sarl": true, "srl": true, "rl": true,
+	"spa": true, "sl": true, "cv": true, "ltda": true, "sociedad": true,
+	"anonima": true, "gmbh": true, "ag": true, "kg": true, "bv": true,
+	"nv": true, "oy": true, "ab": true,
+	// Russian / CIS forms, transliterated and abbreviated.
+	"ooo": true, "oao": true, "zao": true, "pao": true, "ao": true,
+	"jsc": true, "ojsc": true, "cjsc": true, "pjsc": true,
+	"obshchestvo": true, "ogranichennoi": true, "otvetstvennostyu": true,
+	"aktsionernoe": true,
+	// Middle East / Asia.
+	"fze": true, "fzco": true, "fzc": true, "fzllc": true, "sal": true,
+	"sdn": true, "bhd": true, "sirketi": true,
+	// Connecting words.
+	"the": true, "of": true, "and": true, "for": true, "de": true,
+	"del": true, "la": true, "y": true, "ve": true, "und": true, "et": true,
+}
+
+// foldRunes maps letters that carry no combining mark in Unicode, so
+// that removing marks does not reach them, to their usual Latin
+// spelling.
+var foldRunes = map[rune]string{
+	'ß': "ss", 'æ': "ae", 'œ': "oe", 'ø': "o", 'ł': "l", 'đ': "d",
+	'ð': "d", 'þ': "th", 'ı': "i", 'ħ': "h",
+}
+
+// NormalizeName turns a person's or organisation's name into the tokens
+// screening compares: lower case; diacritics removed (NFKD, then
+// nonspacing marks dropped, so "Müller" is "muller" and "José" is
+// "jose"); a few letters without marks folded ("ß" is "ss"); dots and
+// apostrophes deleted so that abbreviations and transliterations stay
+// one word ("S.A." is "sa", "SA'ID" is "said"); every other character
+// that is not a letter or digit becomes a space; noise words (legal
+// forms such as "ltd", "llc", "s.a.", "gmbh", and joining words such as
+// "of", "de", "and") dropped unless nothing else is left; duplicates
+// removed; and the tokens sorted, so that word order does not matter:
+// "PUTIN, Vladimir" and "Vladimir Putin" give the same tokens.
+//
+// It returns nil for a name with no letters or digits.
+func NormalizeName(s string) []string {
+	if n := utf8.RuneCountInString(s); n > MaxNameRunes {
+		s = string([]rune(s)[:MaxNameRunes])
+	}
+	if !isASCII(s) {
+		t := transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+		if out, _, err := transform.String(t, s); err == nil {
+			s = out
+		}
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		r = unicode.ToLower(r)
+		switch {
+		case r == '.' || r == '\'' || r == '\u2019' || r == '\u2018' || r == '`' || r == '\u00b4':
+			// deleted: keeps abbreviations and transliterations whole
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			if f, ok := foldRunes[r]; ok {
+				b.WriteString(f)
+			} else {
+				b.WriteRune(r)
+			}
+		default:
+			b.WriteByte(' ')
+		}
+	}
+	all := strings.Fields(b.String())
+	if len(all) == 0 {
+		return nil
+	}
+	toks := make([]string, 0, len(all))
+	for _, t := range all {
+		if !noiseWords[t] {
+			toks = append(toks, t)
+		}
+	}
+	if len(toks) == 0 {
+		toks = all
+	}
+	sort.Strings(toks)
+	return compactStrings(toks)
+}
+
+// compactStrings removes adjacent duplicates from a sorted slice.
+func compactStrings(s []string) []string {
+	out := s[:1]
+	for _, t := range s[1:] {
+		if t != out[len(out)-1] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// jaroWinklerBuf is the length up to which jaroWinkler works without
+// allocating.
+const jaroWinklerBuf = 64
+
+// jaroWinkler returns the Jaro-Winkler similarity of a and b in [0,1]
+// with the usual constants: prefix scale 0.1, prefix up to 4 runes,
+// prefix boost applied only above a Jaro similarity of 0.7.
+func jaroWinkler(a, b []rune) float64 {
+	la, lb := len(a), len(b)
+	if la == 0 || lb == 0 {
+		if la == lb {
+			return 1
+		}
+		return 0
+	}
+	if la > lb {
+		a, b, la, lb = b, a, lb, la
+	}
+	window := lb/2 - 1
+	if window < 0 {
+		window = 0
+	}
+	var abuf, bbuf [jaroWinklerBuf]bool
+	var am, bm []bool
+	if lb <= jaroWinklerBuf {
+		am, bm = abuf[:la], bbuf[:lb]
+	} else {
+		am, bm = make([]bool, la), make([]bool, lb)
+	}
+	m := 0
+	for i := 0; i < la; i++ {
+		lo := max(0, i-window)
+		hi := min(lb, i+window+1)
+		for j := lo; j < hi; j++ {
+			if !bm[j] && a[i] == b[j] {
+				am[i], bm[j] = true, true
+				m++
+				break
+			}
+		}
+	}
+	if m == 0 {
+		return 0
+	}
+	t, k := 0, 0
+	for i := 0; i < la; i++ {
+		if !am[i] {
+			continue
+		}
+		for !bm[k] {
+			k++
+		}
+		if a[i] != b[k] {
+			t++
+		}
+		k++
+	}
+	fm := float64(m)
+	jaro := (fm/float64(la) + fm/float64(lb) + (fm-float64(t)/2)/fm) / 3
+	if jaro <= 0.7 {
+		return jaro
+	}
+	p := 0
+	for p < 4 && p < la && a[p] == b[p] {
+		p++
+	}
+	return jaro + float64(p)*0.1*(1-jaro)
+}

@@ -1,0 +1,253 @@
+package risk
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+var realScreener = sync.OnceValues(func() (*Screener, error) {
+	f, err := os.Open(realSDNPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := ParseSDN(f)
+	if err != nil {
+		return nil, err
+	}
+	return NewScreener(entries, 0)
+})
+
+// loadRealScreener returns a Screener over the real OFAC list.
+func loadRealScreener(tb testing.TB) *Screener {
+	tb.Helper()
+	s, err := realScreener()
+	if err != nil {
+		tb.Fatalf("loading real SDN list: %v", err)
+	}
+	return s
+}
+
+func TestScreenRealNames(t *testing.T) {
+	s := loadRealScreener(t)
+	tests := []struct {
+		query   string
+		entNum  int
+		matched string
+	}{
+		// Entity, case.
+		{"banco nacional de cuba", 306, "BANCO NACIONAL DE CUBA"},
+		// Short alias from Remarks: exact.
+		{"BNC", 306, "BNC"},
+		// Individual, "LAST, First" against first-last order.
+		{"Mousa Mohammed Abu Marzook", 3754, "ABU MARZOOK, Mousa Mohammed"},
+		// Spanish name with accents.
+		{"Gilberto José Rodríguez Orejuela", 4107, "RODRIGUEZ OREJUELA, Gilberto Jose"},
+		// Misspelt.
+		{"Rodriges Orejuela, Gilberto Jose", 4107, "RODRIGUEZ OREJUELA, Gilberto Jose"},
+		// Alias with a noise word.
+		{"the chess player", 4107, "THE CHESS PLAYER"},
+		// Korean, hyphenated given name.
+		{"Kim Jong-un", 20157, "KIM, Jong Un"},
+		{"Joaquín Guzmán Loera", 6861, "GUZMAN LOERA, Joaquin"},
+		// Arabic transliteration variants.
+		{"Khalid Sheikh Mohammed", 6928, "MOHAMMED, Khalid Shaikh"},
+		{"Mohammed Shawki Islambuli", 2682, "ISLAMBOULI, Mohammad Shawqi"},
+		// Legal form written differently.
+		{"Sberbank Capital LLC", 18669, "LIMITED LIABILITY COMPANY SBERBANK CAPITAL"},
+		// a.k.a. and f.k.a. aliases.
+		{"Caribex", 751, "CARIBEX"},
+		{"Mexican Federation", 11440, "MEXICAN FEDERATION"},
+		{"MAHAN AIR", 12927, "MAHAN AIR"},
+		// A common name that is on the list matches: a reviewer decides.
+		{"Wei Zhang", 45391, "ZHANG, Wei"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			got := s.Screen(tt.query)
+			if len(got) == 0 {
+				t.Fatalf("Screen(%q) found nothing, want %d", tt.query, tt.entNum)
+			}
+			if got[0].EntNum != tt.entNum || got[0].MatchedName != tt.matched || got[0].Entry.EntNum != tt.entNum {
+				t.Errorf("best match %d %q (%.3f), want %d %q", got[0].EntNum, got[0].MatchedName, got[0].Score, tt.entNum, tt.matched)
+			}
+			if got[0].Score < DefaultScreenThreshold || got[0].Score > 1 {
+				t.Errorf("score %.3f out of [threshold, 1]", got[0].Score)
+			}
+		})
+	}
+}
+
+// ordinaryNames are names of people and firms not on the list.
+var ordinaryNames = []string{
+	"John Smith", "Maria Garcia", "Acme Trading GmbH", "Li Wei", "Müller Handels AG",
+	"Global Export Ltd", "Wang Wei", "Kim Min-jun", "Jose Rodriguez", "Juan Carlos Martinez",
+	"Ivan Petrov", "Sergey Ivanov", "Alexander Ivanov", "Fatima Khan", "Anna Schmidt",
+	"David Cohen", "Olga Kuznetsova", "Priya Sharma", "Yuki Tanaka", "Hans Becker",
+	"Carlos Santos", "Elena Popova", "Nguyen Van Minh", "Peter Kowalski", "Sarah Johnson",
+	"Michael Brown", "Jean Dupont", "Chen Jie", "Mohammad Reza Ahmadi", "Juan Zhang",
+	"Ahmed Sato", "Petrov Trading LLC", "International Trading Company", "Sea Star Trading",
+	"Orient Express Logistics", "Nordic Timber AB",
+}
+
+func TestScreenOrdinaryNames(t *testing.T) {
+	s := loadRealScreener(t)
+	for _, name := range ordinaryNames {
+		t.Run(name, func(t *testing.T) {
+			for _, m := range s.Screen(name) {
+				t.Errorf("Screen(%q) matched %d %q at %.3f", name, m.EntNum, m.MatchedName, m.Score)
+			}
+		})
+	}
+}
+
+func TestScreen(t *testing.T) {
+	entries := []SanctionsEntry{
+		{EntNum: 1, Name: "BANCO NACIONAL DE CUBA", Type: SDNTypeEntity, Aliases: []string{"BNC"}},
+		{EntNum: 2, Name: "RODRIGUEZ OREJUELA, Gilberto Jose", Type: SDNTypeIndividual, Aliases: []string{"THE CHESS PLAYER"}},
+		{EntNum: 3, Name: "ACME HOLDINGS", Type: SDNTypeEntity},
+		{EntNum: 4, Name: "ACME HOLDINGS LTD", Type: SDNTypeEntity},
+		{EntNum: 5, Name: "AL-HASSAN, Ali", Type: SDNTypeIndividual, Aliases: []string{"HASAN, Ali", "ABU ALI"}},
+	}
+	s, err := NewScreener(entries, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		query string
+		want  []int // EntNums in order
+	}{
+		{"Banco Nacional de Cuba", []int{1}},
+		{"BNC", []int{1}},
+		{"BNG", nil},            // short: exact only
+		{"BNC Holdings", nil},   // one word of two
+		{"Banco Nacional", nil}, // two words of four
+		{"Jose Gilberto Rodriguez Orejuela", []int{2}},
+		{"GILBERTO JOSÉ RODRÍGUEZ-OREJUELA", []int{2}},
+		{"Gilberto Rodriguez", nil},
+		{"Acme Holdings Limited", []int{3, 4}}, // same tokens: tie broken by EntNum
+		{"Ali Hasan", []int{5}},                // one Match per entry though two names match
+		{"", nil},
+		{"., -", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			var got []int
+			for _, m := range s.Screen(tt.query) {
+				got = append(got, m.EntNum)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Screen(%q) = %v, want %v", tt.query, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestScreenOrderAndLimit(t *testing.T) {
+	var entries []SanctionsEntry
+	for i := 1; i <= MaxScreenMatches+10; i++ {
+		entries = append(entries, SanctionsEntry{EntNum: i, Name: "ORION SHIPPING", Type: SDNTypeEntity})
+	}
+	entries = append(entries, SanctionsEntry{EntNum: 1000, Name: "ORIONN SHIPPING", Type: SDNTypeEntity})
+	s, err := NewScreener(entries, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.Screen("Orionn Shipping")
+	if len(got) != MaxScreenMatches {
+		t.Fatalf("%d matches, want MaxScreenMatches", len(got))
+	}
+	if got[0].EntNum != 1000 || got[0].Score != 1 {
+		t.Errorf("best = %d %.3f, want the exact name first", got[0].EntNum, got[0].Score)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].Score > got[i-1].Score || (got[i].Score == got[i-1].Score && got[i].EntNum < got[i-1].EntNum) {
+			t.Fatalf("not ordered at %d: %+v then %+v", i, got[i-1], got[i])
+		}
+	}
+}
+
+func TestNewScreenerThreshold(t *testing.T) {
+	tests := []struct {
+		threshold float64
+		want      float64
+		err       bool
+	}{
+		{0, DefaultScreenThreshold, false},
+		{0.5, 0.5, false},
+		{1, 1, false},
+		{-0.1, 0, true},
+		{1.01, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.threshold), func(t *testing.T) {
+			s, err := NewScreener(nil, tt.threshold)
+			if tt.err {
+				if !errors.Is(err, ErrInvalidThreshold) {
+					t.Fatalf("err = %v, want ErrInvalidThreshold", err)
+				}
+				return
+			}
+			if err != nil || s.Threshold() != tt.want {
+				t.Fatalf("NewScreener = %v, %v; want threshold %v", s, err, tt.want)
+			}
+			if m := s.Screen("anything"); m != nil {
+				t.Errorf("empty list matched %v", m)
+			}
+		})
+	}
+}
+
+// screenWorkload returns n names to screen: ordinary first-last
+// combinations with some names from the list itself.
+func screenWorkload(n int) []string {
+	first := []string{"John", "Maria", "Wei", "Mohammed", "Ahmed", "Jose", "Anna", "David", "Olga", "Sergey",
+		"Fatima", "Carlos", "Li", "Juan", "Ali", "Elena", "Michael", "Sarah", "Hans", "Yuki",
+		"Priya", "Omar", "Ivan", "Luis", "Chen", "Hassan", "Peter", "Nadia", "Ana", "Alexander"}
+	last := []string{"Smith", "Garcia", "Wang", "Khan", "Hernandez", "Ivanov", "Müller", "Rossi", "Kim", "Nguyen",
+		"Lopez", "Gonzalez", "Rodriguez", "Ali", "Hussein", "Petrov", "Silva", "Santos", "Chen", "Zhang",
+		"Martinez", "Schmidt", "Kowalski", "Sato", "Singh", "Ahmed", "Perez", "Kuznetsov", "Popov", "Ibrahim"}
+	listed := []string{"Banco Nacional de Cuba", "Mousa Mohammed Abu Marzook", "Gilberto José Rodríguez Orejuela",
+		"Kim Jong-un", "Khalid Sheikh Mohammed", "Sberbank Capital LLC", "Mahan Air", "Sinaloa Cartel",
+		"Acme International Trading Company Limited", "Global Shipping and Logistics LLC"}
+	var out []string
+	for i := 0; len(out) < n; i++ {
+		if i%10 == 9 {
+			out = append(out, listed[(i/10)%len(listed)])
+			continue
+		}
+		out = append(out, first[i%len(first)]+" "+last[(i/len(first))%len(last)])
+	}
+	return out
+}
+
+// TestScreenLatency logs the 99th percentile of screening 1000 names
+// against the real list. It never fails on time.
+func TestScreenLatency(t *testing.T) {
+	s := loadRealScreener(t)
+	names := screenWorkload(1000)
+	d := make([]time.Duration, len(names))
+	for i, n := range names {
+		start := time.Now()
+		s.Screen(n)
+		d[i] = time.Since(start)
+	}
+	slices.Sort(d)
+	t.Logf("Screen over %d names against %d entries: p50 %v, p99 %v, max %v",
+		len(d), len(s.entries), d[len(d)/2], d[len(d)*99/100], d[len(d)-1])
+}
+
+func BenchmarkScreen(b *testing.B) {
+	s := loadRealScreener(b)
+	names := screenWorkload(1000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		s.Screen(names[i%len(names)])
+	}
+}
