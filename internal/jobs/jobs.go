@@ -1,0 +1,238 @@
+// Package jobs runs background work (auto-release, deadlines, expiries,
+// pruning) from a jobs table. Any number of escrowd instances may run
+// workers: due jobs are claimed with FOR UPDATE SKIP LOCKED and a lease, and
+// handlers are idempotent, since a job may run again after a crash.
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/escrowd/escrowd/internal/clock"
+	"github.com/escrowd/escrowd/internal/db"
+)
+
+// Limits.
+const (
+	ClaimBatch         = 20
+	Lease              = 5 * time.Minute
+	DefaultMaxAttempts = 20
+	maxErrorText       = 1000
+)
+
+// Job is a unit of background work.
+type Job struct {
+	ID        uuid.UUID
+	TenantID  uuid.UUID // uuid.Nil for platform-wide jobs
+	Kind      string
+	DedupeKey string // "" for none; otherwise one pending job per (kind, key)
+	Payload   json.RawMessage
+	RunAt     time.Time
+	Attempts  int
+}
+
+// Handler runs a job. It runs outside any transaction and opens its own. A
+// returned error schedules a retry with backoff; ErrPermanent fails the job
+// at once.
+type Handler func(ctx context.Context, j Job) error
+
+// ErrPermanent marks a handler error that retrying cannot fix.
+var ErrPermanent = errors.New("permanent job failure")
+
+// Schedule inserts a job in tx, or, when a job with the same kind and dedupe
+// key exists, moves it to run at j.RunAt with the new payload and makes it
+// pending again.
+func Schedule(ctx context.Context, tx pgx.Tx, j Job, now time.Time) error {
+	if j.Payload == nil {
+		j.Payload = json.RawMessage(`{}`)
+	}
+	var dedupe *string
+	if j.DedupeKey != "" {
+		dedupe = &j.DedupeKey
+	}
+	var tenant *uuid.UUID
+	if j.TenantID != uuid.Nil {
+		tenant = &j.TenantID
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO jobs (id, tenant_id, kind, dedupe_key, payload, run_at, status, max_attempts, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)
+		ON CONFLICT (kind, dedupe_key) DO UPDATE
+		SET payload = excluded.payload, run_at = excluded.run_at, status = 'pending', attempts = 0,
+		    locked_until = NULL, last_error = '', finished_at = NULL`,
+		uuid.Must(uuid.NewV7()), tenant, j.Kind, dedupe, []byte(j.Payload), j.RunAt, DefaultMaxAttempts, now)
+	if err != nil {
+		return fmt.Errorf("schedule job %s %s: %w", j.Kind, j.DedupeKey, err)
+	}
+	return nil
+}
+
+// Cancel cancels the pending job of kind with dedupe key, if any.
+func Cancel(ctx context.Context, tx pgx.Tx, kind, dedupeKey string, now time.Time) error {
+	_, err := tx.Exec(ctx, `
+		UPDATE jobs SET status = 'cancelled', finished_at = $3 WHERE kind = $1 AND dedupe_key = $2 AND status = 'pending'`,
+		kind, dedupeKey, now)
+	if err != nil {
+		return fmt.Errorf("cancel job %s %s: %w", kind, dedupeKey, err)
+	}
+	return nil
+}
+
+// Periodic is a platform-wide job that reschedules itself every Every.
+type Periodic struct {
+	Kind    string
+	Every   time.Duration
+	Handler Handler
+}
+
+// Runner claims and runs due jobs.
+type Runner struct {
+	DB       *db.DB
+	Clock    clock.Clock
+	Log      *slog.Logger
+	handlers map[string]Handler
+	periodic map[string]time.Duration
+}
+
+// NewRunner returns a runner with no handlers.
+func NewRunner(d *db.DB, c clock.Clock, log *slog.Logger) *Runner {
+	return &Runner{DB: d, Clock: c, Log: log, handlers: map[string]Handler{}, periodic: map[string]time.Duration{}}
+}
+
+// Handle registers the handler of a job kind.
+func (r *Runner) Handle(kind string, h Handler) { r.handlers[kind] = h }
+
+// HandlePeriodic registers a periodic job and makes sure it is scheduled.
+func (r *Runner) HandlePeriodic(ctx context.Context, p Periodic) error {
+	r.handlers[p.Kind] = p.Handler
+	r.periodic[p.Kind] = p.Every
+	now := r.Clock.Now()
+	return r.DB.Tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO jobs (id, kind, dedupe_key, payload, run_at, status, max_attempts, created_at)
+			VALUES ($1, $2, 'periodic', '{}', $3, 'pending', $4, $3) ON CONFLICT (kind, dedupe_key) DO NOTHING`,
+			uuid.Must(uuid.NewV7()), p.Kind, now, DefaultMaxAttempts)
+		return err
+	})
+}
+
+// RunDue claims up to ClaimBatch due jobs of known kinds, runs them one by
+// one and records each outcome. It returns how many ran.
+func (r *Runner) RunDue(ctx context.Context) (int, error) {
+	now := r.Clock.Now()
+	kinds := make([]string, 0, len(r.handlers))
+	for k := range r.handlers {
+		kinds = append(kinds, k)
+	}
+	var batch []Job
+	err := r.DB.Tx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT id, COALESCE(tenant_id, '00000000-0000-0000-0000-000000000000'), kind, COALESCE(dedupe_key, ''), payload, run_at, attempts
+			FROM jobs WHERE status = 'pending' AND run_at <= $1 AND (locked_until IS NULL OR locked_until < $1) AND kind = ANY ($2)
+			ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED`, now, kinds, ClaimBatch)
+		if err != nil {
+			return err
+		}
+		batch, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Job, error) {
+			var j Job
+			err := row.Scan(&j.ID, &j.TenantID, &j.Kind, &j.DedupeKey, &j.Payload, &j.RunAt, &j.Attempts)
+			return j, err
+		})
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		ids := make([]uuid.UUID, len(batch))
+		for i, j := range batch {
+			ids[i] = j.ID
+		}
+		_, err = tx.Exec(ctx, `UPDATE jobs SET locked_until = $2, attempts = attempts + 1 WHERE id = ANY ($1)`, ids, now.Add(Lease))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("claim jobs: %w", err)
+	}
+	for _, j := range batch {
+		j.Attempts++
+		herr := r.handlers[j.Kind](ctx, j)
+		if err := r.finish(ctx, j, herr); err != nil {
+			return 0, err
+		}
+	}
+	return len(batch), nil
+}
+
+func (r *Runner) finish(ctx context.Context, j Job, herr error) error {
+	now := r.Clock.Now()
+	return r.DB.Tx(ctx, func(tx pgx.Tx) error {
+		if every, ok := r.periodic[j.Kind]; ok {
+			if herr != nil && r.Log != nil {
+				r.Log.Error("periodic job failed", "kind", j.Kind, "err", herr)
+			}
+			_, err := tx.Exec(ctx, `UPDATE jobs SET run_at = $2, attempts = 0, locked_until = NULL, last_error = $3 WHERE id = $1`,
+				j.ID, now.Add(every), errText(herr))
+			return err
+		}
+		if herr == nil {
+			_, err := tx.Exec(ctx, `UPDATE jobs SET status = 'done', locked_until = NULL, finished_at = $2, last_error = '' WHERE id = $1 AND status = 'pending'`, j.ID, now)
+			return err
+		}
+		if r.Log != nil {
+			r.Log.Warn("job failed", "kind", j.Kind, "job", j.ID, "attempt", j.Attempts, "err", herr)
+		}
+		if errors.Is(herr, ErrPermanent) || j.Attempts >= DefaultMaxAttempts {
+			_, err := tx.Exec(ctx, `UPDATE jobs SET status = 'failed', locked_until = NULL, finished_at = $2, last_error = $3 WHERE id = $1`, j.ID, now, errText(herr))
+			return err
+		}
+		backoff := time.Duration(1<<min(j.Attempts, 12)) * time.Second
+		_, err := tx.Exec(ctx, `UPDATE jobs SET run_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1`, j.ID, now.Add(backoff), errText(herr))
+		return err
+	})
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	if len(s) > maxErrorText {
+		s = s[:maxErrorText]
+	}
+	return s
+}
+
+// RunAll runs due jobs until none is left (for tests and the demo, which
+// move an injected clock and then drain). It stops after maxRounds batches.
+func (r *Runner) RunAll(ctx context.Context, maxRounds int) (int, error) {
+	total := 0
+	for range maxRounds {
+		n, err := r.RunDue(ctx)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// Loop runs due jobs every interval until ctx ends.
+func (r *Runner) Loop(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := r.RunAll(ctx, 50); err != nil && ctx.Err() == nil && r.Log != nil {
+			r.Log.Error("jobs", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,187 @@
+package outbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/escrowd/escrowd/internal/clock"
+	"github.com/escrowd/escrowd/internal/db"
+)
+
+// Delivery limits.
+const (
+	DeliveryBatch    = 50
+	DeliveryLease    = 2 * time.Minute
+	DeliveryTimeout  = 10 * time.Second
+	RetryFor         = 72 * time.Hour // keep retrying a delivery at least this long
+	firstRetryDelay  = 30 * time.Second
+	maxRetryDelay    = 6 * time.Hour
+	maxErrorTextSize = 500
+)
+
+// Deliverer sends pending deliveries to webhook endpoints, at least once.
+// Several instances may run side by side: deliveries are claimed with a
+// lease under FOR UPDATE SKIP LOCKED, and HTTP happens outside transactions.
+type Deliverer struct {
+	DB     *db.DB
+	Clock  clock.Clock
+	Client *http.Client
+	Log    *slog.Logger
+}
+
+type claimed struct {
+	id, eventID uuid.UUID
+	attempts    int
+	createdAt   time.Time
+	url, secret string
+	event       Event
+}
+
+// RetryDelay is the pause after the n-th failed attempt (n from 1):
+// exponential from 30 s, capped at 6 h.
+func RetryDelay(n int) time.Duration {
+	d := firstRetryDelay
+	for i := 1; i < n && d < maxRetryDelay; i++ {
+		d *= 2
+	}
+	return min(d, maxRetryDelay)
+}
+
+// RunOnce delivers up to DeliveryBatch due deliveries and returns how many
+// it attempted.
+func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
+	now := d.Clock.Now()
+	var ids []uuid.UUID
+	err := d.DB.Tx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT id FROM webhook_deliveries
+			WHERE status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until < $1)
+			ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, DeliveryBatch)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET locked_until = $2 WHERE id = ANY ($1)`, ids, now.Add(DeliveryLease))
+		return err
+	})
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	rows, err := d.DB.Pool.Query(ctx, `
+		SELECT w.id, w.event_id, w.attempts, w.created_at, ep.url, ep.secret,
+		       e.id, e.tenant_id, e.type, e.subject_id, e.payload, e.created_at
+		FROM webhook_deliveries w
+		JOIN webhook_endpoints ep ON ep.id = w.endpoint_id
+		JOIN events e ON e.id = w.event_id
+		WHERE w.id = ANY ($1)`, ids)
+	if err != nil {
+		return 0, fmt.Errorf("load deliveries: %w", err)
+	}
+	batch, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
+		var c claimed
+		err := row.Scan(&c.id, &c.eventID, &c.attempts, &c.createdAt, &c.url, &c.secret,
+			&c.event.ID, &c.event.TenantID, &c.event.Type, &c.event.SubjectID, &c.event.Payload, &c.event.CreatedAt)
+		return c, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("load deliveries: %w", err)
+	}
+	for _, c := range batch {
+		status, derr := d.post(ctx, c)
+		if err := d.record(ctx, c, status, derr); err != nil {
+			return 0, err
+		}
+	}
+	return len(batch), nil
+}
+
+// post sends one event; it runs outside any transaction.
+func (d *Deliverer) post(ctx context.Context, c claimed) (int, error) {
+	body, err := json.Marshal(c.event)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, DeliveryTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "escrowd-webhooks/1")
+	req.Header.Set("Escrowd-Event-Id", c.event.ID.String())
+	req.Header.Set("Escrowd-Signature", Sign(c.secret, d.Clock.Now(), body))
+	resp, err := d.Client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp.StatusCode, fmt.Errorf("endpoint answered %d", resp.StatusCode)
+	}
+	return resp.StatusCode, nil
+}
+
+func (d *Deliverer) record(ctx context.Context, c claimed, status int, derr error) error {
+	now := d.Clock.Now()
+	attempts := c.attempts + 1
+	return d.DB.Tx(ctx, func(tx pgx.Tx) error {
+		if derr == nil {
+			_, err := tx.Exec(ctx, `
+				UPDATE webhook_deliveries SET status = 'delivered', attempts = $2, last_status = $3, last_error = '',
+					delivered_at = $4, locked_until = NULL WHERE id = $1`, c.id, attempts, status, now)
+			return err
+		}
+		msg := derr.Error()
+		if len(msg) > maxErrorTextSize {
+			msg = msg[:maxErrorTextSize]
+		}
+		next := now.Add(RetryDelay(attempts))
+		state := "pending"
+		if next.Sub(c.createdAt) > RetryFor {
+			state = "failed"
+		}
+		if d.Log != nil {
+			d.Log.Warn("webhook delivery failed", "delivery", c.id, "event", c.eventID, "attempt", attempts, "final", state == "failed", "err", msg)
+		}
+		_, err := tx.Exec(ctx, `
+			UPDATE webhook_deliveries SET status = $2, attempts = $3, last_status = $4, last_error = $5,
+				next_attempt_at = $6, locked_until = NULL WHERE id = $1`, c.id, state, attempts, status, msg, next)
+		return err
+	})
+}
+
+// Loop runs RunOnce every interval until ctx ends.
+func (d *Deliverer) Loop(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for {
+			n, err := d.RunOnce(ctx)
+			if err != nil && ctx.Err() == nil && d.Log != nil {
+				d.Log.Error("webhook deliveries", "err", err)
+			}
+			if n < DeliveryBatch || err != nil {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

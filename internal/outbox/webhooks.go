@@ -1,0 +1,127 @@
+package outbox
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/escrowd/escrowd/internal/db"
+)
+
+// ErrInvalidEndpoint is returned for a bad webhook URL or event type list.
+var ErrInvalidEndpoint = errors.New("invalid webhook endpoint")
+
+// Endpoint is a tenant's webhook receiver.
+type Endpoint struct {
+	ID         uuid.UUID  `json:"id"`
+	URL        string     `json:"url"`
+	EventTypes []string   `json:"event_types"`
+	CreatedAt  time.Time  `json:"created_at"`
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	// Secret is set only in the response that creates the endpoint.
+	Secret string `json:"secret,omitempty"`
+}
+
+// ValidateEndpoint checks an endpoint's URL and event types.
+func ValidateEndpoint(rawURL string, types []string) (field, msg string) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(rawURL) > 2000 {
+		return "url", "must be an absolute http or https URL of at most 2000 characters"
+	}
+	if len(types) == 0 || len(types) > MaxEventTypes {
+		return "event_types", fmt.Sprintf("must list 1 to %d event types (or \"*\")", MaxEventTypes)
+	}
+	for i, t := range types {
+		if t == "" || len(t) > 100 {
+			return "event_types[" + strconv.Itoa(i) + "]", "must be a non-empty event type"
+		}
+	}
+	return "", ""
+}
+
+// CreateEndpoint stores an endpoint with a fresh signing secret, returned
+// once in the result.
+func CreateEndpoint(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, rawURL string, types []string, now time.Time) (Endpoint, error) {
+	if field, msg := ValidateEndpoint(rawURL, types); field != "" {
+		return Endpoint{}, fmt.Errorf("%w: %s %s", ErrInvalidEndpoint, field, msg)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return Endpoint{}, err
+	}
+	ep := Endpoint{ID: uuid.Must(uuid.NewV7()), URL: rawURL, EventTypes: types, CreatedAt: now,
+		Secret: "whsec_" + base64.RawURLEncoding.EncodeToString(raw[:])}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO webhook_endpoints (id, tenant_id, url, event_types, secret, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		ep.ID, tenant, ep.URL, ep.EventTypes, ep.Secret, now)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("create webhook endpoint: %w", err)
+	}
+	return ep, nil
+}
+
+// ListEndpoints lists a tenant's endpoints (without secrets).
+func ListEndpoints(ctx context.Context, d *db.DB, tenant uuid.UUID) ([]Endpoint, error) {
+	rows, err := d.Pool.Query(ctx, `
+		SELECT id, url, event_types, created_at, disabled_at FROM webhook_endpoints
+		WHERE tenant_id = $1 ORDER BY id LIMIT $2`, tenant, MaxListLimit)
+	if err != nil {
+		return nil, fmt.Errorf("list webhook endpoints: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Endpoint, error) {
+		var e Endpoint
+		err := row.Scan(&e.ID, &e.URL, &e.EventTypes, &e.CreatedAt, &e.DisabledAt)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list webhook endpoints: %w", err)
+	}
+	return out, nil
+}
+
+// Redeliver queues the event again for every enabled endpoint of the tenant
+// subscribed to its type: failed and delivered deliveries return to pending.
+// It returns how many deliveries were queued.
+func Redeliver(ctx context.Context, tx pgx.Tx, tenant, eventID uuid.UUID, now time.Time) (int64, error) {
+	var typ string
+	err := tx.QueryRow(ctx, `SELECT type FROM events WHERE tenant_id = $1 AND id = $2`, tenant, eventID).Scan(&typ)
+	if db.IsNoRows(err) {
+		return 0, fmt.Errorf("event %s: %w", eventID, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redeliver %s: %w", eventID, err)
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id, status, next_attempt_at, created_at)
+		SELECT gen_random_uuid(), tenant_id, id, $2, 'pending', $4, $4 FROM webhook_endpoints
+		WHERE tenant_id = $1 AND disabled_at IS NULL AND ($3 = ANY (event_types) OR '*' = ANY (event_types))
+		ON CONFLICT (endpoint_id, event_id) DO UPDATE
+		SET status = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, locked_until = NULL, last_error = ''`,
+		tenant, eventID, typ, now)
+	if err != nil {
+		return 0, fmt.Errorf("redeliver %s: %w", eventID, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Sign returns the Escrowd-Signature header value for body sent at t:
+// t=<unix>,v1=<hex HMAC-SHA256 of "<unix>.<body>">.
+func Sign(secret string, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(ts))
+	mac.Write([]byte("."))
+	mac.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
