@@ -65,16 +65,17 @@ func ParseRatesCSV(r io.Reader) ([]RateSet, error) {
 		sets  []RateSet
 		index = map[setKey]int{}
 		rows  = 0
+		line  = 1 // line of the last record read
 	)
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			return nil, csvError(err, line)
+			return nil, csvError(err, line+1) // csv errors carry their own line
 		}
+		line, _ = cr.FieldPos(0) // only valid after a successful Read
 		if rows++; rows > MaxCSVRows {
 			return nil, &ParseError{Line: line, Reason: fmt.Sprintf("more than %d rows", MaxCSVRows)}
 		}
