@@ -1,0 +1,48 @@
+# escrowd. Without DATABASE_URL, targets that need a database start a
+# private PostgreSQL cluster under .data/pg (scripts/pg.sh) and stop it after.
+
+GO        ?= go
+BIN       := bin/escrowd
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+WITH_DB   := scripts/with-db.sh
+GOTESTFLAGS ?=
+
+.PHONY: all build run demo test vet fmt-check bench bench-ledger db-start db-stop clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/escrowd
+
+## run: build, start the database if needed, migrate, serve on 127.0.0.1:8080
+run: build
+	$(WITH_DB) dev sh -c '$(BIN) migrate && exec $(BIN) serve'
+
+## demo: run the demo stories against a fresh server on the private database
+demo: build
+	$(WITH_DB) dev $(BIN) demo
+
+## test: every test, with -race, on a throwaway PostgreSQL (or DATABASE_URL)
+test:
+	$(WITH_DB) test $(GO) test -race -count=1 $(GOTESTFLAGS) ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## bench: Go benchmarks of the pure code paths (later issues add the load generator)
+bench:
+	$(WITH_DB) bench $(GO) test -run='^$$' -bench=. -benchmem ./...
+
+db-start:
+	@scripts/pg.sh start dev
+
+db-stop:
+	@scripts/pg.sh stop dev
+
+clean:
+	rm -rf bin
+	scripts/pg.sh destroy dev || true

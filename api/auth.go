@@ -1,0 +1,45 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/escrowd/escrowd/internal/tenants"
+)
+
+type principalBox struct {
+	p   tenants.Principal
+	set bool
+}
+
+// principal returns who the request acts as (set by authenticate).
+func principal(r *http.Request) tenants.Principal {
+	if b, ok := r.Context().Value(keyPrincipal).(*principalBox); ok {
+		return b.p
+	}
+	return tenants.Principal{}
+}
+
+// authenticate checks the bearer key (401) and the route's roles (403).
+func (s *Server) authenticate(r *http.Request, roles []tenants.Role) error {
+	h := r.Header.Get("Authorization")
+	secret, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || secret == "" {
+		return problemf(http.StatusUnauthorized, "unauthorized", "an API key is required: Authorization: Bearer <key>")
+	}
+	p, err := s.tenants.Authenticate(r.Context(), strings.TrimSpace(secret))
+	if err != nil {
+		if err == tenants.ErrUnauthorized {
+			return problemf(http.StatusUnauthorized, "unauthorized", "the API key is invalid or revoked")
+		}
+		return err
+	}
+	if b, ok := r.Context().Value(keyPrincipal).(*principalBox); ok {
+		b.p, b.set = p, true
+	}
+	if !slices.Contains(roles, p.Role) {
+		return problemf(http.StatusForbidden, "forbidden", "role "+string(p.Role)+" may not use this route")
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+)
+
+// Body limits.
+const (
+	// MaxBodyBytes is the default request body limit (1 MiB).
+	MaxBodyBytes = 1 << 20
+	// MaxFileBodyBytes bounds routes that accept files (statements, lists).
+	MaxFileBodyBytes = 16 << 20
+)
+
+// readBody reads at most limit bytes of the request body: 413 beyond it.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, problemf(http.StatusBadRequest, "invalid_body", "could not read the request body")
+	}
+	if int64(len(b)) > limit {
+		return nil, problemf(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the request body exceeds %d bytes", limit))
+	}
+	return b, nil
+}
+
+// checkContentType answers 415 unless the request's media type is one of
+// allowed (a request without a body is let through).
+func checkContentType(r *http.Request, body []byte, allowed []string) (string, error) {
+	ct := r.Header.Get("Content-Type")
+	if len(body) == 0 && ct == "" {
+		return "", nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil {
+		for _, a := range allowed {
+			if mt == a {
+				return mt, nil
+			}
+		}
+	}
+	return "", problemf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+		fmt.Sprintf("Content-Type %q is not accepted here; use %s", ct, strings.Join(allowed, " or ")))
+}
+
+// decodeJSON decodes body strictly into v: one JSON object, no unknown
+// fields, no trailing data. Errors name the field.
+func decodeJSON(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return problemf(http.StatusBadRequest, "invalid_json", "the request body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return jsonProblem(err)
+	}
+	if dec.More() {
+		return problemf(http.StatusBadRequest, "invalid_json", "unexpected data after the JSON object")
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return problemf(http.StatusBadRequest, "invalid_json", "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func jsonProblem(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			field = "(body)"
+		}
+		return fieldProblem(http.StatusBadRequest, "invalid_json", field, "must be a JSON "+jsonKind(typeErr.Type.Kind().String()))
+	case errors.As(err, &syntaxErr):
+		return problemf(http.StatusBadRequest, "invalid_json", fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return fieldProblem(http.StatusBadRequest, "unknown_field", field, "is not a known field")
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return problemf(http.StatusBadRequest, "invalid_json", "the JSON body ends unexpectedly")
+	default:
+		return problemf(http.StatusBadRequest, "invalid_json", "the request body is not valid JSON")
+	}
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "string"
+	case "slice", "array":
+		return "array"
+	case "map", "struct", "ptr":
+		return "object"
+	case "bool":
+		return "boolean"
+	default:
+		return "number"
+	}
+}

@@ -1,0 +1,72 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/escrowd/escrowd/internal/idem"
+	"github.com/escrowd/escrowd/internal/outbox"
+	"github.com/escrowd/escrowd/internal/tenants"
+	"github.com/escrowd/escrowd/internal/valid"
+)
+
+// errorTable maps domain errors to HTTP status and stable problem code. It
+// is the one place that does so; domains add their sentinels here.
+var errorTable = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{tenants.ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
+	{tenants.ErrNotFound, http.StatusNotFound, "not_found"},
+	{outbox.ErrNotFound, http.StatusNotFound, "not_found"},
+	{outbox.ErrInvalidEndpoint, http.StatusUnprocessableEntity, "validation_failed"},
+	{idem.ErrReused, http.StatusUnprocessableEntity, "idempotency_key_reused"},
+	{idem.ErrInUse, http.StatusConflict, "idempotency_key_in_use"},
+	{idem.ErrLost, http.StatusConflict, "idempotency_key_in_use"},
+	{context.Canceled, 499, "client_closed_request"},
+	{context.DeadlineExceeded, http.StatusServiceUnavailable, "timeout"},
+}
+
+// extraProblem lets a domain error add members to its problem (e.g. the
+// existing id of a duplicate, the reasons of a block).
+type extraProblem interface {
+	ProblemExtra() map[string]any
+}
+
+// problemFor maps err to a problem. Unknown errors are logged with their
+// context and answered with a generic 500 that reveals nothing.
+func problemFor(log *slog.Logger, r *http.Request, err error) Problem {
+	var pe *problemError
+	if errors.As(err, &pe) {
+		return pe.p
+	}
+	if fe, ok := valid.As(err); ok {
+		p := newProblem(http.StatusUnprocessableEntity, fe.Code(), fe.Error())
+		p.Errors = fe
+		return p
+	}
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			p := newProblem(e.status, e.code, publicDetail(e.status, err))
+			var x extraProblem
+			if errors.As(err, &x) {
+				p.Extra = x.ProblemExtra()
+			}
+			return p
+		}
+	}
+	log.ErrorContext(r.Context(), "internal error", "err", err, "method", r.Method, "path", r.URL.Path, "request_id", requestID(r.Context()))
+	return newProblem(http.StatusInternalServerError, "internal_error", "an internal error occurred; it has been logged with the request id")
+}
+
+// publicDetail is the error text for 4xx answers (domain errors are written
+// for clients); 5xx answers never carry internal text.
+func publicDetail(status int, err error) string {
+	if status >= 500 {
+		return ""
+	}
+	return err.Error()
+}

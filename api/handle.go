@@ -1,0 +1,218 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/escrowd/escrowd/internal/audit"
+	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/idem"
+	"github.com/escrowd/escrowd/internal/tenants"
+)
+
+// route is one row of the route table.
+type route struct {
+	method string
+	path   string
+	// roles allowed; nil makes the route public (health checks).
+	roles []tenants.Role
+	// read answers a GET: 200 with the returned value as JSON (or a raw
+	// body, see rawBody).
+	read func(r *http.Request) (any, error)
+	// write changes state. It calls exactly one domain method that runs
+	// db.Write; the value that method's transaction returned comes back here
+	// and render turns it into the status and JSON body.
+	write  func(r *http.Request, body []byte) (any, error)
+	render func(v any) (int, any)
+	// idempotent routes require an Idempotency-Key header.
+	idempotent bool
+	// accept lists the request media types (default application/json).
+	accept []string
+	// bodyLimit overrides MaxBodyBytes.
+	bodyLimit int64
+	// serve, when set, handles the request itself after authentication.
+	serve http.HandlerFunc
+}
+
+// rawBody lets a read handler answer with another media type (CSV).
+type rawBody struct {
+	contentType string
+	body        []byte
+}
+
+// resourceIDer lets a write result name the resource for the audit log.
+type resourceIDer interface{ ResourceID() string }
+
+func (s *Server) handler(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.roles != nil {
+			if err := s.authenticate(r, rt.roles); err != nil {
+				writeProblem(w, problemFor(s.log, r, err))
+				return
+			}
+		}
+		var err error
+		switch {
+		case rt.serve != nil:
+			rt.serve(w, r)
+		case rt.write != nil:
+			err = s.serveWrite(rt, w, r)
+		default:
+			err = s.serveRead(rt, w, r)
+		}
+		if err != nil {
+			writeProblem(w, problemFor(s.log, r, err))
+		}
+	})
+}
+
+func (s *Server) serveRead(rt route, w http.ResponseWriter, r *http.Request) error {
+	v, err := rt.read(r)
+	if err != nil {
+		return err
+	}
+	if raw, ok := v.(rawBody); ok {
+		w.Header().Set("Content-Type", raw.contentType)
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(raw.body)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// serveWrite runs a state-changing request: the idempotency claim, then the
+// domain call whose transaction also stores the response under the key and
+// the audit record (through a db.Finisher), then the answer.
+func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) error {
+	p := principal(r)
+	limit := rt.bodyLimit
+	if limit == 0 {
+		limit = MaxBodyBytes
+	}
+	body, err := readBody(r, limit)
+	if err != nil {
+		return err
+	}
+	accept := rt.accept
+	if accept == nil {
+		accept = []string{"application/json"}
+	}
+	if _, err := checkContentType(r, body, accept); err != nil {
+		return err
+	}
+	key := r.Header.Get("Idempotency-Key")
+	var claim idem.Begin
+	if rt.idempotent {
+		if key == "" {
+			return problemf(http.StatusBadRequest, "idempotency_key_required", "this request changes state: send an Idempotency-Key header")
+		}
+		if len(key) > idem.MaxKeyLength {
+			return fieldProblem(http.StatusBadRequest, "invalid_idempotency_key", "Idempotency-Key", "must be at most 255 characters")
+		}
+		h := sha256.New()
+		h.Write([]byte(r.Method + " " + r.URL.RequestURI() + "\n"))
+		h.Write(body)
+		claim, err = idem.Claim(r.Context(), s.db, p.TenantID, key, h.Sum(nil), s.clock.Now())
+		if err != nil {
+			return err
+		}
+		if claim.Replay != nil {
+			w.Header().Set("Idempotent-Replayed", "true")
+			writeRaw(w, claim.Replay.Status, claim.Replay.Body)
+			return nil
+		}
+	} else {
+		key = ""
+	}
+	rec := audit.Record{TenantID: p.TenantID, KeyID: p.KeyID, Role: string(p.Role), Method: r.Method,
+		Route: routeTemplate(r), ResourceID: mux.Vars(r)["id"], RequestID: requestID(r.Context())}
+
+	var finished atomic.Bool
+	var status int
+	var out []byte
+	fin := func(ctx context.Context, tx pgx.Tx, v any) error {
+		st, resp := rt.render(v)
+		b, err := json.Marshal(resp)
+		if err != nil {
+			return err
+		}
+		status, out = st, b
+		if key != "" {
+			if err := idem.Complete(ctx, tx, p.TenantID, key, claim.Owner, idem.Response{Status: st, Body: b}); err != nil {
+				return err
+			}
+		}
+		a := rec
+		if id, ok := v.(resourceIDer); ok && a.ResourceID == "" {
+			a.ResourceID = id.ResourceID()
+		}
+		a.Status, a.Outcome, a.At = st, audit.OutcomeOf(st), s.clock.Now()
+		if err := audit.Write(ctx, tx, a); err != nil {
+			return err
+		}
+		finished.Store(true)
+		return nil
+	}
+	ctx := db.WithFinisher(r.Context(), fin)
+	v, err := rt.write(r.WithContext(ctx), body)
+	if err != nil {
+		prob := problemFor(s.log, r, err)
+		b, _ := json.Marshal(prob)
+		s.recordFailure(r.Context(), p, key, claim.Owner, rec, prob.Status, b)
+		writeProblem(w, prob)
+		return nil
+	}
+	if !finished.Load() {
+		// The domain method did not run its change through db.Write: a
+		// programming error. Store what we can so a retry replays.
+		s.log.ErrorContext(r.Context(), "write route did not finish through db.Write", "route", rec.Route)
+		st, resp := rt.render(v)
+		out, _ = json.Marshal(resp)
+		status = st
+		s.recordFailure(r.Context(), p, key, claim.Owner, rec, status, out)
+	}
+	writeRaw(w, status, out)
+	return nil
+}
+
+// recordFailure stores a rejected request's answer under its idempotency
+// key (4xx, so the same request replays it) or releases the key (5xx, so it
+// may be retried), with its audit record, in one transaction of its own.
+func (s *Server) recordFailure(ctx context.Context, p tenants.Principal, key string, owner uuid.UUID, rec audit.Record, status int, body []byte) {
+	ctx = context.WithoutCancel(ctx)
+	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
+		if key != "" {
+			var err error
+			if status >= 500 {
+				err = idem.Abandon(ctx, tx, p.TenantID, key, owner)
+			} else {
+				err = idem.Complete(ctx, tx, p.TenantID, key, owner, idem.Response{Status: status, Body: body})
+			}
+			if err != nil {
+				return err
+			}
+		}
+		rec.Status, rec.Outcome, rec.At = status, audit.OutcomeOf(status), s.clock.Now()
+		return audit.Write(ctx, tx, rec)
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "record failed request", "err", err, "route", rec.Route)
+	}
+}
+
+func routeTemplate(r *http.Request) string {
+	if m := mux.CurrentRoute(r); m != nil {
+		if t, err := m.GetPathTemplate(); err == nil {
+			return t
+		}
+	}
+	return r.URL.Path
+}

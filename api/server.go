@@ -1,0 +1,74 @@
+// Package api is escrowd's HTTP interface: one route table, thin handlers
+// that decode strictly, call one domain service and write JSON, and one
+// table that maps domain errors to problem+json. It knows no SQL.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/escrowd/escrowd/internal/clock"
+	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/outbox"
+	"github.com/escrowd/escrowd/internal/tenants"
+)
+
+// Deps are what the server needs. cmd/escrowd builds them; tests build them
+// on a real test database.
+type Deps struct {
+	DB         *db.DB
+	Clock      clock.Clock
+	Log        *slog.Logger
+	Tenants    *tenants.Store
+	Outbox     *outbox.Store
+	Migrations []db.Migration
+	// Registry receives the HTTP metrics and is served on /metrics. A fresh
+	// one is made when nil.
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP handler of escrowd.
+type Server struct {
+	db      *db.DB
+	clock   clock.Clock
+	log     *slog.Logger
+	tenants *tenants.Store
+	outbox  *outbox.Store
+	ms      []db.Migration
+	reg     *prometheus.Registry
+	metrics *httpMetrics
+	router  *mux.Router
+	table   []route
+}
+
+// New builds the server and its routes.
+func New(d Deps) *Server {
+	s := &Server{db: d.DB, clock: d.Clock, log: d.Log, tenants: d.Tenants, outbox: d.Outbox, ms: d.Migrations, reg: d.Registry, metrics: newHTTPMetrics()}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+	}
+	s.reg.MustRegister(s.metrics.requests, s.metrics.latency)
+	s.router = mux.NewRouter()
+	s.router.NotFoundHandler = s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, newProblem(http.StatusNotFound, "route_not_found", "no route "+r.URL.Path))
+	}))
+	s.router.MethodNotAllowedHandler = s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path))
+	}))
+	s.router.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+	s.table = s.routes()
+	for _, rt := range s.table {
+		s.router.Handle(rt.path, s.observe(s.handler(rt))).Methods(rt.method)
+	}
+	return s
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }

@@ -1,0 +1,35 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/escrowd/escrowd/internal/outbox"
+	"github.com/escrowd/escrowd/internal/valid"
+)
+
+type createEndpointRequest struct {
+	URL        string   `json:"url"`
+	EventTypes []string `json:"event_types"`
+}
+
+func (s *Server) createWebhookEndpoint(r *http.Request, body []byte) (any, error) {
+	var in createEndpointRequest
+	if err := decodeJSON(body, &in); err != nil {
+		return nil, err
+	}
+	if field, msg := outbox.ValidateEndpoint(in.URL, in.EventTypes); field != "" {
+		return nil, valid.Field(field, msg)
+	}
+	return s.outbox.CreateEndpoint(r.Context(), principal(r).TenantID, in.URL, in.EventTypes)
+}
+
+func (s *Server) listWebhookEndpoints(r *http.Request) (any, error) {
+	eps, err := s.outbox.ListEndpoints(r.Context(), principal(r).TenantID)
+	if err != nil {
+		return nil, err
+	}
+	if eps == nil {
+		eps = []outbox.Endpoint{}
+	}
+	return Page[outbox.Endpoint]{Data: eps}, nil
+}

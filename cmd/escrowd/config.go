@@ -1,0 +1,136 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Config is escrowd's whole configuration: defaults, then environment
+// variables, then flags. Only this package reads it; everything below gets
+// plain values.
+type Config struct {
+	DatabaseURL     string        // DATABASE_URL
+	Addr            string        // ESCROWD_ADDR
+	LogLevel        string        // ESCROWD_LOG_LEVEL: debug, info, warn, error
+	DBMaxConns      int           // ESCROWD_DB_MAX_CONNS
+	Workers         bool          // ESCROWD_WORKERS: run job and webhook workers in serve
+	IdempotencyTTL  time.Duration // ESCROWD_IDEMPOTENCY_TTL
+	ShutdownTimeout time.Duration // ESCROWD_SHUTDOWN_TIMEOUT
+	JobInterval     time.Duration // ESCROWD_JOB_INTERVAL
+}
+
+// defaults returns the default configuration.
+func defaults() Config {
+	return Config{
+		Addr:            "127.0.0.1:8080",
+		LogLevel:        "info",
+		DBMaxConns:      32,
+		Workers:         true,
+		IdempotencyTTL:  30 * 24 * time.Hour,
+		ShutdownTimeout: 20 * time.Second,
+		JobInterval:     time.Second,
+	}
+}
+
+// configVar describes one setting: its env name, flag name and help.
+type configVar struct {
+	env, flag, help string
+	ptr             any
+}
+
+func (c *Config) vars() []configVar {
+	return []configVar{
+		{"DATABASE_URL", "database-url", "PostgreSQL 15+ or CockroachDB connection URL (required)", &c.DatabaseURL},
+		{"ESCROWD_ADDR", "addr", "HTTP listen address", &c.Addr},
+		{"ESCROWD_LOG_LEVEL", "log-level", "log level: debug, info, warn, error", &c.LogLevel},
+		{"ESCROWD_DB_MAX_CONNS", "db-max-conns", "database pool size", &c.DBMaxConns},
+		{"ESCROWD_WORKERS", "workers", "run background job and webhook workers", &c.Workers},
+		{"ESCROWD_IDEMPOTENCY_TTL", "idempotency-ttl", "how long idempotency keys are kept", &c.IdempotencyTTL},
+		{"ESCROWD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "how long SIGTERM waits for in-flight requests", &c.ShutdownTimeout},
+		{"ESCROWD_JOB_INTERVAL", "job-interval", "how often workers look for due jobs", &c.JobInterval},
+	}
+}
+
+// load reads the environment, then args as flags of the subcommand.
+func load(name string, args []string) (Config, *flag.FlagSet, error) {
+	c := defaults()
+	fs := flag.NewFlagSet("escrowd "+name, flag.ContinueOnError)
+	for _, v := range c.vars() {
+		if s, ok := os.LookupEnv(v.env); ok && s != "" {
+			if err := setValue(v.ptr, s); err != nil {
+				return c, fs, fmt.Errorf("%s: %w", v.env, err)
+			}
+		}
+		help := v.help + " (env " + v.env + ")"
+		switch p := v.ptr.(type) {
+		case *string:
+			fs.StringVar(p, v.flag, *p, help)
+		case *int:
+			fs.IntVar(p, v.flag, *p, help)
+		case *bool:
+			fs.BoolVar(p, v.flag, *p, help)
+		case *time.Duration:
+			fs.DurationVar(p, v.flag, *p, help)
+		}
+	}
+	return c, fs, nil
+}
+
+func setValue(ptr any, s string) error {
+	switch p := ptr.(type) {
+	case *string:
+		*p = s
+	case *int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return err
+		}
+		*p = n
+	case *bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		*p = b
+	case *time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*p = d
+	}
+	return nil
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_URL is required (make run / make demo start a private PostgreSQL and set it)"))
+	}
+	if c.DBMaxConns < 1 || c.DBMaxConns > 1000 {
+		errs = append(errs, errors.New("db-max-conns must be 1..1000"))
+	}
+	if c.IdempotencyTTL < time.Hour {
+		errs = append(errs, errors.New("idempotency-ttl must be at least 1h"))
+	}
+	if c.ShutdownTimeout <= 0 || c.JobInterval <= 0 {
+		errs = append(errs, errors.New("shutdown-timeout and job-interval must be positive"))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("log-level: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) logger() *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}

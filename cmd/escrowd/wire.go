@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/escrowd/escrowd/api"
+	"github.com/escrowd/escrowd/internal/clock"
+	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/idem"
+	"github.com/escrowd/escrowd/internal/jobs"
+	"github.com/escrowd/escrowd/internal/outbox"
+	"github.com/escrowd/escrowd/internal/tenants"
+	escrowdsql "github.com/escrowd/escrowd/sql"
+)
+
+// app is everything one escrowd process runs, wired once here.
+type app struct {
+	cfg     Config
+	log     *slog.Logger
+	clock   clock.Clock
+	db      *db.DB
+	ms      []db.Migration
+	reg     *prometheus.Registry
+	tenants *tenants.Store
+	jobs    *jobs.Runner
+	hooks   *outbox.Deliverer
+	server  *api.Server
+}
+
+// open connects to the database and builds the services.
+func open(ctx context.Context, cfg Config) (*app, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: cfg.logger(), clock: clock.Real{}}
+	var err error
+	a.ms, err = db.LoadMigrations(escrowdsql.Migrations())
+	if err != nil {
+		return nil, err
+	}
+	a.db, err = db.Open(ctx, cfg.DatabaseURL, db.Options{MaxConns: int32(cfg.DBMaxConns)})
+	if err != nil {
+		return nil, err
+	}
+	a.reg = prometheus.NewRegistry()
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.reg.MustRegister(a.db.Collectors()...)
+	a.tenants = &tenants.Store{DB: a.db, Clock: a.clock}
+	a.jobs = jobs.NewRunner(a.db, a.clock, a.log)
+	a.hooks = &outbox.Deliverer{DB: a.db, Clock: a.clock, Client: &http.Client{Timeout: outbox.DeliveryTimeout}, Log: a.log}
+	a.server = api.New(api.Deps{
+		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.tenants, Outbox: &outbox.Store{DB: a.db, Clock: a.clock}, Migrations: a.ms, Registry: a.reg,
+	})
+	return a, nil
+}
+
+// registerJobs registers every job handler.
+func (a *app) registerJobs(ctx context.Context) error {
+	return a.jobs.HandlePeriodic(ctx, jobs.Periodic{Kind: "idempotency.prune", Every: time.Hour, Handler: func(ctx context.Context, _ jobs.Job) error {
+		_, err := idem.Prune(ctx, a.db, a.clock.Now().Add(-a.cfg.IdempotencyTTL))
+		return err
+	}})
+}
+
+func (a *app) close() { a.db.Close() }
+
+func (a *app) migrate(ctx context.Context) (int, error) {
+	host, _ := os.Hostname()
+	n, err := a.db.Migrate(ctx, a.ms, fmt.Sprintf("%s:%d", host, os.Getpid()))
+	if err != nil {
+		return n, fmt.Errorf("migrate: %w", err)
+	}
+	return n, nil
+}

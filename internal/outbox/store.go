@@ -1,0 +1,59 @@
+package outbox
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/escrowd/escrowd/internal/clock"
+	"github.com/escrowd/escrowd/internal/db"
+)
+
+// Store is the service behind the events and webhook-endpoint routes.
+type Store struct {
+	DB    *db.DB
+	Clock clock.Clock
+}
+
+// Redelivered says how many deliveries an event redelivery queued.
+type Redelivered struct {
+	EventID uuid.UUID `json:"event_id"`
+	Queued  int64     `json:"queued"`
+}
+
+// ResourceID names the event for the audit log.
+func (r Redelivered) ResourceID() string { return r.EventID.String() }
+
+// ResourceID names the endpoint for the audit log.
+func (e Endpoint) ResourceID() string { return e.ID.String() }
+
+// CreateEndpoint registers a webhook endpoint for tenant.
+func (s *Store) CreateEndpoint(ctx context.Context, tenant uuid.UUID, url string, types []string) (Endpoint, error) {
+	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Endpoint, error) {
+		return CreateEndpoint(ctx, tx, tenant, url, types, s.Clock.Now())
+	})
+}
+
+// Redeliver queues an event of tenant for delivery again.
+func (s *Store) Redeliver(ctx context.Context, tenant, eventID uuid.UUID) (Redelivered, error) {
+	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Redelivered, error) {
+		n, err := Redeliver(ctx, tx, tenant, eventID, s.Clock.Now())
+		return Redelivered{EventID: eventID, Queued: n}, err
+	})
+}
+
+// ListEvents lists tenant's events after an id, optionally of one type.
+func (s *Store) ListEvents(ctx context.Context, tenant, after uuid.UUID, typ string, limit int) ([]Event, error) {
+	return ListEvents(ctx, s.DB, tenant, after, typ, limit)
+}
+
+// GetEvent returns one event of tenant.
+func (s *Store) GetEvent(ctx context.Context, tenant, id uuid.UUID) (Event, error) {
+	return GetEvent(ctx, s.DB, tenant, id)
+}
+
+// ListEndpoints lists tenant's endpoints.
+func (s *Store) ListEndpoints(ctx context.Context, tenant uuid.UUID) ([]Endpoint, error) {
+	return ListEndpoints(ctx, s.DB, tenant)
+}
