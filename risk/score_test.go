@@ -3,6 +3,7 @@ package risk
 import (
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -317,4 +318,25 @@ func BenchmarkEvaluate(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		c.Evaluate(fs[i%len(fs)])
 	}
+}
+
+func TestEvaluateConcurrent(t *testing.T) {
+	c := defaultCompiled(t)
+	fs := evaluateWorkload(200)
+	want := make([]Decision, len(fs))
+	for i, f := range fs {
+		want[i] = c.Evaluate(f)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i, f := range fs {
+				if got := c.Evaluate(f); !reflect.DeepEqual(got, want[i]) {
+					t.Errorf("concurrent Evaluate differs for workload %d", i)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

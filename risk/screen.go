@@ -201,7 +201,8 @@ func (s *Screener) Threshold() float64 { return s.threshold }
 
 // Screen returns the entries whose name or an alias scores at least the
 // threshold against name, best first (ties by EntNum), one Match per
-// entry, at most MaxScreenMatches.
+// entry, at most MaxScreenMatches. Only the first MaxScreenTokens
+// tokens of name (in NormalizeName's sorted order) are used.
 func (s *Screener) Screen(name string) []Match {
 	q := NormalizeName(name)
 	if len(q) > MaxScreenTokens {

@@ -251,3 +251,20 @@ func BenchmarkScreen(b *testing.B) {
 		s.Screen(names[i%len(names)])
 	}
 }
+
+func TestScreenConcurrent(t *testing.T) {
+	s := loadRealScreener(t)
+	want := s.Screen("Kim Jong-un")
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				if got := s.Screen("Kim Jong-un"); len(got) != len(want) || got[0].EntNum != want[0].EntNum {
+					t.Errorf("concurrent Screen = %v, want %v", got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
