@@ -52,3 +52,21 @@ func renderCreated(v any) (int, any) { return http.StatusCreated, v }
 
 // renderOK answers 200 with the result as it is.
 func renderOK(v any) (int, any) { return http.StatusOK, v }
+
+// RouteInfo describes one route of the table, for tests and documentation.
+type RouteInfo struct {
+	Method     string
+	Path       string
+	Roles      []tenants.Role // nil: public
+	Idempotent bool           // requires Idempotency-Key
+	Write      bool           // changes state (audited)
+}
+
+// Routes lists the route table.
+func (s *Server) Routes() []RouteInfo {
+	out := make([]RouteInfo, len(s.table))
+	for i, rt := range s.table {
+		out[i] = RouteInfo{Method: rt.method, Path: rt.path, Roles: rt.roles, Idempotent: rt.idempotent, Write: rt.write != nil}
+	}
+	return out
+}

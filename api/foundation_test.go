@@ -1,0 +1,339 @@
+package api_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/escrowd/escrowd/api"
+	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/idem"
+	"github.com/escrowd/escrowd/internal/outbox"
+	"github.com/escrowd/escrowd/internal/tenants"
+)
+
+// otherTenantResource returns the id of a resource of tenant B that the
+// {id} of path names, so a request from tenant A must get 404. Domains add
+// their resource kinds here; unknown kinds get a random id (also 404).
+var otherTenantResource = map[string]func(e *env) string{
+	"/v1/events/": func(e *env) string {
+		var id uuid.UUID
+		err := e.db.Tx(context.Background(), func(tx pgx.Tx) error {
+			var err error
+			id, err = outbox.Emit(context.Background(), tx, e.tenantB, "test.event", "x", map[string]string{"a": "b"}, e.clock.Now())
+			return err
+		})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return id.String()
+	},
+}
+
+// sampleBodies are valid request bodies per route, so that a request on
+// another tenant's resource fails for the right reason (404), not for its
+// body. Domains add theirs.
+var sampleBodies = map[string]any{}
+
+func fillPath(e *env, path string) string {
+	if !strings.Contains(path, "{") {
+		return path
+	}
+	id := uuid.NewString()
+	for prefix, mk := range otherTenantResource {
+		if strings.HasPrefix(path, prefix) {
+			id = mk(e)
+			break
+		}
+	}
+	out := path
+	for strings.Contains(out, "{") {
+		i, j := strings.Index(out, "{"), strings.Index(out, "}")
+		out = out[:i] + id + out[j+1:]
+	}
+	return out
+}
+
+// TestRouteTableRolesAndTenants walks the whole route table: every route ×
+// every role × another tenant's resource. A role the route does not allow
+// gets 403; an allowed role never gets 401/403/5xx, and on another tenant's
+// resource it gets 404.
+func TestRouteTableRolesAndTenants(t *testing.T) {
+	e := newEnv(t)
+	srv := api.New(e.deps)
+	routes := srv.Routes()
+	if len(routes) < 8 {
+		t.Fatalf("route table has %d routes", len(routes))
+	}
+	for _, rt := range routes {
+		if rt.Roles == nil || strings.HasPrefix(rt.Path, "/debug/pprof") {
+			continue
+		}
+		path := fillPath(e, rt.Path)
+		for _, role := range tenants.Roles {
+			body := sampleBodies[rt.Method+" "+rt.Path]
+			if body == nil && rt.Method != http.MethodGet {
+				body = map[string]any{}
+			}
+			got := e.do(req{method: rt.Method, path: path, role: role, body: body})
+			allowed := slices.Contains(rt.Roles, role)
+			switch {
+			case !allowed && got.status != http.StatusForbidden:
+				t.Errorf("%s %s as %s: %d, want 403", rt.Method, rt.Path, role, got.status)
+			case allowed && (got.status == 401 || got.status == 403 || got.status >= 500):
+				t.Errorf("%s %s as %s: %d (%s), allowed roles must get past auth", rt.Method, rt.Path, role, got.status, got.body)
+			case allowed && strings.Contains(rt.Path, "{id}") && sampleBodies[rt.Method+" "+rt.Path] != nil && got.status != http.StatusNotFound:
+				t.Errorf("%s %s as %s on another tenant's resource: %d, want 404", rt.Method, rt.Path, role, got.status)
+			case allowed && strings.Contains(rt.Path, "{id}") && rt.Method == http.MethodGet && got.status != http.StatusNotFound:
+				t.Errorf("%s %s as %s on another tenant's resource: %d, want 404", rt.Method, rt.Path, role, got.status)
+			case allowed && strings.Contains(rt.Path, "{id}") && rt.Method != http.MethodGet && !slices.Contains([]int{400, 404, 422}, got.status):
+				t.Errorf("%s %s as %s on another tenant's resource: %d, want 404 (or a body error)", rt.Method, rt.Path, role, got.status)
+			}
+		}
+		// No key at all, and a wrong key: 401.
+		for _, h := range []string{"", "Bearer esk_wrong"} {
+			r := req{method: rt.Method, path: path, header: map[string]string{}}
+			if h != "" {
+				r.header["Authorization"] = h
+			}
+			if got := e.do(r); got.status != http.StatusUnauthorized {
+				t.Errorf("%s %s with Authorization %q: %d, want 401", rt.Method, rt.Path, h, got.status)
+			}
+		}
+	}
+}
+
+func TestRevokedKeyIsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.must(200, req{method: "GET", path: "/v1/events", role: tenants.RoleMarketplace})
+	keys, err := e.deps.Tenants.ListKeys(context.Background(), e.tenantA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if k.Role == tenants.RoleMarketplace {
+			if err := e.deps.Tenants.RevokeKey(context.Background(), k.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got := e.must(401, req{method: "GET", path: "/v1/events", role: tenants.RoleMarketplace})
+	if got.code(t) != "unauthorized" {
+		t.Fatalf("code %q", got.code(t))
+	}
+}
+
+func TestProblemAnswers(t *testing.T) {
+	e := newEnv(t)
+	big := make([]byte, api.MaxBodyBytes+10)
+	for i := range big {
+		big[i] = ' '
+	}
+	mp := tenants.RoleMarketplace
+	for _, tc := range []struct {
+		name   string
+		r      req
+		status int
+		code   string
+		field  string
+	}{
+		{"malformed json", req{method: "POST", path: "/v1/webhook-endpoints", role: mp, raw: []byte(`{"url": `), contentType: "application/json"}, 400, "invalid_json", ""},
+		{"not an object", req{method: "POST", path: "/v1/webhook-endpoints", role: mp, raw: []byte(`[1]`), contentType: "application/json"}, 400, "invalid_json", ""},
+		{"trailing data", req{method: "POST", path: "/v1/webhook-endpoints", role: mp, raw: []byte(`{} {}`), contentType: "application/json"}, 400, "invalid_json", ""},
+		{"wrong type names the field", req{method: "POST", path: "/v1/webhook-endpoints", role: mp, raw: []byte(`{"url": 5}`), contentType: "application/json"}, 400, "invalid_json", "url"},
+		{"unknown field", req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: map[string]any{"url": "https://x.test", "event_types": []string{"*"}, "colour": "red"}}, 400, "unknown_field", "colour"},
+		{"validation names the field", req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: map[string]any{"url": "ftp://x", "event_types": []string{"*"}}}, 422, "validation_failed", "url"},
+		{"body too large", req{method: "POST", path: "/v1/webhook-endpoints", role: mp, raw: big, contentType: "application/json"}, 413, "body_too_large", ""},
+		{"wrong content type", req{method: "POST", path: "/v1/webhook-endpoints", role: mp, raw: []byte(`url=x`), contentType: "application/x-www-form-urlencoded"}, 415, "unsupported_media_type", ""},
+		{"missing idempotency key", req{method: "POST", path: "/v1/webhook-endpoints", role: mp, idemKey: "-", body: map[string]any{"url": "https://x.test", "event_types": []string{"*"}}}, 400, "idempotency_key_required", ""},
+		{"unknown route", req{method: "GET", path: "/v1/nothing-here", role: mp}, 404, "route_not_found", ""},
+		{"wrong method", req{method: "DELETE", path: "/v1/events", role: mp}, 405, "method_not_allowed", ""},
+		{"limit too large", req{method: "GET", path: "/v1/events?limit=501", role: mp}, 422, "validation_failed", "limit"},
+		{"bad cursor", req{method: "GET", path: "/v1/events?cursor=!!!", role: mp}, 400, "invalid_cursor", "cursor"},
+		{"malformed id is not found", req{method: "GET", path: "/v1/events/not-a-uuid", role: mp}, 404, "not_found", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := e.do(tc.r)
+			if got.status != tc.status || got.code(t) != tc.code {
+				t.Fatalf("got %d %q, want %d %q: %s", got.status, got.code(t), tc.status, tc.code, got.body)
+			}
+			if tc.field != "" {
+				errs, _ := got.json(t)["errors"].([]any)
+				if len(errs) == 0 || errs[0].(map[string]any)["field"] != tc.field {
+					t.Fatalf("errors %v do not name field %q", errs, tc.field)
+				}
+			}
+		})
+	}
+}
+
+func TestIdempotencyKeys(t *testing.T) {
+	e := newEnv(t)
+	mp := tenants.RoleMarketplace
+	body := map[string]any{"url": "https://hooks.example.test/a", "event_types": []string{"escrow.funded"}}
+	first := e.must(201, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: body, idemKey: "k1"})
+	if first.header.Get("Idempotent-Replayed") != "" {
+		t.Fatal("first answer marked as replayed")
+	}
+	again := e.must(201, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: body, idemKey: "k1"})
+	if again.header.Get("Idempotent-Replayed") != "true" || string(again.body) != string(first.body) {
+		t.Fatalf("replay: header %q body %s, want the stored response", again.header.Get("Idempotent-Replayed"), again.body)
+	}
+	list := e.must(200, req{method: "GET", path: "/v1/webhook-endpoints", role: mp}).json(t)
+	if n := len(list["data"].([]any)); n != 1 {
+		t.Fatalf("%d endpoints after a replay, want 1", n)
+	}
+	// Same key, another request.
+	other := map[string]any{"url": "https://hooks.example.test/b", "event_types": []string{"*"}}
+	if got := e.must(422, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: other, idemKey: "k1"}); got.code(t) != "idempotency_key_reused" {
+		t.Fatalf("code %q", got.code(t))
+	}
+	// The same key in another tenant is another key.
+	e.must(201, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, tenant: e.tenantB, body: other, idemKey: "k1"})
+	// A rejected request is replayed as rejected.
+	bad := map[string]any{"url": "nope", "event_types": []string{"*"}}
+	e.must(422, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: bad, idemKey: "k2"})
+	if got := e.must(422, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: bad, idemKey: "k2"}); got.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatal("rejected answer not replayed")
+	}
+	// A key still held by a running request: 409; after its lease, taken over.
+	ctx := context.Background()
+	claim, err := idem.Claim(ctx, e.db, e.tenantA, "k3", []byte("another request"), e.clock.Now())
+	if err != nil || claim.Replay != nil {
+		t.Fatalf("claim: %v %v", claim, err)
+	}
+	if got := e.must(422, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: body, idemKey: "k3"}); got.code(t) != "idempotency_key_reused" {
+		t.Fatalf("code %q", got.code(t))
+	}
+	var inFlight idem.Begin
+	if inFlight, err = idem.Claim(ctx, e.db, e.tenantA, "k4", hashOf("POST", "/v1/webhook-endpoints", body), e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.must(409, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: body, idemKey: "k4"}); got.code(t) != "idempotency_key_in_use" {
+		t.Fatalf("code %q", got.code(t))
+	}
+	e.clock.Advance(idem.Lease + 1)
+	e.must(201, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: body, idemKey: "k4"})
+	// The crashed first owner can no longer complete: its claim was taken over.
+	err = e.db.Tx(ctx, func(tx pgx.Tx) error {
+		return idem.Complete(ctx, tx, e.tenantA, "k4", inFlight.Owner, idem.Response{Status: 201})
+	})
+	if err == nil {
+		t.Fatal("the old owner completed a key taken over by another request")
+	}
+	// Pruning removes keys older than the retention.
+	e.clock.Advance(31 * 24 * time.Hour)
+	n, err := idem.Prune(ctx, e.db, e.clock.Now().Add(-30*24*time.Hour))
+	if err != nil || n < 4 {
+		t.Fatalf("pruned %d (err %v), want all old keys", n, err)
+	}
+}
+
+func hashOf(method, path string, body any) []byte {
+	b, _ := json.Marshal(body)
+	h := sha256.New()
+	h.Write([]byte(method + " " + path + "\n"))
+	h.Write(b)
+	return h.Sum(nil)
+}
+
+// TestAuditRecords: every state-changing request leaves an audit record,
+// accepted or rejected, and reads leave none.
+func TestAuditRecords(t *testing.T) {
+	e := newEnv(t)
+	mp := tenants.RoleMarketplace
+	e.must(201, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: map[string]any{"url": "https://a.test/x", "event_types": []string{"*"}}})
+	e.must(422, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: map[string]any{"url": "x", "event_types": []string{"*"}}})
+	e.must(200, req{method: "GET", path: "/v1/webhook-endpoints", role: mp})
+	rows, err := e.db.Pool.Query(context.Background(), `SELECT route, status, outcome, role, resource_id FROM audit_log WHERE tenant_id = $1 ORDER BY at, id`, e.tenantA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct {
+		route, outcome, role, resource string
+		status                         int
+	}
+	var got []rec
+	var r rec
+	_, err = pgx.ForEachRow(rows, []any{&r.route, &r.status, &r.outcome, &r.role, &r.resource}, func() error { got = append(got, r); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].status != 201 || got[0].outcome != "ok" || got[0].resource == "" || got[1].status != 422 || got[1].outcome != "rejected" || got[0].route != "/v1/webhook-endpoints" || got[0].role != "marketplace" {
+		t.Fatalf("audit records %+v", got)
+	}
+}
+
+func TestHealthReadyMetrics(t *testing.T) {
+	e := newEnv(t)
+	e.must(200, req{method: "GET", path: "/healthz"})
+	e.must(200, req{method: "GET", path: "/readyz"})
+	e.must(200, req{method: "GET", path: "/v1/events", role: tenants.RoleMarketplace})
+	m := e.must(200, req{method: "GET", path: "/metrics"})
+	for _, want := range []string{`escrowd_http_requests_total{method="GET",route="/v1/events",status="200"} 1`, "escrowd_http_request_duration_seconds_bucket"} {
+		if !strings.Contains(string(m.body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// Not ready while a migration is pending.
+	deps := e.deps
+	deps.Migrations = append(slices.Clone(deps.Migrations), db.Migration{Version: 9999, Name: "future", Statements: []string{"SELECT 1"}})
+	srv := httptest.NewServer(api.New(deps))
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with a pending migration: %d, want 503", res.StatusCode)
+	}
+}
+
+func TestEventsPolling(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var ids []string
+	for i, typ := range []string{"a.one", "b.two", "a.one", "a.one"} {
+		err := e.db.Tx(ctx, func(tx pgx.Tx) error {
+			id, err := outbox.Emit(ctx, tx, e.tenantA, typ, "s", map[string]int{"n": i}, e.clock.Now())
+			ids = append(ids, id.String())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	mp := tenants.RoleMarketplace
+	all := e.must(200, req{method: "GET", path: "/v1/events", role: mp}).json(t)["data"].([]any)
+	if len(all) != 4 {
+		t.Fatalf("%d events, want 4", len(all))
+	}
+	ofType := e.must(200, req{method: "GET", path: "/v1/events?type=a.one&after=" + ids[0], role: mp}).json(t)["data"].([]any)
+	if len(ofType) != 2 || ofType[0].(map[string]any)["id"] != ids[2] {
+		t.Fatalf("after+type: %v", ofType)
+	}
+	page := e.must(200, req{method: "GET", path: "/v1/events?limit=3", role: mp}).json(t)
+	next, _ := page["next_cursor"].(string)
+	if len(page["data"].([]any)) != 3 || next == "" {
+		t.Fatalf("first page %v", page)
+	}
+	rest := e.must(200, req{method: "GET", path: "/v1/events?limit=3&cursor=" + next, role: mp}).json(t)["data"].([]any)
+	if len(rest) != 1 || rest[0].(map[string]any)["id"] != ids[3] {
+		t.Fatalf("second page %v", rest)
+	}
+	// Tenant B sees none of them.
+	if got := e.must(200, req{method: "GET", path: "/v1/events", role: mp, tenant: e.tenantB}).json(t)["data"].([]any); len(got) != 0 {
+		t.Fatalf("tenant B sees %d of tenant A's events", len(got))
+	}
+	e.must(404, req{method: "GET", path: "/v1/events/" + ids[0], role: mp, tenant: e.tenantB})
+}

@@ -1,0 +1,136 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/escrowd/escrowd/internal/clock"
+	"github.com/escrowd/escrowd/internal/db/dbtest"
+	"github.com/escrowd/escrowd/internal/jobs"
+)
+
+func TestJobsRunWhenDueRetryAndDedupe(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	r := jobs.NewRunner(d, clk, nil)
+	var ran atomic.Int32
+	fail := true
+	r.Handle("test.flaky", func(ctx context.Context, j jobs.Job) error {
+		ran.Add(1)
+		if fail {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	schedule := func(key string, at time.Time) {
+		if err := d.Tx(ctx, func(tx pgx.Tx) error {
+			return jobs.Schedule(ctx, tx, jobs.Job{Kind: "test.flaky", DedupeKey: key, RunAt: at}, clk.Now())
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	schedule("a", clk.Now().Add(time.Hour))
+	schedule("a", clk.Now().Add(2*time.Hour)) // moves the same job
+	if n, _ := r.RunAll(ctx, 10); n != 0 {
+		t.Fatalf("ran %d jobs before they were due", n)
+	}
+	clk.Advance(2 * time.Hour)
+	if n, _ := r.RunAll(ctx, 10); n != 1 || ran.Load() != 1 {
+		t.Fatalf("ran %d (handler %d), want one run of the deduplicated job", n, ran.Load())
+	}
+	if n, _ := r.RunAll(ctx, 10); n != 0 {
+		t.Fatal("a failed job ran again before its backoff")
+	}
+	fail = false
+	clk.Advance(time.Minute)
+	if n, _ := r.RunAll(ctx, 10); n != 1 {
+		t.Fatalf("retry ran %d", n)
+	}
+	var status string
+	if err := d.Pool.QueryRow(ctx, `SELECT status FROM jobs WHERE dedupe_key = 'a'`).Scan(&status); err != nil || status != "done" {
+		t.Fatalf("status %q (err %v)", status, err)
+	}
+	// Cancelled jobs never run.
+	schedule("b", clk.Now())
+	if err := d.Tx(ctx, func(tx pgx.Tx) error { return jobs.Cancel(ctx, tx, "test.flaky", "b", clk.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := r.RunAll(ctx, 10); n != 0 {
+		t.Fatal("a cancelled job ran")
+	}
+}
+
+// TestJobsClaimedOnce: several runners (as several escrowd instances) never
+// run the same job twice.
+func TestJobsClaimedOnce(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var mu sync.Mutex
+	runs := map[string]int{}
+	handler := func(ctx context.Context, j jobs.Job) error {
+		mu.Lock()
+		runs[j.DedupeKey]++
+		mu.Unlock()
+		return nil
+	}
+	const total = 60
+	if err := d.Tx(ctx, func(tx pgx.Tx) error {
+		for i := range total {
+			if err := jobs.Schedule(ctx, tx, jobs.Job{Kind: "test.once", DedupeKey: string(rune('A' + i)), RunAt: clk.Now()}, clk.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		r := jobs.NewRunner(d, clk, nil)
+		r.Handle("test.once", handler)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := r.RunAll(ctx, 20); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(runs) != total {
+		t.Fatalf("%d distinct jobs ran, want %d", len(runs), total)
+	}
+	for k, n := range runs {
+		if n != 1 {
+			t.Fatalf("job %q ran %d times", k, n)
+		}
+	}
+}
+
+func TestPeriodicJobReschedules(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	r := jobs.NewRunner(d, clk, nil)
+	var ran atomic.Int32
+	if err := r.HandlePeriodic(ctx, jobs.Periodic{Kind: "test.tick", Every: time.Hour, Handler: func(context.Context, jobs.Job) error { ran.Add(1); return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := r.RunAll(ctx, 5); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Hour)
+	}
+	if ran.Load() != 3 {
+		t.Fatalf("periodic job ran %d times over 3 hours, want 3", ran.Load())
+	}
+}
