@@ -28,6 +28,16 @@ var (
 	ErrQuoteMismatch = errors.New("fx: quote does not match")
 	// ErrQuoteNotFound reports an unknown quote.
 	ErrQuoteNotFound = errors.New("fx: quote not found")
+	// ErrQuoteNotConsumed reports a Convert of a quote that Consume did not
+	// mark used in the same transaction: a programming error.
+	ErrQuoteNotConsumed = errors.New("fx: quote not consumed")
+	// ErrRateConflict reports a re-import of a stored rate (same base,
+	// quote, as-of and source) with another value: published rates do not
+	// change; a correction needs its own as-of or source.
+	ErrRateConflict = errors.New("fx: rate conflicts with the stored one")
+	// ErrInvalidRatesFile is matched (errors.Is) by every *ParseError: a
+	// rate feed or file that cannot be read.
+	ErrInvalidRatesFile = errors.New("fx: invalid rates file")
 )
 
 // ParseError reports bad input in a rate feed or file: the 1-based Line (0
@@ -57,6 +67,21 @@ func (e *ParseError) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *ParseError) Unwrap() error { return e.Err }
+
+// Is makes every *ParseError match ErrInvalidRatesFile.
+func (e *ParseError) Is(target error) bool { return target == ErrInvalidRatesFile }
+
+// ProblemExtra names the line and element for the API's problem body.
+func (e *ParseError) ProblemExtra() map[string]any {
+	m := map[string]any{}
+	if e.Line > 0 {
+		m["line"] = e.Line
+	}
+	if e.Element != "" {
+		m["element"] = e.Element
+	}
+	return m
+}
 
 // FieldError reports a request field that fails a shape check. Field is the
 // JSON name of the field, e.g. "sell_amount".

@@ -1,0 +1,255 @@
+package fx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/escrowd/escrowd/internal/db"
+)
+
+const (
+	// MaxImportRates bounds the rates of one import (all sets together).
+	MaxImportRates = MaxCSVRows
+	// maxLoadedRates bounds the rows LatestRate reads: the newest rate of
+	// every pair that involves one of two currencies.
+	maxLoadedRates = 2000
+)
+
+// ImportedSet describes one set of an import.
+type ImportedSet struct {
+	Base   string
+	AsOf   time.Time
+	Source string
+	// Rates is the number of rates in the set.
+	Rates int
+}
+
+// ImportResult says what an import stored.
+type ImportResult struct {
+	Sets []ImportedSet
+	// Inserted counts new rates; Unchanged counts rates already stored
+	// with the same value (a re-import).
+	Inserted, Unchanged int
+}
+
+// validateImport checks sets before they are stored: each valid, none
+// dated after now + MaxClockSkew, at most MaxImportRates rates in all.
+func validateImport(sets []RateSet, now time.Time) error {
+	if len(sets) == 0 {
+		return fmt.Errorf("%w: no rate sets", ErrInvalidRate)
+	}
+	n := 0
+	for _, s := range sets {
+		if err := s.Validate(); err != nil {
+			return err
+		}
+		if s.AsOf.After(now.Add(MaxClockSkew)) {
+			return fmt.Errorf("%w: %s rates as of %s are dated after now", ErrRateInFuture, s.Base, s.AsOf.UTC().Format(time.RFC3339))
+		}
+		n += len(s.Rates)
+	}
+	if n > MaxImportRates {
+		return fmt.Errorf("%w: %d rates in one import, max %d", ErrInvalidRate, n, MaxImportRates)
+	}
+	return nil
+}
+
+// insertRates stores the rates of sets for tenant. A rate already stored
+// under the same key with an equal value is counted as unchanged; with
+// another value it is ErrRateConflict.
+func insertRates(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, sets []RateSet, now time.Time) (ImportResult, error) {
+	var res ImportResult
+	var all []Rate
+	b := &pgx.Batch{}
+	for _, s := range sets {
+		res.Sets = append(res.Sets, ImportedSet{Base: s.Base, AsOf: s.AsOf.UTC(), Source: s.Source, Rates: len(s.Rates)})
+		for _, r := range s.List() {
+			all = append(all, r)
+			b.Queue(`
+				INSERT INTO fx_rates (tenant_id, base, quote, as_of, source, rate, imported_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)
+				ON CONFLICT (tenant_id, base, quote, as_of, source) DO NOTHING`,
+				tenant, r.Base, r.Quote, r.AsOf, r.Source, r.Rate, now)
+		}
+	}
+	var existing []Rate
+	br := tx.SendBatch(ctx, b)
+	for _, r := range all {
+		tag, err := br.Exec()
+		if err != nil {
+			_ = br.Close()
+			return ImportResult{}, fmt.Errorf("fx: insert rate %s/%s: %w", r.Base, r.Quote, err)
+		}
+		if tag.RowsAffected() == 1 {
+			res.Inserted++
+		} else {
+			existing = append(existing, r)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return ImportResult{}, fmt.Errorf("fx: insert rates: %w", err)
+	}
+	for _, r := range existing {
+		var stored decimal.Decimal
+		err := tx.QueryRow(ctx, `
+			SELECT rate FROM fx_rates
+			WHERE tenant_id = $1 AND base = $2 AND quote = $3 AND as_of = $4 AND source = $5`,
+			tenant, r.Base, r.Quote, r.AsOf, r.Source).Scan(&stored)
+		if err != nil {
+			return ImportResult{}, fmt.Errorf("fx: read stored rate %s/%s: %w", r.Base, r.Quote, err)
+		}
+		if !stored.Equal(r.Rate) {
+			return ImportResult{}, fmt.Errorf("%w: %s/%s %s as of %s: stored %s, imported %s", ErrRateConflict,
+				r.Base, r.Quote, r.Source, r.AsOf.UTC().Format(time.RFC3339), stored, r.Rate)
+		}
+		res.Unchanged++
+	}
+	return res, nil
+}
+
+// LatestRate returns the rate from → to (1 from = Rate to) out of tenant's
+// rates dated up to now + MaxClockSkew, whatever their age: the newest
+// direct or inverse rate, or the cross rate through the pivot (the base of
+// the tenant's newest rate set, EUR for ECB rates), whichever is newer (the
+// direct one on a tie, as it needs no division). See CrossRate for the
+// arithmetic. from == to is the identity rate. Callers check freshness with
+// CheckFresh. ErrNoRate if no rate can be derived.
+func LatestRate(ctx context.Context, q db.Querier, tenant uuid.UUID, from, to string, now time.Time) (Rate, error) {
+	for _, c := range []string{from, to} {
+		if err := lookupRateCurrency(c); err != nil {
+			return Rate{}, fmt.Errorf("%w: %w", ErrNoRate, err)
+		}
+	}
+	if from == to {
+		return CrossRate(nil, from, to, "")
+	}
+	cutoff := now.Add(MaxClockSkew)
+	rows, err := q.Query(ctx, `
+		SELECT DISTINCT ON (base, quote) base, quote, rate, as_of, source
+		FROM fx_rates
+		WHERE tenant_id = $1 AND (base IN ($2, $3) OR quote IN ($2, $3)) AND as_of <= $4
+		ORDER BY base, quote, as_of DESC, source
+		LIMIT $5`, tenant, from, to, cutoff, maxLoadedRates)
+	if err != nil {
+		return Rate{}, fmt.Errorf("fx: load rates: %w", err)
+	}
+	rates, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Rate, error) {
+		var r Rate
+		err := row.Scan(&r.Base, &r.Quote, &r.Rate, &r.AsOf, &r.Source)
+		r.AsOf = r.AsOf.UTC()
+		return r, err
+	})
+	if err != nil {
+		return Rate{}, fmt.Errorf("fx: load rates: %w", err)
+	}
+	var pivot string
+	err = q.QueryRow(ctx, `
+		SELECT base FROM fx_rates WHERE tenant_id = $1 AND as_of <= $2
+		ORDER BY as_of DESC, base LIMIT 1`, tenant, cutoff).Scan(&pivot)
+	if err != nil && !db.IsNoRows(err) {
+		return Rate{}, fmt.Errorf("fx: find pivot: %w", err)
+	}
+	return bestRate(rates, from, to, pivot)
+}
+
+// bestRate picks between the direct (or inverse) rate and the cross rate
+// through pivot: the newer one, the direct one on a tie.
+func bestRate(rates []Rate, from, to, pivot string) (Rate, error) {
+	direct, errDirect := CrossRate(rates, from, to, "")
+	if errDirect != nil && !isNoRate(errDirect) {
+		return Rate{}, errDirect
+	}
+	if pivot == "" || pivot == from || pivot == to {
+		return direct, errDirect
+	}
+	legs := make([]Rate, 0, len(rates))
+	for _, r := range rates {
+		if !(r.Base == from && r.Quote == to || r.Base == to && r.Quote == from) {
+			legs = append(legs, r)
+		}
+	}
+	cross, errCross := CrossRate(legs, from, to, pivot)
+	switch {
+	case errCross != nil && !isNoRate(errCross):
+		return Rate{}, errCross
+	case errCross != nil:
+		return direct, errDirect
+	case errDirect != nil || cross.AsOf.After(direct.AsOf):
+		return cross, nil
+	default:
+		return direct, nil
+	}
+}
+
+func isNoRate(err error) bool { return errors.Is(err, ErrNoRate) }
+
+// spreadBps returns tenant's spread, or def when the tenant has none set.
+func spreadBps(ctx context.Context, q db.Querier, tenant uuid.UUID, def int64) (int64, error) {
+	var bps int64
+	err := q.QueryRow(ctx, `SELECT spread_bps FROM fx_settings WHERE tenant_id = $1`, tenant).Scan(&bps)
+	if db.IsNoRows(err) {
+		return def, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("fx: read settings: %w", err)
+	}
+	return bps, nil
+}
+
+// Settings are a tenant's FX settings.
+type Settings struct {
+	// SpreadBps is the spread applied to the tenant's quotes.
+	SpreadBps int64
+	// Default is true when the tenant has set nothing and the configured
+	// default applies.
+	Default bool
+	// UpdatedAt is when the tenant last changed its settings, nil if never.
+	UpdatedAt *time.Time
+}
+
+// ResourceID names the settings for the audit log.
+func (Settings) ResourceID() string { return "fx-settings" }
+
+// ValidateSpread checks a spread in basis points: 0..MaxSpreadBps. The
+// error wraps ErrInvalidSpread.
+func ValidateSpread(bps int64) error {
+	if bps < 0 || bps > MaxSpreadBps {
+		return fmt.Errorf("%w: spread_bps %d, want 0..%d", ErrInvalidSpread, bps, MaxSpreadBps)
+	}
+	return nil
+}
+
+func upsertSettings(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, bps int64, now time.Time) (Settings, error) {
+	if err := ValidateSpread(bps); err != nil {
+		return Settings{}, err
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO fx_settings (tenant_id, spread_bps, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (tenant_id) DO UPDATE SET spread_bps = excluded.spread_bps, updated_at = excluded.updated_at`,
+		tenant, bps, now)
+	if err != nil {
+		return Settings{}, fmt.Errorf("fx: store settings: %w", err)
+	}
+	return Settings{SpreadBps: bps, UpdatedAt: &now}, nil
+}
+
+func readSettings(ctx context.Context, q db.Querier, tenant uuid.UUID, def int64) (Settings, error) {
+	var s Settings
+	var at time.Time
+	err := q.QueryRow(ctx, `SELECT spread_bps, updated_at FROM fx_settings WHERE tenant_id = $1`, tenant).Scan(&s.SpreadBps, &at)
+	if db.IsNoRows(err) {
+		return Settings{SpreadBps: def, Default: true}, nil
+	}
+	if err != nil {
+		return Settings{}, fmt.Errorf("fx: read settings: %w", err)
+	}
+	at = at.UTC()
+	s.UpdatedAt = &at
+	return s, nil
+}
