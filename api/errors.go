@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/idem"
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
@@ -26,6 +27,17 @@ var errorTable = []struct {
 	{idem.ErrReused, http.StatusUnprocessableEntity, "idempotency_key_reused"},
 	{idem.ErrInUse, http.StatusConflict, "idempotency_key_in_use"},
 	{idem.ErrLost, http.StatusConflict, "idempotency_key_in_use"},
+	{fx.ErrInvalidRatesFile, http.StatusBadRequest, "invalid_rates_file"},
+	{fx.ErrRateStale, http.StatusUnprocessableEntity, "rate_stale"},
+	{fx.ErrRateInFuture, http.StatusUnprocessableEntity, "rate_in_future"},
+	{fx.ErrNoRate, http.StatusUnprocessableEntity, "rate_unavailable"},
+	{fx.ErrRateConflict, http.StatusConflict, "rate_conflict"},
+	{fx.ErrInvalidRate, http.StatusUnprocessableEntity, "invalid_rate"},
+	{fx.ErrInvalidSpread, http.StatusUnprocessableEntity, "validation_failed"},
+	{fx.ErrQuoteNotFound, http.StatusNotFound, "not_found"},
+	{fx.ErrQuoteExpired, http.StatusUnprocessableEntity, "quote_expired"},
+	{fx.ErrQuoteUsed, http.StatusUnprocessableEntity, "quote_used"},
+	{fx.ErrQuoteMismatch, http.StatusUnprocessableEntity, "quote_mismatch"},
 	{context.Canceled, 499, "client_closed_request"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "timeout"},
 }

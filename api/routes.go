@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 
+	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/tenants"
 )
 
@@ -40,6 +41,16 @@ func (s *Server) routes() []route {
 	// Domain route blocks are appended below, one per package.
 	// routes:ledger
 	// routes:fx
+	t = append(t,
+		route{method: http.MethodGet, path: "/v1/currencies", roles: anyRole, read: s.listCurrencies},
+		route{method: http.MethodPost, path: "/v1/fx/rates", roles: finance, write: s.importRates, render: renderImport, idempotent: true,
+			accept: []string{"application/json", "application/xml", "text/xml", "text/csv"}, bodyLimit: fx.MaxCSVBytes},
+		route{method: http.MethodGet, path: "/v1/fx/rates", roles: []tenants.Role{tenants.RoleMarketplace, tenants.RoleFinance, tenants.RoleAdmin}, read: s.getRate},
+		route{method: http.MethodPost, path: "/v1/fx/quotes", roles: marketplace, write: s.createQuote, render: s.renderQuote, idempotent: true},
+		route{method: http.MethodGet, path: "/v1/fx/quotes/{id}", roles: marketplace, read: s.getQuote},
+		route{method: http.MethodGet, path: "/v1/fx/settings", roles: finance, read: s.getFXSettings},
+		route{method: http.MethodPut, path: "/v1/fx/settings", roles: adminOnly, write: s.putFXSettings, render: renderFXSettings},
+	)
 	// routes:escrow
 	// routes:risk
 	// routes:disputes

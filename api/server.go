@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/outbox"
@@ -25,6 +26,7 @@ type Deps struct {
 	Log        *slog.Logger
 	Tenants    *tenants.Store
 	Outbox     *outbox.Store
+	FX         *fx.Service
 	Migrations []db.Migration
 	// Registry receives the HTTP metrics and is served on /metrics. A fresh
 	// one is made when nil.
@@ -38,6 +40,7 @@ type Server struct {
 	log     *slog.Logger
 	tenants *tenants.Store
 	outbox  *outbox.Store
+	fx      *fx.Service
 	ms      []db.Migration
 	reg     *prometheus.Registry
 	metrics *httpMetrics
@@ -47,7 +50,7 @@ type Server struct {
 
 // New builds the server and its routes.
 func New(d Deps) *Server {
-	s := &Server{db: d.DB, clock: d.Clock, log: d.Log, tenants: d.Tenants, outbox: d.Outbox, ms: d.Migrations, reg: d.Registry, metrics: newHTTPMetrics()}
+	s := &Server{db: d.DB, clock: d.Clock, log: d.Log, tenants: d.Tenants, outbox: d.Outbox, fx: d.FX, ms: d.Migrations, reg: d.Registry, metrics: newHTTPMetrics()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/escrowd/escrowd/api"
+	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/db/dbtest"
@@ -80,6 +81,8 @@ func buildDeps(t *testing.T, d *db.DB, clk clock.Clock, ms []db.Migration) api.D
 		Outbox:  &outbox.Store{DB: d, Clock: clk},
 	}
 	// deps: domain services are added below, one block per package.
+	// deps:fx
+	deps.FX = &fx.Service{DB: d, Clock: clk, MaxRateAge: fx.DefaultMaxRateAge, QuoteTTL: fx.DefaultQuoteTTL, DefaultSpreadBps: fx.DefaultSpreadBps}
 	return deps
 }
 

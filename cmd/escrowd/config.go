@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/escrowd/escrowd/fx"
 )
 
 // Config is escrowd's whole configuration: defaults, then environment
@@ -22,6 +24,9 @@ type Config struct {
 	IdempotencyTTL  time.Duration // ESCROWD_IDEMPOTENCY_TTL
 	ShutdownTimeout time.Duration // ESCROWD_SHUTDOWN_TIMEOUT
 	JobInterval     time.Duration // ESCROWD_JOB_INTERVAL
+	FXMaxRateAge    time.Duration // ESCROWD_FX_MAX_RATE_AGE
+	FXQuoteTTL      time.Duration // ESCROWD_FX_QUOTE_TTL
+	FXSpreadBps     int           // ESCROWD_FX_SPREAD_BPS
 }
 
 // defaults returns the default configuration.
@@ -34,6 +39,9 @@ func defaults() Config {
 		IdempotencyTTL:  30 * 24 * time.Hour,
 		ShutdownTimeout: 20 * time.Second,
 		JobInterval:     time.Second,
+		FXMaxRateAge:    fx.DefaultMaxRateAge,
+		FXQuoteTTL:      fx.DefaultQuoteTTL,
+		FXSpreadBps:     fx.DefaultSpreadBps,
 	}
 }
 
@@ -53,6 +61,9 @@ func (c *Config) vars() []configVar {
 		{"ESCROWD_IDEMPOTENCY_TTL", "idempotency-ttl", "how long idempotency keys are kept", &c.IdempotencyTTL},
 		{"ESCROWD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "how long SIGTERM waits for in-flight requests", &c.ShutdownTimeout},
 		{"ESCROWD_JOB_INTERVAL", "job-interval", "how often workers look for due jobs", &c.JobInterval},
+		{"ESCROWD_FX_MAX_RATE_AGE", "fx-max-rate-age", "how old an FX rate may be for a new quote", &c.FXMaxRateAge},
+		{"ESCROWD_FX_QUOTE_TTL", "fx-quote-ttl", "how long an FX quote can be used", &c.FXQuoteTTL},
+		{"ESCROWD_FX_SPREAD_BPS", "fx-spread-bps", "default FX spread in basis points for tenants without their own", &c.FXSpreadBps},
 	}
 }
 
@@ -107,6 +118,12 @@ func setValue(ptr any, s string) error {
 	return nil
 }
 
+// Bounds of the FX settings.
+const (
+	maxFXRateAge  = 31 * 24 * time.Hour
+	maxFXQuoteTTL = 24 * time.Hour
+)
+
 // Validate checks the configuration.
 func (c Config) Validate() error {
 	var errs []error
@@ -125,6 +142,15 @@ func (c Config) Validate() error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("log-level: %w", err))
+	}
+	if c.FXMaxRateAge < time.Minute || c.FXMaxRateAge > maxFXRateAge {
+		errs = append(errs, fmt.Errorf("fx-max-rate-age must be 1m..%s", maxFXRateAge))
+	}
+	if c.FXQuoteTTL < 10*time.Second || c.FXQuoteTTL > maxFXQuoteTTL {
+		errs = append(errs, fmt.Errorf("fx-quote-ttl must be 10s..%s", maxFXQuoteTTL))
+	}
+	if c.FXSpreadBps < 0 || c.FXSpreadBps > fx.MaxSpreadBps {
+		errs = append(errs, fmt.Errorf("fx-spread-bps must be 0..%d", fx.MaxSpreadBps))
 	}
 	return errors.Join(errs...)
 }

@@ -5,6 +5,7 @@
 //	escrowd tenants create --name N    create a tenant; prints its id
 //	escrowd keys create --tenant ID --role R   create an API key; prints it
 //	escrowd keys list --tenant ID | keys revoke --id KEY_ID
+//	escrowd fx import FILE --tenant ID   import FX rates (CSV or ECB XML)
 //	escrowd demo                       run the demo stories against a fresh server
 //	escrowd version
 package main
@@ -34,6 +35,7 @@ func commands() map[string]command {
 		"migrate": {"apply database migrations", cmdMigrate},
 		"tenants": {"tenants create --name N", cmdTenants},
 		"keys":    {"keys create --tenant ID --role R | keys list --tenant ID | keys revoke --id KEY_ID", cmdKeys},
+		"fx":      {"fx import FILE --tenant ID (rates CSV or ECB XML)", cmdFX},
 		"demo":    {"start a server on the database and drive the demo stories through the HTTP API", cmdDemo},
 		"version": {"print the version", func(context.Context, []string) error { fmt.Println(version); return nil }},
 	}

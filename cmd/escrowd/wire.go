@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/escrowd/escrowd/api"
+	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/idem"
@@ -30,6 +31,7 @@ type app struct {
 	ms      []db.Migration
 	reg     *prometheus.Registry
 	tenants *tenants.Store
+	fx      *fx.Service
 	jobs    *jobs.Runner
 	hooks   *outbox.Deliverer
 	server  *api.Server
@@ -54,10 +56,11 @@ func open(ctx context.Context, cfg Config) (*app, error) {
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.reg.MustRegister(a.db.Collectors()...)
 	a.tenants = &tenants.Store{DB: a.db, Clock: a.clock}
+	a.fx = &fx.Service{DB: a.db, Clock: a.clock, MaxRateAge: cfg.FXMaxRateAge, QuoteTTL: cfg.FXQuoteTTL, DefaultSpreadBps: int64(cfg.FXSpreadBps)}
 	a.jobs = jobs.NewRunner(a.db, a.clock, a.log)
 	a.hooks = &outbox.Deliverer{DB: a.db, Clock: a.clock, Client: &http.Client{Timeout: outbox.DeliveryTimeout}, Log: a.log}
 	a.server = api.New(api.Deps{
-		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.tenants, Outbox: &outbox.Store{DB: a.db, Clock: a.clock}, Migrations: a.ms, Registry: a.reg,
+		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.tenants, Outbox: &outbox.Store{DB: a.db, Clock: a.clock}, FX: a.fx, Migrations: a.ms, Registry: a.reg,
 	})
 	return a, nil
 }

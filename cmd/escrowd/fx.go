@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/google/uuid"
+
+	"github.com/escrowd/escrowd/fx"
+)
+
+const fxUsage = "usage: escrowd fx import FILE --tenant ID   (a rates CSV or the ECB XML feed)"
+
+// cmdFX runs `escrowd fx import FILE --tenant ID`: it reads a rates CSV or
+// the ECB daily feed (told apart by content) and stores the rates for the
+// tenant, all or nothing.
+func cmdFX(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "import" {
+		return errors.New(fxUsage)
+	}
+	cfg, fs, err := load("fx import", args[1:])
+	if err != nil {
+		return err
+	}
+	tenant := fs.String("tenant", "", "tenant id the rates belong to")
+	file, err := parseWithOnePositional(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	tid, err := uuid.Parse(*tenant)
+	if err != nil {
+		return fmt.Errorf("--tenant: a tenant id is required: %w", err)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sets, err := fx.ParseRatesFile(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	a, err := open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	res, err := a.fx.ImportRates(ctx, tid, sets)
+	if err != nil {
+		return err
+	}
+	for _, s := range res.Sets {
+		fmt.Printf("%s %s %s: %d rates\n", s.Base, s.AsOf.Format("2006-01-02T15:04:05Z07:00"), s.Source, s.Rates)
+	}
+	fmt.Printf("inserted %d, unchanged %d\n", res.Inserted, res.Unchanged)
+	return nil
+}
+
+// flagParser is the part of flag.FlagSet parseWithOnePositional uses.
+type flagParser interface {
+	Parse([]string) error
+	Args() []string
+}
+
+// parseWithOnePositional parses flags placed before or after exactly one
+// positional argument, which it returns.
+func parseWithOnePositional(fs flagParser, args []string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return "", errors.New(fxUsage)
+	}
+	pos := rest[0]
+	if err := fs.Parse(rest[1:]); err != nil {
+		return "", err
+	}
+	if len(fs.Args()) != 0 {
+		return "", errors.New(fxUsage)
+	}
+	return pos, nil
+}
