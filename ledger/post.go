@@ -59,10 +59,10 @@ type rowKey struct {
 
 // rowChange is what one operation does to one balance row.
 type rowChange struct {
-	account                           Account
-	shard                             int
+	account                            Account
+	shard                              int
 	posted, pendingDebits, pendingCred decimal.Decimal
-	count                             int64 // posted postings, i.e. seq increment
+	count                              int64 // posted postings, i.e. seq increment
 }
 
 // rowResult is a balance row after the change.

@@ -312,7 +312,9 @@ func TestPendingCommitVoidExpire(t *testing.T) {
 
 	// Partial commit: 2.500 posted, the rest released.
 	part := dec("2.5")
-	c, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Commit(ctx, tx, e.tenant, h1.ID, &part, e.clock.Now()) })
+	c, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) {
+		return ledger.Commit(ctx, tx, e.tenant, h1.ID, &part, e.clock.Now())
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,15 +332,19 @@ func TestPendingCommitVoidExpire(t *testing.T) {
 	}
 	// Resolved once.
 	for name, f := range map[string]func(tx pgx.Tx) (ledger.Entry, error){
-		"commit": func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Commit(ctx, tx, e.tenant, h1.ID, nil, e.clock.Now()) },
-		"void":   func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Void(ctx, tx, e.tenant, h1.ID, e.clock.Now()) },
+		"commit": func(tx pgx.Tx) (ledger.Entry, error) {
+			return ledger.Commit(ctx, tx, e.tenant, h1.ID, nil, e.clock.Now())
+		},
+		"void": func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Void(ctx, tx, e.tenant, h1.ID, e.clock.Now()) },
 	} {
 		if _, err := e.write(f); !errors.Is(err, ledger.ErrNotPending) {
 			t.Errorf("%s after commit: %v", name, err)
 		}
 	}
 	// Posted entries are not pending; pending entries are not reversed.
-	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Commit(ctx, tx, e.tenant, c.ID, nil, e.clock.Now()) }); !errors.Is(err, ledger.ErrNotPending) {
+	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) {
+		return ledger.Commit(ctx, tx, e.tenant, c.ID, nil, e.clock.Now())
+	}); !errors.Is(err, ledger.ErrNotPending) {
 		t.Errorf("commit of posted entry: %v", err)
 	}
 
@@ -348,7 +354,9 @@ func TestPendingCommitVoidExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.wantBalance(escrow, "7.5", "0.5")
-	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Reverse(ctx, tx, e.tenant, h2.ID, "", "", e.clock.Now()) }); !errors.Is(err, ledger.ErrInvalidEntry) {
+	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) {
+		return ledger.Reverse(ctx, tx, e.tenant, h2.ID, "", "", e.clock.Now())
+	}); !errors.Is(err, ledger.ErrInvalidEntry) {
 		t.Errorf("reverse of pending entry: %v", err)
 	}
 	v, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Void(ctx, tx, e.tenant, h2.ID, e.clock.Now()) })
@@ -368,7 +376,9 @@ func TestPendingCommitVoidExpire(t *testing.T) {
 		t.Fatalf("early expire: %v", err)
 	}
 	e.clock.Advance(time.Hour)
-	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Commit(ctx, tx, e.tenant, h3.ID, nil, e.clock.Now()) }); !errors.Is(err, ledger.ErrNotPending) {
+	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) {
+		return ledger.Commit(ctx, tx, e.tenant, h3.ID, nil, e.clock.Now())
+	}); !errors.Is(err, ledger.ErrNotPending) {
 		t.Fatalf("commit after expiry: %v", err)
 	}
 	x, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Expire(ctx, tx, e.tenant, h3.ID, e.clock.Now()) })
@@ -387,10 +397,14 @@ func TestPendingCommitVoidExpire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Commit(ctx, tx, e.tenant, h4.ID, &part, e.clock.Now()) }); !errors.Is(err, ledger.ErrInvalidEntry) {
+	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) {
+		return ledger.Commit(ctx, tx, e.tenant, h4.ID, &part, e.clock.Now())
+	}); !errors.Is(err, ledger.ErrInvalidEntry) {
 		t.Fatalf("partial commit of 3 postings: %v", err)
 	}
-	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Commit(ctx, tx, e.tenant, h4.ID, nil, e.clock.Now()) }); err != nil {
+	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) {
+		return ledger.Commit(ctx, tx, e.tenant, h4.ID, nil, e.clock.Now())
+	}); err != nil {
 		t.Fatal(err)
 	}
 	e.wantBalance(escrow, "4.5", "4.5")
@@ -408,10 +422,14 @@ func TestReverse(t *testing.T) {
 	rel := e.mustPost(e.transfer("release", escrow, seller, "400"))
 
 	// Reversing the funding would overdraw the escrow account.
-	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Reverse(ctx, tx, e.tenant, fund.ID, "", "", e.clock.Now()) }); !errors.Is(err, ledger.ErrInsufficientFunds) {
+	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) {
+		return ledger.Reverse(ctx, tx, e.tenant, fund.ID, "", "", e.clock.Now())
+	}); !errors.Is(err, ledger.ErrInsufficientFunds) {
 		t.Fatalf("reverse fund: %v", err)
 	}
-	r, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Reverse(ctx, tx, e.tenant, rel.ID, "", "", e.clock.Now()) })
+	r, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) {
+		return ledger.Reverse(ctx, tx, e.tenant, rel.ID, "", "", e.clock.Now())
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,16 +438,22 @@ func TestReverse(t *testing.T) {
 	}
 	e.wantBalance(escrow, "1000", "1000")
 	e.wantBalance(seller, "0", "0")
-	_, err = e.write(func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Reverse(ctx, tx, e.tenant, rel.ID, "again", "", e.clock.Now()) })
+	_, err = e.write(func(tx pgx.Tx) (ledger.Entry, error) {
+		return ledger.Reverse(ctx, tx, e.tenant, rel.ID, "again", "", e.clock.Now())
+	})
 	if !errors.Is(err, ledger.ErrAlreadyReversed) {
 		t.Fatalf("second reversal: %v", err)
 	}
 	// The same reference again is a duplicate that returns the reversal.
-	got, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Reverse(ctx, tx, e.tenant, rel.ID, "", "", e.clock.Now()) })
+	got, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) {
+		return ledger.Reverse(ctx, tx, e.tenant, rel.ID, "", "", e.clock.Now())
+	})
 	if !errors.Is(err, ledger.ErrDuplicateReference) || got.ID != r.ID {
 		t.Fatalf("repeated reversal: %v %s", err, got.ID)
 	}
-	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Reverse(ctx, tx, e.tenant, uuid.New(), "", "", e.clock.Now()) }); !errors.Is(err, ledger.ErrNotFound) {
+	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) {
+		return ledger.Reverse(ctx, tx, e.tenant, uuid.New(), "", "", e.clock.Now())
+	}); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("reverse unknown: %v", err)
 	}
 }
