@@ -120,7 +120,7 @@ func applyChanges(ctx context.Context, tx pgx.Tx, changes map[rowKey]*rowChange,
 						return fmt.Errorf("balance row %s/%d missing", c.account.Code, c.shard)
 					}
 					results[rowKey{c.account.ID, c.shard}] = rowResult{
-						posted: cur.posted.Add(c.posted), seq: cur.seq + c.count, lastAt: maxTime(cur.lastAt, bookedAt(c, now)),
+						posted: cur.posted.Add(c.posted), seq: cur.seq + c.count, lastAt: later(cur.lastAt, bookedAt(c, now)),
 					}
 					next.Queue(updateBalanceSQL, c.account.ID, c.shard, c.posted, c.pendingDebits, c.pendingCred, c.count, bookedAt(c, now))
 				}
@@ -166,7 +166,7 @@ func bookedAt(c *rowChange, now time.Time) time.Time {
 	return epoch
 }
 
-func maxTime(a, b time.Time) time.Time {
+func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a.UTC()
 	}

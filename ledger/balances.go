@@ -47,14 +47,8 @@ func readBalance(ctx context.Context, q db.Querier, a Account) (Balance, error) 
 	return GetBalance(ctx, q, a.TenantID, a.ID)
 }
 
-// position is a place in an account's posted history: postings are
-// ordered by (created_at, shard, seq), and posting times are monotonic in
-// seq within a shard.
-type position struct {
-	At    time.Time `json:"t"`
-	Shard int       `json:"s"`
-	Seq   int64     `json:"q"`
-}
+// position is a place in an account's posted history.
+type position = StatementCursor
 
 // balanceThroughSQL sums, over the account's shards, the running balance
 // of the last posting at or before a position: one index lookup per shard

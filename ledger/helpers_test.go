@@ -22,6 +22,7 @@ type env struct {
 	t      testing.TB
 	db     *db.DB
 	clock  *clock.Fake
+	svc    *ledger.Service
 	tenant uuid.UUID
 }
 
@@ -29,7 +30,7 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	d := dbtest.New(t)
 	c := clock.NewFake(t0)
-	return &env{t: t, db: d, clock: c, tenant: uuid.Must(uuid.NewV7())}
+	return &env{t: t, db: d, clock: c, svc: &ledger.Service{DB: d, Clock: c}, tenant: uuid.Must(uuid.NewV7())}
 }
 
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
@@ -104,5 +105,17 @@ func (e *env) wantBalance(a ledger.Account, posted, available string) {
 	b := e.balance(a)
 	if !b.Posted.Equal(dec(posted)) || !b.Available.Equal(dec(available)) {
 		e.t.Errorf("%s: posted %s available %s, want %s and %s", a.Code, b.Posted, b.Available, posted, available)
+	}
+}
+
+// verifyClean fails the test when Verify reports anything.
+func (e *env) verifyClean() {
+	e.t.Helper()
+	rep, err := e.svc.Verify(context.Background(), nil)
+	if err != nil {
+		e.t.Fatalf("verify: %v", err)
+	}
+	for _, is := range rep.Issues {
+		e.t.Errorf("verify: %s %s", is.Kind, is.Detail)
 	}
 }
