@@ -30,13 +30,24 @@ type Features struct {
 	// converted to US dollars.
 	AmountUSD decimal.Decimal `json:"amount_usd"`
 
-	// BuyerEscrowCount is how many escrows the buyer has completed.
+	// History features (counts, volumes, median, p95, dispute rate) are
+	// over the party's other escrows as risk observed them at creation
+	// (see Observe), the most recent MaxHistoryEscrows of them: counts
+	// saturate there. Amounts whose USD value was unknown count in the
+	// counts but not in the amounts.
+
+	// BuyerEscrowCount is how many other escrows the buyer has opened.
 	BuyerEscrowCount int `json:"buyer_escrow_count"`
-	// BuyerVolumeUSD is the buyer's completed escrow volume in USD.
+	// BuyerVolumeUSD is the buyer's escrow volume in USD.
 	BuyerVolumeUSD decimal.Decimal `json:"buyer_volume_usd"`
-	// SellerEscrowCount is how many escrows the seller has completed.
+	// BuyerMedianAmountUSD is the median of the buyer's escrow amounts.
+	BuyerMedianAmountUSD decimal.Decimal `json:"buyer_median_amount_usd"`
+	// BuyerP95AmountUSD is the 95th percentile of the buyer's escrow
+	// amounts.
+	BuyerP95AmountUSD decimal.Decimal `json:"buyer_p95_amount_usd"`
+	// SellerEscrowCount is how many other escrows the seller has had.
 	SellerEscrowCount int `json:"seller_escrow_count"`
-	// SellerVolumeUSD is the seller's completed escrow volume in USD.
+	// SellerVolumeUSD is the seller's escrow volume in USD.
 	SellerVolumeUSD decimal.Decimal `json:"seller_volume_usd"`
 	// SellerMedianAmountUSD is the median of the seller's escrow amounts.
 	SellerMedianAmountUSD decimal.Decimal `json:"seller_median_amount_usd"`
@@ -72,7 +83,8 @@ type Features struct {
 	TinyEscrowsDevice1h int `json:"tiny_escrows_device_1h"`
 
 	// LocalHour is the hour of day, 0 to 23, in the acting party's
-	// country.
+	// country (standard time, see LocalHour), or -1 when the country is
+	// unknown.
 	LocalHour int `json:"local_hour"`
 	// IPCountry is the ISO 3166-1 alpha-2 country of the acting
 	// request's IP address, "" if unknown.
@@ -113,6 +125,8 @@ var featureVars = []struct {
 	{"amount_usd_cents", cel.IntType},
 	{"buyer_escrow_count", cel.IntType},
 	{"buyer_volume_usd", cel.DoubleType},
+	{"buyer_median_amount_usd", cel.DoubleType},
+	{"buyer_p95_amount_usd", cel.DoubleType},
 	{"seller_escrow_count", cel.IntType},
 	{"seller_volume_usd", cel.DoubleType},
 	{"seller_median_amount_usd", cel.DoubleType},
@@ -152,6 +166,8 @@ func (f Features) Activation() map[string]any {
 		"amount_usd_cents":         cents(f.AmountUSD),
 		"buyer_escrow_count":       int64(f.BuyerEscrowCount),
 		"buyer_volume_usd":         f.BuyerVolumeUSD.InexactFloat64(),
+		"buyer_median_amount_usd":  f.BuyerMedianAmountUSD.InexactFloat64(),
+		"buyer_p95_amount_usd":     f.BuyerP95AmountUSD.InexactFloat64(),
 		"seller_escrow_count":      int64(f.SellerEscrowCount),
 		"seller_volume_usd":        f.SellerVolumeUSD.InexactFloat64(),
 		"seller_median_amount_usd": f.SellerMedianAmountUSD.InexactFloat64(),

@@ -1,0 +1,144 @@
+package risk
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/escrowd/escrowd/internal/db/dbtest"
+	"github.com/escrowd/escrowd/internal/jobs"
+)
+
+// openTestReview makes a release that the gate sends to review (no USD
+// rate) and returns the review id.
+func (e *env) openTestReview() (uuid.UUID, uuid.UUID) {
+	e.t.Helper()
+	r := e.newRelease("b", "s")
+	r.currency = "XAF"
+	d := e.decide(r)
+	if d.ReviewID == nil {
+		e.t.Fatalf("%s %v: no review", d.Outcome, reasonCodes(d.Decision))
+	}
+	return *d.ReviewID, r.subject
+}
+
+// resolverLog makes a table the test resolver writes to, and registers a
+// resolver for "release" that writes a row in the review's transaction.
+func (e *env) resolverLog(fail *bool) {
+	e.t.Helper()
+	dbtest.MustExec(e.t, e.db, `CREATE TABLE resolver_log (review_id UUID NOT NULL, subject_id UUID NOT NULL, approved BOOL NOT NULL, status TEXT NOT NULL)`)
+	e.svc.RegisterResolver(SubjectRelease, func(ctx context.Context, tx pgx.Tx, rv Review, approved bool, now time.Time) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO resolver_log VALUES ($1, $2, $3, $4)`, rv.ID, rv.SubjectID, approved, rv.Status); err != nil {
+			return err
+		}
+		if fail != nil && *fail {
+			return errors.New("ledger refused")
+		}
+		return nil
+	})
+}
+
+func TestDecideReview(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	fail := false
+	e.resolverLog(&fail)
+
+	approveID, approveSubject := e.openTestReview()
+	rejectID, _ := e.openTestReview()
+
+	pending, err := e.svc.ListReviews(ctx, e.tenant, ReviewPending, uuid.Nil, 10)
+	if err != nil || len(pending) != 2 || pending[0].ID != approveID || pending[1].ID != rejectID {
+		t.Fatalf("pending %v %v", pending, err)
+	}
+	if page, _ := e.svc.ListReviews(ctx, e.tenant, ReviewPending, approveID, 10); len(page) != 1 || page[0].ID != rejectID {
+		t.Fatalf("page after the first: %v", page)
+	}
+	if other, _ := e.svc.ListReviews(ctx, uuid.Must(uuid.NewV7()), "", uuid.Nil, 10); len(other) != 0 {
+		t.Fatalf("another tenant sees %d reviews", len(other))
+	}
+
+	// A failing resolver rolls the decision back.
+	fail = true
+	if _, err := e.svc.DecideReview(ctx, e.tenant, approveID, true, "", "key:1"); err == nil {
+		t.Fatal("a failing resolver did not fail the decision")
+	}
+	if rv, _ := e.svc.Review(ctx, e.tenant, approveID); rv.Status != ReviewPending {
+		t.Fatalf("status %s after a failed resolver", rv.Status)
+	}
+	fail = false
+
+	rv, err := e.svc.DecideReview(ctx, e.tenant, approveID, true, "known customer", "key:1")
+	if err != nil || rv.Status != ReviewApproved || rv.Note != "known customer" || rv.DecidedBy != "key:1" || rv.DecidedAt == nil {
+		t.Fatalf("approve: %+v %v", rv, err)
+	}
+	if n := e.count(`SELECT count(*) FROM resolver_log WHERE review_id = $1 AND subject_id = $2 AND approved AND status = 'approved'`, approveID, approveSubject); n != 1 {
+		t.Errorf("resolver rows %d, want 1", n)
+	}
+	if _, err := e.svc.DecideReview(ctx, e.tenant, approveID, false, "", "key:2"); !errors.Is(err, ErrReviewDecided) {
+		t.Errorf("second decision: %v, want ErrReviewDecided", err)
+	}
+	if n := e.count(`SELECT count(*) FROM jobs WHERE kind = $1 AND dedupe_key = $2 AND status = 'cancelled'`, JobReviewExpire, approveID.String()); n != 1 {
+		t.Errorf("expiry job not cancelled")
+	}
+
+	rv, err = e.svc.DecideReview(ctx, e.tenant, rejectID, false, "", "key:1")
+	if err != nil || rv.Status != ReviewRejected {
+		t.Fatalf("reject: %+v %v", rv, err)
+	}
+	if n := e.count(`SELECT count(*) FROM resolver_log WHERE review_id = $1 AND NOT approved`, rejectID); n != 1 {
+		t.Errorf("reject resolver rows %d, want 1", n)
+	}
+	if _, err := e.svc.DecideReview(ctx, e.tenant, uuid.Must(uuid.NewV7()), true, "", "k"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown review: %v", err)
+	}
+	if _, err := e.svc.DecideReview(ctx, uuid.Must(uuid.NewV7()), rejectID, true, "", "k"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("another tenant's review: %v", err)
+	}
+	if n := e.count(`SELECT count(*) FROM events WHERE tenant_id = $1 AND type = $2`, e.tenant, EventReviewDecided); n != 2 {
+		t.Errorf("%d review_decided events, want 2", n)
+	}
+}
+
+func TestReviewExpiry(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.resolverLog(nil)
+	id, _ := e.openTestReview()
+	decided, _ := e.openTestReview()
+	if _, err := e.svc.DecideReview(ctx, e.tenant, decided, true, "", "k"); err != nil {
+		t.Fatal(err)
+	}
+	runner := jobs.NewRunner(e.db, e.clock, nil)
+	runner.Handle(JobReviewExpire, e.svc.HandleReviewExpire)
+
+	e.clock.Advance(DefaultReviewTTL - time.Minute)
+	if n, err := runner.RunAll(ctx, 10); err != nil || n != 0 {
+		t.Fatalf("before expiry ran %d jobs: %v", n, err)
+	}
+	e.clock.Advance(time.Minute)
+	if n, err := runner.RunAll(ctx, 10); err != nil || n != 1 {
+		t.Fatalf("at expiry ran %d jobs: %v", n, err)
+	}
+	rv, err := e.svc.Review(ctx, e.tenant, id)
+	if err != nil || rv.Status != ReviewExpired || rv.DecidedBy != DecidedByExpiry {
+		t.Fatalf("expired review %+v %v", rv, err)
+	}
+	if n := e.count(`SELECT count(*) FROM resolver_log WHERE review_id = $1 AND NOT approved AND status = 'expired'`, id); n != 1 {
+		t.Errorf("resolver rows for expiry %d, want 1", n)
+	}
+	// Idempotent: expiring again changes nothing.
+	if _, ok, err := e.svc.ExpireReview(ctx, e.tenant, id); ok || err != nil {
+		t.Errorf("second expiry ok=%v err=%v", ok, err)
+	}
+	if rv, _ := e.svc.Review(ctx, e.tenant, decided); rv.Status != ReviewApproved {
+		t.Errorf("decided review became %s", rv.Status)
+	}
+	if n := e.count(`SELECT count(*) FROM resolver_log WHERE review_id = $1`, id); n != 1 {
+		t.Errorf("resolver ran %d times for the expired review", n)
+	}
+}
