@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/escrowd/escrowd/fx"
+	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/internal/idem"
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
@@ -38,6 +39,15 @@ var errorTable = []struct {
 	{fx.ErrQuoteExpired, http.StatusUnprocessableEntity, "quote_expired"},
 	{fx.ErrQuoteUsed, http.StatusUnprocessableEntity, "quote_used"},
 	{fx.ErrQuoteMismatch, http.StatusUnprocessableEntity, "quote_mismatch"},
+	{escrow.ErrNotFound, http.StatusNotFound, "not_found"},
+	{escrow.ErrReleaseNotFound, http.StatusNotFound, "not_found"},
+	{escrow.ErrInvalidState, http.StatusConflict, "invalid_state"},
+	{escrow.ErrDuplicateOrderRef, http.StatusConflict, "duplicate_order_ref"},
+	{escrow.ErrDuplicatePayment, http.StatusConflict, "duplicate_payment_ref"},
+	{escrow.ErrVersionMismatch, http.StatusPreconditionFailed, "precondition_failed"},
+	{escrow.ErrNothingToRelease, http.StatusUnprocessableEntity, "nothing_to_release"},
+	{escrow.ErrPayoutNotAwaiting, http.StatusConflict, "release_not_pending"},
+	{escrow.ErrCurrencyNeedsQuote, http.StatusUnprocessableEntity, "fx_quote_required"},
 	{context.Canceled, 499, "client_closed_request"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "timeout"},
 }

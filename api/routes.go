@@ -17,6 +17,9 @@ var (
 	agents        = []tenants.Role{tenants.RoleDisputeAgent, tenants.RoleAdmin}
 	reviewers     = []tenants.Role{tenants.RoleRiskReviewer, tenants.RoleAdmin}
 	reviewersOrMP = []tenants.Role{tenants.RoleRiskReviewer, tenants.RoleMarketplace, tenants.RoleAdmin}
+	// escrowReaders may read escrows and releases: the marketplace, and the
+	// people who decide on them.
+	escrowReaders = []tenants.Role{tenants.RoleMarketplace, tenants.RoleDisputeAgent, tenants.RoleRiskReviewer, tenants.RoleFinance, tenants.RoleAdmin}
 )
 
 // routes is the route table: every route of escrowd with the roles allowed
@@ -52,6 +55,7 @@ func (s *Server) routes() []route {
 		route{method: http.MethodPut, path: "/v1/fx/settings", roles: adminOnly, write: s.putFXSettings, render: renderFXSettings},
 	)
 	// routes:escrow
+	t = append(t, s.escrowRoutes()...)
 	// routes:risk
 	// routes:disputes
 	// routes:reconcile

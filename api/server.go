@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/escrowd/escrowd/fx"
+	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/outbox"
@@ -27,6 +28,7 @@ type Deps struct {
 	Tenants    *tenants.Store
 	Outbox     *outbox.Store
 	FX         *fx.Service
+	Escrows    *escrow.Service
 	Migrations []db.Migration
 	// Registry receives the HTTP metrics and is served on /metrics. A fresh
 	// one is made when nil.
@@ -41,6 +43,7 @@ type Server struct {
 	tenants *tenants.Store
 	outbox  *outbox.Store
 	fx      *fx.Service
+	escrows *escrow.Service
 	ms      []db.Migration
 	reg     *prometheus.Registry
 	metrics *httpMetrics
@@ -50,7 +53,7 @@ type Server struct {
 
 // New builds the server and its routes.
 func New(d Deps) *Server {
-	s := &Server{db: d.DB, clock: d.Clock, log: d.Log, tenants: d.Tenants, outbox: d.Outbox, fx: d.FX, ms: d.Migrations, reg: d.Registry, metrics: newHTTPMetrics()}
+	s := &Server{db: d.DB, clock: d.Clock, log: d.Log, tenants: d.Tenants, outbox: d.Outbox, fx: d.FX, escrows: d.Escrows, ms: d.Migrations, reg: d.Registry, metrics: newHTTPMetrics()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -14,12 +14,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/escrowd/escrowd/api"
+	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/db/dbtest"
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
+	"github.com/escrowd/escrowd/risk"
 	escrowdsql "github.com/escrowd/escrowd/sql"
 )
 
@@ -83,6 +85,17 @@ func buildDeps(t *testing.T, d *db.DB, clk clock.Clock, ms []db.Migration) api.D
 	// deps: domain services are added below, one block per package.
 	// deps:fx
 	deps.FX = &fx.Service{DB: d, Clock: clk, MaxRateAge: fx.DefaultMaxRateAge, QuoteTTL: fx.DefaultQuoteTTL, DefaultSpreadBps: fx.DefaultSpreadBps}
+	// deps:escrow
+	gate, err := risk.NewGate(risk.GateConfig{FX: deps.FX})
+	if err != nil {
+		t.Fatal(err)
+	}
+	riskSvc := risk.NewService(d, clk, gate)
+	deps.Escrows = &escrow.Service{DB: d, Clock: clk, Gate: gate}
+	riskSvc.RegisterResolver(escrow.KindRelease, deps.Escrows.ResolveReview)
+	riskSvc.RegisterResolver(escrow.KindRefund, deps.Escrows.ResolveReview)
+	// deps:risk (use riskSvc and gate above; one gate serves escrow and the risk routes)
+	_ = riskSvc
 	return deps
 }
 

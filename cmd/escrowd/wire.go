@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/escrowd/escrowd/api"
+	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db"
@@ -19,6 +20,7 @@ import (
 	"github.com/escrowd/escrowd/internal/jobs"
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
+	"github.com/escrowd/escrowd/risk"
 	escrowdsql "github.com/escrowd/escrowd/sql"
 )
 
@@ -32,6 +34,9 @@ type app struct {
 	reg     *prometheus.Registry
 	tenants *tenants.Store
 	fx      *fx.Service
+	gate    *risk.Gate
+	risk    *risk.Service
+	escrows *escrow.Service
 	jobs    *jobs.Runner
 	hooks   *outbox.Deliverer
 	server  *api.Server
@@ -57,16 +62,28 @@ func open(ctx context.Context, cfg Config) (*app, error) {
 	a.reg.MustRegister(a.db.Collectors()...)
 	a.tenants = &tenants.Store{DB: a.db, Clock: a.clock}
 	a.fx = &fx.Service{DB: a.db, Clock: a.clock, MaxRateAge: cfg.FXMaxRateAge, QuoteTTL: cfg.FXQuoteTTL, DefaultSpreadBps: int64(cfg.FXSpreadBps)}
+	a.gate, err = risk.NewGate(risk.GateConfig{FX: a.fx})
+	if err != nil {
+		return nil, err
+	}
+	a.risk = risk.NewService(a.db, a.clock, a.gate)
+	a.escrows = &escrow.Service{DB: a.db, Clock: a.clock, Gate: a.gate, Log: a.log}
+	// A review of a payout is carried out by escrow: approve commits the
+	// held ledger entry, reject voids it.
+	a.risk.RegisterResolver(escrow.KindRelease, a.escrows.ResolveReview)
+	a.risk.RegisterResolver(escrow.KindRefund, a.escrows.ResolveReview)
 	a.jobs = jobs.NewRunner(a.db, a.clock, a.log)
 	a.hooks = &outbox.Deliverer{DB: a.db, Clock: a.clock, Client: &http.Client{Timeout: outbox.DeliveryTimeout}, Log: a.log}
 	a.server = api.New(api.Deps{
-		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.tenants, Outbox: &outbox.Store{DB: a.db, Clock: a.clock}, FX: a.fx, Migrations: a.ms, Registry: a.reg,
+		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.tenants, Outbox: &outbox.Store{DB: a.db, Clock: a.clock}, FX: a.fx, Escrows: a.escrows, Migrations: a.ms, Registry: a.reg,
 	})
 	return a, nil
 }
 
 // registerJobs registers every job handler.
 func (a *app) registerJobs(ctx context.Context) error {
+	a.jobs.Handle(escrow.JobExpire, a.escrows.HandleExpire)
+	a.jobs.Handle(escrow.JobAutoRelease, a.escrows.HandleAutoRelease)
 	return a.jobs.HandlePeriodic(ctx, jobs.Periodic{Kind: "idempotency.prune", Every: time.Hour, Handler: func(ctx context.Context, _ jobs.Job) error {
 		_, err := idem.Prune(ctx, a.db, a.clock.Now().Add(-a.cfg.IdempotencyTTL))
 		return err

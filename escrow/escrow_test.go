@@ -1,0 +1,483 @@
+package escrow_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/escrowd/escrowd/escrow"
+	"github.com/escrowd/escrowd/fx"
+	"github.com/escrowd/escrowd/internal/clock"
+	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/db/dbtest"
+	"github.com/escrowd/escrowd/internal/jobs"
+	"github.com/escrowd/escrowd/internal/tenants"
+	"github.com/escrowd/escrowd/internal/valid"
+	"github.com/escrowd/escrowd/ledger"
+	"github.com/escrowd/escrowd/risk"
+)
+
+type fixture struct {
+	t      *testing.T
+	db     *db.DB
+	clock  *clock.Fake
+	svc    *escrow.Service
+	risk   *risk.Service
+	jobs   *jobs.Runner
+	tenant uuid.UUID
+	n      int
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	d := dbtest.New(t)
+	clk := clock.NewFake(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
+	fxs := &fx.Service{DB: d, Clock: clk, MaxRateAge: fx.DefaultMaxRateAge, QuoteTTL: fx.DefaultQuoteTTL, DefaultSpreadBps: fx.DefaultSpreadBps}
+	gate, err := risk.NewGate(risk.GateConfig{FX: fxs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &escrow.Service{DB: d, Clock: clk, Gate: gate}
+	rs := risk.NewService(d, clk, gate)
+	rs.RegisterResolver(escrow.KindRelease, svc.ResolveReview)
+	rs.RegisterResolver(escrow.KindRefund, svc.ResolveReview)
+	tn, err := (&tenants.Store{DB: d, Clock: clk}).CreateTenant(context.Background(), "escrow tests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rates, so the gate can price amounts in USD (without them it fails
+	// closed and sends every payout to review).
+	if _, err := fxs.ImportRates(context.Background(), tn.ID, []fx.RateSet{{Base: "EUR", AsOf: clk.Now().Add(-time.Hour), Source: "test",
+		Rates: map[string]decimal.Decimal{"USD": dec("1.0800"), "JPY": dec("160.00"), "GBP": dec("0.8500")}}}); err != nil {
+		t.Fatal(err)
+	}
+	r := jobs.NewRunner(d, clk, nil)
+	r.Handle(escrow.JobExpire, svc.HandleExpire)
+	r.Handle(escrow.JobAutoRelease, svc.HandleAutoRelease)
+	return &fixture{t: t, db: d, clock: clk, svc: svc, risk: rs, jobs: r, tenant: tn.ID}
+}
+
+func (f *fixture) create(amount, currency string, mutate func(*escrow.CreateRequest)) escrow.Escrow {
+	f.t.Helper()
+	f.n++
+	req := escrow.CreateRequest{
+		OrderRef: fmt.Sprintf("order-%d", f.n), Amount: amount, Currency: currency,
+		Buyer:  escrow.PartyInput{ID: fmt.Sprintf("buyer-%d", f.n), Name: "Ana Buyer", Country: "DE"},
+		Seller: escrow.PartyInput{ID: fmt.Sprintf("seller-%d", f.n), Name: "Sam Seller", Country: "CN"},
+	}
+	if mutate != nil {
+		mutate(&req)
+	}
+	e, err := f.svc.Create(context.Background(), f.tenant, req)
+	if err != nil {
+		f.t.Fatalf("create: %v", err)
+	}
+	return e
+}
+
+func (f *fixture) fund(e escrow.Escrow, amount string) escrow.Escrow {
+	f.t.Helper()
+	out, err := f.svc.Fund(context.Background(), f.tenant, e.ID, 0, escrow.FundRequest{Amount: amount, Currency: e.Currency, PaymentRef: uuid.NewString()})
+	if err != nil {
+		f.t.Fatalf("fund: %v", err)
+	}
+	return out
+}
+
+// checkInvariants: held = funded − released − refunded − pending ≥ 0, and
+// the escrow account's ledger balance equals held plus pending.
+func (f *fixture) checkInvariants(e escrow.Escrow) {
+	f.t.Helper()
+	got, err := f.svc.Get(context.Background(), f.tenant, e.ID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if got.Held().IsNegative() {
+		f.t.Fatalf("held %s is negative", got.Held())
+	}
+	bal, err := ledger.GetBalance(context.Background(), f.db.Pool, f.tenant, got.AccountID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if !bal.Posted.Equal(got.Held().Add(got.Pending)) {
+		f.t.Fatalf("escrow ledger balance %s != held %s + pending %s", bal.Posted, got.Held(), got.Pending)
+	}
+	if !bal.Available.Equal(got.Held()) {
+		f.t.Fatalf("escrow available %s != held %s", bal.Available, got.Held())
+	}
+}
+
+func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func TestLifecycleWithFee(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	e := f.create("1200.00", "EUR", func(r *escrow.CreateRequest) {
+		r.Fees = &escrow.FeesInput{PlatformFeeBps: 250, PaidBy: escrow.PaidBySeller}
+	})
+	if e.State != escrow.AwaitingFunding || !e.FeeTotal.Equal(dec("30")) {
+		t.Fatalf("created %s fee %s", e.State, e.FeeTotal)
+	}
+	e = f.fund(e, "200.00")
+	if e.State != escrow.AwaitingFunding || !e.Funded.Equal(dec("200")) {
+		t.Fatalf("partial funding: %s %s", e.State, e.Funded)
+	}
+	_, err := f.svc.Fund(ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "1000.01", Currency: "EUR", PaymentRef: "too-much"})
+	if fe, ok := valid.As(err); !ok || fe.Code() != "amount_mismatch" {
+		t.Fatalf("over-funding: %v, want amount_mismatch", err)
+	}
+	e = f.fund(e, "1000.00")
+	if e.State != escrow.Funded {
+		t.Fatalf("after full funding: %s", e.State)
+	}
+	f.checkInvariants(e)
+	if e, err = f.svc.Ship(ctx, f.tenant, e.ID, 0, escrow.ShipRequest{Carrier: "DHL", TrackingNumber: "1Z"}); err != nil || e.State != escrow.Shipped {
+		t.Fatalf("ship: %v %s", err, e.State)
+	}
+	if e, err = f.svc.Deliver(ctx, f.tenant, e.ID, 0, escrow.DeliverRequest{}); err != nil || e.State != escrow.Delivered {
+		t.Fatalf("deliver: %v", err)
+	}
+	res, err := f.svc.Accept(ctx, f.tenant, e.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Escrow.State != escrow.Completed || len(res.Releases) != 1 {
+		t.Fatalf("accept: %s, %d releases", res.Escrow.State, len(res.Releases))
+	}
+	r := res.Releases[0]
+	if r.Status != escrow.StatusCompleted || !r.Fee.Equal(dec("30")) || !r.Net.Equal(dec("1170")) || !r.Gross.Equal(dec("1200")) {
+		t.Fatalf("release %+v", r)
+	}
+	f.checkInvariants(res.Escrow)
+	seller, err := ledger.AccountByCode(ctx, f.db.Pool, f.tenant, "seller:"+res.Escrow.Seller.ID+":payable:EUR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := ledger.GetBalance(ctx, f.db.Pool, f.tenant, seller.ID); !b.Posted.Equal(dec("1170")) {
+		t.Fatalf("seller payable %s, want 1170", b.Posted)
+	}
+	fees, _ := ledger.AccountByCode(ctx, f.db.Pool, f.tenant, "fees:EUR")
+	if b, _ := ledger.GetBalance(ctx, f.db.Pool, f.tenant, fees.ID); !b.Posted.Equal(dec("30")) {
+		t.Fatalf("fees %s, want 30", b.Posted)
+	}
+}
+
+func TestMilestonesAndPartialRefund(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	e := f.create("1000.00", "USD", func(r *escrow.CreateRequest) {
+		r.Milestones = []escrow.MilestoneInput{{Name: "deposit", Amount: "300.00"}, {Name: "balance", Amount: "700.00"}}
+		r.Fees = &escrow.FeesInput{PlatformFeeBps: 100, FixedFee: "1.00", PaidBy: escrow.PaidBySplit}
+	})
+	// fee 10.00 + 1.00 = 11.00, the buyer pays half (5.50) on top.
+	if !e.FeeTotal.Equal(dec("11")) || !e.BuyerFee.Equal(dec("5.5")) || !e.FundingTarget().Equal(dec("1005.5")) {
+		t.Fatalf("fees %s / %s / target %s", e.FeeTotal, e.BuyerFee, e.FundingTarget())
+	}
+	e = f.fund(e, "1005.50")
+	zero := 0
+	rel, err := f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{Milestone: &zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.Release.Status != escrow.StatusCompleted || !rel.Release.OrderAmount.Equal(dec("300")) || rel.Escrow.Milestones[0].State() != "released" {
+		t.Fatalf("milestone release %+v %s", rel.Release, rel.Escrow.Milestones[0].State())
+	}
+	f.checkInvariants(rel.Escrow)
+	ref, err := f.svc.Refund(ctx, f.tenant, e.ID, 0, escrow.RefundRequest{Amount: "200.00", Reason: "one pallet short"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.Refund.Status != escrow.StatusCompleted || rel.Escrow.State != escrow.Funded {
+		t.Fatalf("refund %+v", ref.Refund)
+	}
+	f.checkInvariants(ref.Escrow)
+	// More than is left is refused, naming the field.
+	_, err = f.svc.Refund(ctx, f.tenant, e.ID, 0, escrow.RefundRequest{Amount: "500.01", Reason: "x"})
+	if fe, ok := valid.As(err); !ok || fe[0].Field != "amount" {
+		t.Fatalf("over-refund: %v", err)
+	}
+	// Release the rest: everything is paid out, fee parts add up exactly.
+	rest, err := f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rest.Escrow
+	if got.State != escrow.Completed || !got.Held().IsZero() {
+		t.Fatalf("after the last release: %s held %s", got.State, got.Held())
+	}
+	total := got.Released.Add(got.Refunded)
+	if !total.Equal(got.Funded) {
+		t.Fatalf("released %s + refunded %s != funded %s", got.Released, got.Refunded, got.Funded)
+	}
+	f.checkInvariants(got)
+}
+
+func TestCancelBeforeAndAfterFunding(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a := f.create("50.00", "EUR", nil)
+	res, err := f.svc.Cancel(ctx, f.tenant, a.ID, 0, escrow.CancelRequest{Reason: "buyer changed mind"})
+	if err != nil || res.Escrow.State != escrow.Cancelled {
+		t.Fatalf("cancel unfunded: %v %s", err, res.Escrow.State)
+	}
+	b := f.fund(f.create("80.00", "EUR", nil), "80.00")
+	res, err = f.svc.Cancel(ctx, f.tenant, b.ID, 0, escrow.CancelRequest{Reason: "out of stock"})
+	if err != nil || res.Escrow.State != escrow.Cancelled || !res.Refund.Gross.Equal(dec("80")) {
+		t.Fatalf("cancel funded: %v %s %+v", err, res.Escrow.State, res.Refund)
+	}
+	f.checkInvariants(res.Escrow)
+	c := f.fund(f.create("10.00", "EUR", nil), "10.00")
+	if _, err := f.svc.Ship(ctx, f.tenant, c.ID, 0, escrow.ShipRequest{Carrier: "UPS", TrackingNumber: "9"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.Cancel(ctx, f.tenant, c.ID, 0, escrow.CancelRequest{Reason: "late"})
+	var ise *escrow.InvalidStateError
+	if !errors.As(err, &ise) || ise.State != escrow.Shipped {
+		t.Fatalf("cancel shipped: %v, want invalid_state naming shipped", err)
+	}
+}
+
+// TestTransitionTable drives an escrow into each state and tries each
+// action: allowed actions must not fail with invalid_state, the others must.
+func TestTransitionTable(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	into := map[escrow.State]func() escrow.Escrow{
+		escrow.AwaitingFunding: func() escrow.Escrow { return f.create("100.00", "EUR", nil) },
+		escrow.Funded:          func() escrow.Escrow { return f.fund(f.create("100.00", "EUR", nil), "100.00") },
+		escrow.Shipped: func() escrow.Escrow {
+			e := f.fund(f.create("100.00", "EUR", nil), "100.00")
+			e, _ = f.svc.Ship(ctx, f.tenant, e.ID, 0, escrow.ShipRequest{Carrier: "c", TrackingNumber: "t"})
+			return e
+		},
+		escrow.Delivered: func() escrow.Escrow {
+			e := f.fund(f.create("100.00", "EUR", nil), "100.00")
+			_, _ = f.svc.Ship(ctx, f.tenant, e.ID, 0, escrow.ShipRequest{Carrier: "c", TrackingNumber: "t"})
+			e, _ = f.svc.Deliver(ctx, f.tenant, e.ID, 0, escrow.DeliverRequest{})
+			return e
+		},
+		escrow.Completed: func() escrow.Escrow {
+			e := f.fund(f.create("100.00", "EUR", nil), "100.00")
+			r, _ := f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{})
+			return r.Escrow
+		},
+		escrow.Cancelled: func() escrow.Escrow {
+			r, _ := f.svc.Cancel(ctx, f.tenant, f.create("100.00", "EUR", nil).ID, 0, escrow.CancelRequest{Reason: "x"})
+			return r.Escrow
+		},
+		escrow.Refunded: func() escrow.Escrow {
+			e := f.fund(f.create("100.00", "EUR", nil), "100.00")
+			r, _ := f.svc.Refund(ctx, f.tenant, e.ID, 0, escrow.RefundRequest{Amount: "100.00", Reason: "x"})
+			return r.Escrow
+		},
+	}
+	do := map[escrow.Action]func(e escrow.Escrow) error{
+		escrow.ActFund: func(e escrow.Escrow) error {
+			_, err := f.svc.Fund(ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "1.00", Currency: "EUR", PaymentRef: uuid.NewString()})
+			return err
+		},
+		escrow.ActShip: func(e escrow.Escrow) error {
+			_, err := f.svc.Ship(ctx, f.tenant, e.ID, 0, escrow.ShipRequest{Carrier: "c", TrackingNumber: "t"})
+			return err
+		},
+		escrow.ActDeliver: func(e escrow.Escrow) error {
+			_, err := f.svc.Deliver(ctx, f.tenant, e.ID, 0, escrow.DeliverRequest{})
+			return err
+		},
+		escrow.ActAccept:  func(e escrow.Escrow) error { _, err := f.svc.Accept(ctx, f.tenant, e.ID, 0); return err },
+		escrow.ActRelease: func(e escrow.Escrow) error { _, err := f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{}); return err },
+		escrow.ActRefund: func(e escrow.Escrow) error {
+			_, err := f.svc.Refund(ctx, f.tenant, e.ID, 0, escrow.RefundRequest{Amount: "1.00", Reason: "x"})
+			return err
+		},
+		escrow.ActCancel: func(e escrow.Escrow) error {
+			_, err := f.svc.Cancel(ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "x"})
+			return err
+		},
+	}
+	for state, mk := range into {
+		for action, run := range do {
+			t.Run(string(state)+"/"+string(action), func(t *testing.T) {
+				e := mk()
+				if e.State != state {
+					t.Fatalf("setup reached %s, want %s", e.State, state)
+				}
+				err := run(e)
+				if escrow.Allowed(state, action) {
+					if errors.Is(err, escrow.ErrInvalidState) {
+						t.Fatalf("%s allowed in %s by the table but refused: %v", action, state, err)
+					}
+				} else if !errors.Is(err, escrow.ErrInvalidState) {
+					t.Fatalf("%s in %s: %v, want invalid_state", action, state, err)
+				}
+			})
+		}
+	}
+}
+
+func TestIfMatch(t *testing.T) {
+	f := newFixture(t)
+	e := f.fund(f.create("10.00", "EUR", nil), "10.00")
+	_, err := f.svc.Ship(context.Background(), f.tenant, e.ID, e.Version-1, escrow.ShipRequest{Carrier: "c", TrackingNumber: "t"})
+	if !errors.Is(err, escrow.ErrVersionMismatch) {
+		t.Fatalf("stale If-Match: %v", err)
+	}
+	if _, err := f.svc.Ship(context.Background(), f.tenant, e.ID, e.Version, escrow.ShipRequest{Carrier: "c", TrackingNumber: "t"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestExpiryAndAutoReleaseJobs(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	unfunded := f.create("70.00", "EUR", func(r *escrow.CreateRequest) { h := 24; r.Terms = &escrow.TermsInput{FundingDeadlineHours: &h} })
+	partial := f.fund(f.create("70.00", "EUR", func(r *escrow.CreateRequest) { h := 24; r.Terms = &escrow.TermsInput{FundingDeadlineHours: &h} }), "20.00")
+	delivered := f.fund(f.create("90.00", "EUR", func(r *escrow.CreateRequest) { h := 48; r.Terms = &escrow.TermsInput{InspectionHours: &h} }), "90.00")
+	if _, err := f.svc.Ship(ctx, f.tenant, delivered.ID, 0, escrow.ShipRequest{Carrier: "c", TrackingNumber: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Deliver(ctx, f.tenant, delivered.ID, 0, escrow.DeliverRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(23 * time.Hour)
+	if _, err := f.jobs.RunAll(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := f.svc.Get(ctx, f.tenant, unfunded.ID); e.State != escrow.AwaitingFunding {
+		t.Fatalf("expired early: %s", e.State)
+	}
+	f.clock.Advance(2 * time.Hour)
+	if _, err := f.jobs.RunAll(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []uuid.UUID{unfunded.ID, partial.ID} {
+		e, _ := f.svc.Get(ctx, f.tenant, id)
+		if e.State != escrow.Expired || !e.Held().IsZero() {
+			t.Fatalf("after the deadline: %s held %s", e.State, e.Held())
+		}
+		f.checkInvariants(e)
+	}
+	if e, _ := f.svc.Get(ctx, f.tenant, delivered.ID); e.State != escrow.Delivered {
+		t.Fatalf("auto-released early: %s", e.State)
+	}
+	f.clock.Advance(24 * time.Hour)
+	if _, err := f.jobs.RunAll(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := f.svc.Get(ctx, f.tenant, delivered.ID)
+	if e.State != escrow.Completed || !e.Released.Equal(dec("90")) {
+		t.Fatalf("after the inspection window: %s released %s", e.State, e.Released)
+	}
+	f.checkInvariants(e)
+}
+
+// TestConcurrentPayoutsNeverExceedHeld: fifty concurrent releases and
+// refunds on one escrow never move more than was held.
+func TestConcurrentPayoutsNeverExceedHeld(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	e := f.fund(f.create("100.00", "EUR", nil), "100.00")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := decimal.Zero
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			amount := "7.00"
+			if i%2 == 0 {
+				r, err := f.svc.Refund(ctx, f.tenant, e.ID, 0, escrow.RefundRequest{Amount: amount, Reason: "r"})
+				if err == nil {
+					mu.Lock()
+					ok = ok.Add(r.Refund.Gross)
+					mu.Unlock()
+				}
+				return
+			}
+			a := amount
+			r, err := f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{Amount: &a})
+			if err == nil {
+				mu.Lock()
+				ok = ok.Add(r.Release.Gross)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	got, _ := f.svc.Get(ctx, f.tenant, e.ID)
+	if ok.GreaterThan(dec("100")) || !ok.Equal(got.Released.Add(got.Refunded)) {
+		t.Fatalf("paid out %s (escrow says %s + %s) of 100", ok, got.Released, got.Refunded)
+	}
+	if !ok.Equal(dec("98")) { // 14 payouts of 7.00 fit in 100.00
+		t.Fatalf("paid out %s, want 98.00 (14 of 7.00)", ok)
+	}
+	f.checkInvariants(got)
+}
+
+func TestFrozenPartyBlocksRelease(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	e := f.fund(f.create("40.00", "EUR", nil), "40.00")
+	if _, err := f.risk.Freeze(ctx, f.tenant, e.Seller.ID, "investigation"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Release.Status != escrow.StatusBlocked || r.Release.Risk == nil || r.Release.Risk.Decision != risk.OutcomeBlock {
+		t.Fatalf("release %+v", r.Release)
+	}
+	found := false
+	for _, rr := range r.Release.Risk.Reasons {
+		found = found || rr.Code == "party_frozen"
+	}
+	if !found || !r.Escrow.Held().Equal(dec("40")) {
+		t.Fatalf("reasons %v held %s: want party_frozen and nothing moved", r.Release.Risk.Reasons, r.Escrow.Held())
+	}
+	f.checkInvariants(r.Escrow)
+}
+
+func TestCreateValidation(t *testing.T) {
+	ok := escrow.CreateRequest{OrderRef: "o", Amount: "10.00", Currency: "EUR",
+		Buyer: escrow.PartyInput{ID: "b", Name: "B", Country: "DE"}, Seller: escrow.PartyInput{ID: "s", Name: "S", Country: "FR"}}
+	for _, tc := range []struct {
+		name  string
+		edit  func(*escrow.CreateRequest)
+		field string
+		code  string
+	}{
+		{"unknown currency", func(r *escrow.CreateRequest) { r.Currency = "XXX" }, "currency", "unknown_currency"},
+		{"JPY decimals", func(r *escrow.CreateRequest) { r.Currency, r.Amount = "JPY", "10.5" }, "amount", "invalid_amount"},
+		{"KWD decimals", func(r *escrow.CreateRequest) { r.Currency, r.Amount = "KWD", "1.2345" }, "amount", "invalid_amount"},
+		{"zero", func(r *escrow.CreateRequest) { r.Amount = "0.00" }, "amount", "invalid_amount"},
+		{"milestones sum", func(r *escrow.CreateRequest) {
+			r.Milestones = []escrow.MilestoneInput{{Name: "a", Amount: "3.00"}, {Name: "b", Amount: "3.00"}}
+		}, "milestones", "validation_failed"},
+		{"milestone amount", func(r *escrow.CreateRequest) { r.Milestones = []escrow.MilestoneInput{{Name: "a", Amount: "x"}} }, "milestones[0].amount", "invalid_amount"},
+		{"order ref", func(r *escrow.CreateRequest) { r.OrderRef = " " }, "order_ref", "validation_failed"},
+		{"country", func(r *escrow.CreateRequest) { r.Buyer.Country = "Germany" }, "buyer.country", "validation_failed"},
+		{"same parties", func(r *escrow.CreateRequest) { r.Seller.ID = "b" }, "seller.id", "validation_failed"},
+		{"paid_by", func(r *escrow.CreateRequest) { r.Fees = &escrow.FeesInput{PaidBy: "nobody"} }, "fees.paid_by", "validation_failed"},
+		{"inspection", func(r *escrow.CreateRequest) { h := -1; r.Terms = &escrow.TermsInput{InspectionHours: &h} }, "terms.inspection_hours", "validation_failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ok
+			tc.edit(&r)
+			_, err := r.Validate()
+			fe, isField := valid.As(err)
+			if !isField || fe[0].Field != tc.field || fe.Code() != tc.code {
+				t.Fatalf("got %v, want %s on %s", err, tc.code, tc.field)
+			}
+		})
+	}
+	if _, err := ok.Validate(); err != nil {
+		t.Fatalf("valid request refused: %v", err)
+	}
+}

@@ -1,0 +1,78 @@
+package escrow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/escrowd/escrowd/internal/jobs"
+)
+
+// HandleExpire is the job that expires an escrow not fully funded by its
+// deadline: any partial funding is refunded, then it is expired. It is
+// idempotent: an escrow that was funded, cancelled or expired meanwhile is
+// left alone.
+func (s *Service) HandleExpire(ctx context.Context, j jobs.Job) error {
+	tenant, id, err := jobTarget(j)
+	if err != nil {
+		return err
+	}
+	_, err = s.act(ctx, tenant, id, 0, ActExpire, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+		if now.Before(e.FundingDeadlineAt) {
+			return errNotDue
+		}
+		_, err := s.returnAll(ctx, tx, e, "expire", "funding deadline passed", now)
+		return err
+	})
+	return ignoreSettled(err)
+}
+
+// HandleAutoRelease is the job that releases what is held when the
+// inspection window ends with no dispute and no acceptance, through the same
+// gate as any release. Idempotent like HandleExpire.
+func (s *Service) HandleAutoRelease(ctx context.Context, j jobs.Job) error {
+	tenant, id, err := jobTarget(j)
+	if err != nil {
+		return err
+	}
+	_, err = s.act(ctx, tenant, id, 0, ActAutoRelease, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+		if e.InspectionEndsAt == nil || now.Before(*e.InspectionEndsAt) {
+			return errNotDue
+		}
+		_, err := s.releaseAllOpen(ctx, tx, e, "auto", now)
+		return err
+	})
+	return ignoreSettled(err)
+}
+
+var errNotDue = errors.New("not due yet")
+
+// ignoreSettled makes a job a no-op when the escrow moved on (another
+// state, not due): the job is done, not failed.
+func ignoreSettled(err error) error {
+	if errors.Is(err, ErrInvalidState) || errors.Is(err, errNotDue) || errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+func jobTarget(j jobs.Job) (tenant, id uuid.UUID, err error) {
+	var p struct {
+		Tenant string `json:"tenant_id"`
+		Escrow string `json:"escrow_id"`
+	}
+	if err := json.Unmarshal(j.Payload, &p); err != nil {
+		return uuid.Nil, uuid.Nil, fmt.Errorf("job %s: %w: %v", j.ID, jobs.ErrPermanent, err)
+	}
+	tenant, err1 := uuid.Parse(p.Tenant)
+	id, err2 := uuid.Parse(p.Escrow)
+	if err1 != nil || err2 != nil {
+		return uuid.Nil, uuid.Nil, fmt.Errorf("job %s: bad payload: %w", j.ID, jobs.ErrPermanent)
+	}
+	return tenant, id, nil
+}

@@ -1,0 +1,483 @@
+package escrow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/escrowd/escrowd/internal/jobs"
+	"github.com/escrowd/escrowd/internal/valid"
+	"github.com/escrowd/escrowd/ledger"
+	"github.com/escrowd/escrowd/risk"
+)
+
+// ReleaseResult is the answer to a release: the payout with its risk
+// decision, and the escrow after it.
+type ReleaseResult struct {
+	Release Payout
+	Escrow  Escrow
+	// CodeRejected is set when a step-up confirmation code was wrong; the
+	// attempt is recorded and AttemptsLeft says how many remain.
+	CodeRejected bool
+	AttemptsLeft int
+}
+
+// ResourceID names the payout for the audit log.
+func (r ReleaseResult) ResourceID() string { return r.Release.ID.String() }
+
+// AcceptResult is the answer to an acceptance: one release per milestone.
+type AcceptResult struct {
+	Releases []Payout
+	Escrow   Escrow
+}
+
+// ResourceID names the escrow for the audit log.
+func (r AcceptResult) ResourceID() string { return r.Escrow.ID.String() }
+
+// RefundResult is the answer to a refund.
+type RefundResult struct {
+	Refund Payout
+	Escrow Escrow
+}
+
+// ResourceID names the escrow for the audit log.
+func (r RefundResult) ResourceID() string { return r.Escrow.ID.String() }
+
+// Release releases one milestone, an amount of order money, or (neither)
+// everything open, to the seller, through the risk gate. A blocked release
+// commits its decision and answers with status blocked (nothing moves).
+func (s *Service) Release(ctx context.Context, tenant, id uuid.UUID, ifMatch int64, req ReleaseRequest) (ReleaseResult, error) {
+	var out ReleaseResult
+	e, err := s.act(ctx, tenant, id, ifMatch, ActRelease, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+		alloc, idx, err := releaseAllocation(*e, req)
+		if err != nil {
+			return err
+		}
+		p, err := s.payout(ctx, tx, e, KindRelease, "manual", alloc, idx, "", now)
+		out.Release = p
+		return err
+	})
+	if err != nil {
+		return ReleaseResult{}, err
+	}
+	out.Escrow = e
+	return out, nil
+}
+
+// releaseAllocation picks the order money a release covers.
+func releaseAllocation(e Escrow, req ReleaseRequest) ([]Allocation, *int, error) {
+	switch {
+	case req.Milestone != nil && req.Amount != nil:
+		return nil, nil, valid.Field("milestone", "give a milestone or an amount, not both")
+	case req.Milestone != nil:
+		i := *req.Milestone
+		if i < 0 || i >= len(e.Milestones) {
+			return nil, nil, valid.Field("milestone", fmt.Sprintf("must be 0..%d", len(e.Milestones)-1))
+		}
+		open := e.Milestones[i].Open()
+		if !open.IsPositive() {
+			return nil, nil, valid.FieldCode(codeAmountMismatch, "milestone", fmt.Sprintf("milestone %d has nothing left to release (%s)", i, e.Milestones[i].State()))
+		}
+		return []Allocation{{Index: i, Amount: open}}, &i, nil
+	case req.Amount != nil:
+		x, err := parseAmount("amount", *req.Amount, e.Currency)
+		if err != nil {
+			return nil, nil, err
+		}
+		if x.GreaterThan(e.OrderOpen()) {
+			return nil, nil, valid.FieldCode(codeAmountMismatch, "amount", fmt.Sprintf("%s exceeds the %s held for release", fmtAmount(x, e.Currency), fmtAmount(e.OrderOpen(), e.Currency)))
+		}
+		return allocateForward(e, x), nil, nil
+	}
+	if !e.OrderOpen().IsPositive() {
+		return nil, nil, fmt.Errorf("escrow %s: %w", e.ID, ErrNothingToRelease)
+	}
+	return allocateForward(e, e.OrderOpen()), nil, nil
+}
+
+// allocateForward spreads x over the open milestones, first to last.
+func allocateForward(e Escrow, x decimal.Decimal) []Allocation {
+	var out []Allocation
+	for _, m := range e.Milestones {
+		if !x.IsPositive() {
+			break
+		}
+		take := decimal.Min(m.Open(), x)
+		if take.IsPositive() {
+			out = append(out, Allocation{Index: m.Index, Amount: take})
+			x = x.Sub(take)
+		}
+	}
+	return out
+}
+
+// allocateBackward spreads y over the open milestones, last to first
+// (refunds take from the parts furthest from delivery).
+func allocateBackward(e Escrow, y decimal.Decimal) []Allocation {
+	var out []Allocation
+	for i := len(e.Milestones) - 1; i >= 0 && y.IsPositive(); i-- {
+		take := decimal.Min(e.Milestones[i].Open(), y)
+		if take.IsPositive() {
+			out = append(out, Allocation{Index: i, Amount: take})
+			y = y.Sub(take)
+		}
+	}
+	return out
+}
+
+// Refund returns order money not yet released to the buyer (with the
+// buyer's part of the fee on it), through the risk gate. A full refund of
+// everything held ends in refunded.
+func (s *Service) Refund(ctx context.Context, tenant, id uuid.UUID, ifMatch int64, req RefundRequest) (RefundResult, error) {
+	var errs valid.Errors
+	reason := reasonField(&errs, req.Reason, true)
+	if err := errs.Err(); err != nil {
+		return RefundResult{}, err
+	}
+	var out RefundResult
+	e, err := s.act(ctx, tenant, id, ifMatch, ActRefund, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+		y, err := parseAmount("amount", req.Amount, e.Currency)
+		if err != nil {
+			return err
+		}
+		if y.GreaterThan(e.OrderOpen()) {
+			return valid.FieldCode(codeAmountMismatch, "amount", fmt.Sprintf("%s exceeds the %s not yet released", fmtAmount(y, e.Currency), fmtAmount(e.OrderOpen(), e.Currency)))
+		}
+		p, err := s.payout(ctx, tx, e, KindRefund, "manual", allocateBackward(*e, y), nil, reason, now)
+		out.Refund = p
+		return err
+	})
+	if err != nil {
+		return RefundResult{}, err
+	}
+	out.Escrow = e
+	return out, nil
+}
+
+// Accept is the buyer's acceptance: every open milestone is released.
+func (s *Service) Accept(ctx context.Context, tenant, id uuid.UUID, ifMatch int64) (AcceptResult, error) {
+	var out AcceptResult
+	e, err := s.act(ctx, tenant, id, ifMatch, ActAccept, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+		ps, err := s.releaseAllOpen(ctx, tx, e, "accept", now)
+		out.Releases = ps
+		return err
+	})
+	if err != nil {
+		return AcceptResult{}, err
+	}
+	out.Escrow = e
+	return out, nil
+}
+
+// releaseAllOpen releases each open milestone separately, so each passes
+// the gate and keeps its own status. The state set by the table applies
+// only once everything settled; settle decides.
+func (s *Service) releaseAllOpen(ctx context.Context, tx pgx.Tx, e *Escrow, trigger string, now time.Time) ([]Payout, error) {
+	var out []Payout
+	for i := range e.Milestones {
+		open := e.Milestones[i].Open()
+		if !open.IsPositive() {
+			continue
+		}
+		idx := i
+		p, err := s.payout(ctx, tx, e, KindRelease, trigger, []Allocation{{Index: i, Amount: open}}, &idx, "", now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Cancel cancels an escrow: before funding it is cancelled at once (any
+// partial funding refunded); after funding and before shipping everything is
+// refunded, then it is cancelled.
+func (s *Service) Cancel(ctx context.Context, tenant, id uuid.UUID, ifMatch int64, req CancelRequest) (RefundResult, error) {
+	var errs valid.Errors
+	reason := reasonField(&errs, req.Reason, true)
+	if err := errs.Err(); err != nil {
+		return RefundResult{}, err
+	}
+	var out RefundResult
+	e, err := s.act(ctx, tenant, id, ifMatch, ActCancel, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+		p, err := s.returnAll(ctx, tx, e, "cancel", reason, now)
+		out.Refund = p
+		return err
+	})
+	if err != nil {
+		return RefundResult{}, err
+	}
+	out.Escrow = e
+	return out, nil
+}
+
+// returnAll refunds every unit the escrow holds (partial funding included)
+// and leaves the escrow in the state the table set when the refund went
+// through, or in its previous state while the refund waits for the gate.
+func (s *Service) returnAll(ctx context.Context, tx pgx.Tx, e *Escrow, trigger, reason string, now time.Time) (Payout, error) {
+	to := e.State
+	if !e.Held().IsPositive() {
+		e.ClosedAt = &now
+		if err := jobs.Cancel(ctx, tx, JobExpire, e.ID.String(), now); err != nil {
+			return Payout{}, err
+		}
+		return Payout{}, s.emit(ctx, tx, *e, "escrow."+string(to), map[string]any{"reason": reason}, now)
+	}
+	// Order money covered by what was funded, taken from the last milestones.
+	orderFunded := decimal.Min(e.Funded.Sub(e.Released).Sub(e.Refunded).Sub(e.Pending), e.OrderOpen())
+	p, err := s.payout(ctx, tx, e, KindRefund, trigger, allocateBackward(*e, orderFunded), nil, reason, now)
+	if err != nil {
+		return Payout{}, err
+	}
+	if p.Status == StatusCompleted {
+		e.State, e.ClosedAt = to, &now
+		if err := jobs.Cancel(ctx, tx, JobExpire, e.ID.String(), now); err != nil {
+			return Payout{}, err
+		}
+		return p, s.emit(ctx, tx, *e, "escrow."+string(to), map[string]any{"reason": reason}, now)
+	}
+	e.State = e.stateBefore(to)
+	return p, nil
+}
+
+// stateBefore undoes the table's move while a payout waits: an escrow
+// being cancelled stays funded (or awaiting_funding) until its refund
+// completes.
+func (e Escrow) stateBefore(to State) State {
+	if e.FundedAt != nil {
+		return Funded
+	}
+	return AwaitingFunding
+}
+
+// payout moves order money (alloc) out of the escrow: to the seller (a
+// release, minus the seller's fee part, the fee to revenue) or to the buyer
+// (a refund, with the buyer's fee part). It asks the risk gate first:
+// approve posts the ledger entry; review and step_up post a pending entry
+// (a hold) that a reviewer or the buyer's code later commits or voids;
+// block moves nothing. The payout and its decision are stored either way.
+func (s *Service) payout(ctx context.Context, tx pgx.Tx, e *Escrow, kind, trigger string, alloc []Allocation, idx *int, reason string, now time.Time) (Payout, error) {
+	x := decimal.Zero
+	for _, a := range alloc {
+		x = x.Add(a.Amount)
+	}
+	var buyerDone, sellerDone decimal.Decimal
+	if err := tx.QueryRow(ctx, `
+		SELECT COALESCE(sum(buyer_fee_part), 0), COALESCE(sum(seller_fee_part), 0) FROM escrow_payouts
+		WHERE escrow_id = $1 AND status IN ('completed', 'pending_review', 'awaiting_confirmation')`, e.ID).Scan(&buyerDone, &sellerDone); err != nil {
+		return Payout{}, fmt.Errorf("escrow %s: fee parts: %w", e.ID, err)
+	}
+	bp, sp := feeParts(*e, x, e.OrderOpen(), buyerDone, sellerDone)
+	// What the buyer paid on top for order money not funded yet is not held.
+	bp = decimal.Min(bp, e.Held().Sub(x))
+	if bp.IsNegative() {
+		bp = decimal.Zero
+	}
+	p := Payout{ID: uuid.Must(uuid.NewV7()), TenantID: e.TenantID, EscrowID: e.ID, Kind: kind, Trigger: trigger, MilestoneIdx: idx,
+		OrderAmount: x, BuyerFeePart: bp, SellerFeePart: sp, Allocation: alloc, Reason: reason, CreatedAt: now, UpdatedAt: now}
+	p.Gross = x.Add(bp)
+	if kind == KindRelease {
+		sp = decimal.Min(sp, x)
+		p.SellerFeePart = sp
+		p.Fee, p.Net = bp.Add(sp), x.Sub(sp)
+	} else {
+		// The seller's fee on refunded order money is waived, but counted
+		// as settled so later remainders stay right.
+		p.Fee, p.Net = decimal.Zero, p.Gross
+	}
+	if !p.Gross.IsPositive() {
+		return Payout{}, fmt.Errorf("escrow %s: %w", e.ID, ErrNothingToRelease)
+	}
+	if p.Gross.GreaterThan(e.Held()) {
+		return Payout{}, valid.FieldCode(codeAmountMismatch, "amount", fmt.Sprintf("%s exceeds the %s held", fmtAmount(p.Gross, e.Currency), fmtAmount(e.Held(), e.Currency)))
+	}
+	op, payee := risk.OperationRelease, e.Seller.ID
+	if kind == KindRefund {
+		op, payee = risk.OperationRefund, e.Buyer.ID
+	}
+	d, err := s.Gate.Decide(ctx, tx, risk.GateInput{TenantID: e.TenantID, Operation: op, SubjectType: kind, SubjectID: p.ID, EscrowID: e.ID,
+		Amount: p.Gross, Currency: e.Currency, Buyer: riskParty(e.Buyer), Seller: riskParty(e.Seller), Payee: payee, RiskContext: e.RiskContext}, now)
+	if err != nil {
+		return Payout{}, fmt.Errorf("escrow %s: risk gate: %w", e.ID, err)
+	}
+	p.DecisionID = &d.ID
+	p.Risk = summary(d)
+	entry, err := s.payoutEntry(ctx, tx, e, p, now)
+	if err != nil {
+		return Payout{}, err
+	}
+	switch d.Outcome {
+	case risk.OutcomeApprove:
+		posted, err := ledger.Post(ctx, tx, entry)
+		if err != nil {
+			return Payout{}, fmt.Errorf("escrow %s: %s: %w", e.ID, kind, err)
+		}
+		p.Status, p.EntryID = StatusCompleted, &posted.ID
+		e.applyPayout(p, +1)
+	case risk.OutcomeReview, risk.OutcomeStepUp:
+		if d.Outcome == risk.OutcomeReview {
+			p.Status, p.ReviewID = StatusPendingReview, d.ReviewID
+		} else {
+			p.Status = StatusAwaitingConfirmation
+		}
+		pending, err := ledger.PostPending(ctx, tx, entry)
+		if err != nil {
+			return Payout{}, fmt.Errorf("escrow %s: %s hold: %w", e.ID, kind, err)
+		}
+		p.EntryID = &pending.ID
+		e.holdPayout(p, +1)
+	default:
+		p.Status = StatusBlocked
+	}
+	if err := insertPayout(ctx, tx, p); err != nil {
+		return Payout{}, err
+	}
+	return p, s.payoutEvent(ctx, tx, *e, p, d, now)
+}
+
+// payoutEntry is the ledger entry of a payout: the escrow account debited
+// the gross; the payee's payable account credited the net; fees credited.
+func (s *Service) payoutEntry(ctx context.Context, tx pgx.Tx, e *Escrow, p Payout, now time.Time) (ledger.Entry, error) {
+	cur := e.Currency
+	var payee ledger.Account
+	var err error
+	if p.Kind == KindRelease {
+		payee, err = s.account(ctx, tx, e.TenantID, "seller:"+e.Seller.ID+":payable:"+cur, cur, ledger.KindLiability, 1, now)
+	} else {
+		payee, err = s.account(ctx, tx, e.TenantID, "buyer:"+e.Buyer.ID+":refund:"+cur, cur, ledger.KindLiability, 1, now)
+	}
+	if err != nil {
+		return ledger.Entry{}, err
+	}
+	postings := []ledger.Posting{{AccountID: e.AccountID, Direction: ledger.SideDebit, Amount: p.Gross, Currency: cur}}
+	if p.Net.IsPositive() {
+		postings = append(postings, ledger.Posting{AccountID: payee.ID, Direction: ledger.SideCredit, Amount: p.Net, Currency: cur})
+	}
+	if p.Fee.IsPositive() {
+		fees, err := s.account(ctx, tx, e.TenantID, "fees:"+cur, cur, ledger.KindRevenue, HotShards, now)
+		if err != nil {
+			return ledger.Entry{}, err
+		}
+		postings = append(postings, ledger.Posting{AccountID: fees.ID, Direction: ledger.SideCredit, Amount: p.Fee, Currency: cur})
+	}
+	return ledger.Entry{TenantID: e.TenantID, Kind: "escrow." + p.Kind, Reference: "escrow:" + e.ID.String() + ":payout:" + p.ID.String(),
+		Description: p.Kind + " for order " + e.OrderRef, EffectiveAt: now, CreatedAt: now,
+		Metadata: map[string]string{"escrow_id": e.ID.String(), "payout_id": p.ID.String(), "trigger": p.Trigger},
+		Postings: postings}, nil
+}
+
+// applyPayout books a completed payout on the escrow's totals (sign +1) .
+func (e *Escrow) applyPayout(p Payout, sign int64) {
+	g := p.Gross.Mul(decimal.NewFromInt(sign))
+	if p.Kind == KindRelease {
+		e.Released = e.Released.Add(g)
+	} else {
+		e.Refunded = e.Refunded.Add(g)
+	}
+	e.FeeCollect = e.FeeCollect.Add(p.Fee.Mul(decimal.NewFromInt(sign)))
+	for _, a := range p.Allocation {
+		m := &e.Milestones[a.Index]
+		if p.Kind == KindRelease {
+			m.Released = m.Released.Add(a.Amount.Mul(decimal.NewFromInt(sign)))
+		} else {
+			m.Refunded = m.Refunded.Add(a.Amount.Mul(decimal.NewFromInt(sign)))
+		}
+	}
+}
+
+// holdPayout books (+1) or releases (-1) a pending payout's hold.
+func (e *Escrow) holdPayout(p Payout, sign int64) {
+	e.Pending = e.Pending.Add(p.Gross.Mul(decimal.NewFromInt(sign)))
+	for _, a := range p.Allocation {
+		m := &e.Milestones[a.Index]
+		m.Pending = m.Pending.Add(a.Amount.Mul(decimal.NewFromInt(sign)))
+	}
+}
+
+// settle closes an escrow whose order money is all paid out: completed when
+// something was released, cancelled or expired when the last refund came
+// from a cancellation or an expiry, refunded otherwise.
+func (s *Service) settle(ctx context.Context, tx pgx.Tx, e *Escrow, a Action, now time.Time) error {
+	switch e.State {
+	case Funded, Shipped, Delivered, Completed:
+	default:
+		return nil
+	}
+	if e.OrderOpen().IsPositive() || e.Pending.IsPositive() {
+		if e.State == Completed { // accept or auto-release still waiting on the gate
+			e.State = Delivered
+		}
+		return nil
+	}
+	to := Refunded
+	if e.Released.IsPositive() {
+		to = Completed
+	}
+	e.State, e.ClosedAt = to, &now
+	if err := jobs.Cancel(ctx, tx, JobAutoRelease, e.ID.String(), now); err != nil {
+		return err
+	}
+	return s.emit(ctx, tx, *e, "escrow."+string(to), nil, now)
+}
+
+func riskParty(p Party) risk.Party { return risk.Party{ID: p.ID, Name: p.Name, Country: p.Country} }
+
+func summary(d risk.GateDecision) *RiskSummary {
+	s := &RiskSummary{DecisionID: d.ID, Decision: d.Outcome, Score: d.Score}
+	for _, r := range d.Reasons {
+		s.Reasons = append(s.Reasons, RiskReason{Code: r.Code, Points: r.Points})
+	}
+	return s
+}
+
+// payoutEvent announces a payout: release.completed / escrow.released,
+// release.pending_review, release.confirmation_required (with the one-time
+// code for the marketplace's SMS channel), release.blocked; refunds alike.
+func (s *Service) payoutEvent(ctx context.Context, tx pgx.Tx, e Escrow, p Payout, d risk.GateDecision, now time.Time) error {
+	extra := map[string]any{
+		p.Kind + "_id": p.ID, "status": p.Status, "trigger": p.Trigger,
+		"amount": fmtAmount(p.OrderAmount, e.Currency), "fee_amount": fmtAmount(p.Fee, e.Currency), "gross_amount": fmtAmount(p.Gross, e.Currency),
+		"risk": map[string]any{"decision": d.Outcome, "score": d.Score, "reasons": d.Reasons, "decision_id": d.ID},
+	}
+	var types []string
+	switch p.Status {
+	case StatusCompleted:
+		types = []string{p.Kind + ".completed", map[string]string{KindRelease: "escrow.released", KindRefund: "escrow.refunded"}[p.Kind]}
+	case StatusPendingReview:
+		types = []string{p.Kind + ".pending_review"}
+		if p.ReviewID != nil {
+			extra["review_id"] = p.ReviewID
+		}
+	case StatusAwaitingConfirmation:
+		types = []string{p.Kind + ".confirmation_required"}
+		extra["code"], extra["code_expires_at"] = d.StepUpCode, d.StepUpExpiresAt
+	case StatusBlocked:
+		types = []string{p.Kind + ".blocked"}
+	}
+	for _, t := range types {
+		if err := s.emit(ctx, tx, e, t, extra, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func jobPayload(tenant, id uuid.UUID) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{"tenant_id": tenant.String(), "escrow_id": id.String()})
+	return b
+}
+
+func parseAmount(field, s, currency string) (decimal.Decimal, error) {
+	var errs valid.Errors
+	cur, ok := currencyField(&errs, "currency", currency)
+	if !ok {
+		return decimal.Zero, errs
+	}
+	d := amountField(&errs, field, s, cur, true)
+	return d, errs.Err()
+}

@@ -1,0 +1,180 @@
+package escrow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/ledger"
+	"github.com/escrowd/escrowd/risk"
+)
+
+// ResolveReview is the risk review resolver for payouts ("release" and
+// "refund" subjects): approval commits the pending ledger entry, rejection
+// (or expiry) voids it and the money stays in escrow. While the escrow is
+// disputed an approval is refused, so the review stays pending.
+func (s *Service) ResolveReview(ctx context.Context, tx pgx.Tx, rv risk.Review, approved bool, now time.Time) error {
+	_, _, err := s.resolve(ctx, tx, rv.TenantID, rv.SubjectID, approved, now)
+	return err
+}
+
+// resolve finishes a pending payout inside tx.
+func (s *Service) resolve(ctx context.Context, tx pgx.Tx, tenant, payoutID uuid.UUID, approved bool, now time.Time) (Payout, Escrow, error) {
+	p, err := loadPayout(ctx, tx, tenant, payoutID)
+	if err != nil {
+		return Payout{}, Escrow{}, err
+	}
+	e, err := load(ctx, tx, tenant, p.EscrowID, true)
+	if err != nil {
+		return Payout{}, Escrow{}, err
+	}
+	from := p.Status
+	if from != StatusPendingReview && from != StatusAwaitingConfirmation || p.EntryID == nil {
+		return Payout{}, Escrow{}, fmt.Errorf("payout %s is %s: %w", p.ID, p.Status, ErrPayoutNotAwaiting)
+	}
+	e.holdPayout(p, -1)
+	var typ string
+	if approved {
+		if e.State == Disputed && p.Trigger != "dispute" {
+			return Payout{}, Escrow{}, fmt.Errorf("escrow %s: %w", e.ID, &InvalidStateError{State: e.State, Action: ActRelease})
+		}
+		posted, err := ledger.Commit(ctx, tx, tenant, *p.EntryID, nil, now)
+		if err != nil {
+			return Payout{}, Escrow{}, fmt.Errorf("payout %s: commit: %w", p.ID, err)
+		}
+		p.Status, p.EntryID = StatusCompleted, &posted.ID
+		e.applyPayout(p, +1)
+		typ = p.Kind + ".completed"
+	} else {
+		if _, err := ledger.Void(ctx, tx, tenant, *p.EntryID, now); err != nil && !errors.Is(err, ledger.ErrNotPending) {
+			return Payout{}, Escrow{}, fmt.Errorf("payout %s: void: %w", p.ID, err)
+		}
+		p.Status = StatusRejected
+		typ = p.Kind + ".rejected"
+	}
+	if err := setPayoutStatus(ctx, tx, p, from, now); err != nil {
+		return Payout{}, Escrow{}, err
+	}
+	extra := map[string]any{p.Kind + "_id": p.ID, "status": p.Status, "amount": fmtAmount(p.OrderAmount, e.Currency), "fee_amount": fmtAmount(p.Fee, e.Currency)}
+	if err := s.emit(ctx, tx, e, typ, extra, now); err != nil {
+		return Payout{}, Escrow{}, err
+	}
+	if approved && p.Kind == KindRelease {
+		if err := s.emit(ctx, tx, e, "escrow.released", extra, now); err != nil {
+			return Payout{}, Escrow{}, err
+		}
+	}
+	if approved && p.Kind == KindRefund {
+		if err := s.emit(ctx, tx, e, "escrow.refunded", extra, now); err != nil {
+			return Payout{}, Escrow{}, err
+		}
+	}
+	if err := s.settleAfter(ctx, tx, &e, p, approved, now); err != nil {
+		return Payout{}, Escrow{}, err
+	}
+	if err := save(ctx, tx, &e, now); err != nil {
+		return Payout{}, Escrow{}, err
+	}
+	return p, e, nil
+}
+
+// settleAfter moves the escrow once a waiting payout resolved: an approved
+// cancellation or expiry refund closes it as cancelled or expired; anything
+// else settles as usual.
+func (s *Service) settleAfter(ctx context.Context, tx pgx.Tx, e *Escrow, p Payout, approved bool, now time.Time) error {
+	if approved && p.Kind == KindRefund && (p.Trigger == "cancel" || p.Trigger == "expire") && !e.Held().IsPositive() {
+		to := map[string]State{"cancel": Cancelled, "expire": Expired}[p.Trigger]
+		e.State, e.ClosedAt = to, &now
+		return s.emit(ctx, tx, *e, "escrow."+string(to), nil, now)
+	}
+	return s.settle(ctx, tx, e, ActResolve, now)
+}
+
+// ConfirmRelease checks the buyer's one-time code for a release awaiting
+// step-up confirmation. A right code posts the release; a wrong one is
+// recorded (CodeRejected, AttemptsLeft); the fifth wrong one blocks the
+// release and sends it to review.
+func (s *Service) ConfirmRelease(ctx context.Context, tenant, id uuid.UUID, code string) (ReleaseResult, error) {
+	return db.Write(ctx, s.DB, func(tx pgx.Tx) (ReleaseResult, error) {
+		now := s.Clock.Now()
+		p, err := loadPayout(ctx, tx, tenant, id)
+		if err != nil {
+			return ReleaseResult{}, err
+		}
+		if p.Status != StatusAwaitingConfirmation {
+			return ReleaseResult{}, fmt.Errorf("release %s is %s: %w", p.ID, p.Status, ErrPayoutNotAwaiting)
+		}
+		res, err := s.Gate.VerifyStepUp(ctx, tx, tenant, p.ID, code, now)
+		if err != nil {
+			return ReleaseResult{}, fmt.Errorf("release %s: %w", p.ID, err)
+		}
+		switch {
+		case res.Confirmed:
+			p, e, err := s.resolve(ctx, tx, tenant, p.ID, true, now)
+			return ReleaseResult{Release: p, Escrow: e}, err
+		case res.Blocked:
+			e, err := load(ctx, tx, tenant, p.EscrowID, true)
+			if err != nil {
+				return ReleaseResult{}, err
+			}
+			p.Status, p.ReviewID = StatusPendingReview, res.ReviewID
+			if err := setPayoutStatus(ctx, tx, p, StatusAwaitingConfirmation, now); err != nil {
+				return ReleaseResult{}, err
+			}
+			if err := s.emit(ctx, tx, e, p.Kind+".pending_review", map[string]any{p.Kind + "_id": p.ID, "status": p.Status, "review_id": res.ReviewID, "reason": "too_many_wrong_codes"}, now); err != nil {
+				return ReleaseResult{}, err
+			}
+			return ReleaseResult{Release: p, Escrow: e, CodeRejected: true}, nil
+		default:
+			e, err := load(ctx, tx, tenant, p.EscrowID, false)
+			return ReleaseResult{Release: p, Escrow: e, CodeRejected: true, AttemptsLeft: res.AttemptsLeft}, err
+		}
+	})
+}
+
+// ResendCode issues a new one-time code for a release awaiting
+// confirmation (event release.confirmation_required).
+func (s *Service) ResendCode(ctx context.Context, tenant, id uuid.UUID) (ReleaseResult, error) {
+	return db.Write(ctx, s.DB, func(tx pgx.Tx) (ReleaseResult, error) {
+		now := s.Clock.Now()
+		p, err := loadPayout(ctx, tx, tenant, id)
+		if err != nil {
+			return ReleaseResult{}, err
+		}
+		if p.Status != StatusAwaitingConfirmation {
+			return ReleaseResult{}, fmt.Errorf("release %s is %s: %w", p.ID, p.Status, ErrPayoutNotAwaiting)
+		}
+		code, expires, err := s.Gate.ResendStepUp(ctx, tx, tenant, p.ID, now)
+		if err != nil {
+			return ReleaseResult{}, fmt.Errorf("release %s: %w", p.ID, err)
+		}
+		e, err := load(ctx, tx, tenant, p.EscrowID, false)
+		if err != nil {
+			return ReleaseResult{}, err
+		}
+		err = s.emit(ctx, tx, e, p.Kind+".confirmation_required", map[string]any{p.Kind + "_id": p.ID, "status": p.Status,
+			"amount": fmtAmount(p.OrderAmount, e.Currency), "code": code, "code_expires_at": expires, "resent": true}, now)
+		return ReleaseResult{Release: p, Escrow: e}, err
+	})
+}
+
+// GetRelease returns a release with its risk decision.
+func (s *Service) GetRelease(ctx context.Context, tenant, id uuid.UUID) (Payout, error) {
+	p, err := loadPayout(ctx, s.DB.Pool, tenant, id)
+	if err != nil {
+		return Payout{}, err
+	}
+	if p.Kind != KindRelease {
+		return Payout{}, fmt.Errorf("release %s: %w", id, ErrReleaseNotFound)
+	}
+	ps := []Payout{p}
+	if err := attachRisk(ctx, s.DB.Pool, ps); err != nil {
+		return Payout{}, err
+	}
+	return ps[0], nil
+}

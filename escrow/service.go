@@ -1,0 +1,288 @@
+package escrow
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/escrowd/escrowd/fx"
+	"github.com/escrowd/escrowd/internal/clock"
+	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/jobs"
+	"github.com/escrowd/escrowd/internal/money"
+	"github.com/escrowd/escrowd/internal/outbox"
+	"github.com/escrowd/escrowd/internal/valid"
+	"github.com/escrowd/escrowd/ledger"
+	"github.com/escrowd/escrowd/risk"
+)
+
+// Job kinds.
+const (
+	JobExpire      = "escrow.expire"
+	JobAutoRelease = "escrow.auto_release"
+)
+
+// HotShards is the number of balance shards of the platform-wide cash and
+// fee accounts that every escrow touches.
+const HotShards = 16
+
+// Service runs escrow actions. Each exported method that changes state is
+// one db.Write: the state change, its ledger entries, its risk decision,
+// its events and jobs commit together.
+type Service struct {
+	DB    *db.DB
+	Clock clock.Clock
+	Gate  *risk.Gate
+	Log   *slog.Logger
+}
+
+// Create opens an escrow for an order.
+func (s *Service) Create(ctx context.Context, tenant uuid.UUID, req CreateRequest) (Escrow, error) {
+	c, err := req.Validate()
+	if err != nil {
+		return Escrow{}, err
+	}
+	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Escrow, error) {
+		now := s.Clock.Now()
+		id := uuid.Must(uuid.NewV7())
+		acct, err := ledger.EnsureAccount(ctx, tx, ledger.AccountSpec{TenantID: tenant, Code: AccountCode(id), Currency: c.currency.Code,
+			Kind: ledger.KindLiability, NoOverdraft: true, Metadata: map[string]string{"escrow_id": id.String(), "order_ref": c.orderRef}}, now)
+		if err != nil {
+			return Escrow{}, fmt.Errorf("escrow: account: %w", err)
+		}
+		e := Escrow{
+			ID: id, TenantID: tenant, OrderRef: c.orderRef, State: AwaitingFunding, Buyer: c.buyer, Seller: c.seller,
+			Currency: c.currency.Code, Amount: c.amount, FeeTotal: c.feeTotal, BuyerFee: c.buyerFee,
+			Funded: decimal.Zero, Released: decimal.Zero, Refunded: decimal.Zero, Pending: decimal.Zero, FeeCollect: decimal.Zero,
+			Milestones: c.milestones, Terms: c.terms, Fees: c.fees, Policy: DefaultPolicy, RiskContext: c.riskContext, Metadata: c.metadata,
+			AccountID: acct.ID, Version: 1, CreatedAt: now, UpdatedAt: now,
+			FundingDeadlineAt: now.Add(time.Duration(c.terms.FundingDeadlineHours) * time.Hour),
+		}
+		for i := range e.Milestones {
+			e.Milestones[i].Released, e.Milestones[i].Refunded, e.Milestones[i].Pending = decimal.Zero, decimal.Zero, decimal.Zero
+		}
+		if err := insertEscrow(ctx, tx, e); err != nil {
+			return Escrow{}, err
+		}
+		if err := jobs.Schedule(ctx, tx, jobs.Job{TenantID: tenant, Kind: JobExpire, DedupeKey: id.String(), RunAt: e.FundingDeadlineAt,
+			Payload: jobPayload(tenant, id)}, now); err != nil {
+			return Escrow{}, err
+		}
+		if err := s.observe(ctx, tx, e, now); err != nil {
+			return Escrow{}, err
+		}
+		return e, s.emit(ctx, tx, e, "escrow.created", nil, now)
+	})
+}
+
+// Get returns an escrow of tenant.
+func (s *Service) Get(ctx context.Context, tenant, id uuid.UUID) (Escrow, error) {
+	return load(ctx, s.DB.Pool, tenant, id, false)
+}
+
+// Fund records money captured by the marketplace's PSP. In the escrow's
+// currency it is booked cash → escrow; in another currency the FX quote is
+// consumed and the conversion booked through the FX clearing accounts.
+// Partial fundings accumulate; the escrow is funded once fully funded.
+func (s *Service) Fund(ctx context.Context, tenant, id uuid.UUID, ifMatch int64, req FundRequest) (Escrow, error) {
+	c, err := req.Validate()
+	if err != nil {
+		return Escrow{}, err
+	}
+	return s.act(ctx, tenant, id, ifMatch, ActFund, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+		remaining := e.FundingTarget().Sub(e.Funded)
+		credited := c.amount
+		var quote *fx.Quote
+		if c.currency.Code != e.Currency {
+			if c.quoteID == uuid.Nil {
+				return fmt.Errorf("escrow %s: fund in %s: %w", e.ID, c.currency.Code, ErrCurrencyNeedsQuote)
+			}
+			q, err := fx.Consume(ctx, tx, tenant, c.quoteID, fx.ConsumeRequest{SellCurrency: c.currency.Code, BuyCurrency: e.Currency,
+				SellAmount: &c.amount, UsedBy: "escrow:" + e.ID.String()}, now)
+			if err != nil {
+				return fmt.Errorf("escrow %s: fund: %w", e.ID, err)
+			}
+			quote, credited = &q, q.BuyAmount
+		} else if c.quoteID != uuid.Nil {
+			return fmt.Errorf("escrow %s: fund: %w", e.ID, fx.ErrQuoteMismatch)
+		}
+		if credited.GreaterThan(remaining) {
+			return valid.FieldCode(codeAmountMismatch, "amount", fmt.Sprintf("funding %s %s exceeds the %s %s still due",
+				fmtAmount(credited, e.Currency), e.Currency, fmtAmount(remaining, e.Currency), e.Currency))
+		}
+		cash, err := s.account(ctx, tx, tenant, "cash:psp:"+c.currency.Code, c.currency.Code, ledger.KindAsset, HotShards, now)
+		if err != nil {
+			return err
+		}
+		entryID := uuid.Must(uuid.NewV7())
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO escrow_fundings (id, tenant_id, escrow_id, payment_ref, amount, currency, credited, fx_quote_id, entry_id, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (tenant_id, payment_ref) DO NOTHING`,
+			uuid.Must(uuid.NewV7()), tenant, e.ID, c.paymentRef, c.amount, c.currency.Code, credited, quoteIDOrNil(quote), entryID, now)
+		if err != nil {
+			return fmt.Errorf("escrow %s: funding: %w", e.ID, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("escrow %s: payment_ref %q: %w", e.ID, c.paymentRef, ErrDuplicatePayment)
+		}
+		ref := "escrow:" + e.ID.String() + ":fund:" + c.paymentRef
+		if quote != nil {
+			if _, err := fx.Convert(ctx, tx, *quote, cash.ID, e.AccountID, ref, now); err != nil {
+				return fmt.Errorf("escrow %s: fund: %w", e.ID, err)
+			}
+		} else {
+			_, err := ledger.Post(ctx, tx, ledger.Entry{ID: entryID, TenantID: tenant, Kind: "escrow.fund", Reference: ref,
+				Description: "funding of order " + e.OrderRef, EffectiveAt: now, CreatedAt: now,
+				Metadata: map[string]string{"escrow_id": e.ID.String(), "payment_ref": c.paymentRef},
+				Postings: []ledger.Posting{
+					{AccountID: cash.ID, Direction: ledger.SideDebit, Amount: c.amount, Currency: e.Currency},
+					{AccountID: e.AccountID, Direction: ledger.SideCredit, Amount: c.amount, Currency: e.Currency},
+				}})
+			if err != nil {
+				return fmt.Errorf("escrow %s: fund: %w", e.ID, err)
+			}
+		}
+		e.Funded = e.Funded.Add(credited)
+		extra := map[string]any{"payment_ref": c.paymentRef, "credited": fmtAmount(credited, e.Currency)}
+		if !e.Funded.Equal(e.FundingTarget()) {
+			e.State = AwaitingFunding // partial: stays
+			return s.emit(ctx, tx, *e, "escrow.funding_received", extra, now)
+		}
+		e.FundedAt = &now
+		if err := jobs.Cancel(ctx, tx, JobExpire, e.ID.String(), now); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, *e, "escrow.funded", extra, now)
+	})
+}
+
+func quoteIDOrNil(q *fx.Quote) *uuid.UUID {
+	if q == nil {
+		return nil
+	}
+	return &q.ID
+}
+
+// Ship records the shipment.
+func (s *Service) Ship(ctx context.Context, tenant, id uuid.UUID, ifMatch int64, req ShipRequest) (Escrow, error) {
+	sh, err := req.Validate()
+	if err != nil {
+		return Escrow{}, err
+	}
+	return s.act(ctx, tenant, id, ifMatch, ActShip, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+		e.Shipment, e.ShippedAt = &sh, &now
+		return s.emit(ctx, tx, *e, "escrow.shipped", map[string]any{"carrier": sh.Carrier, "tracking_number": sh.TrackingNumber}, now)
+	})
+}
+
+// Deliver records delivery and starts the inspection window; when it ends
+// with no dispute and no acceptance, a job releases what is held.
+func (s *Service) Deliver(ctx context.Context, tenant, id uuid.UUID, ifMatch int64, req DeliverRequest) (Escrow, error) {
+	return s.act(ctx, tenant, id, ifMatch, ActDeliver, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+		at := now
+		if req.DeliveredAt != nil {
+			at = req.DeliveredAt.UTC()
+			if at.After(now) || (e.ShippedAt != nil && at.Before(*e.ShippedAt)) {
+				return valid.Field("delivered_at", "must lie between shipping and now")
+			}
+		}
+		ends := at.Add(time.Duration(e.Terms.InspectionHours) * time.Hour)
+		e.DeliveredAt, e.InspectionEndsAt = &at, &ends
+		if e.Terms.AutoRelease {
+			if err := jobs.Schedule(ctx, tx, jobs.Job{TenantID: tenant, Kind: JobAutoRelease, DedupeKey: e.ID.String(), RunAt: ends,
+				Payload: jobPayload(tenant, e.ID)}, now); err != nil {
+				return err
+			}
+		}
+		return s.emit(ctx, tx, *e, "escrow.delivered", map[string]any{"delivered_at": at, "inspection_ends_at": ends}, now)
+	})
+}
+
+// act runs one action on an escrow: lock it, check If-Match and the
+// transition table, run do, move to the table's next state (do may
+// override), settle, save.
+func (s *Service) act(ctx context.Context, tenant, id uuid.UUID, ifMatch int64, a Action, do func(tx pgx.Tx, e *Escrow, now time.Time) error) (Escrow, error) {
+	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Escrow, error) {
+		now := s.Clock.Now()
+		e, err := load(ctx, tx, tenant, id, true)
+		if err != nil {
+			return Escrow{}, err
+		}
+		if ifMatch != 0 && ifMatch != e.Version {
+			return Escrow{}, fmt.Errorf("escrow %s is at version %d, not %d: %w", e.ID, e.Version, ifMatch, ErrVersionMismatch)
+		}
+		to, err := next(e.State, a)
+		if err != nil {
+			return Escrow{}, fmt.Errorf("escrow %s: %w", e.ID, err)
+		}
+		from := e.State
+		e.State = to
+		if err := do(tx, &e, now); err != nil {
+			return Escrow{}, err
+		}
+		if e.State == from && isMoneyAction(a) || a == ActAccept || a == ActAutoRelease {
+			if err := s.settle(ctx, tx, &e, a, now); err != nil {
+				return Escrow{}, err
+			}
+		}
+		if err := save(ctx, tx, &e, now); err != nil {
+			return Escrow{}, err
+		}
+		return e, nil
+	})
+}
+
+func isMoneyAction(a Action) bool {
+	return a == ActRelease || a == ActRefund || a == ActResolve
+}
+
+// account ensures a platform or party account of the tenant.
+func (s *Service) account(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, code, currency string, kind ledger.Kind, shards int, now time.Time) (ledger.Account, error) {
+	a, err := ledger.EnsureAccount(ctx, tx, ledger.AccountSpec{TenantID: tenant, Code: code, Currency: currency, Kind: kind, Shards: shards}, now)
+	if err != nil {
+		return ledger.Account{}, fmt.Errorf("account %s: %w", code, err)
+	}
+	return a, nil
+}
+
+// emit writes an escrow event; its subject is the escrow, so the timeline
+// finds it.
+func (s *Service) emit(ctx context.Context, tx pgx.Tx, e Escrow, typ string, extra map[string]any, now time.Time) error {
+	cur, _ := money.Lookup(e.Currency)
+	p := map[string]any{
+		"escrow_id": e.ID, "order_ref": e.OrderRef, "state": e.State, "currency": e.Currency,
+		"amount": money.Format(e.Amount, cur), "funded_amount": money.Format(e.Funded, cur), "held_amount": money.Format(e.Held(), cur),
+		"released_amount": money.Format(e.Released, cur), "refunded_amount": money.Format(e.Refunded, cur), "pending_amount": money.Format(e.Pending, cur),
+	}
+	for k, v := range extra {
+		p[k] = v
+	}
+	_, err := outbox.Emit(ctx, tx, e.TenantID, typ, e.ID.String(), p, now)
+	return err
+}
+
+func fmtAmount(d decimal.Decimal, currency string) string {
+	cur, err := money.Lookup(currency)
+	if err != nil {
+		return d.String()
+	}
+	return money.Format(d, cur)
+}
+
+// observe tells the risk gate about the new escrow (history, velocity) and
+// screens both parties against the tenant's sanctions list: a match opens a
+// review and every later payout of the escrow is blocked by the gate.
+func (s *Service) observe(ctx context.Context, tx pgx.Tx, e Escrow, now time.Time) error {
+	if err := s.Gate.Observe(ctx, tx, risk.Observation{TenantID: e.TenantID, EscrowID: e.ID, BuyerID: e.Buyer.ID, SellerID: e.Seller.ID,
+		DeviceID: e.RiskContext["device_id"], IP: e.RiskContext["ip"], Amount: e.Amount, Currency: e.Currency, At: now}); err != nil {
+		return err
+	}
+	_, err := s.Gate.ScreenParties(ctx, tx, e.TenantID, e.ID, riskParty(e.Buyer), riskParty(e.Seller), now)
+	return err
+}
+

@@ -1,0 +1,241 @@
+package escrow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/escrowd/escrowd/internal/db"
+)
+
+const escrowColumns = `id, tenant_id, order_ref, state, COALESCE(state_before_dispute, ''), buyer, seller, currency, amount, fee_total, buyer_fee,
+	funded_amount, released_amount, refunded_amount, pending_amount, fee_collected, terms, fees, policy, risk_context, metadata,
+	shipment, ledger_account_id, version, created_at, updated_at, funding_deadline_at, funded_at, shipped_at, delivered_at,
+	inspection_ends_at, closed_at`
+
+func scanEscrow(row pgx.Row) (Escrow, error) {
+	var e Escrow
+	var state, before string
+	var buyer, seller, terms, fees, policy, rc, md, ship []byte
+	err := row.Scan(&e.ID, &e.TenantID, &e.OrderRef, &state, &before, &buyer, &seller, &e.Currency, &e.Amount, &e.FeeTotal, &e.BuyerFee,
+		&e.Funded, &e.Released, &e.Refunded, &e.Pending, &e.FeeCollect, &terms, &fees, &policy, &rc, &md,
+		&ship, &e.AccountID, &e.Version, &e.CreatedAt, &e.UpdatedAt, &e.FundingDeadlineAt, &e.FundedAt, &e.ShippedAt, &e.DeliveredAt,
+		&e.InspectionEndsAt, &e.ClosedAt)
+	if err != nil {
+		return Escrow{}, err
+	}
+	e.State, e.StateBeforeDispute = State(state), State(before)
+	for _, f := range []struct {
+		b []byte
+		v any
+	}{{buyer, &e.Buyer}, {seller, &e.Seller}, {terms, &e.Terms}, {fees, &e.Fees}, {policy, &e.Policy}, {rc, &e.RiskContext}, {md, &e.Metadata}} {
+		if err := json.Unmarshal(f.b, f.v); err != nil {
+			return Escrow{}, fmt.Errorf("escrow %s: decode: %w", e.ID, err)
+		}
+	}
+	if ship != nil {
+		e.Shipment = &Shipment{}
+		if err := json.Unmarshal(ship, e.Shipment); err != nil {
+			return Escrow{}, fmt.Errorf("escrow %s: decode shipment: %w", e.ID, err)
+		}
+	}
+	return e, nil
+}
+
+// load reads one escrow of tenant with its milestones; lock takes a row
+// lock so that concurrent actions on the escrow queue instead of retrying.
+func load(ctx context.Context, q db.Querier, tenant, id uuid.UUID, lock bool) (Escrow, error) {
+	sql := `SELECT ` + escrowColumns + ` FROM escrows WHERE tenant_id = $1 AND id = $2`
+	if lock {
+		sql += ` FOR UPDATE`
+	}
+	e, err := scanEscrow(q.QueryRow(ctx, sql, tenant, id))
+	if db.IsNoRows(err) {
+		return Escrow{}, fmt.Errorf("escrow %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Escrow{}, fmt.Errorf("escrow %s: load: %w", id, err)
+	}
+	if e.Milestones, err = loadMilestones(ctx, q, id); err != nil {
+		return Escrow{}, err
+	}
+	return e, nil
+}
+
+func loadMilestones(ctx context.Context, q db.Querier, id uuid.UUID) ([]Milestone, error) {
+	rows, err := q.Query(ctx, `SELECT idx, name, amount, released, refunded, pending FROM escrow_milestones WHERE escrow_id = $1 ORDER BY idx`, id)
+	if err != nil {
+		return nil, fmt.Errorf("escrow %s: milestones: %w", id, err)
+	}
+	ms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Milestone, error) {
+		var m Milestone
+		err := row.Scan(&m.Index, &m.Name, &m.Amount, &m.Released, &m.Refunded, &m.Pending)
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("escrow %s: milestones: %w", id, err)
+	}
+	return ms, nil
+}
+
+// insertEscrow inserts e and its milestones; an existing order_ref of the
+// tenant gives a DuplicateOrderRefError naming the existing escrow.
+func insertEscrow(ctx context.Context, tx pgx.Tx, e Escrow) error {
+	js := func(v any) []byte { b, _ := json.Marshal(v); return b }
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO escrows (id, tenant_id, order_ref, state, buyer, seller, buyer_id, seller_id, currency, amount, fee_total, buyer_fee,
+			terms, fees, policy, risk_context, metadata, ledger_account_id, version, created_at, updated_at, funding_deadline_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 1, $19, $19, $20)
+		ON CONFLICT (tenant_id, order_ref) DO NOTHING`,
+		e.ID, e.TenantID, e.OrderRef, string(e.State), js(e.Buyer), js(e.Seller), e.Buyer.ID, e.Seller.ID, e.Currency, e.Amount, e.FeeTotal, e.BuyerFee,
+		js(e.Terms), js(e.Fees), js(e.Policy), js(nonNil(e.RiskContext)), js(nonNil(e.Metadata)), e.AccountID, e.CreatedAt, e.FundingDeadlineAt)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		var existing uuid.UUID
+		if err := tx.QueryRow(ctx, `SELECT id FROM escrows WHERE tenant_id = $1 AND order_ref = $2`, e.TenantID, e.OrderRef).Scan(&existing); err != nil {
+			return err
+		}
+		return &DuplicateOrderRefError{OrderRef: e.OrderRef, ExistingID: existing}
+	}
+	for _, m := range e.Milestones {
+		if _, err := tx.Exec(ctx, `INSERT INTO escrow_milestones (escrow_id, idx, name, amount) VALUES ($1, $2, $3, $4)`,
+			e.ID, m.Index, m.Name, m.Amount); err != nil {
+			return fmt.Errorf("escrow %s: milestone %d: %w", e.ID, m.Index, err)
+		}
+	}
+	return nil
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// save writes e's mutable fields and milestones back, guarded on the
+// version it was loaded with, and bumps the version.
+func save(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Time) error {
+	var ship []byte
+	if e.Shipment != nil {
+		ship, _ = json.Marshal(e.Shipment)
+	}
+	var before *string
+	if e.StateBeforeDispute != "" {
+		s := string(e.StateBeforeDispute)
+		before = &s
+	}
+	tag, err := tx.Exec(ctx, `
+		UPDATE escrows SET state = $3, state_before_dispute = $4, funded_amount = $5, released_amount = $6, refunded_amount = $7,
+			pending_amount = $8, fee_collected = $9, shipment = $10, funded_at = $11, shipped_at = $12, delivered_at = $13,
+			inspection_ends_at = $14, closed_at = $15, version = version + 1, updated_at = $16
+		WHERE id = $1 AND version = $2`,
+		e.ID, e.Version, string(e.State), before, e.Funded, e.Released, e.Refunded, e.Pending, e.FeeCollect, ship,
+		e.FundedAt, e.ShippedAt, e.DeliveredAt, e.InspectionEndsAt, e.ClosedAt, now)
+	if err != nil {
+		return fmt.Errorf("escrow %s: save: %w", e.ID, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("escrow %s: save: %w", e.ID, ErrVersionMismatch)
+	}
+	for _, m := range e.Milestones {
+		if _, err := tx.Exec(ctx, `UPDATE escrow_milestones SET released = $3, refunded = $4, pending = $5 WHERE escrow_id = $1 AND idx = $2`,
+			e.ID, m.Index, m.Released, m.Refunded, m.Pending); err != nil {
+			return fmt.Errorf("escrow %s: save milestone %d: %w", e.ID, m.Index, err)
+		}
+	}
+	e.Version++
+	e.UpdatedAt = now
+	return nil
+}
+
+const payoutColumns = `id, tenant_id, escrow_id, kind, trigger, milestone_idx, order_amount, gross, fee, buyer_fee_part, seller_fee_part,
+	net, allocation, status, reason, decision_id, review_id, entry_id, created_at, updated_at`
+
+func scanPayout(row pgx.Row) (Payout, error) {
+	var p Payout
+	var alloc []byte
+	var idx *int64
+	err := row.Scan(&p.ID, &p.TenantID, &p.EscrowID, &p.Kind, &p.Trigger, &idx, &p.OrderAmount, &p.Gross, &p.Fee, &p.BuyerFeePart,
+		&p.SellerFeePart, &p.Net, &alloc, &p.Status, &p.Reason, &p.DecisionID, &p.ReviewID, &p.EntryID, &p.CreatedAt, &p.UpdatedAt)
+	if err != nil {
+		return Payout{}, err
+	}
+	if idx != nil {
+		i := int(*idx)
+		p.MilestoneIdx = &i
+	}
+	if err := json.Unmarshal(alloc, &p.Allocation); err != nil {
+		return Payout{}, fmt.Errorf("payout %s: allocation: %w", p.ID, err)
+	}
+	return p, nil
+}
+
+func insertPayout(ctx context.Context, tx pgx.Tx, p Payout) error {
+	alloc, _ := json.Marshal(p.Allocation)
+	_, err := tx.Exec(ctx, `
+		INSERT INTO escrow_payouts (`+payoutColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)`,
+		p.ID, p.TenantID, p.EscrowID, p.Kind, p.Trigger, p.MilestoneIdx, p.OrderAmount, p.Gross, p.Fee, p.BuyerFeePart, p.SellerFeePart,
+		p.Net, alloc, p.Status, p.Reason, p.DecisionID, p.ReviewID, p.EntryID, p.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("payout %s: insert: %w", p.ID, err)
+	}
+	return nil
+}
+
+func setPayoutStatus(ctx context.Context, tx pgx.Tx, p Payout, from string, now time.Time) error {
+	tag, err := tx.Exec(ctx, `UPDATE escrow_payouts SET status = $3, review_id = $4, entry_id = $5, updated_at = $6 WHERE id = $1 AND status = $2`,
+		p.ID, from, p.Status, p.ReviewID, p.EntryID, now)
+	if err != nil {
+		return fmt.Errorf("payout %s: status: %w", p.ID, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("payout %s: status changed concurrently: %w", p.ID, ErrPayoutNotAwaiting)
+	}
+	return nil
+}
+
+func loadPayout(ctx context.Context, q db.Querier, tenant, id uuid.UUID) (Payout, error) {
+	p, err := scanPayout(q.QueryRow(ctx, `SELECT `+payoutColumns+` FROM escrow_payouts WHERE tenant_id = $1 AND id = $2`, tenant, id))
+	if db.IsNoRows(err) {
+		return Payout{}, fmt.Errorf("payout %s: %w", id, ErrReleaseNotFound)
+	}
+	if err != nil {
+		return Payout{}, fmt.Errorf("payout %s: %w", id, err)
+	}
+	return p, nil
+}
+
+func payoutsOf(ctx context.Context, q db.Querier, escrowID uuid.UUID) ([]Payout, error) {
+	rows, err := q.Query(ctx, `SELECT `+payoutColumns+` FROM escrow_payouts WHERE escrow_id = $1 ORDER BY created_at, id LIMIT 1000`, escrowID)
+	if err != nil {
+		return nil, fmt.Errorf("escrow %s: payouts: %w", escrowID, err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Payout, error) { return scanPayout(row) })
+}
+
+// riskSummaries loads the gate decisions of payouts.
+func attachRisk(ctx context.Context, q db.Querier, ps []Payout) error {
+	for i := range ps {
+		if ps[i].DecisionID == nil {
+			continue
+		}
+		var s RiskSummary
+		var reasons []byte
+		err := q.QueryRow(ctx, `SELECT id, outcome, score, reasons FROM risk_decisions WHERE id = $1`, *ps[i].DecisionID).
+			Scan(&s.DecisionID, &s.Decision, &s.Score, &reasons)
+		if err != nil {
+			return fmt.Errorf("payout %s: risk decision: %w", ps[i].ID, err)
+		}
+		_ = json.Unmarshal(reasons, &s.Reasons)
+		ps[i].Risk = &s
+	}
+	return nil
+}
