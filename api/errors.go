@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/escrow"
+	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/idem"
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"

@@ -290,8 +290,11 @@ func TestTransitionTable(t *testing.T) {
 			_, err := f.svc.Deliver(ctx, f.tenant, e.ID, 0, escrow.DeliverRequest{})
 			return err
 		},
-		escrow.ActAccept:  func(e escrow.Escrow) error { _, err := f.svc.Accept(ctx, f.tenant, e.ID, 0); return err },
-		escrow.ActRelease: func(e escrow.Escrow) error { _, err := f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{}); return err },
+		escrow.ActAccept: func(e escrow.Escrow) error { _, err := f.svc.Accept(ctx, f.tenant, e.ID, 0); return err },
+		escrow.ActRelease: func(e escrow.Escrow) error {
+			_, err := f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{})
+			return err
+		},
 		escrow.ActRefund: func(e escrow.Escrow) error {
 			_, err := f.svc.Refund(ctx, f.tenant, e.ID, 0, escrow.RefundRequest{Amount: "1.00", Reason: "x"})
 			return err

@@ -285,4 +285,3 @@ func (s *Service) observe(ctx context.Context, tx pgx.Tx, e Escrow, now time.Tim
 	_, err := s.Gate.ScreenParties(ctx, tx, e.TenantID, e.ID, riskParty(e.Buyer), riskParty(e.Seller), now)
 	return err
 }
-

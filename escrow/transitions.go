@@ -37,7 +37,7 @@ var transitions = map[State]map[Action]State{
 		ActFund:    Funded,
 		ActCancel:  Cancelled,
 		ActExpire:  Expired,
-		ActDispute: Disputed,        // not_received, late_shipment only (disputes checks)
+		ActDispute: Disputed, // not_received, late_shipment only (disputes checks)
 	},
 	Funded: {
 		ActShip:       Shipped,
