@@ -124,3 +124,31 @@ func TestParseRatesFileSniffs(t *testing.T) {
 		t.Errorf("ProblemExtra = %v", x)
 	}
 }
+
+// FuzzParseQuoteRequest checks the edge parser of quote requests: whatever
+// it accepts is a valid request whose one amount is positive and exact at
+// its currency's minor units; whatever it refuses is a field error.
+func FuzzParseQuoteRequest(f *testing.F) {
+	for _, s := range [][4]string{
+		{"USD", "EUR", "100.50", ""}, {"USD", "JPY", "", "10.5"}, {"KWD", "USD", "1.2345", ""},
+		{"CLF", "CLP", "0.0001", ""}, {"usd", "EUR", "1", ""}, {"USD", "USD", "1", ""},
+		{"USD", "EUR", "1e3", ""}, {"USD", "EUR", "", ""}, {"USD", "EUR", "1", "1"}, {"BHD", "JPY", "007.000", ""},
+	} {
+		f.Add(s[0], s[1], s[2], s[3])
+	}
+	f.Fuzz(func(t *testing.T, sellCur, buyCur, sellAmt, buyAmt string) {
+		req, err := ParseQuoteRequest(sellCur, buyCur, sellAmt, buyAmt)
+		if err != nil {
+			if fe, ok := valid.As(err); !ok || len(fe) == 0 || fe[0].Field == "" {
+				t.Fatalf("error %v is not a field error", err)
+			}
+			return
+		}
+		if err := req.Validate(); err != nil {
+			t.Fatalf("accepted request does not validate: %v", err)
+		}
+		if (req.SellAmount == nil) == (req.BuyAmount == nil) {
+			t.Fatalf("accepted %+v with not exactly one amount", req)
+		}
+	})
+}
