@@ -200,7 +200,9 @@ func TestSealAndVerifyDetectTampering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Commit(ctx, tx, e.tenant, h.ID, nil, e.clock.Now()) }); err != nil {
+	if _, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) {
+		return ledger.Commit(ctx, tx, e.tenant, h.ID, nil, e.clock.Now())
+	}); err != nil {
 		t.Fatal(err)
 	}
 	// Nothing is old enough to seal yet.
