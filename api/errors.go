@@ -12,6 +12,7 @@ import (
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
 	"github.com/escrowd/escrowd/internal/valid"
+	"github.com/escrowd/escrowd/risk"
 )
 
 // errorTable maps domain errors to HTTP status and stable problem code. It
@@ -48,6 +49,16 @@ var errorTable = []struct {
 	{escrow.ErrNothingToRelease, http.StatusUnprocessableEntity, "nothing_to_release"},
 	{escrow.ErrPayoutNotAwaiting, http.StatusConflict, "release_not_pending"},
 	{escrow.ErrCurrencyNeedsQuote, http.StatusUnprocessableEntity, "fx_quote_required"},
+	{risk.ErrNotFound, http.StatusNotFound, "not_found"},
+	{risk.ErrReviewDecided, http.StatusConflict, "review_decided"},
+	{risk.ErrStepUpExpired, http.StatusUnprocessableEntity, "code_expired"},
+	{risk.ErrStepUpNotFound, http.StatusConflict, "confirmation_not_pending"},
+	{risk.ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
+	{risk.ErrInvalidRule, http.StatusUnprocessableEntity, "invalid_rule"},
+	{risk.ErrRulesChanged, http.StatusConflict, "rules_conflict"},
+	{risk.ErrSDNFormat, http.StatusBadRequest, "invalid_sanctions_list"},
+	{risk.ErrSDNTooLarge, http.StatusBadRequest, "invalid_sanctions_list"},
+	{risk.ErrEmptySanctionsList, http.StatusBadRequest, "invalid_sanctions_list"},
 	{context.Canceled, 499, "client_closed_request"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "timeout"},
 }

@@ -57,6 +57,19 @@ func (s *Server) routes() []route {
 	// routes:escrow
 	t = append(t, s.escrowRoutes()...)
 	// routes:risk
+	t = append(t,
+		route{method: http.MethodGet, path: "/v1/risk/decisions/{id}", roles: reviewersOrMP, read: s.getRiskDecision},
+		route{method: http.MethodGet, path: "/v1/risk/rules", roles: reviewers, read: s.getRiskRules},
+		route{method: http.MethodPut, path: "/v1/risk/rules", roles: adminOnly, write: s.putRiskRules, render: renderOK},
+		route{method: http.MethodPost, path: "/v1/risk/sanctions-lists", roles: adminOnly, write: s.loadSanctionsList, render: renderCreated,
+			idempotent: true, accept: []string{"text/csv"}, bodyLimit: MaxFileBodyBytes},
+		route{method: http.MethodGet, path: "/v1/risk/reviews", roles: reviewers, read: s.listRiskReviews},
+		route{method: http.MethodGet, path: "/v1/risk/reviews/{id}", roles: reviewers, read: s.getRiskReview},
+		route{method: http.MethodPost, path: "/v1/risk/reviews/{id}/approve", roles: reviewers, write: s.decideRiskReview(true), render: renderOK, idempotent: true},
+		route{method: http.MethodPost, path: "/v1/risk/reviews/{id}/reject", roles: reviewers, write: s.decideRiskReview(false), render: renderOK, idempotent: true},
+		route{method: http.MethodPost, path: "/v1/parties/{id}/freeze", roles: reviewersOrMP, write: s.freezeParty, render: renderOK, idempotent: true},
+		route{method: http.MethodPost, path: "/v1/parties/{id}/unfreeze", roles: reviewersOrMP, write: s.unfreezeParty, render: renderOK, idempotent: true},
+	)
 	// routes:disputes
 	// routes:reconcile
 	return t

@@ -95,7 +95,7 @@ func buildDeps(t *testing.T, d *db.DB, clk clock.Clock, ms []db.Migration) api.D
 	riskSvc.RegisterResolver(escrow.KindRelease, deps.Escrows.ResolveReview)
 	riskSvc.RegisterResolver(escrow.KindRefund, deps.Escrows.ResolveReview)
 	// deps:risk (use riskSvc and gate above; one gate serves escrow and the risk routes)
-	_ = riskSvc
+	deps.Risk = riskSvc
 	return deps
 }
 

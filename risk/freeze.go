@@ -73,8 +73,8 @@ func (s *Service) Freeze(ctx context.Context, tenant uuid.UUID, partyID, reason 
 	})
 }
 
-// Unfreeze lifts a party's freeze and writes a party.unfrozen event.
-// Unfreezing a party that is not frozen changes nothing.
+// Unfreeze lifts a party's freeze and writes a party.unfrozen event. A
+// party that is not frozen is ErrNotFound.
 func (s *Service) Unfreeze(ctx context.Context, tenant uuid.UUID, partyID string) (Freeze, error) {
 	if err := ValidatePartyID("id", partyID); err != nil {
 		return Freeze{}, err
@@ -85,7 +85,7 @@ func (s *Service) Unfreeze(ctx context.Context, tenant uuid.UUID, partyID string
 		err := tx.QueryRow(ctx, `DELETE FROM party_freezes WHERE tenant_id = $1 AND party_id = $2 RETURNING reason, frozen_at`, tenant, partyID).
 			Scan(&f.Reason, &f.FrozenAt)
 		if db.IsNoRows(err) {
-			return f, nil
+			return Freeze{}, fmt.Errorf("party %q is not frozen: %w", partyID, ErrNotFound)
 		}
 		if err != nil {
 			return Freeze{}, fmt.Errorf("risk: unfreeze %q: %w", partyID, err)

@@ -334,8 +334,8 @@ func TestFreeze(t *testing.T) {
 	if f, err = e.svc.Unfreeze(ctx, e.tenant, "seller-9"); err != nil || f.Frozen || f.UnfrozenAt == nil {
 		t.Fatalf("unfreeze %+v %v", f, err)
 	}
-	if f, err = e.svc.Unfreeze(ctx, e.tenant, "seller-9"); err != nil || f.Frozen || f.UnfrozenAt != nil {
-		t.Fatalf("second unfreeze %+v %v", f, err)
+	if _, err = e.svc.Unfreeze(ctx, e.tenant, "seller-9"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second unfreeze: %v, want ErrNotFound", err)
 	}
 	r.subject = uuid.Must(uuid.NewV7())
 	if d := e.decide(r); d.Outcome != OutcomeApprove {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/escrowd/escrowd/fx"
+	"github.com/escrowd/escrowd/risk"
 )
 
 // Config is escrowd's whole configuration: defaults, then environment
@@ -27,6 +28,7 @@ type Config struct {
 	FXMaxRateAge    time.Duration // ESCROWD_FX_MAX_RATE_AGE
 	FXQuoteTTL      time.Duration // ESCROWD_FX_QUOTE_TTL
 	FXSpreadBps     int           // ESCROWD_FX_SPREAD_BPS
+	RiskReviewTTL   time.Duration // ESCROWD_RISK_REVIEW_TTL
 }
 
 // defaults returns the default configuration.
@@ -42,6 +44,7 @@ func defaults() Config {
 		FXMaxRateAge:    fx.DefaultMaxRateAge,
 		FXQuoteTTL:      fx.DefaultQuoteTTL,
 		FXSpreadBps:     fx.DefaultSpreadBps,
+		RiskReviewTTL:   risk.DefaultReviewTTL,
 	}
 }
 
@@ -64,6 +67,7 @@ func (c *Config) vars() []configVar {
 		{"ESCROWD_FX_MAX_RATE_AGE", "fx-max-rate-age", "how old an FX rate may be for a new quote", &c.FXMaxRateAge},
 		{"ESCROWD_FX_QUOTE_TTL", "fx-quote-ttl", "how long an FX quote can be used", &c.FXQuoteTTL},
 		{"ESCROWD_FX_SPREAD_BPS", "fx-spread-bps", "default FX spread in basis points for tenants without their own", &c.FXSpreadBps},
+		{"ESCROWD_RISK_REVIEW_TTL", "risk-review-ttl", "how long a risk review waits for a decision before it expires (rejected)", &c.RiskReviewTTL},
 	}
 }
 
@@ -151,6 +155,9 @@ func (c Config) Validate() error {
 	}
 	if c.FXSpreadBps < 0 || c.FXSpreadBps > fx.MaxSpreadBps {
 		errs = append(errs, fmt.Errorf("fx-spread-bps must be 0..%d", fx.MaxSpreadBps))
+	}
+	if c.RiskReviewTTL < time.Minute || c.RiskReviewTTL > maxRiskReviewTTL {
+		errs = append(errs, fmt.Errorf("risk-review-ttl must be 1m..%s", maxRiskReviewTTL))
 	}
 	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@
 //	escrowd keys create --tenant ID --role R   create an API key; prints it
 //	escrowd keys list --tenant ID | keys revoke --id KEY_ID
 //	escrowd fx import FILE --tenant ID   import FX rates (CSV or ECB XML)
+//	escrowd sanctions load FILE --tenant ID   load an OFAC SDN list (sdn.csv)
 //	escrowd demo                       run the demo stories against a fresh server
 //	escrowd version
 package main
@@ -31,13 +32,14 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run the HTTP API and background workers", cmdServe},
-		"migrate": {"apply database migrations", cmdMigrate},
-		"tenants": {"tenants create --name N", cmdTenants},
-		"keys":    {"keys create --tenant ID --role R | keys list --tenant ID | keys revoke --id KEY_ID", cmdKeys},
-		"fx":      {"fx import FILE --tenant ID (rates CSV or ECB XML)", cmdFX},
-		"demo":    {"start a server on the database and drive the demo stories through the HTTP API", cmdDemo},
-		"version": {"print the version", func(context.Context, []string) error { fmt.Println(version); return nil }},
+		"serve":     {"run the HTTP API and background workers", cmdServe},
+		"migrate":   {"apply database migrations", cmdMigrate},
+		"tenants":   {"tenants create --name N", cmdTenants},
+		"keys":      {"keys create --tenant ID --role R | keys list --tenant ID | keys revoke --id KEY_ID", cmdKeys},
+		"fx":        {"fx import FILE --tenant ID (rates CSV or ECB XML)", cmdFX},
+		"sanctions": {"sanctions load FILE --tenant ID (OFAC SDN list, sdn.csv format)", cmdSanctions},
+		"demo":      {"start a server on the database and drive the demo stories through the HTTP API", cmdDemo},
+		"version":   {"print the version", func(context.Context, []string) error { fmt.Println(version); return nil }},
 	}
 }
 

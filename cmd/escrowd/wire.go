@@ -62,7 +62,7 @@ func open(ctx context.Context, cfg Config) (*app, error) {
 	a.reg.MustRegister(a.db.Collectors()...)
 	a.tenants = &tenants.Store{DB: a.db, Clock: a.clock}
 	a.fx = &fx.Service{DB: a.db, Clock: a.clock, MaxRateAge: cfg.FXMaxRateAge, QuoteTTL: cfg.FXQuoteTTL, DefaultSpreadBps: int64(cfg.FXSpreadBps)}
-	a.gate, err = risk.NewGate(risk.GateConfig{FX: a.fx})
+	a.gate, err = risk.NewGate(risk.GateConfig{FX: a.fx, ReviewTTL: cfg.RiskReviewTTL})
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func open(ctx context.Context, cfg Config) (*app, error) {
 	a.jobs = jobs.NewRunner(a.db, a.clock, a.log)
 	a.hooks = &outbox.Deliverer{DB: a.db, Clock: a.clock, Client: &http.Client{Timeout: outbox.DeliveryTimeout}, Log: a.log}
 	a.server = api.New(api.Deps{
-		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.tenants, Outbox: &outbox.Store{DB: a.db, Clock: a.clock}, FX: a.fx, Escrows: a.escrows, Migrations: a.ms, Registry: a.reg,
+		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.tenants, Outbox: &outbox.Store{DB: a.db, Clock: a.clock}, FX: a.fx, Escrows: a.escrows, Risk: a.risk, Migrations: a.ms, Registry: a.reg,
 	})
 	return a, nil
 }
@@ -84,6 +84,7 @@ func open(ctx context.Context, cfg Config) (*app, error) {
 func (a *app) registerJobs(ctx context.Context) error {
 	a.jobs.Handle(escrow.JobExpire, a.escrows.HandleExpire)
 	a.jobs.Handle(escrow.JobAutoRelease, a.escrows.HandleAutoRelease)
+	a.jobs.Handle(risk.JobReviewExpire, a.risk.HandleReviewExpire)
 	return a.jobs.HandlePeriodic(ctx, jobs.Periodic{Kind: "idempotency.prune", Every: time.Hour, Handler: func(ctx context.Context, _ jobs.Job) error {
 		_, err := idem.Prune(ctx, a.db, a.clock.Now().Add(-a.cfg.IdempotencyTTL))
 		return err

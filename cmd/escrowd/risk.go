@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// maxRiskReviewTTL bounds ESCROWD_RISK_REVIEW_TTL.
+const maxRiskReviewTTL = 90 * 24 * time.Hour
+
+const sanctionsUsage = "usage: escrowd sanctions load FILE --tenant ID"
+
+// cmdSanctions loads an OFAC SDN list (sdn.csv format) as a tenant's
+// current sanctions list, in one transaction.
+func cmdSanctions(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "load" {
+		return errors.New(sanctionsUsage)
+	}
+	cfg, fs, err := load("sanctions load", args[1:])
+	if err != nil {
+		return err
+	}
+	tenant := fs.String("tenant", "", "tenant id the list is for")
+	file, err := onePositional(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	tid, err := uuid.Parse(*tenant)
+	if err != nil {
+		return fmt.Errorf("--tenant: a tenant id is required: %w", err)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	a, err := open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	l, err := a.risk.LoadSanctions(ctx, tid, f, filepath.Base(file))
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	fmt.Printf("sanctions list %s: %d entries, sha256 %s\n", l.ID, l.Entries, l.SHA256)
+	return nil
+}
+
+// onePositional parses flags before or after exactly one positional
+// argument (FILE), which it returns.
+func onePositional(fs *flag.FlagSet, args []string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() == 0 {
+		return "", errors.New(sanctionsUsage)
+	}
+	pos := fs.Arg(0)
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		return "", err
+	}
+	if fs.NArg() != 0 {
+		return "", errors.New(sanctionsUsage)
+	}
+	return pos, nil
+}
