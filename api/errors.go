@@ -12,6 +12,7 @@ import (
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
 	"github.com/escrowd/escrowd/internal/valid"
+	"github.com/escrowd/escrowd/ledger"
 	"github.com/escrowd/escrowd/risk"
 )
 
@@ -61,6 +62,18 @@ var errorTable = []struct {
 	{risk.ErrEmptySanctionsList, http.StatusBadRequest, "invalid_sanctions_list"},
 	{context.Canceled, 499, "client_closed_request"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "timeout"},
+	// ledger: after the other domains, whose errors may wrap these.
+	{ledger.ErrNotFound, http.StatusNotFound, "not_found"},
+	{ledger.ErrUnbalanced, http.StatusUnprocessableEntity, "unbalanced_entry"},
+	{ledger.ErrInsufficientFunds, http.StatusUnprocessableEntity, "insufficient_funds"},
+	{ledger.ErrCurrencyMismatch, http.StatusUnprocessableEntity, "currency_mismatch"},
+	{ledger.ErrUnknownAccount, http.StatusUnprocessableEntity, "unknown_account"},
+	{ledger.ErrAccountClosed, http.StatusUnprocessableEntity, "account_closed"},
+	{ledger.ErrDuplicateReference, http.StatusConflict, "duplicate_reference"},
+	{ledger.ErrAccountMismatch, http.StatusConflict, "account_mismatch"},
+	{ledger.ErrAlreadyReversed, http.StatusConflict, "already_reversed"},
+	{ledger.ErrNotPending, http.StatusConflict, "entry_not_pending"},
+	{ledger.ErrInvalidEntry, http.StatusUnprocessableEntity, "invalid_entry"},
 }
 
 // extraProblem lets a domain error add members to its problem (e.g. the

@@ -43,6 +43,7 @@ func (s *Server) routes() []route {
 	)
 	// Domain route blocks are appended below, one per package.
 	// routes:ledger
+	t = append(t, s.ledgerRoutes()...)
 	// routes:fx
 	t = append(t,
 		route{method: http.MethodGet, path: "/v1/currencies", roles: anyRole, read: s.listCurrencies},

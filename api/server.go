@@ -17,6 +17,7 @@ import (
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
+	"github.com/escrowd/escrowd/ledger"
 	"github.com/escrowd/escrowd/risk"
 )
 
@@ -30,6 +31,7 @@ type Deps struct {
 	Outbox     *outbox.Store
 	FX         *fx.Service
 	Escrows    *escrow.Service
+	Ledger     *ledger.Service
 	Risk       *risk.Service
 	Migrations []db.Migration
 	// Registry receives the HTTP metrics and is served on /metrics. A fresh
@@ -46,6 +48,7 @@ type Server struct {
 	outbox  *outbox.Store
 	fx      *fx.Service
 	escrows *escrow.Service
+	ledger  *ledger.Service
 	risk    *risk.Service
 	ms      []db.Migration
 	reg     *prometheus.Registry
@@ -56,7 +59,7 @@ type Server struct {
 
 // New builds the server and its routes.
 func New(d Deps) *Server {
-	s := &Server{db: d.DB, clock: d.Clock, log: d.Log, tenants: d.Tenants, outbox: d.Outbox, fx: d.FX, escrows: d.Escrows, risk: d.Risk, ms: d.Migrations, reg: d.Registry, metrics: newHTTPMetrics()}
+	s := &Server{db: d.DB, clock: d.Clock, log: d.Log, tenants: d.Tenants, outbox: d.Outbox, fx: d.FX, escrows: d.Escrows, ledger: d.Ledger, risk: d.Risk, ms: d.Migrations, reg: d.Registry, metrics: newHTTPMetrics()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/escrowd/escrowd/internal/db/dbtest"
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
+	"github.com/escrowd/escrowd/ledger"
 	"github.com/escrowd/escrowd/risk"
 	escrowdsql "github.com/escrowd/escrowd/sql"
 )
@@ -83,6 +84,8 @@ func buildDeps(t *testing.T, d *db.DB, clk clock.Clock, ms []db.Migration) api.D
 		Outbox:  &outbox.Store{DB: d, Clock: clk},
 	}
 	// deps: domain services are added below, one block per package.
+	// deps:ledger
+	deps.Ledger = &ledger.Service{DB: d, Clock: clk}
 	// deps:fx
 	deps.FX = &fx.Service{DB: d, Clock: clk, MaxRateAge: fx.DefaultMaxRateAge, QuoteTTL: fx.DefaultQuoteTTL, DefaultSpreadBps: fx.DefaultSpreadBps}
 	// deps:escrow
