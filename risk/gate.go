@@ -48,9 +48,11 @@ type GateInput struct {
 type GateDecision struct {
 	ID uuid.UUID `json:"id"`
 	Decision
-	// ReviewID is the review opened for a review outcome, and for a
-	// block caused by a sanctions match (a person may clear a false
-	// positive: approving the review runs the "release" resolver).
+	// ReviewID is the review opened for a review outcome (subject: the
+	// input's SubjectType and SubjectID), or for a block caused by a
+	// sanctions match: then the review holds the matched entry and is
+	// about the escrow (subject "escrow", EscrowID), since the payout
+	// itself is refused and holds nothing a reviewer could release.
 	ReviewID *uuid.UUID `json:"review_id,omitempty"`
 	// StepUpCode is the one-time code of a step_up outcome, in clear, only
 	// so the caller can put it in the release.confirmation_required event;
@@ -229,12 +231,14 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 	escrowID := optionalID(in.EscrowID)
 	switch {
 	case d.Outcome == OutcomeReview, d.Outcome == OutcomeBlock && f.SanctionsMatch:
-		var match *ScreeningMatch
+		n := newReview{tenant: in.TenantID, subjectType: in.SubjectType, subjectID: in.SubjectID, escrowID: escrowID, decisionID: &gd.ID, reasons: d.Reasons}
 		if f.SanctionsMatch {
-			match = screening.best()
+			n.match = screening.best()
+			if escrowID != nil {
+				n.subjectType, n.subjectID = SubjectEscrow, *escrowID
+			}
 		}
-		rv, err := g.openReview(ctx, tx, newReview{tenant: in.TenantID, subjectType: in.SubjectType, subjectID: in.SubjectID,
-			escrowID: escrowID, decisionID: &gd.ID, reasons: d.Reasons, match: match}, now)
+		rv, err := g.openReview(ctx, tx, n, now)
 		if err != nil {
 			return GateDecision{}, err
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -119,13 +120,15 @@ func TestDecideSanctionsAtRelease(t *testing.T) {
 	e.loadRealList()
 	e.establish("b", "s")
 	r := e.newRelease("b", "s")
+	r.escrowID = e.observe("b", "s", "", r.amount, "USD", e.clock.Now().Add(-time.Hour))
 	r.buyerName = "mohammed shawki islambuli"
 	d := e.decide(r)
 	if d.Outcome != OutcomeBlock || !hasReason(d.Decision, ReasonSanctionsMatch) || d.ReviewID == nil || !d.Features.SanctionsMatch {
 		t.Fatalf("%s %v review %v, want block on sanctions_match with a review", d.Outcome, reasonCodes(d.Decision), d.ReviewID)
 	}
 	rv, err := e.svc.Review(context.Background(), e.tenant, *d.ReviewID)
-	if err != nil || rv.Match == nil || rv.Match.EntNum != 2682 || rv.Match.Party != PartyBuyer || rv.SubjectID != r.subject {
+	if err != nil || rv.Match == nil || rv.Match.EntNum != 2682 || rv.Match.Party != PartyBuyer || rv.SubjectType != SubjectEscrow ||
+		rv.SubjectID != r.escrowID || rv.DecisionID == nil || *rv.DecisionID != d.ID {
 		t.Fatalf("review %+v %v", rv, err)
 	}
 	var payload string

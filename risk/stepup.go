@@ -135,8 +135,9 @@ func createChallenge(ctx context.Context, tx pgx.Tx, tenant, subjectID uuid.UUID
 // caller's transaction. A right code confirms (and closes) the challenge.
 // A wrong code is counted and reported with a nil error, so that the
 // caller commits the count; the MaxStepUpAttempts-th wrong code closes the
-// challenge as blocked, opens a review of the "release" subjectID and
-// writes a risk.alert event. An expired code is ErrStepUpExpired (nothing
+// challenge as blocked, opens a review of subjectID (subject type of the
+// decision that asked for the step-up: "release" or "refund") and writes a
+// risk.alert event. An expired code is ErrStepUpExpired (nothing
 // is counted); no open challenge is ErrStepUpNotFound. Codes are compared
 // as salted hashes in constant time.
 func (g *Gate) VerifyStepUp(ctx context.Context, tx pgx.Tx, tenant, subjectID uuid.UUID, code string, now time.Time) (StepUpResult, error) {
@@ -164,13 +165,19 @@ func (g *Gate) VerifyStepUp(ctx context.Context, tx pgx.Tx, tenant, subjectID uu
 	if _, err := tx.Exec(ctx, `UPDATE risk_step_ups SET failed_attempts = $2, status = 'blocked', closed_at = $3 WHERE id = $1`, c.id, failed, now); err != nil {
 		return StepUpResult{}, fmt.Errorf("risk: block step-up of %s: %w", subjectID, err)
 	}
+	subjectType := SubjectRelease
+	if c.decisionID != nil {
+		if err := tx.QueryRow(ctx, `SELECT subject_type FROM risk_decisions WHERE tenant_id = $1 AND id = $2`, tenant, *c.decisionID).Scan(&subjectType); err != nil && !db.IsNoRows(err) {
+			return StepUpResult{}, fmt.Errorf("risk: step-up of %s: decision: %w", subjectID, err)
+		}
+	}
 	reasons := []Reason{{Code: ReasonStepUpFailed, Rule: hardRuleStepUp}}
-	rv, err := g.openReview(ctx, tx, newReview{tenant: tenant, subjectType: SubjectRelease, subjectID: subjectID, escrowID: c.escrowID,
+	rv, err := g.openReview(ctx, tx, newReview{tenant: tenant, subjectType: subjectType, subjectID: subjectID, escrowID: c.escrowID,
 		decisionID: c.decisionID, reasons: reasons}, now)
 	if err != nil {
 		return StepUpResult{}, err
 	}
-	err = emitAlert(ctx, tx, tenant, Alert{DecisionID: c.decisionID, Outcome: OutcomeBlock, Reasons: reasons, SubjectType: SubjectRelease,
+	err = emitAlert(ctx, tx, tenant, Alert{DecisionID: c.decisionID, Outcome: OutcomeBlock, Reasons: reasons, SubjectType: subjectType,
 		SubjectID: subjectID, EscrowID: c.escrowID, ReviewID: &rv}, now)
 	if err != nil {
 		return StepUpResult{}, err
