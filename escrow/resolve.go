@@ -34,6 +34,9 @@ func (s *Service) resolve(ctx context.Context, tx pgx.Tx, tenant, payoutID uuid.
 		return Payout{}, Escrow{}, err
 	}
 	from := p.Status
+	if from == StatusRejected && !approved {
+		return p, e, nil // voided already (a dispute outcome superseded it): rejecting it again changes nothing
+	}
 	if from != StatusPendingReview && from != StatusAwaitingConfirmation || p.EntryID == nil {
 		return Payout{}, Escrow{}, fmt.Errorf("payout %s is %s: %w", p.ID, p.Status, ErrPayoutNotAwaiting)
 	}

@@ -55,11 +55,15 @@ func (s *Service) Create(ctx context.Context, tenant uuid.UUID, req CreateReques
 		if err != nil {
 			return Escrow{}, fmt.Errorf("escrow: account: %w", err)
 		}
+		policy, err := policyFor(ctx, tx, tenant)
+		if err != nil {
+			return Escrow{}, err
+		}
 		e := Escrow{
 			ID: id, TenantID: tenant, OrderRef: c.orderRef, State: AwaitingFunding, Buyer: c.buyer, Seller: c.seller,
 			Currency: c.currency.Code, Amount: c.amount, FeeTotal: c.feeTotal, BuyerFee: c.buyerFee,
 			Funded: decimal.Zero, Released: decimal.Zero, Refunded: decimal.Zero, Pending: decimal.Zero, FeeCollect: decimal.Zero,
-			Milestones: c.milestones, Terms: c.terms, Fees: c.fees, Policy: DefaultPolicy, RiskContext: c.riskContext, Metadata: c.metadata,
+			Milestones: c.milestones, Terms: c.terms, Fees: c.fees, Policy: policy, RiskContext: c.riskContext, Metadata: c.metadata,
 			AccountID: acct.ID, Version: 1, CreatedAt: now, UpdatedAt: now,
 			FundingDeadlineAt: now.Add(time.Duration(c.terms.FundingDeadlineHours) * time.Hour),
 		}

@@ -1,0 +1,268 @@
+package disputes
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/escrowd/escrowd/escrow"
+	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/jobs"
+	"github.com/escrowd/escrowd/internal/outbox"
+	"github.com/escrowd/escrowd/internal/valid"
+)
+
+// Chargeback is a card-network dispute the marketplace's PSP reported for
+// an escrow's payment. Amount was taken back at once: FromHeld from the
+// escrow account, ClawedBack from the seller's payable balance, the rest a
+// Loss of which the seller owes Receivable.
+type Chargeback struct {
+	ID                                     uuid.UUID
+	TenantID                               uuid.UUID
+	EscrowID                               uuid.UUID
+	Status                                 ChargebackStatus
+	Amount                                 decimal.Decimal
+	Currency                               string
+	PSPRef                                 string
+	Reason                                 string
+	RespondBy                              time.Time
+	FromHeld, ClawedBack, Loss, Receivable decimal.Decimal
+	PayoutID                               *uuid.UUID
+	EntryIDs                               []uuid.UUID
+	Evidence                               []Evidence
+	Version                                int64
+	CreatedAt, UpdatedAt                   time.Time
+	DecidedAt                              *time.Time
+}
+
+// ResourceID names the chargeback for the audit log.
+func (c Chargeback) ResourceID() string { return c.ID.String() }
+
+// OpenChargeback records a chargeback and books its money movements (see
+// escrow.Service.ApplyChargeback): status needs_response until respond_by,
+// when it is lost unless submitted. A psp_ref already recorded is
+// ErrDuplicatePSPRef.
+func (s *Service) OpenChargeback(ctx context.Context, tenant, escrowID uuid.UUID, req ChargebackRequest) (Chargeback, error) {
+	c, err := req.Validate()
+	if err != nil {
+		return Chargeback{}, err
+	}
+	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Chargeback, error) {
+		now := s.Clock.Now()
+		if !c.respondBy.After(now) || c.respondBy.After(now.Add(maxRespondDays*24*hour)) {
+			return Chargeback{}, valid.Field("respond_by", fmt.Sprintf("must lie in the next %d days", maxRespondDays))
+		}
+		var charged, clawed, covered decimal.Decimal
+		if err := tx.QueryRow(ctx, `
+			SELECT COALESCE(sum(amount), 0), COALESCE(sum(clawed_back + receivable_amount), 0) FROM chargebacks
+			WHERE escrow_id = $1 AND status <> 'won'`, escrowID).Scan(&charged, &clawed); err != nil {
+			return Chargeback{}, fmt.Errorf("escrow %s: chargebacks: %w", escrowID, err)
+		}
+		if covered, err = coveredBefore(ctx, tx, escrowID); err != nil {
+			return Chargeback{}, err
+		}
+		cb := Chargeback{ID: uuid.Must(uuid.NewV7()), TenantID: tenant, EscrowID: escrowID, Status: NeedsResponse, Amount: c.amount,
+			Currency: c.currency, PSPRef: c.pspRef, Reason: c.reason, RespondBy: c.respondBy, Version: 1, CreatedAt: now, UpdatedAt: now}
+		b, err := s.Escrows.ApplyChargeback(ctx, tx, tenant, escrowID, escrow.ChargebackInput{ChargebackID: cb.ID, Amount: cb.Amount,
+			Currency: cb.Currency, PSPRef: cb.PSPRef, ChargedBefore: charged, ClawedBefore: clawed.Add(covered)}, now)
+		if err != nil {
+			return Chargeback{}, err
+		}
+		cb.FromHeld, cb.ClawedBack, cb.Loss, cb.Receivable, cb.PayoutID, cb.EntryIDs = b.FromHeld, b.ClawedBack, b.Loss, b.Receivable, b.PayoutID, b.EntryIDs
+		// A duplicate psp_ref rolls all of it back.
+		entries, _ := json.Marshal(cb.EntryIDs)
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO chargebacks (id, tenant_id, escrow_id, status, amount, currency, psp_ref, reason, respond_by,
+				from_held, clawed_back, loss_amount, receivable_amount, payout_id, entry_ids, version, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $16) ON CONFLICT DO NOTHING`,
+			cb.ID, tenant, escrowID, string(cb.Status), cb.Amount, cb.Currency, cb.PSPRef, cb.Reason, cb.RespondBy,
+			cb.FromHeld, cb.ClawedBack, cb.Loss, cb.Receivable, cb.PayoutID, entries, now)
+		if err != nil {
+			return Chargeback{}, fmt.Errorf("chargeback: insert: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return Chargeback{}, fmt.Errorf("psp_ref %q: %w", cb.PSPRef, ErrDuplicatePSPRef)
+		}
+		if err := jobs.Schedule(ctx, tx, jobs.Job{TenantID: tenant, Kind: JobChargebackDue, DedupeKey: cb.ID.String(), RunAt: cb.RespondBy,
+			Payload: jobPayload(tenant, "chargeback_id", cb.ID)}, now); err != nil {
+			return Chargeback{}, err
+		}
+		return cb, s.emitChargeback(ctx, tx, cb, "chargeback.opened", map[string]any{"escrow_state": b.Escrow.State}, now)
+	})
+}
+
+// AddChargebackEvidence stores evidence for the response to the card
+// network, until respond_by (ErrEvidenceDeadlinePassed after it).
+func (s *Service) AddChargebackEvidence(ctx context.Context, tenant, id uuid.UUID, req EvidenceRequest) (EvidenceResult, error) {
+	if err := req.Validate(); err != nil {
+		return EvidenceResult{}, err
+	}
+	var ev Evidence
+	_, err := s.changeChargeback(ctx, tenant, id, CBEvidence, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
+		if now.After(cb.RespondBy) {
+			return fmt.Errorf("chargeback %s: evidence was due by %s: %w", cb.ID, cb.RespondBy.Format(time.RFC3339), ErrEvidenceDeadlinePassed)
+		}
+		ev = Evidence{ID: uuid.Must(uuid.NewV7()), ChargebackID: &cb.ID, Party: req.Party, Kind: req.Kind, Description: trim(req.Description),
+			URI: req.URI, SHA256: req.SHA256, CreatedAt: now}
+		return insertEvidence(ctx, tx, tenant, ev)
+	})
+	if err != nil {
+		return EvidenceResult{}, err
+	}
+	return EvidenceResult{Evidence: ev}, nil
+}
+
+// SubmitChargeback records that the response went to the card network
+// (needs_response → under_review), before respond_by.
+func (s *Service) SubmitChargeback(ctx context.Context, tenant, id uuid.UUID) (Chargeback, error) {
+	return s.changeChargeback(ctx, tenant, id, CBSubmit, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
+		if now.After(cb.RespondBy) {
+			return fmt.Errorf("chargeback %s: the response was due by %s: %w", cb.ID, cb.RespondBy.Format(time.RFC3339), ErrEvidenceDeadlinePassed)
+		}
+		return jobs.Cancel(ctx, tx, JobChargebackDue, cb.ID.String(), now)
+	})
+}
+
+// WinChargeback records the card network's decision for the merchant:
+// every posting of the chargeback is reversed and the money is held again.
+func (s *Service) WinChargeback(ctx context.Context, tenant, id uuid.UUID) (Chargeback, error) {
+	return s.changeChargeback(ctx, tenant, id, CBWin, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
+		e, err := s.Escrows.ReverseChargeback(ctx, tx, tenant, cb.EscrowID, cb.PayoutID, cb.EntryIDs, now)
+		if err != nil {
+			return err
+		}
+		cb.DecidedAt = &now
+		return s.emitChargeback(ctx, tx, *cb, "chargeback.won", map[string]any{"escrow_state": e.State}, now)
+	})
+}
+
+// LoseChargeback records the card network's decision for the buyer (or
+// the marketplace accepting the chargeback): the postings stay and the
+// escrow settles when nothing is left open.
+func (s *Service) LoseChargeback(ctx context.Context, tenant, id uuid.UUID) (Chargeback, error) {
+	return s.changeChargeback(ctx, tenant, id, CBLose, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
+		return s.lose(ctx, tx, cb, "", now)
+	})
+}
+
+func (s *Service) lose(ctx context.Context, tx pgx.Tx, cb *Chargeback, reason string, now time.Time) error {
+	e, err := s.Escrows.SettleChargeback(ctx, tx, cb.TenantID, cb.EscrowID, now)
+	if err != nil {
+		return err
+	}
+	if err := jobs.Cancel(ctx, tx, JobChargebackDue, cb.ID.String(), now); err != nil {
+		return err
+	}
+	cb.DecidedAt = &now
+	extra := map[string]any{"escrow_state": e.State}
+	if reason != "" {
+		extra["reason"] = reason
+	}
+	return s.emitChargeback(ctx, tx, *cb, "chargeback.lost", extra, now)
+}
+
+// HandleChargebackDue is the job run at a chargeback's respond_by: one
+// still needing a response is lost. Idempotent.
+func (s *Service) HandleChargebackDue(ctx context.Context, j jobs.Job) error {
+	tenant, id, err := jobTarget(j, "chargeback_id")
+	if err != nil {
+		return err
+	}
+	_, err = s.changeChargeback(ctx, tenant, id, CBExpire, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
+		if now.Before(cb.RespondBy) {
+			return errNotDue
+		}
+		return s.lose(ctx, tx, cb, "not answered by respond_by", now)
+	})
+	if errors.Is(err, errNotDue) || errors.Is(err, ErrInvalidStatus) || errors.Is(err, ErrChargebackNotFound) {
+		return nil
+	}
+	return err
+}
+
+// GetChargeback returns a chargeback of tenant with its evidence.
+func (s *Service) GetChargeback(ctx context.Context, tenant, id uuid.UUID) (Chargeback, error) {
+	cb, err := loadChargeback(ctx, s.DB.Pool, tenant, id, false)
+	if err != nil {
+		return Chargeback{}, err
+	}
+	cb.Evidence, err = evidenceOf(ctx, s.DB.Pool, "chargeback_id", id)
+	return cb, err
+}
+
+// changeChargeback runs one action on a chargeback in one transaction, as
+// change does for disputes.
+func (s *Service) changeChargeback(ctx context.Context, tenant, id uuid.UUID, a ChargebackAction, do func(tx pgx.Tx, cb *Chargeback, now time.Time) error) (Chargeback, error) {
+	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Chargeback, error) {
+		now := s.Clock.Now()
+		cb, err := loadChargeback(ctx, tx, tenant, id, true)
+		if err != nil {
+			return Chargeback{}, err
+		}
+		to, err := nextChargeback(cb.Status, a)
+		if err != nil {
+			return Chargeback{}, fmt.Errorf("chargeback %s: %w", cb.ID, err)
+		}
+		from := cb.Status
+		cb.Status = to
+		if err := do(tx, &cb, now); err != nil {
+			return Chargeback{}, err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE chargebacks SET status = $4, decided_at = $5, version = version + 1, updated_at = $6
+			WHERE id = $1 AND status = $2 AND version = $3`, cb.ID, string(from), cb.Version, string(cb.Status), cb.DecidedAt, now)
+		if err != nil {
+			return Chargeback{}, fmt.Errorf("chargeback %s: save: %w", cb.ID, err)
+		}
+		if tag.RowsAffected() != 1 {
+			return Chargeback{}, fmt.Errorf("chargeback %s: %w", cb.ID, ErrConcurrentChange)
+		}
+		cb.Version++
+		cb.UpdatedAt = now
+		return cb, nil
+	})
+}
+
+const chargebackColumns = `id, tenant_id, escrow_id, status, amount, currency, psp_ref, reason, respond_by, from_held, clawed_back,
+	loss_amount, receivable_amount, payout_id, entry_ids, version, created_at, updated_at, decided_at`
+
+func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, lock bool) (Chargeback, error) {
+	sql := `SELECT ` + chargebackColumns + ` FROM chargebacks WHERE tenant_id = $1 AND id = $2`
+	if lock {
+		sql += ` FOR UPDATE`
+	}
+	var cb Chargeback
+	var status string
+	var entries []byte
+	err := q.QueryRow(ctx, sql, tenant, id).Scan(&cb.ID, &cb.TenantID, &cb.EscrowID, &status, &cb.Amount, &cb.Currency, &cb.PSPRef, &cb.Reason,
+		&cb.RespondBy, &cb.FromHeld, &cb.ClawedBack, &cb.Loss, &cb.Receivable, &cb.PayoutID, &entries, &cb.Version, &cb.CreatedAt, &cb.UpdatedAt, &cb.DecidedAt)
+	if db.IsNoRows(err) {
+		return Chargeback{}, fmt.Errorf("chargeback %s: %w", id, ErrChargebackNotFound)
+	}
+	if err != nil {
+		return Chargeback{}, fmt.Errorf("chargeback %s: %w", id, err)
+	}
+	cb.Status = ChargebackStatus(status)
+	if err := json.Unmarshal(entries, &cb.EntryIDs); err != nil {
+		return Chargeback{}, fmt.Errorf("chargeback %s: entries: %w", id, err)
+	}
+	return cb, nil
+}
+
+// emitChargeback writes a chargeback event about the escrow.
+func (s *Service) emitChargeback(ctx context.Context, tx pgx.Tx, cb Chargeback, typ string, extra map[string]any, now time.Time) error {
+	f := func(d decimal.Decimal) string { return fmtAmount(d, cb.Currency) }
+	p := map[string]any{"chargeback_id": cb.ID, "escrow_id": cb.EscrowID, "status": cb.Status, "psp_ref": cb.PSPRef, "reason": cb.Reason,
+		"amount": f(cb.Amount), "currency": cb.Currency, "respond_by": cb.RespondBy, "from_held": f(cb.FromHeld), "clawed_back": f(cb.ClawedBack),
+		"loss_amount": f(cb.Loss), "receivable_amount": f(cb.Receivable)}
+	for k, v := range extra {
+		p[k] = v
+	}
+	_, err := outbox.Emit(ctx, tx, cb.TenantID, typ, cb.EscrowID.String(), p, now)
+	return err
+}

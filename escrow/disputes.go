@@ -1,0 +1,703 @@
+package escrow
+
+// Dispute and chargeback hooks: what the disputes package does to an
+// escrow. Each runs inside the caller's transaction (the disputes service's
+// one db.Write), locks the escrow row, keeps the escrow's totals and its
+// ledger account in step, and saves it guarded on its version:
+//
+//	held = funded − released − refunded − pending
+//	balance of escrow:<id> = held + pending
+//
+// Money a dispute outcome moves out of the escrow account goes through the
+// risk gate like any payout (trigger "dispute"); coverage of money already
+// released comes from the platform's guarantee account; a chargeback is
+// money the card network already took, so it is booked without the gate.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/jobs"
+	"github.com/escrowd/escrowd/internal/money"
+	"github.com/escrowd/escrowd/internal/valid"
+	"github.com/escrowd/escrowd/ledger"
+)
+
+// Payout triggers and the status of a payout a won chargeback undid.
+const (
+	TriggerDispute    = "dispute"
+	TriggerChargeback = "chargeback"
+	StatusReversed    = "reversed"
+)
+
+// Policy bounds (hours).
+const (
+	MinPolicyHours = 1
+	MaxPolicyHours = 24 * 90
+)
+
+// ErrAlreadyDisputed: the escrow has an open dispute.
+var ErrAlreadyDisputed = errors.New("the escrow has an open dispute")
+
+// Ledger account codes of disputes and chargebacks (see the chart of
+// accounts in docs/architecture.md).
+func guaranteeCode(cur string) string             { return "guarantee:" + cur }
+func chargebackLossCode(cur string) string        { return "chargeback:loss:" + cur }
+func receivableCode(seller, cur string) string    { return "receivable:seller:" + seller + ":" + cur }
+func sellerPayableCode(seller, cur string) string { return "seller:" + seller + ":payable:" + cur }
+
+// Validate checks a policy's bounds: every timer 1..2160 hours, and the
+// seller must be due to respond before the dispute escalates by itself.
+func (p Policy) Validate() error {
+	var errs valid.Errors
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"seller_response_hours", p.SellerResponseHours}, {"escalation_hours", p.EscalationHours}, {"evidence_hours", p.EvidenceHours}} {
+		if f.v < MinPolicyHours || f.v > MaxPolicyHours {
+			errs.Add(f.name, fmt.Sprintf("must be %d..%d hours", MinPolicyHours, MaxPolicyHours))
+		}
+	}
+	if len(errs) == 0 && p.SellerResponseHours > p.EscalationHours {
+		errs.Add("seller_response_hours", "must not exceed escalation_hours")
+	}
+	return errs.Err()
+}
+
+// DisputePolicy is the policy copied onto the escrow, or DefaultPolicy for
+// an escrow that carries none.
+func (e Escrow) DisputePolicy() Policy {
+	if e.Policy.Validate() != nil {
+		return DefaultPolicy
+	}
+	return e.Policy
+}
+
+// TenantPolicy is a tenant's dispute policy; Default when it set none.
+type TenantPolicy struct {
+	Policy
+	Default   bool
+	UpdatedAt *time.Time
+}
+
+// PolicyOf returns the tenant's dispute policy (DefaultPolicy when unset).
+func PolicyOf(ctx context.Context, q db.Querier, tenant uuid.UUID) (TenantPolicy, error) {
+	var p TenantPolicy
+	var at time.Time
+	err := q.QueryRow(ctx, `SELECT seller_response_hours, escalation_hours, evidence_hours, updated_at FROM disputes_policies WHERE tenant_id = $1`,
+		tenant).Scan(&p.SellerResponseHours, &p.EscalationHours, &p.EvidenceHours, &at)
+	if db.IsNoRows(err) {
+		return TenantPolicy{Policy: DefaultPolicy, Default: true}, nil
+	}
+	if err != nil {
+		return TenantPolicy{}, fmt.Errorf("dispute policy: %w", err)
+	}
+	p.UpdatedAt = &at
+	return p, nil
+}
+
+// SetPolicy stores the tenant's dispute policy, for escrows created from
+// now on.
+func SetPolicy(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, p Policy, now time.Time) (TenantPolicy, error) {
+	if err := p.Validate(); err != nil {
+		return TenantPolicy{}, err
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO disputes_policies (tenant_id, seller_response_hours, escalation_hours, evidence_hours, updated_at)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (tenant_id) DO UPDATE SET seller_response_hours = excluded.seller_response_hours,
+			escalation_hours = excluded.escalation_hours, evidence_hours = excluded.evidence_hours, updated_at = excluded.updated_at`,
+		tenant, p.SellerResponseHours, p.EscalationHours, p.EvidenceHours, now)
+	if err != nil {
+		return TenantPolicy{}, fmt.Errorf("dispute policy: %w", err)
+	}
+	return TenantPolicy{Policy: p, UpdatedAt: &now}, nil
+}
+
+// policyFor is the policy Create copies onto a new escrow.
+func policyFor(ctx context.Context, tx pgx.Tx, tenant uuid.UUID) (Policy, error) {
+	p, err := PolicyOf(ctx, tx, tenant)
+	return p.Policy, err
+}
+
+// Read returns an escrow of tenant without locking it, inside the caller's
+// transaction or on a pool.
+func Read(ctx context.Context, q db.Querier, tenant, id uuid.UUID) (Escrow, error) {
+	return load(ctx, q, tenant, id, false)
+}
+
+// Claimable is the order money the buyer may still get back: the order
+// amount less what was refunded and what earlier disputes covered.
+func (e Escrow) Claimable(coveredBefore decimal.Decimal) decimal.Decimal {
+	r := e.Amount.Sub(coveredBefore)
+	for _, m := range e.Milestones {
+		r = r.Sub(m.Refunded)
+	}
+	if r.IsNegative() {
+		return decimal.Zero
+	}
+	return r
+}
+
+// OpenDispute moves the escrow to disputed (through the transition table),
+// remembers the state it was in and cancels its auto-release and expiry
+// jobs: nothing is released until the dispute ends. check runs on the
+// locked escrow before the change (claim window, amounts). An escrow
+// already disputed is ErrAlreadyDisputed.
+func (s *Service) OpenDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, check func(Escrow) error, now time.Time) (Escrow, error) {
+	e, err := load(ctx, tx, tenant, id, true)
+	if err != nil {
+		return Escrow{}, err
+	}
+	if e.State == Disputed {
+		return Escrow{}, fmt.Errorf("escrow %s: %w", e.ID, ErrAlreadyDisputed)
+	}
+	to, err := next(e.State, ActDispute)
+	if err != nil {
+		return Escrow{}, fmt.Errorf("escrow %s: %w", e.ID, err)
+	}
+	if check != nil {
+		if err := check(e); err != nil {
+			return Escrow{}, err
+		}
+	}
+	e.StateBeforeDispute, e.State = e.State, to
+	for _, kind := range []string{JobAutoRelease, JobExpire} {
+		if err := jobs.Cancel(ctx, tx, kind, e.ID.String(), now); err != nil {
+			return Escrow{}, err
+		}
+	}
+	if err := save(ctx, tx, &e, now); err != nil {
+		return Escrow{}, err
+	}
+	return e, nil
+}
+
+// EndDispute returns a disputed escrow to the state it was in before the
+// dispute (a withdrawn claim) and restarts its timers: a delivered escrow
+// whose inspection window is over is auto-released at once (when its terms
+// say so); an escrow awaiting funding expires at its deadline or at once.
+func (s *Service) EndDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, now time.Time) (Escrow, error) {
+	e, err := load(ctx, tx, tenant, id, true)
+	if err != nil {
+		return Escrow{}, err
+	}
+	back, err := e.disputedFrom()
+	if err != nil {
+		return Escrow{}, err
+	}
+	e.State, e.StateBeforeDispute = back, ""
+	if err := s.resumeJobs(ctx, tx, e, now); err != nil {
+		return Escrow{}, err
+	}
+	if err := save(ctx, tx, &e, now); err != nil {
+		return Escrow{}, err
+	}
+	return e, nil
+}
+
+// disputedFrom checks that e is disputed and returns its state before.
+func (e Escrow) disputedFrom() (State, error) {
+	if e.State != Disputed {
+		return "", fmt.Errorf("escrow %s: %w", e.ID, &InvalidStateError{State: e.State, Action: ActResolve})
+	}
+	if e.StateBeforeDispute == "" {
+		return "", fmt.Errorf("escrow %s is disputed without a state to return to", e.ID)
+	}
+	return e.StateBeforeDispute, nil
+}
+
+func (s *Service) resumeJobs(ctx context.Context, tx pgx.Tx, e Escrow, now time.Time) error {
+	latest := func(t time.Time) time.Time {
+		if t.Before(now) {
+			return now
+		}
+		return t
+	}
+	switch e.State {
+	case Delivered:
+		if e.Terms.AutoRelease && e.InspectionEndsAt != nil {
+			return jobs.Schedule(ctx, tx, jobs.Job{TenantID: e.TenantID, Kind: JobAutoRelease, DedupeKey: e.ID.String(),
+				RunAt: latest(*e.InspectionEndsAt), Payload: jobPayload(e.TenantID, e.ID)}, now)
+		}
+	case AwaitingFunding:
+		return jobs.Schedule(ctx, tx, jobs.Job{TenantID: e.TenantID, Kind: JobExpire, DedupeKey: e.ID.String(),
+			RunAt: latest(e.FundingDeadlineAt), Payload: jobPayload(e.TenantID, e.ID)}, now)
+	}
+	return nil
+}
+
+// SettleInput is a dispute outcome for SettleDispute.
+type SettleInput struct {
+	DisputeID uuid.UUID
+	// Refund is the order money the buyer gets back; nil is everything
+	// Claimable. Zero releases everything to the seller.
+	Refund *decimal.Decimal
+	// CoveredBefore is what earlier disputes of the escrow covered from
+	// the guarantee (it counts against the coverage limit).
+	CoveredBefore decimal.Decimal
+	// Reason is written on the payouts.
+	Reason string
+}
+
+// Settlement is what a dispute outcome did.
+type Settlement struct {
+	Escrow Escrow
+	// Requested is the refund the outcome gives the buyer.
+	Requested decimal.Decimal
+	// Refund and Release are the payouts from the escrow account (nil when
+	// nothing was due); each passed the risk gate and has its status.
+	Refund, Release *Payout
+	// Voided are payouts that waited for review or confirmation when the
+	// dispute opened; the outcome supersedes them.
+	Voided []Payout
+	// Coverage of the part of the refund already released to the seller.
+	Coverage Coverage
+}
+
+// Coverage is the part of a refund paid from the guarantee because the
+// money had already been released: Needed was asked, Covered paid (up to
+// the coverage limit; Capped when less), Recovered at once from the
+// seller's payable balance, Receivable still owed by the seller.
+type Coverage struct {
+	Needed, Covered, Recovered, Receivable decimal.Decimal
+	Capped                                 bool
+	EntryIDs                               []uuid.UUID
+}
+
+// SettleDispute carries out a dispute outcome on a disputed escrow, in the
+// caller's transaction: payouts still waiting for review or confirmation
+// are voided; of the order money still open, the refund goes to the buyer
+// and the rest is released to the seller, both through the risk gate
+// (trigger "dispute"); a refund larger than what is open is covered from
+// the guarantee up to the coverage limit (terms.coverage_limit, the order
+// amount when unset) and booked as a receivable from the seller, recovered
+// first from the seller's payable balance. The escrow then leaves disputed:
+// it settles (completed or refunded) when everything is paid out, or goes
+// back to the state it was in while a payout waits for the gate.
+func (s *Service) SettleDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, in SettleInput, now time.Time) (Settlement, error) {
+	e, err := load(ctx, tx, tenant, id, true)
+	if err != nil {
+		return Settlement{}, err
+	}
+	back, err := e.disputedFrom()
+	if err != nil {
+		return Settlement{}, err
+	}
+	out := Settlement{}
+	if out.Voided, err = s.voidPending(ctx, tx, &e, now); err != nil {
+		return Settlement{}, err
+	}
+	claimable := e.Claimable(in.CoveredBefore)
+	r := claimable
+	if in.Refund != nil {
+		r = *in.Refund
+		if r.IsNegative() || r.GreaterThan(claimable) {
+			return Settlement{}, valid.FieldCode(codeAmountMismatch, "refund_amount", fmt.Sprintf("%s exceeds the %s the buyer can claim",
+				fmtAmount(r, e.Currency), fmtAmount(claimable, e.Currency)))
+		}
+	}
+	out.Requested = r
+	e.State, e.StateBeforeDispute = back, ""
+	open := e.OrderOpen()
+	if e.FundedAt == nil { // awaiting funding: only what arrived can go back
+		open = decimal.Min(open, e.Held())
+	}
+	fromEscrow := decimal.Min(r, open)
+	if fromEscrow.IsPositive() {
+		p, err := s.payout(ctx, tx, &e, KindRefund, TriggerDispute, allocateBackward(e, fromEscrow), nil, in.Reason, now)
+		if err != nil {
+			return Settlement{}, err
+		}
+		out.Refund = &p
+	}
+	if rest := open.Sub(fromEscrow); rest.IsPositive() && e.FundedAt != nil {
+		p, err := s.payout(ctx, tx, &e, KindRelease, TriggerDispute, allocateForward(e, rest), nil, in.Reason, now)
+		if err != nil {
+			return Settlement{}, err
+		}
+		out.Release = &p
+	}
+	if need := r.Sub(fromEscrow); need.IsPositive() {
+		if out.Coverage, err = s.cover(ctx, tx, e, in, need, now); err != nil {
+			return Settlement{}, err
+		}
+	}
+	switch back {
+	case Funded, Shipped, Delivered:
+		if err := s.settle(ctx, tx, &e, ActResolve, now); err != nil {
+			return Settlement{}, err
+		}
+	case AwaitingFunding:
+		if !e.Held().IsPositive() && !e.Pending.IsPositive() {
+			e.State, e.ClosedAt = Cancelled, &now
+			if err := s.emit(ctx, tx, e, "escrow.cancelled", map[string]any{"reason": in.Reason}, now); err != nil {
+				return Settlement{}, err
+			}
+		} else if err := s.resumeJobs(ctx, tx, e, now); err != nil {
+			return Settlement{}, err
+		}
+	}
+	if err := save(ctx, tx, &e, now); err != nil {
+		return Settlement{}, err
+	}
+	out.Escrow = e
+	return out, nil
+}
+
+// voidPending voids the escrow's payouts waiting for a review or a step-up
+// confirmation: their holds are released and they become rejected, so a
+// later approval finds nothing to commit.
+func (s *Service) voidPending(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Time) ([]Payout, error) {
+	ps, err := payoutsOf(ctx, tx, e.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []Payout
+	for _, p := range ps {
+		if p.Status != StatusPendingReview && p.Status != StatusAwaitingConfirmation || p.EntryID == nil {
+			continue
+		}
+		if _, err := ledger.Void(ctx, tx, e.TenantID, *p.EntryID, now); err != nil && !errors.Is(err, ledger.ErrNotPending) {
+			return nil, fmt.Errorf("payout %s: void: %w", p.ID, err)
+		}
+		e.holdPayout(p, -1)
+		from := p.Status
+		p.Status = StatusRejected
+		if err := setPayoutStatus(ctx, tx, p, from, now); err != nil {
+			return nil, err
+		}
+		if err := s.emit(ctx, tx, *e, p.Kind+".rejected", map[string]any{p.Kind + "_id": p.ID, "status": p.Status,
+			"amount": fmtAmount(p.OrderAmount, e.Currency), "reason": "superseded by the dispute outcome"}, now); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// cover pays need (order money already released) to the buyer from the
+// guarantee, up to what is left of the coverage limit, books it as owed by
+// the seller and recovers what the seller's payable balance holds:
+//
+//	dispute.coverage    debit guarantee:<CUR>            credit buyer:<b>:refund:<CUR>
+//	dispute.receivable  debit receivable:seller:<s>:<CUR> credit guarantee:<CUR>
+//	dispute.recovery    debit seller:<s>:payable:<CUR>    credit receivable:seller:<s>:<CUR>
+func (s *Service) cover(ctx context.Context, tx pgx.Tx, e Escrow, in SettleInput, need decimal.Decimal, now time.Time) (Coverage, error) {
+	limit := e.Amount
+	if e.Terms.CoverageLimit != nil {
+		limit = *e.Terms.CoverageLimit
+	}
+	left := decimal.Max(limit.Sub(in.CoveredBefore), decimal.Zero)
+	x := decimal.Min(need, left)
+	c := Coverage{Needed: need, Covered: x, Recovered: decimal.Zero, Receivable: decimal.Zero, Capped: x.LessThan(need)}
+	if !x.IsPositive() {
+		return c, nil
+	}
+	cur, ten := e.Currency, e.TenantID
+	guarantee, err := s.account(ctx, tx, ten, guaranteeCode(cur), cur, ledger.KindExpense, 1, now)
+	if err != nil {
+		return Coverage{}, err
+	}
+	buyer, err := s.account(ctx, tx, ten, "buyer:"+e.Buyer.ID+":refund:"+cur, cur, ledger.KindLiability, 1, now)
+	if err != nil {
+		return Coverage{}, err
+	}
+	recv, err := s.account(ctx, tx, ten, receivableCode(e.Seller.ID, cur), cur, ledger.KindAsset, 1, now)
+	if err != nil {
+		return Coverage{}, err
+	}
+	payable, err := s.account(ctx, tx, ten, sellerPayableCode(e.Seller.ID, cur), cur, ledger.KindLiability, 1, now)
+	if err != nil {
+		return Coverage{}, err
+	}
+	ref := "dispute:" + in.DisputeID.String()
+	post := func(kind, suffix, desc string, debit, credit ledger.Account, amount decimal.Decimal) error {
+		en, err := ledger.Post(ctx, tx, ledger.Entry{TenantID: ten, Kind: kind, Reference: ref + ":" + suffix,
+			Description: desc + " for order " + e.OrderRef, EffectiveAt: now, CreatedAt: now,
+			Metadata: map[string]string{"escrow_id": e.ID.String(), "dispute_id": in.DisputeID.String()},
+			Postings: []ledger.Posting{
+				{AccountID: debit.ID, Direction: ledger.SideDebit, Amount: amount, Currency: cur},
+				{AccountID: credit.ID, Direction: ledger.SideCredit, Amount: amount, Currency: cur},
+			}})
+		if err != nil {
+			return fmt.Errorf("escrow %s: %s: %w", e.ID, kind, err)
+		}
+		c.EntryIDs = append(c.EntryIDs, en.ID)
+		return nil
+	}
+	if err := post("dispute.coverage", "coverage", "guarantee coverage", guarantee, buyer, x); err != nil {
+		return Coverage{}, err
+	}
+	if err := post("dispute.receivable", "receivable", "coverage owed by the seller", recv, guarantee, x); err != nil {
+		return Coverage{}, err
+	}
+	bal, err := ledger.GetBalance(ctx, tx, ten, payable.ID)
+	if err != nil {
+		return Coverage{}, fmt.Errorf("escrow %s: seller payable: %w", e.ID, err)
+	}
+	c.Recovered = decimal.Min(x, decimal.Max(bal.Available, decimal.Zero))
+	c.Receivable = x.Sub(c.Recovered)
+	if c.Recovered.IsPositive() {
+		if err := post("dispute.recovery", "recovery", "coverage recovered from the seller's payable", payable, recv, c.Recovered); err != nil {
+			return Coverage{}, err
+		}
+	}
+	return c, nil
+}
+
+// ChargebackInput is a card-network chargeback for ApplyChargeback.
+type ChargebackInput struct {
+	ChargebackID uuid.UUID
+	Amount       decimal.Decimal
+	Currency     string
+	PSPRef       string
+	// ChargedBefore is the amount of the escrow's earlier chargebacks
+	// that were not won; ClawedBefore what was already taken back from the
+	// seller for this escrow (clawbacks and receivables of chargebacks and
+	// coverage).
+	ChargedBefore, ClawedBefore decimal.Decimal
+}
+
+// ChargebackBooking is how a chargeback was covered: FromHeld taken from
+// the escrow account, ClawedBack from the seller's payable balance, and the
+// shortfall Loss booked to chargeback:loss, of which the seller owes
+// Receivable. EntryIDs are the ledger entries, in the order posted.
+type ChargebackBooking struct {
+	Escrow                                 Escrow
+	FromHeld, ClawedBack, Loss, Receivable decimal.Decimal
+	PayoutID                               *uuid.UUID
+	EntryIDs                               []uuid.UUID
+}
+
+// ApplyChargeback books money the PSP took back for an escrow:
+//
+//	escrow.chargeback      debit escrow:<id>                  credit cash:psp:<CUR>  (money still held)
+//	chargeback.clawback    debit seller:<s>:payable:<CUR>,
+//	                       debit chargeback:loss:<CUR>        credit cash:psp:<CUR>  (money already released)
+//	chargeback.receivable  debit receivable:seller:<s>:<CUR>  credit chargeback:loss:<CUR>
+//
+// The held part is recorded as a refund payout with trigger "chargeback"
+// (the money went back to the buyer through the card network), so the
+// escrow's totals stay in step with its account. The clawback takes from
+// the seller's payable balance at most what the escrow released to the
+// seller; the shortfall is a loss, owed back by the seller up to what it
+// was paid. The escrow keeps its state: the chargeback may still be won.
+func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, in ChargebackInput, now time.Time) (ChargebackBooking, error) {
+	e, err := load(ctx, tx, tenant, id, true)
+	if err != nil {
+		return ChargebackBooking{}, err
+	}
+	if !Allowed(e.State, ActChargeback) {
+		return ChargebackBooking{}, fmt.Errorf("escrow %s: %w", e.ID, &InvalidStateError{State: e.State, Action: ActChargeback})
+	}
+	if in.Currency != e.Currency {
+		return ChargebackBooking{}, valid.Field("currency", "must be the escrow's currency "+e.Currency)
+	}
+	if most := e.Funded.Sub(in.ChargedBefore); in.Amount.GreaterThan(most) {
+		return ChargebackBooking{}, valid.FieldCode(codeAmountMismatch, "amount", fmt.Sprintf("%s exceeds the %s captured for the escrow and not charged back yet",
+			fmtAmount(in.Amount, e.Currency), fmtAmount(most, e.Currency)))
+	}
+	cur := e.Currency
+	out := ChargebackBooking{FromHeld: decimal.Min(in.Amount, e.Held()), ClawedBack: decimal.Zero, Loss: decimal.Zero, Receivable: decimal.Zero}
+	cash, err := s.account(ctx, tx, tenant, "cash:psp:"+cur, cur, ledger.KindAsset, HotShards, now)
+	if err != nil {
+		return ChargebackBooking{}, err
+	}
+	if out.FromHeld.IsPositive() {
+		p, err := s.chargebackPayout(ctx, tx, &e, out.FromHeld, cash, in, now)
+		if err != nil {
+			return ChargebackBooking{}, err
+		}
+		out.PayoutID = &p.ID
+		out.EntryIDs = append(out.EntryIDs, *p.EntryID)
+	}
+	if rest := in.Amount.Sub(out.FromHeld); rest.IsPositive() {
+		if err := s.clawBack(ctx, tx, e, in, rest, cash, &out, now); err != nil {
+			return ChargebackBooking{}, err
+		}
+	}
+	if err := save(ctx, tx, &e, now); err != nil {
+		return ChargebackBooking{}, err
+	}
+	out.Escrow = e
+	return out, nil
+}
+
+// chargebackPayout takes g from the escrow account to cash:psp as a
+// completed refund payout. g is order money plus the buyer's fee part on
+// it: when g is everything held it is all the open order money and what is
+// left of the buyer's fee; otherwise the order part is g × amount /
+// (amount + buyer fee) rounded half-even to the minor unit, and the
+// remainder is the buyer's fee part.
+func (s *Service) chargebackPayout(ctx context.Context, tx pgx.Tx, e *Escrow, g decimal.Decimal, cash ledger.Account, in ChargebackInput, now time.Time) (Payout, error) {
+	var buyerDone, sellerDone decimal.Decimal
+	if err := tx.QueryRow(ctx, `
+		SELECT COALESCE(sum(buyer_fee_part), 0), COALESCE(sum(seller_fee_part), 0) FROM escrow_payouts
+		WHERE escrow_id = $1 AND status IN ('completed', 'pending_review', 'awaiting_confirmation')`, e.ID).Scan(&buyerDone, &sellerDone); err != nil {
+		return Payout{}, fmt.Errorf("escrow %s: fee parts: %w", e.ID, err)
+	}
+	open := e.OrderOpen()
+	x := open
+	if !g.Equal(e.Held()) {
+		cur, _ := money.Lookup(e.Currency)
+		x = decimal.Min(money.Round(g.Mul(e.Amount).DivRound(e.Amount.Add(e.BuyerFee), 24), cur), open)
+	}
+	bp := g.Sub(x)
+	if left := decimal.Max(e.BuyerFee.Sub(buyerDone), decimal.Zero); bp.GreaterThan(left) {
+		bp, x = left, g.Sub(left)
+	}
+	if x.GreaterThan(open) || x.IsNegative() {
+		return Payout{}, fmt.Errorf("escrow %s: chargeback of %s does not split into order money (%s open) and buyer fee", e.ID, g, open)
+	}
+	_, sp := feeParts(*e, x, open, buyerDone, sellerDone)
+	p := Payout{ID: uuid.Must(uuid.NewV7()), TenantID: e.TenantID, EscrowID: e.ID, Kind: KindRefund, Trigger: TriggerChargeback,
+		OrderAmount: x, Gross: g, Fee: decimal.Zero, BuyerFeePart: bp, SellerFeePart: sp, Net: g, Allocation: allocateBackward(*e, x),
+		Status: StatusCompleted, Reason: "chargeback " + in.PSPRef, CreatedAt: now, UpdatedAt: now}
+	en, err := ledger.Post(ctx, tx, ledger.Entry{TenantID: e.TenantID, Kind: "escrow.chargeback", Reference: "escrow:" + e.ID.String() + ":payout:" + p.ID.String(),
+		Description: "chargeback of order " + e.OrderRef, EffectiveAt: now, CreatedAt: now,
+		Metadata: map[string]string{"escrow_id": e.ID.String(), "payout_id": p.ID.String(), "chargeback_id": in.ChargebackID.String(), "psp_ref": in.PSPRef},
+		Postings: []ledger.Posting{
+			{AccountID: e.AccountID, Direction: ledger.SideDebit, Amount: g, Currency: e.Currency},
+			{AccountID: cash.ID, Direction: ledger.SideCredit, Amount: g, Currency: e.Currency},
+		}})
+	if err != nil {
+		return Payout{}, fmt.Errorf("escrow %s: chargeback: %w", e.ID, err)
+	}
+	p.EntryID = &en.ID
+	e.applyPayout(p, +1)
+	if err := insertPayout(ctx, tx, p); err != nil {
+		return Payout{}, err
+	}
+	return p, nil
+}
+
+// clawBack covers rest, money the escrow no longer holds, from the
+// seller's payable balance and books the shortfall as a loss with a
+// receivable from the seller (see ApplyChargeback).
+func (s *Service) clawBack(ctx context.Context, tx pgx.Tx, e Escrow, in ChargebackInput, rest decimal.Decimal, cash ledger.Account, out *ChargebackBooking, now time.Time) error {
+	cur, ten := e.Currency, e.TenantID
+	var releasedNet decimal.Decimal
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(sum(net), 0) FROM escrow_payouts WHERE escrow_id = $1 AND kind = 'release' AND status = 'completed'`,
+		e.ID).Scan(&releasedNet); err != nil {
+		return fmt.Errorf("escrow %s: released: %w", e.ID, err)
+	}
+	owed := decimal.Max(releasedNet.Sub(in.ClawedBefore), decimal.Zero) // what the seller got and may be asked back
+	payable, err := s.account(ctx, tx, ten, sellerPayableCode(e.Seller.ID, cur), cur, ledger.KindLiability, 1, now)
+	if err != nil {
+		return err
+	}
+	bal, err := ledger.GetBalance(ctx, tx, ten, payable.ID)
+	if err != nil {
+		return fmt.Errorf("escrow %s: seller payable: %w", e.ID, err)
+	}
+	out.ClawedBack = decimal.Min(decimal.Min(rest, owed), decimal.Max(bal.Available, decimal.Zero))
+	out.Loss = rest.Sub(out.ClawedBack)
+	out.Receivable = decimal.Min(out.Loss, owed.Sub(out.ClawedBack))
+	postings := []ledger.Posting{{AccountID: cash.ID, Direction: ledger.SideCredit, Amount: rest, Currency: cur}}
+	if out.ClawedBack.IsPositive() {
+		postings = append(postings, ledger.Posting{AccountID: payable.ID, Direction: ledger.SideDebit, Amount: out.ClawedBack, Currency: cur})
+	}
+	var loss ledger.Account
+	if out.Loss.IsPositive() {
+		if loss, err = s.account(ctx, tx, ten, chargebackLossCode(cur), cur, ledger.KindExpense, 1, now); err != nil {
+			return err
+		}
+		postings = append(postings, ledger.Posting{AccountID: loss.ID, Direction: ledger.SideDebit, Amount: out.Loss, Currency: cur})
+	}
+	meta := map[string]string{"escrow_id": e.ID.String(), "chargeback_id": in.ChargebackID.String(), "psp_ref": in.PSPRef}
+	ref := "chargeback:" + in.ChargebackID.String()
+	en, err := ledger.Post(ctx, tx, ledger.Entry{TenantID: ten, Kind: "chargeback.clawback", Reference: ref + ":clawback",
+		Description: "chargeback of released money of order " + e.OrderRef, EffectiveAt: now, CreatedAt: now, Metadata: meta, Postings: postings})
+	if err != nil {
+		return fmt.Errorf("escrow %s: chargeback clawback: %w", e.ID, err)
+	}
+	out.EntryIDs = append(out.EntryIDs, en.ID)
+	if !out.Receivable.IsPositive() {
+		return nil
+	}
+	recv, err := s.account(ctx, tx, ten, receivableCode(e.Seller.ID, cur), cur, ledger.KindAsset, 1, now)
+	if err != nil {
+		return err
+	}
+	en, err = ledger.Post(ctx, tx, ledger.Entry{TenantID: ten, Kind: "chargeback.receivable", Reference: ref + ":receivable",
+		Description: "chargeback loss owed by the seller of order " + e.OrderRef, EffectiveAt: now, CreatedAt: now, Metadata: meta,
+		Postings: []ledger.Posting{
+			{AccountID: recv.ID, Direction: ledger.SideDebit, Amount: out.Receivable, Currency: cur},
+			{AccountID: loss.ID, Direction: ledger.SideCredit, Amount: out.Receivable, Currency: cur},
+		}})
+	if err != nil {
+		return fmt.Errorf("escrow %s: chargeback receivable: %w", e.ID, err)
+	}
+	out.EntryIDs = append(out.EntryIDs, en.ID)
+	return nil
+}
+
+// ReverseChargeback undoes a won chargeback: its entries are reversed
+// (last first) and its payout, if any, is marked reversed, so the money is
+// held again. An escrow that settled meanwhile is open again.
+func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, payoutID *uuid.UUID, entryIDs []uuid.UUID, now time.Time) (Escrow, error) {
+	e, err := load(ctx, tx, tenant, id, true)
+	if err != nil {
+		return Escrow{}, err
+	}
+	for i := len(entryIDs) - 1; i >= 0; i-- {
+		if _, err := ledger.Reverse(ctx, tx, tenant, entryIDs[i], "", "", now); err != nil {
+			return Escrow{}, fmt.Errorf("escrow %s: reverse chargeback entry: %w", e.ID, err)
+		}
+	}
+	if payoutID != nil {
+		p, err := loadPayout(ctx, tx, tenant, *payoutID)
+		if err != nil {
+			return Escrow{}, err
+		}
+		if p.Status == StatusCompleted {
+			e.applyPayout(p, -1)
+			p.Status = StatusReversed
+			if err := setPayoutStatus(ctx, tx, p, StatusCompleted, now); err != nil {
+				return Escrow{}, err
+			}
+		}
+	}
+	if (e.State == Completed || e.State == Refunded) && e.OrderOpen().IsPositive() {
+		e.State, e.ClosedAt = Funded, nil
+		switch {
+		case e.DeliveredAt != nil:
+			e.State = Delivered
+		case e.ShippedAt != nil:
+			e.State = Shipped
+		}
+	}
+	if err := save(ctx, tx, &e, now); err != nil {
+		return Escrow{}, err
+	}
+	return e, nil
+}
+
+// SettleChargeback closes the escrow after a lost chargeback when nothing
+// is left open (refunded or completed, as any settlement).
+func (s *Service) SettleChargeback(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, now time.Time) (Escrow, error) {
+	e, err := load(ctx, tx, tenant, id, true)
+	if err != nil {
+		return Escrow{}, err
+	}
+	switch e.State {
+	case Funded, Shipped, Delivered:
+	default:
+		return e, nil
+	}
+	if err := s.settle(ctx, tx, &e, ActChargeback, now); err != nil {
+		return Escrow{}, err
+	}
+	if err := save(ctx, tx, &e, now); err != nil {
+		return Escrow{}, err
+	}
+	return e, nil
+}
