@@ -37,6 +37,21 @@ fmt-check:
 bench:
 	$(WITH_DB) bench $(GO) test -run='^$$' -bench=. -benchmem ./...
 
+## bench-ledger: on the private PostgreSQL ("bench" cluster): pgbench TPC-B
+## (-i -s 10, then -c 8 -j 2 -T 20 in its own database; at the cluster's
+## default isolation, SERIALIZABLE, then at READ COMMITTED for reference),
+## then escrowd bench-ledger, which prints entries/s, p50/p99 and the ratio
+## to pgbench. Takes about four minutes. BENCH_LEDGER_FLAGS passes flags.
+bench-ledger: build
+	$(WITH_DB) bench sh -c 'set -e; \
+	  pg="$${DATABASE_URL%%\?*}"; pg="$${pg%/*}/pgbench?sslmode=disable"; out=$$(mktemp); \
+	  psql -q "$$DATABASE_URL" -c "DROP DATABASE IF EXISTS pgbench WITH (FORCE)" -c "CREATE DATABASE pgbench"; \
+	  pgbench -i -s 10 -q "$$pg"; \
+	  pgbench -c 8 -j 2 -T 20 "$$pg" | tee "$$out"; tps=$$(awk "/^tps/ {print \$$3; exit}" "$$out"); \
+	  PGOPTIONS="-c default_transaction_isolation=read\\ committed" pgbench -c 8 -j 2 -T 20 "$$pg" | tee "$$out"; \
+	  rctps=$$(awk "/^tps/ {print \$$3; exit}" "$$out"); rm -f "$$out"; \
+	  $(BIN) bench-ledger --pgbench-tps "$$tps" --pgbench-rc-tps "$$rctps" $(BENCH_LEDGER_FLAGS)'
+
 db-start:
 	@scripts/pg.sh start dev
 

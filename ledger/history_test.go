@@ -265,3 +265,29 @@ func TestSealAndVerifyDetectTampering(t *testing.T) {
 		t.Fatalf("issues after editing block 1's hash: %v", kinds)
 	}
 }
+
+// TestVerifyPostingIntegrity: postings carry no foreign keys, so Verify
+// checks that each belongs to an entry and an account of its tenant, in the
+// account's currency.
+func TestVerifyPostingIntegrity(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cash := e.account("cash:psp:EUR", "EUR", ledger.KindAsset)
+	escrow := e.account("escrow:1", "EUR", ledger.KindLiability)
+	en := e.mustPost(e.transfer("fund", cash, escrow, "10.00"))
+	e.verifyClean()
+	dbtest.MustExec(t, e.db, `UPDATE ledger_postings SET currency = 'USD' WHERE entry_id = $1 AND idx = 0`, en.ID)
+	rep, err := e.svc.Verify(ctx, &e.tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, is := range rep.Issues {
+		if is.Kind == ledger.IssuePosting && is.AccountID != nil && *is.AccountID == cash.ID && *is.EntryID == en.ID {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("verify did not report the currency: %+v", rep.Issues)
+	}
+}

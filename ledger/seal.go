@@ -328,3 +328,9 @@ func forEachTenant(ctx context.Context, d *db.DB, tenant *uuid.UUID, fn func(uui
 		after = ids[len(ids)-1]
 	}
 }
+
+// JobSeal is the periodic job that seals entries; SealEvery is its period.
+const (
+	JobSeal   = "ledger.seal"
+	SealEvery = time.Minute
+)

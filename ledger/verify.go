@@ -23,6 +23,7 @@ const blockBatch = 100
 const (
 	IssueEntryUnbalanced = "entry_unbalanced"
 	IssueEntryPostings   = "entry_postings"
+	IssuePosting         = "posting_integrity"
 	IssueBalance         = "balance_mismatch"
 	IssueRunningBalance  = "running_balance_mismatch"
 	IssueOverdraft       = "overdraft"
@@ -113,12 +114,47 @@ func verifyTenant(ctx context.Context, q db.Querier, tenant uuid.UUID, rep *Veri
 		return rep.add(is)
 	}
 	checks := []func(context.Context, db.Querier, uuid.UUID, int, func(Issue) bool) error{
-		verifyEntries, verifyBalances, verifyRunning, verifyOverdraft, verifyBlocks,
+		verifyPostings, verifyEntries, verifyBalances, verifyRunning, verifyOverdraft, verifyBlocks,
 	}
 	for _, check := range checks {
 		if err := check(ctx, q, tenant, room, add); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// verifyPostings checks what the database does not: every posting belongs
+// to an entry of its tenant and to an account of its tenant in its currency.
+func verifyPostings(ctx context.Context, q db.Querier, tenant uuid.UUID, limit int, add func(Issue) bool) error {
+	rows, err := q.Query(ctx, `
+		SELECT p.entry_id, p.idx, p.account_id, COALESCE(a.code, ''), p.currency, COALESCE(a.currency, ''),
+			e.id IS NULL, a.id IS NULL
+		FROM ledger_postings p
+		LEFT JOIN ledger_entries e ON e.id = p.entry_id AND e.tenant_id = p.tenant_id
+		LEFT JOIN ledger_accounts a ON a.id = p.account_id AND a.tenant_id = p.tenant_id
+		WHERE p.tenant_id = $1 AND (e.id IS NULL OR a.id IS NULL OR a.currency <> p.currency)
+		ORDER BY p.entry_id, p.idx LIMIT $2`, tenant, limit)
+	if err != nil {
+		return fmt.Errorf("verify postings: %w", err)
+	}
+	var entry, acct uuid.UUID
+	var idx int64
+	var code, cur, acur string
+	var noEntry, noAccount bool
+	if _, err := pgx.ForEachRow(rows, []any{&entry, &idx, &acct, &code, &cur, &acur, &noEntry, &noAccount}, func() error {
+		e, a := entry, acct
+		detail := fmt.Sprintf("posting %d of entry %s: account %s %s is in %s, the posting in %s", idx, e, a, code, acur, cur)
+		switch {
+		case noEntry:
+			detail = fmt.Sprintf("posting %d of entry %s: no such entry of the tenant", idx, e)
+		case noAccount:
+			detail = fmt.Sprintf("posting %d of entry %s: account %s is not the tenant's", idx, e, a)
+		}
+		add(Issue{Kind: IssuePosting, EntryID: &e, AccountID: &a, AccountCode: code, Detail: detail})
+		return nil
+	}); err != nil {
+		return fmt.Errorf("verify postings: %w", err)
 	}
 	return nil
 }

@@ -32,14 +32,16 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":     {"run the HTTP API and background workers", cmdServe},
-		"migrate":   {"apply database migrations", cmdMigrate},
-		"tenants":   {"tenants create --name N", cmdTenants},
-		"keys":      {"keys create --tenant ID --role R | keys list --tenant ID | keys revoke --id KEY_ID", cmdKeys},
-		"fx":        {"fx import FILE --tenant ID (rates CSV or ECB XML)", cmdFX},
-		"sanctions": {"sanctions load FILE --tenant ID (OFAC SDN list, sdn.csv format)", cmdSanctions},
-		"demo":      {"start a server on the database and drive the demo stories through the HTTP API", cmdDemo},
-		"version":   {"print the version", func(context.Context, []string) error { fmt.Println(version); return nil }},
+		"serve":        {"run the HTTP API and background workers", cmdServe},
+		"migrate":      {"apply database migrations", cmdMigrate},
+		"tenants":      {"tenants create --name N", cmdTenants},
+		"keys":         {"keys create --tenant ID --role R | keys list --tenant ID | keys revoke --id KEY_ID", cmdKeys},
+		"fx":           {"fx import FILE --tenant ID (rates CSV or ECB XML)", cmdFX},
+		"sanctions":    {"sanctions load FILE --tenant ID (OFAC SDN list, sdn.csv format)", cmdSanctions},
+		"ledger":       {"ledger verify [--tenant ID] (re-derive balances, entries, sealed blocks) | ledger seal", cmdLedger},
+		"bench-ledger": {"ledger load benchmark on a fresh database (make bench-ledger adds pgbench)", cmdBenchLedger},
+		"demo":         {"start a server on the database and drive the demo stories through the HTTP API", cmdDemo},
+		"version":      {"print the version", func(context.Context, []string) error { fmt.Println(version); return nil }},
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/escrowd/escrowd/internal/jobs"
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
+	"github.com/escrowd/escrowd/ledger"
 	"github.com/escrowd/escrowd/risk"
 	escrowdsql "github.com/escrowd/escrowd/sql"
 )
@@ -37,6 +38,7 @@ type app struct {
 	gate    *risk.Gate
 	risk    *risk.Service
 	escrows *escrow.Service
+	ledger  *ledger.Service
 	jobs    *jobs.Runner
 	hooks   *outbox.Deliverer
 	server  *api.Server
@@ -61,6 +63,7 @@ func open(ctx context.Context, cfg Config) (*app, error) {
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.reg.MustRegister(a.db.Collectors()...)
 	a.tenants = &tenants.Store{DB: a.db, Clock: a.clock}
+	a.ledger = &ledger.Service{DB: a.db, Clock: a.clock}
 	a.fx = &fx.Service{DB: a.db, Clock: a.clock, MaxRateAge: cfg.FXMaxRateAge, QuoteTTL: cfg.FXQuoteTTL, DefaultSpreadBps: int64(cfg.FXSpreadBps)}
 	a.gate, err = risk.NewGate(risk.GateConfig{FX: a.fx, ReviewTTL: cfg.RiskReviewTTL})
 	if err != nil {
@@ -75,7 +78,7 @@ func open(ctx context.Context, cfg Config) (*app, error) {
 	a.jobs = jobs.NewRunner(a.db, a.clock, a.log)
 	a.hooks = &outbox.Deliverer{DB: a.db, Clock: a.clock, Client: &http.Client{Timeout: outbox.DeliveryTimeout}, Log: a.log}
 	a.server = api.New(api.Deps{
-		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.tenants, Outbox: &outbox.Store{DB: a.db, Clock: a.clock}, FX: a.fx, Escrows: a.escrows, Risk: a.risk, Migrations: a.ms, Registry: a.reg,
+		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.tenants, Outbox: &outbox.Store{DB: a.db, Clock: a.clock}, FX: a.fx, Escrows: a.escrows, Ledger: a.ledger, Risk: a.risk, Migrations: a.ms, Registry: a.reg,
 	})
 	return a, nil
 }
@@ -85,6 +88,10 @@ func (a *app) registerJobs(ctx context.Context) error {
 	a.jobs.Handle(escrow.JobExpire, a.escrows.HandleExpire)
 	a.jobs.Handle(escrow.JobAutoRelease, a.escrows.HandleAutoRelease)
 	a.jobs.Handle(risk.JobReviewExpire, a.risk.HandleReviewExpire)
+	a.jobs.Handle(ledger.JobExpirePending, a.ledger.ExpireJob)
+	if err := a.jobs.HandlePeriodic(ctx, jobs.Periodic{Kind: ledger.JobSeal, Every: ledger.SealEvery, Handler: a.ledger.SealJob}); err != nil {
+		return err
+	}
 	return a.jobs.HandlePeriodic(ctx, jobs.Periodic{Kind: "idempotency.prune", Every: time.Hour, Handler: func(ctx context.Context, _ jobs.Job) error {
 		_, err := idem.Prune(ctx, a.db, a.clock.Now().Add(-a.cfg.IdempotencyTTL))
 		return err
