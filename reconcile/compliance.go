@@ -1,0 +1,339 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/escrowd/escrowd/fx"
+	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/money"
+	"github.com/escrowd/escrowd/internal/valid"
+)
+
+// DefaultThresholdUSD is the compliance report's default reporting
+// threshold, in USD.
+var DefaultThresholdUSD = decimal.NewFromInt(10_000)
+
+// ComplianceQuery selects a compliance report.
+type ComplianceQuery struct {
+	Period
+	// ThresholdUSD: transactions whose USD equivalent is at or above it
+	// are listed (DefaultThresholdUSD when zero).
+	ThresholdUSD decimal.Decimal
+	Unmasked     bool
+}
+
+// ParseThresholdUSD reads threshold_usd ("" is the default).
+func ParseThresholdUSD(s string) (decimal.Decimal, error) {
+	if strings.TrimSpace(s) == "" {
+		return DefaultThresholdUSD, nil
+	}
+	usd, _ := money.Lookup(fx.USD)
+	d, err := money.ParseAmount(strings.TrimSpace(s), usd)
+	if err != nil || !d.IsPositive() {
+		return decimal.Decimal{}, valid.FieldCode("invalid_amount", "threshold_usd", "must be a positive USD amount")
+	}
+	return d, nil
+}
+
+// PartyView is a buyer or seller in a report, masked unless asked unmasked.
+type PartyView struct {
+	ID, Name, Email, Phone, Country string
+}
+
+// ComplianceTxn is a funding or completed payout at or above the threshold.
+type ComplianceTxn struct {
+	Kind     string // funding, release, refund
+	ID       uuid.UUID
+	EscrowID uuid.UUID
+	OrderRef string
+	At       time.Time
+	Amount   decimal.Decimal
+	Currency string
+	// AmountUSD at the tenant's latest rate at the end of the day of the
+	// transaction; nil with RateMissing when no rate exists (then the
+	// transaction is listed, to be safe).
+	AmountUSD   *decimal.Decimal
+	RateMissing bool
+	Buyer       PartyView
+	Seller      PartyView
+}
+
+// CrossBorderFlow is the fundings of the period from buyers in one country
+// to sellers in another, in one currency.
+type CrossBorderFlow struct {
+	BuyerCountry, SellerCountry, Currency string
+	Fundings                              int
+	Amount                                decimal.Decimal
+	AmountUSD                             decimal.Decimal // of the fundings with a rate
+}
+
+// RiskOutcomes counts the risk gate's decisions of the period.
+type RiskOutcomes struct {
+	Decisions, Approved, Reviewed, SteppedUp, Blocked int
+	// InterceptionRate = (Reviewed + SteppedUp + Blocked) / Decisions.
+	InterceptionRate decimal.Decimal
+}
+
+// DisputeStats describes the disputes of the period.
+type DisputeStats struct {
+	// Available is false while escrowd has no disputes records (the
+	// disputes package is not built yet); the figures are then zero.
+	Available            bool
+	Escrows, Disputes    int
+	Rate                 decimal.Decimal
+	Outcomes             map[string]int
+	MedianHoursToResolve *decimal.Decimal
+}
+
+// ComplianceReport is the compliance report of a period.
+type ComplianceReport struct {
+	Period
+	ThresholdUSD decimal.Decimal
+	// Transactions lists at most MaxReportRows; TransactionCount counts all.
+	Transactions     []ComplianceTxn
+	TransactionCount int
+	Truncated        bool
+	CrossBorder      []CrossBorderFlow
+	DomesticFundings int
+	Risk             RiskOutcomes
+	Disputes         DisputeStats
+}
+
+type partyJSON struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Country string `json:"country"`
+	Email   string `json:"email"`
+	Phone   string `json:"phone"`
+}
+
+func (p partyJSON) view(m masker) PartyView {
+	return PartyView{ID: p.ID, Name: m.name(p.Name), Email: m.email(p.Email), Phone: m.phone(p.Phone), Country: p.Country}
+}
+
+// Compliance builds the compliance report: fundings and completed payouts
+// at or above the USD threshold, cross-border funding flows, the risk
+// gate's outcomes and the disputes.
+func (s *Service) Compliance(ctx context.Context, tenant uuid.UUID, q ComplianceQuery) (ComplianceReport, error) {
+	if !q.ThresholdUSD.IsPositive() {
+		q.ThresholdUSD = DefaultThresholdUSD
+	}
+	rep := ComplianceReport{Period: q.Period, ThresholdUSD: q.ThresholdUSD}
+	mask := masker{off: q.Unmasked}
+	now := s.Clock.Now()
+	err := s.DB.ReadTx(ctx, func(tx pgx.Tx) error {
+		rep.Transactions, rep.TransactionCount, rep.Truncated, rep.CrossBorder, rep.DomesticFundings = nil, 0, false, nil, 0
+		usd, err := loadUSDRates(ctx, tx, tenant, q.Period, now)
+		if err != nil {
+			return err
+		}
+		if err := complianceTxns(ctx, tx, tenant, q, usd, mask, &rep); err != nil {
+			return err
+		}
+		if rep.Risk, err = riskOutcomes(ctx, tx, tenant, q.Period); err != nil {
+			return err
+		}
+		// TODO(disputes): fill from the disputes tables once
+		// sql/migrations/05* exist; until then Available is false.
+		rep.Disputes = DisputeStats{Rate: decimal.Zero, Outcomes: map[string]int{}}
+		return nil
+	})
+	if err != nil {
+		return ComplianceReport{}, err
+	}
+	return rep, nil
+}
+
+// complianceTxns streams the period's fundings and completed payouts.
+func complianceTxns(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, q ComplianceQuery, usd *usdConverter, mask masker, rep *ComplianceReport) error {
+	rows, err := tx.Query(ctx, `
+		SELECT 'funding', f.id, f.escrow_id, es.order_ref, f.created_at, f.amount, f.currency, es.buyer, es.seller
+		FROM escrow_fundings f JOIN escrows es ON es.id = f.escrow_id
+		WHERE f.tenant_id = $1 AND f.created_at >= $2 AND f.created_at < $3
+		UNION ALL
+		SELECT po.kind, po.id, po.escrow_id, es.order_ref, e.created_at, po.gross, es.currency, es.buyer, es.seller
+		FROM escrow_payouts po JOIN escrows es ON es.id = po.escrow_id JOIN ledger_entries e ON e.id = po.entry_id
+		WHERE po.tenant_id = $1 AND po.status = 'completed' AND e.created_at >= $2 AND e.created_at < $3
+		ORDER BY 5, 2`, tenant, q.From, q.End())
+	if err != nil {
+		return fmt.Errorf("reconcile: compliance transactions: %w", err)
+	}
+	type flowKey struct{ buyer, seller, currency string }
+	flows := map[flowKey]*CrossBorderFlow{}
+	var t ComplianceTxn
+	var buyerRaw, sellerRaw []byte
+	_, err = pgx.ForEachRow(rows, []any{&t.Kind, &t.ID, &t.EscrowID, &t.OrderRef, &t.At, &t.Amount, &t.Currency, &buyerRaw, &sellerRaw}, func() error {
+		var buyer, seller partyJSON
+		if err := json.Unmarshal(buyerRaw, &buyer); err != nil {
+			return fmt.Errorf("escrow %s buyer: %w", t.EscrowID, err)
+		}
+		if err := json.Unmarshal(sellerRaw, &seller); err != nil {
+			return fmt.Errorf("escrow %s seller: %w", t.EscrowID, err)
+		}
+		amountUSD := usd.convert(t.Amount, t.Currency, t.At)
+		if t.Kind == "funding" {
+			if buyer.Country != seller.Country {
+				k := flowKey{buyer.Country, seller.Country, t.Currency}
+				f := flows[k]
+				if f == nil {
+					f = &CrossBorderFlow{BuyerCountry: k.buyer, SellerCountry: k.seller, Currency: k.currency, Amount: decimal.Zero, AmountUSD: decimal.Zero}
+					flows[k] = f
+				}
+				f.Fundings++
+				f.Amount = f.Amount.Add(t.Amount)
+				if amountUSD != nil {
+					f.AmountUSD = f.AmountUSD.Add(*amountUSD)
+				}
+			} else {
+				rep.DomesticFundings++
+			}
+		}
+		if amountUSD != nil && amountUSD.LessThan(q.ThresholdUSD) {
+			return nil
+		}
+		rep.TransactionCount++
+		if len(rep.Transactions) >= MaxReportRows {
+			rep.Truncated = true
+			return nil
+		}
+		x := t
+		x.At = x.At.UTC()
+		x.AmountUSD, x.RateMissing = amountUSD, amountUSD == nil
+		x.Buyer, x.Seller = buyer.view(mask), seller.view(mask)
+		rep.Transactions = append(rep.Transactions, x)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reconcile: compliance transactions: %w", err)
+	}
+	for _, f := range flows {
+		rep.CrossBorder = append(rep.CrossBorder, *f)
+	}
+	slices.SortFunc(rep.CrossBorder, func(a, b CrossBorderFlow) int {
+		return strings.Compare(a.BuyerCountry+a.SellerCountry+a.Currency, b.BuyerCountry+b.SellerCountry+b.Currency)
+	})
+	return nil
+}
+
+// riskOutcomes counts the risk gate's decisions of the period by outcome.
+func riskOutcomes(ctx context.Context, q db.Querier, tenant uuid.UUID, p Period) (RiskOutcomes, error) {
+	rows, err := q.Query(ctx, `SELECT outcome, count(*) FROM risk_decisions WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 GROUP BY outcome`,
+		tenant, p.From, p.End())
+	if err != nil {
+		return RiskOutcomes{}, fmt.Errorf("reconcile: risk outcomes: %w", err)
+	}
+	var r RiskOutcomes
+	var outcome string
+	var n int64
+	if _, err := pgx.ForEachRow(rows, []any{&outcome, &n}, func() error {
+		r.Decisions += int(n)
+		switch outcome {
+		case "approve":
+			r.Approved += int(n)
+		case "review":
+			r.Reviewed += int(n)
+		case "step_up":
+			r.SteppedUp += int(n)
+		case "block":
+			r.Blocked += int(n)
+		}
+		return nil
+	}); err != nil {
+		return RiskOutcomes{}, fmt.Errorf("reconcile: risk outcomes: %w", err)
+	}
+	r.InterceptionRate = ratio(r.Reviewed+r.SteppedUp+r.Blocked, r.Decisions)
+	return r, nil
+}
+
+// ratio is n/d rounded half-even to 4 decimals (0 when d is 0).
+func ratio(n, d int) decimal.Decimal {
+	if d == 0 {
+		return decimal.Zero
+	}
+	return decimal.NewFromInt(int64(n)).DivRound(decimal.NewFromInt(int64(d)), 8).RoundBank(4)
+}
+
+// usdConverter prices amounts in USD with the tenant's latest rate at the
+// end of the transaction's day (not after now): rates are loaded per
+// currency and day before the transactions are streamed.
+type usdConverter struct {
+	rates map[string]*decimal.Decimal // currency + day → rate (nil: none)
+}
+
+func rateKey(currency string, at time.Time) string {
+	return currency + dayTime(dayNumber(at)).Format(time.DateOnly)
+}
+
+// loadUSDRates looks up the rate of every currency and day the period's
+// transactions are in.
+func loadUSDRates(ctx context.Context, q db.Querier, tenant uuid.UUID, p Period, now time.Time) (*usdConverter, error) {
+	rows, err := q.Query(ctx, `
+		SELECT DISTINCT x.currency, x.day FROM (
+			SELECT f.currency, (f.created_at AT TIME ZONE 'UTC')::DATE AS day FROM escrow_fundings f
+			WHERE f.tenant_id = $1 AND f.created_at >= $2 AND f.created_at < $3
+			UNION ALL
+			SELECT es.currency, (e.created_at AT TIME ZONE 'UTC')::DATE FROM escrow_payouts po
+			JOIN escrows es ON es.id = po.escrow_id JOIN ledger_entries e ON e.id = po.entry_id
+			WHERE po.tenant_id = $1 AND po.status = 'completed' AND e.created_at >= $2 AND e.created_at < $3
+		) x`, tenant, p.From, p.End())
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: transaction days: %w", err)
+	}
+	type pair struct {
+		currency string
+		day      time.Time
+	}
+	pairs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pair, error) {
+		var x pair
+		err := r.Scan(&x.currency, &x.day)
+		return x, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: transaction days: %w", err)
+	}
+	u := &usdConverter{rates: map[string]*decimal.Decimal{}}
+	for _, x := range pairs {
+		if x.currency == fx.USD {
+			continue
+		}
+		asOf := x.day.UTC().Add(24*time.Hour - time.Microsecond)
+		if asOf.After(now) {
+			asOf = now
+		}
+		r, err := fx.LatestRate(ctx, q, tenant, x.currency, fx.USD, asOf)
+		switch {
+		case errors.Is(err, fx.ErrNoRate):
+			u.rates[rateKey(x.currency, x.day)] = nil
+		case err != nil:
+			return nil, err
+		default:
+			u.rates[rateKey(x.currency, x.day)] = &r.Rate
+		}
+	}
+	return u, nil
+}
+
+// convert returns amount in USD rounded half-even to cents, or nil when no
+// rate exists.
+func (u *usdConverter) convert(amount decimal.Decimal, currency string, at time.Time) *decimal.Decimal {
+	if currency == fx.USD {
+		return &amount
+	}
+	rate := u.rates[rateKey(currency, at)]
+	if rate == nil {
+		return nil
+	}
+	usd, _ := money.Lookup(fx.USD)
+	v := money.Round(amount.Mul(*rate), usd)
+	return &v
+}

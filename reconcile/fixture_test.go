@@ -1,0 +1,122 @@
+package reconcile_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/escrowd/escrowd/escrow"
+	"github.com/escrowd/escrowd/fx"
+	"github.com/escrowd/escrowd/internal/clock"
+	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/db/dbtest"
+	"github.com/escrowd/escrowd/internal/tenants"
+	"github.com/escrowd/escrowd/ledger"
+	"github.com/escrowd/escrowd/reconcile"
+	"github.com/escrowd/escrowd/risk"
+)
+
+// fixture is a fresh database with one tenant, the escrow service to
+// generate ledger activity (FX rates imported so the risk gate approves)
+// and the reconciliation service.
+type fixture struct {
+	t      *testing.T
+	ctx    context.Context
+	db     *db.DB
+	clock  *clock.Fake
+	fx     *fx.Service
+	esc    *escrow.Service
+	ledger *ledger.Service
+	svc    *reconcile.Service
+	tenant uuid.UUID
+	n      int
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	d := dbtest.New(t)
+	clk := clock.NewFake(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
+	fxs := &fx.Service{DB: d, Clock: clk, MaxRateAge: fx.DefaultMaxRateAge, QuoteTTL: fx.DefaultQuoteTTL, DefaultSpreadBps: fx.DefaultSpreadBps}
+	gate, err := risk.NewGate(risk.GateConfig{FX: fxs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, ctx: context.Background(), db: d, clock: clk, fx: fxs,
+		esc:    &escrow.Service{DB: d, Clock: clk, Gate: gate},
+		ledger: &ledger.Service{DB: d, Clock: clk},
+		svc:    &reconcile.Service{DB: d, Clock: clk}}
+	tn, err := (&tenants.Store{DB: d, Clock: clk}).CreateTenant(f.ctx, "reconcile tests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tenant = tn.ID
+	f.rates()
+	return f
+}
+
+// rates imports EUR rates an hour old, so quotes and the gate work now.
+func (f *fixture) rates() {
+	f.t.Helper()
+	if _, err := f.fx.ImportRates(f.ctx, f.tenant, []fx.RateSet{{Base: "EUR", AsOf: f.clock.Now().Add(-time.Hour), Source: fmt.Sprintf("test-%d", f.clock.Now().Unix()),
+		Rates: map[string]decimal.Decimal{"USD": dec("1.0800"), "GBP": dec("0.8500")}}}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+// account creates an asset account of the tenant.
+func (f *fixture) account(code, currency string) ledger.Account {
+	f.t.Helper()
+	a, err := f.ledger.CreateAccount(f.ctx, ledger.AccountSpec{TenantID: f.tenant, Code: code, Currency: currency, Kind: ledger.KindAsset})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return a
+}
+
+// escrowFunded creates an escrow of amount and funds it in full with
+// paymentRef (a fresh one if ""): cash:psp:<cur> is debited.
+func (f *fixture) escrowFunded(amount, currency, paymentRef string, mutate func(*escrow.CreateRequest)) escrow.Escrow {
+	f.t.Helper()
+	e := f.create(amount, currency, mutate)
+	if paymentRef == "" {
+		paymentRef = uuid.NewString()
+	}
+	out, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: e.FundingTarget().String(), Currency: currency, PaymentRef: paymentRef})
+	if err != nil {
+		f.t.Fatalf("fund: %v", err)
+	}
+	return out
+}
+
+func (f *fixture) create(amount, currency string, mutate func(*escrow.CreateRequest)) escrow.Escrow {
+	f.t.Helper()
+	f.n++
+	req := escrow.CreateRequest{
+		OrderRef: fmt.Sprintf("order-%d", f.n), Amount: amount, Currency: currency,
+		Buyer:  escrow.PartyInput{ID: fmt.Sprintf("buyer-%d", f.n), Name: "Ana Buyer", Country: "DE", Email: "ana@example.com", Phone: "+49 170 1234567"},
+		Seller: escrow.PartyInput{ID: fmt.Sprintf("seller-%d", f.n%3), Name: "Sam Seller", Country: "CN"},
+	}
+	if mutate != nil {
+		mutate(&req)
+	}
+	e, err := f.esc.Create(f.ctx, f.tenant, req)
+	if err != nil {
+		f.t.Fatalf("create: %v", err)
+	}
+	return e
+}
+
+func (f *fixture) count(sql string, args ...any) int {
+	f.t.Helper()
+	var n int
+	if err := f.db.Pool.QueryRow(f.ctx, sql, args...).Scan(&n); err != nil {
+		f.t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}

@@ -1,0 +1,231 @@
+package reconcile_test
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/escrowd/escrowd/internal/valid"
+	"github.com/escrowd/escrowd/reconcile"
+)
+
+const realCamtSample = "../testdata/real/camt053-sample-nl-2013.xml"
+
+type storedLine struct {
+	entryRef, amount, status, e2e, reference, counterparty string
+	booking, match                                         time.Time
+	reversal                                               bool
+}
+
+func (f *fixture) storedLines(statement string) []storedLine {
+	f.t.Helper()
+	rows, err := f.db.Pool.Query(f.ctx, `SELECT entry_ref, amount::TEXT, status, end_to_end_id, reference, counterparty, booking_date, match_date, reversal
+		FROM recon_lines WHERE statement_id = $1 ORDER BY line_no`, statement)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []storedLine
+	for rows.Next() {
+		var l storedLine
+		if err := rows.Scan(&l.entryRef, &l.amount, &l.status, &l.e2e, &l.reference, &l.counterparty, &l.booking, &l.match, &l.reversal); err != nil {
+			f.t.Fatal(err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func TestImportCamt053RealSample(t *testing.T) {
+	f := newFixture(t)
+	f.account("bank:abn:EUR", "EUR")
+	data, err := os.ReadFile(realCamtSample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := reconcile.ImportRequest{Account: "bank:abn:EUR", Format: reconcile.FormatCamt053, Data: data}
+	res, err := f.svc.ImportStatement(f.ctx, f.tenant, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := res.Statement
+	if !res.NewStatement || res.Lines != 3 || res.NewLines != 3 || res.ExistingLines != 0 || res.Reversals != 1 || res.PendingLines != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	if st.Ref != "1234Test/1" || st.IBAN != "NL77ABNA0574908765" || st.Currency != "EUR" || st.Format != "camt.053" || st.LineCount != 3 {
+		t.Fatalf("statement %+v", st)
+	}
+	// The sample's balances do not tie: the import reports and stores it.
+	b := st.Balance
+	if b.Status != reconcile.BalanceMismatch || !b.Opening.Equal(dec("15568.27")) || !b.BookedTotal.Equal(dec("57.01")) ||
+		!b.Closing.Equal(dec("15121.12")) || !b.Difference.Equal(dec("-504.16")) || !b.Expected().Equal(dec("15625.28")) {
+		t.Fatalf("balance check %+v", b)
+	}
+	var status, diff string
+	if err := f.db.Pool.QueryRow(f.ctx, `SELECT balance_status, balance_difference::TEXT FROM recon_statements WHERE id = $1`, st.ID).Scan(&status, &diff); err != nil {
+		t.Fatal(err)
+	}
+	if status != "mismatch" || diff != "-504.16" {
+		t.Fatalf("stored balance %s %s", status, diff)
+	}
+	day := time.Date(2013, 1, 5, 0, 0, 0, 0, time.UTC)
+	want := []storedLine{
+		{entryRef: "line-1", amount: "-754.25", status: "booked", e2e: "435005714488-ABNO33052620", reference: "Insurance policy 857239PERIOD 01.01.2013 - 31.12.2013", counterparty: "INSURANCE COMPANY TESTX", booking: day, match: day},
+		{entryRef: "line-2", amount: "-594.05", status: "booked", e2e: "TESTBANK/NL/20141229/01206408", reference: "Direct Debit S14 0410", counterparty: "Test Customer", booking: day, match: day, reversal: true},
+		{entryRef: "line-3", amount: "1405.31", status: "booked", e2e: "115", counterparty: "3rd party Media", booking: day, match: day},
+	}
+	got := f.storedLines(st.ID.String())
+	if len(got) != len(want) {
+		t.Fatalf("stored %d lines", len(got))
+	}
+	for i := range want {
+		g := got[i]
+		if g.entryRef != want[i].entryRef || g.amount != want[i].amount || g.status != want[i].status || g.e2e != want[i].e2e ||
+			g.reference != want[i].reference || g.counterparty != want[i].counterparty || !g.booking.Equal(want[i].booking) ||
+			!g.match.Equal(want[i].match) || g.reversal != want[i].reversal {
+			t.Errorf("line %d:\n got %+v\nwant %+v", i+1, g, want[i])
+		}
+	}
+
+	// Importing it again adds nothing.
+	again, err := f.svc.ImportStatement(f.ctx, f.tenant, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.NewStatement || again.NewLines != 0 || again.ExistingLines != 3 || again.Statement.ID != st.ID || again.Statement.Balance.Status != reconcile.BalanceMismatch {
+		t.Fatalf("re-import %+v", again)
+	}
+	if n := f.count(`SELECT count(*) FROM recon_lines`); n != 3 {
+		t.Fatalf("%d lines after re-import", n)
+	}
+
+	// The same statement id with other balances is a conflict; nothing stored.
+	changed := strings.Replace(string(data), "15121.12", "15625.28", 1)
+	_, err = f.svc.ImportStatement(f.ctx, f.tenant, reconcile.ImportRequest{Account: "bank:abn:EUR", Format: reconcile.FormatCamt053, Data: []byte(changed)})
+	if !errors.Is(err, reconcile.ErrStatementConflict) {
+		t.Fatalf("changed statement: %v", err)
+	}
+}
+
+func TestImportErrors(t *testing.T) {
+	f := newFixture(t)
+	f.account("bank:EUR", "EUR")
+	f.account("bank:USD", "USD")
+	data, err := os.ReadFile(realCamtSample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(data), "<Amt Ccy=\"EUR\">1405.31</Amt>", "<Amt Ccy=\"EUR\">1,405.31</Amt>", 1)
+	tests := []struct {
+		name  string
+		req   reconcile.ImportRequest
+		check func(error) bool
+	}{
+		{"malformed XML names the line", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCamt053, Data: []byte("<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.02\">\n<BkToCstmrStmt>\n</Oops>")},
+			func(err error) bool {
+				var pe *reconcile.ParseError
+				return errors.Is(err, reconcile.ErrInvalidStatement) && errors.As(err, &pe) && pe.Line == 3
+			}},
+		{"a bad amount names the element", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCamt053, Data: []byte(broken)},
+			func(err error) bool {
+				var pe *reconcile.ParseError
+				return errors.As(err, &pe) && strings.HasPrefix(pe.Element, "Ntry[3]")
+			}},
+		{"a bad CSV row names the line", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCSV,
+			Data: []byte("booking_date,amount\n2026-03-01,10.00\n2026-03-02,ten\n")},
+			func(err error) bool {
+				var pe *reconcile.ParseError
+				return errors.As(err, &pe) && pe.Line == 3 && pe.Element == "amount"
+			}},
+		{"unknown account", reconcile.ImportRequest{Account: "bank:nope", Format: reconcile.FormatCamt053, Data: data},
+			func(err error) bool { return errors.Is(err, reconcile.ErrUnknownAccount) }},
+		{"statement in another currency", reconcile.ImportRequest{Account: "bank:USD", Format: reconcile.FormatCamt053, Data: data},
+			func(err error) bool { fe, ok := valid.As(err); return ok && fe.Code() == "currency_mismatch" }},
+		{"CSV line in another currency", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCSV,
+			Data: []byte("booking_date,amount,currency\n2026-03-01,10.00,EUR\n2026-03-01,5.00,USD\n")},
+			func(err error) bool { fe, ok := valid.As(err); return ok && fe.Code() == "currency_mismatch" }},
+		{"CSV mapping problem names the parameter", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCSV, Data: []byte("d,a\n"),
+			CSV: reconcile.CSVMappingParams{Columns: true, Mapping: reconcile.CSVMapping{BookingDate: "d", Amount: "a", Debit: "x"}}},
+			func(err error) bool { fe, ok := valid.As(err); return ok && fe.Code() == "invalid_csv_mapping" && fe[0].Field == "amount" }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.svc.ImportStatement(f.ctx, f.tenant, tc.req)
+			if !tc.check(err) {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+	if n := f.count(`SELECT count(*) FROM recon_statements`) + f.count(`SELECT count(*) FROM recon_lines`); n != 0 {
+		t.Fatalf("%d rows stored by failed imports", n)
+	}
+}
+
+func TestImportCSVVariants(t *testing.T) {
+	f := newFixture(t)
+	f.account("psp:EUR", "EUR")
+	tests := []struct {
+		name    string
+		csv     string
+		params  map[string]string
+		amounts []string
+		refs    []string
+	}{
+		{name: "default mapping: columns named like the parameters, account currency",
+			csv:     "booking_date,value_date,amount,reference,description,entry_ref\n2026-03-01,2026-03-02,1200.50,ESC-1,deposit,tx-1\n2026-03-02,,-20,ESC-2,fee,tx-2\n",
+			amounts: []string{"1200.5", "-20"}, refs: []string{"tx-1", "tx-2"}},
+		{name: "German export: BOM, semicolons, decimal comma, dd.mm.yyyy",
+			csv:     "\xEF\xBB\xBFBuchungstag;Betrag;Verwendungszweck\n02.03.2026;-1.234,56;\"Miete; März\"\n03.03.2026;12,3;ESC-7\n",
+			params:  map[string]string{"booking_date": "Buchungstag", "amount": "Betrag", "reference": "Verwendungszweck", "decimal_comma": "true", "date_layout": "02.01.2006"},
+			amounts: []string{"-1234.56", "12.3"}, refs: []string{"line-1", "line-2"}},
+		{name: "debit and credit columns",
+			csv:     "Date,Debit,Credit,Ccy\n2026-03-01,10.00,,EUR\n2026-03-02,,250,EUR\n",
+			params:  map[string]string{"booking_date": "Date", "debit": "Debit", "credit": "Credit", "currency": "Ccy"},
+			amounts: []string{"-10", "250"}, refs: []string{"line-1", "line-2"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := reconcile.ParseCSVMappingParams(func(k string) string { return tc.params[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := reconcile.ImportRequest{Account: "psp:EUR", Format: reconcile.FormatCSV, Data: []byte(tc.csv), CSV: p}
+			res, err := f.svc.ImportStatement(f.ctx, f.tenant, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.NewLines != len(tc.amounts) || res.Statement.Balance.Status != reconcile.BalanceUnchecked {
+				t.Fatalf("result %+v", res)
+			}
+			got := f.storedLines(res.Statement.ID.String())
+			for i, l := range got {
+				if !dec(l.amount).Equal(dec(tc.amounts[i])) || l.entryRef != tc.refs[i] {
+					t.Errorf("line %d = %+v, want %s %s", i+1, l, tc.amounts[i], tc.refs[i])
+				}
+			}
+			again, err := f.svc.ImportStatement(f.ctx, f.tenant, req)
+			if err != nil || again.NewLines != 0 || again.ExistingLines != len(tc.amounts) || again.Statement.ID != res.Statement.ID {
+				t.Fatalf("re-import: %+v, %v", again, err)
+			}
+		})
+	}
+	// A CSV statement with an explicit id can grow: a new line is added, the
+	// old ones are not; a changed amount under an old reference is refused.
+	base := "booking_date,amount,entry_ref\n2026-03-01,5.00,a\n"
+	p, _ := reconcile.ParseCSVMappingList("statement_id=psp-2026-03")
+	imp := func(csv string) (reconcile.ImportResult, error) {
+		return f.svc.ImportStatement(f.ctx, f.tenant, reconcile.ImportRequest{Account: "psp:EUR", Format: reconcile.FormatCSV, Data: []byte(csv), CSV: p})
+	}
+	if _, err := imp(base); err != nil {
+		t.Fatal(err)
+	}
+	res, err := imp(base + "2026-03-02,6.00,b\n")
+	if err != nil || res.NewLines != 1 || res.ExistingLines != 1 || res.Statement.LineCount != 2 {
+		t.Fatalf("grown statement: %+v, %v", res, err)
+	}
+	if _, err := imp("booking_date,amount,entry_ref\n2026-03-01,5.01,a\n"); !errors.Is(err, reconcile.ErrStatementConflict) {
+		t.Fatalf("changed line: %v", err)
+	}
+}
