@@ -69,25 +69,33 @@ func (s *Service) OpenChargeback(ctx context.Context, tenant, escrowID uuid.UUID
 		}
 		cb := Chargeback{ID: uuid.Must(uuid.NewV7()), TenantID: tenant, EscrowID: escrowID, Status: NeedsResponse, Amount: c.amount,
 			Currency: c.currency, PSPRef: c.pspRef, Reason: c.reason, RespondBy: c.respondBy, Version: 1, CreatedAt: now, UpdatedAt: now}
+		if _, err := escrow.Read(ctx, tx, tenant, escrowID); err != nil {
+			return Chargeback{}, err
+		}
+		// The row first, so a psp_ref already recorded is refused before any
+		// check on the money; the split is filled in below.
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO chargebacks (id, tenant_id, escrow_id, status, amount, currency, psp_ref, reason, respond_by,
+				from_held, clawed_back, loss_amount, receivable_amount, version, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $5, 0, 0, 0, 1, $10, $10) ON CONFLICT DO NOTHING`,
+			cb.ID, tenant, escrowID, string(cb.Status), cb.Amount, cb.Currency, cb.PSPRef, cb.Reason, cb.RespondBy, now)
+		if err != nil {
+			return Chargeback{}, fmt.Errorf("chargeback: insert: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return Chargeback{}, fmt.Errorf("psp_ref %q: %w", cb.PSPRef, ErrDuplicatePSPRef)
+		}
 		b, err := s.Escrows.ApplyChargeback(ctx, tx, tenant, escrowID, escrow.ChargebackInput{ChargebackID: cb.ID, Amount: cb.Amount,
 			Currency: cb.Currency, PSPRef: cb.PSPRef, ChargedBefore: charged, ClawedBefore: clawed.Add(covered)}, now)
 		if err != nil {
 			return Chargeback{}, err
 		}
 		cb.FromHeld, cb.ClawedBack, cb.Loss, cb.Receivable, cb.PayoutID, cb.EntryIDs = b.FromHeld, b.ClawedBack, b.Loss, b.Receivable, b.PayoutID, b.EntryIDs
-		// A duplicate psp_ref rolls all of it back.
 		entries, _ := json.Marshal(cb.EntryIDs)
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO chargebacks (id, tenant_id, escrow_id, status, amount, currency, psp_ref, reason, respond_by,
-				from_held, clawed_back, loss_amount, receivable_amount, payout_id, entry_ids, version, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $16) ON CONFLICT DO NOTHING`,
-			cb.ID, tenant, escrowID, string(cb.Status), cb.Amount, cb.Currency, cb.PSPRef, cb.Reason, cb.RespondBy,
-			cb.FromHeld, cb.ClawedBack, cb.Loss, cb.Receivable, cb.PayoutID, entries, now)
-		if err != nil {
-			return Chargeback{}, fmt.Errorf("chargeback: insert: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return Chargeback{}, fmt.Errorf("psp_ref %q: %w", cb.PSPRef, ErrDuplicatePSPRef)
+		if _, err := tx.Exec(ctx, `
+			UPDATE chargebacks SET from_held = $2, clawed_back = $3, loss_amount = $4, receivable_amount = $5, payout_id = $6, entry_ids = $7
+			WHERE id = $1`, cb.ID, cb.FromHeld, cb.ClawedBack, cb.Loss, cb.Receivable, cb.PayoutID, entries); err != nil {
+			return Chargeback{}, fmt.Errorf("chargeback %s: %w", cb.ID, err)
 		}
 		if err := jobs.Schedule(ctx, tx, jobs.Job{TenantID: tenant, Kind: JobChargebackDue, DedupeKey: cb.ID.String(), RunAt: cb.RespondBy,
 			Payload: jobPayload(tenant, "chargeback_id", cb.ID)}, now); err != nil {

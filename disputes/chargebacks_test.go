@@ -1,0 +1,143 @@
+package disputes_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/escrowd/escrowd/disputes"
+	"github.com/escrowd/escrowd/escrow"
+	"github.com/escrowd/escrowd/internal/valid"
+	"github.com/escrowd/escrowd/ledger"
+)
+
+func (f *fixture) chargeback(e escrow.Escrow, amount, ref string, respondIn time.Duration) disputes.Chargeback {
+	f.t.Helper()
+	by := f.clock.Now().Add(respondIn)
+	cb, err := f.svc.OpenChargeback(f.ctx, f.tenant, e.ID, disputes.ChargebackRequest{Amount: amount, Currency: "EUR", PSPRef: ref, Reason: "fraudulent", RespondBy: &by})
+	if err != nil {
+		f.t.Fatalf("chargeback: %v", err)
+	}
+	return cb
+}
+
+// TestChargebackOfHeldMoneyWon: money still held is taken from the escrow
+// account; a won chargeback reverses the postings and the money is held
+// again.
+func TestChargebackOfHeldMoneyWon(t *testing.T) {
+	f := newFixture(t)
+	e := f.delivered("100.00", nil)
+	cash := f.balance("cash:psp:EUR")
+	cb := f.chargeback(e, "100.00", "psp-1", 48*time.Hour)
+	if cb.Status != disputes.NeedsResponse || !cb.FromHeld.Equal(dec("100")) || !cb.ClawedBack.IsZero() || !cb.Loss.IsZero() || len(cb.EntryIDs) != 1 {
+		t.Fatalf("chargeback %+v", cb)
+	}
+	got := f.checkEscrow(e.ID)
+	if got.State != escrow.Delivered || !got.Held().IsZero() || !got.Refunded.Equal(dec("100")) || !f.balance("cash:psp:EUR").Equal(cash.Sub(dec("100"))) {
+		t.Fatalf("after the chargeback: %s held %s refunded %s", got.State, got.Held(), got.Refunded)
+	}
+	_, err := f.svc.OpenChargeback(f.ctx, f.tenant, e.ID, disputes.ChargebackRequest{Amount: "1.00", Currency: "EUR", PSPRef: "psp-1b", Reason: "x", RespondBy: &cb.RespondBy})
+	if fe, ok := valid.As(err); !ok || fe[0].Field != "amount" {
+		t.Fatalf("more than was captured: %v", err)
+	}
+	if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); !errors.Is(err, disputes.ErrInvalidStatus) {
+		t.Fatalf("won before submission: %v", err)
+	}
+	ev := photo
+	ev.Party, ev.Kind = disputes.PartySeller, "tracking"
+	if _, err := f.svc.AddChargebackEvidence(f.ctx, f.tenant, cb.ID, ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SubmitChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+		t.Fatal(err)
+	}
+	won, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID)
+	if err != nil || won.Status != disputes.Won {
+		t.Fatalf("won: %v %s", err, won.Status)
+	}
+	got = f.checkEscrow(e.ID)
+	if got.State != escrow.Delivered || !got.Held().Equal(dec("100")) || !got.Refunded.IsZero() || !f.balance("cash:psp:EUR").Equal(cash) {
+		t.Fatalf("after winning: %s held %s refunded %s", got.State, got.Held(), got.Refunded)
+	}
+	en, err := ledger.GetEntry(f.ctx, f.db.Pool, f.tenant, cb.EntryIDs[0])
+	if err != nil || en.Kind != "escrow.chargeback" {
+		t.Fatalf("entry %v %s", err, en.Kind)
+	}
+	// The money is the seller's again: the escrow completes as usual.
+	if res, err := f.esc.Accept(f.ctx, f.tenant, e.ID, 0); err != nil || res.Escrow.State != escrow.Completed {
+		t.Fatalf("accept after the won chargeback: %v", err)
+	}
+	if !contains(f.events(e.ID), "chargeback.opened", "chargeback.won") {
+		t.Fatalf("events %v", f.events(e.ID))
+	}
+}
+
+// TestChargebackOfReleasedMoneyLost: released money is clawed back from
+// the seller's payable balance; the shortfall is a loss, of which the
+// seller owes what it was paid.
+func TestChargebackOfReleasedMoneyLost(t *testing.T) {
+	f := newFixture(t)
+	e := f.delivered("200.00", nil)
+	if _, err := f.esc.Accept(f.ctx, f.tenant, e.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	payable := "seller:" + e.Seller.ID + ":payable:EUR"
+	// The seller withdrew 150.00 of its 195.00 payable.
+	pa, _ := ledger.AccountByCode(f.ctx, f.db.Pool, f.tenant, payable)
+	ca, _ := ledger.AccountByCode(f.ctx, f.db.Pool, f.tenant, "cash:psp:EUR")
+	if _, err := (&ledger.Service{DB: f.db, Clock: f.clock}).PostAdjustment(f.ctx, ledger.Adjustment{TenantID: f.tenant, Reference: "payout-1",
+		Reason: "payout to the seller's bank", Postings: []ledger.Posting{
+			{AccountID: pa.ID, Direction: ledger.SideDebit, Amount: dec("150"), Currency: "EUR"},
+			{AccountID: ca.ID, Direction: ledger.SideCredit, Amount: dec("150"), Currency: "EUR"}}}); err != nil {
+		t.Fatal(err)
+	}
+	cash := f.balance("cash:psp:EUR")
+	cb := f.chargeback(e, "200.00", "psp-2", 48*time.Hour)
+	// 45 clawed back; 155 lost, of which the seller owes 150 (it was paid
+	// 195 and gave back 45); the 5 of fees is the platform's loss.
+	if !cb.FromHeld.IsZero() || !cb.ClawedBack.Equal(dec("45")) || !cb.Loss.Equal(dec("155")) || !cb.Receivable.Equal(dec("150")) || len(cb.EntryIDs) != 2 {
+		t.Fatalf("chargeback %+v", cb)
+	}
+	for code, want := range map[string]string{payable: "0", "receivable:seller:" + e.Seller.ID + ":EUR": "150", "chargeback:loss:EUR": "5"} {
+		if b := f.balance(code); !b.Equal(dec(want)) {
+			t.Errorf("%s = %s, want %s", code, b, want)
+		}
+	}
+	if !f.balance("cash:psp:EUR").Equal(cash.Sub(dec("200"))) {
+		t.Fatalf("cash %s", f.balance("cash:psp:EUR"))
+	}
+	lost, err := f.svc.LoseChargeback(f.ctx, f.tenant, cb.ID)
+	if err != nil || lost.Status != disputes.Lost {
+		t.Fatalf("lost: %v", err)
+	}
+	if got := f.checkEscrow(e.ID); got.State != escrow.Completed {
+		t.Fatalf("escrow %s", got.State)
+	}
+	if _, err := f.svc.OpenChargeback(f.ctx, f.tenant, e.ID, disputes.ChargebackRequest{Amount: "0.01", Currency: "EUR", PSPRef: "psp-2", Reason: "x", RespondBy: &cb.RespondBy}); !errors.Is(err, disputes.ErrDuplicatePSPRef) {
+		t.Fatalf("same psp_ref: %v", err)
+	}
+}
+
+// TestChargebackNotAnsweredIsLost: at respond_by a chargeback still
+// needing a response is lost (a job), and evidence is refused after it.
+func TestChargebackNotAnsweredIsLost(t *testing.T) {
+	f := newFixture(t)
+	e := f.delivered("50.00", nil)
+	cb := f.chargeback(e, "20.00", "psp-3", 48*time.Hour)
+	f.clock.Advance(47 * time.Hour)
+	f.runJobs()
+	if got, _ := f.svc.GetChargeback(f.ctx, f.tenant, cb.ID); got.Status != disputes.NeedsResponse {
+		t.Fatalf("lost early: %s", got.Status)
+	}
+	f.clock.Advance(2 * time.Hour)
+	if _, err := f.svc.AddChargebackEvidence(f.ctx, f.tenant, cb.ID, photo); !errors.Is(err, disputes.ErrEvidenceDeadlinePassed) {
+		t.Fatalf("evidence after respond_by: %v", err)
+	}
+	f.runJobs()
+	if got, _ := f.svc.GetChargeback(f.ctx, f.tenant, cb.ID); got.Status != disputes.Lost {
+		t.Fatalf("after respond_by: %s", got.Status)
+	}
+	if got := f.checkEscrow(e.ID); got.State != escrow.Delivered || !got.Held().Equal(dec("30")) {
+		t.Fatalf("escrow %s held %s", got.State, got.Held())
+	}
+}
