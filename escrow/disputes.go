@@ -134,9 +134,14 @@ func Read(ctx context.Context, q db.Querier, tenant, id uuid.UUID) (Escrow, erro
 }
 
 // Claimable is the order money the buyer may still get back: the order
-// amount less what was refunded and what earlier disputes covered.
+// money it paid (the order amount once fully funded) less what was
+// refunded and what earlier disputes covered.
 func (e Escrow) Claimable(coveredBefore decimal.Decimal) decimal.Decimal {
-	r := e.Amount.Sub(coveredBefore)
+	paid := e.Amount
+	if e.FundedAt == nil {
+		paid = decimal.Min(e.Amount, e.Funded)
+	}
+	r := paid.Sub(coveredBefore)
 	for _, m := range e.Milestones {
 		r = r.Sub(m.Refunded)
 	}
