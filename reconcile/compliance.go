@@ -86,13 +86,18 @@ type RiskOutcomes struct {
 
 // DisputeStats describes the disputes of the period.
 type DisputeStats struct {
-	// Available is false while escrowd has no disputes records (the
-	// disputes package is not built yet); the figures are then zero.
-	Available            bool
-	Escrows, Disputes    int
-	Rate                 decimal.Decimal
-	Outcomes             map[string]int
+	// Escrows created and Disputes opened in the period; Rate =
+	// Disputes / Escrows.
+	Escrows, Disputes int
+	Rate              decimal.Decimal
+	// Outcomes of the disputes closed in the period: refund_full,
+	// refund_partial, release_full, withdrawn.
+	Outcomes map[string]int
+	// MedianHoursToResolve over the disputes resolved in the period
+	// (opening to resolution); nil when none was.
 	MedianHoursToResolve *decimal.Decimal
+	// Chargebacks opened in the period, and those decided lost in it.
+	Chargebacks, ChargebacksLost int
 }
 
 // ComplianceReport is the compliance report of a period.
@@ -143,10 +148,8 @@ func (s *Service) Compliance(ctx context.Context, tenant uuid.UUID, q Compliance
 		if rep.Risk, err = riskOutcomes(ctx, tx, tenant, q.Period); err != nil {
 			return err
 		}
-		// TODO(disputes): fill from the disputes tables once
-		// sql/migrations/05* exist; until then Available is false.
-		rep.Disputes = DisputeStats{Rate: decimal.Zero, Outcomes: map[string]int{}}
-		return nil
+		rep.Disputes, err = disputeStats(ctx, tx, tenant, q.Period)
+		return err
 	})
 	if err != nil {
 		return ComplianceReport{}, err
@@ -253,6 +256,51 @@ func riskOutcomes(ctx context.Context, q db.Querier, tenant uuid.UUID, p Period)
 	}
 	r.InterceptionRate = ratio(r.Reviewed+r.SteppedUp+r.Blocked, r.Decisions)
 	return r, nil
+}
+
+// disputeStats counts the period's escrows, disputes and chargebacks and
+// the outcomes and resolution times of the disputes closed in it.
+func disputeStats(ctx context.Context, q db.Querier, tenant uuid.UUID, p Period) (DisputeStats, error) {
+	st := DisputeStats{Outcomes: map[string]int{"refund_full": 0, "refund_partial": 0, "release_full": 0, "withdrawn": 0}}
+	err := q.QueryRow(ctx, `
+		SELECT (SELECT count(*) FROM escrows WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3),
+			(SELECT count(*) FROM disputes WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3),
+			(SELECT count(*) FROM chargebacks WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3),
+			(SELECT count(*) FROM chargebacks WHERE tenant_id = $1 AND status = 'lost' AND decided_at >= $2 AND decided_at < $3)`,
+		tenant, p.From, p.End()).Scan(&st.Escrows, &st.Disputes, &st.Chargebacks, &st.ChargebacksLost)
+	if err != nil {
+		return DisputeStats{}, fmt.Errorf("reconcile: dispute counts: %w", err)
+	}
+	st.Rate = ratio(st.Disputes, st.Escrows)
+	rows, err := q.Query(ctx, `
+		SELECT COALESCE(outcome, status), created_at, COALESCE(resolved_at, withdrawn_at) FROM disputes
+		WHERE tenant_id = $1 AND ((resolved_at >= $2 AND resolved_at < $3) OR (withdrawn_at >= $2 AND withdrawn_at < $3))
+		LIMIT $4`, tenant, p.From, p.End(), MaxReportRows)
+	if err != nil {
+		return DisputeStats{}, fmt.Errorf("reconcile: dispute outcomes: %w", err)
+	}
+	var outcome string
+	var opened, closed time.Time
+	var hours []decimal.Decimal
+	if _, err := pgx.ForEachRow(rows, []any{&outcome, &opened, &closed}, func() error {
+		st.Outcomes[outcome]++
+		if outcome != "withdrawn" {
+			hours = append(hours, decimal.NewFromInt(closed.Sub(opened).Milliseconds()).Div(decimal.NewFromInt(3_600_000)))
+		}
+		return nil
+	}); err != nil {
+		return DisputeStats{}, fmt.Errorf("reconcile: dispute outcomes: %w", err)
+	}
+	if n := len(hours); n > 0 {
+		slices.SortFunc(hours, func(a, b decimal.Decimal) int { return a.Cmp(b) })
+		med := hours[n/2]
+		if n%2 == 0 {
+			med = hours[n/2-1].Add(hours[n/2]).Div(decimal.NewFromInt(2))
+		}
+		med = med.Round(2)
+		st.MedianHoursToResolve = &med
+	}
+	return st, nil
 }
 
 // ratio is n/d rounded half-even to 4 decimals (0 when d is 0).

@@ -9,7 +9,7 @@ import (
 const (
 	// RuleReference: a line's EndToEndId, AcctSvcrRef or reference equals
 	// a posting's entry reference or one of its reference metadata values
-	// (payment_ref, batch_ref), and the amounts are equal.
+	// (payment_ref, batch_ref, psp_ref), and the amounts are equal.
 	RuleReference = "reference"
 	// RuleAmountDate: equal amount, dates at most the window apart.
 	RuleAmountDate = "amount_date"

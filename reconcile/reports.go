@@ -80,7 +80,8 @@ type Flows struct {
 	FX decimal.Decimal
 	// Released: paid to sellers, net of fees (escrow.release).
 	Released decimal.Decimal
-	// Refunded: paid back to buyers, net of fees (escrow.refund).
+	// Refunded: paid back to buyers, net of fees (escrow.refund), and
+	// chargebacks taken from held money (escrow.chargeback).
 	Refunded decimal.Decimal
 	// Fees: platform fees taken out of releases and refunds.
 	Fees decimal.Decimal
@@ -268,7 +269,7 @@ func settlementFlows(ctx context.Context, q db.Querier, tenant uuid.UUID, sq Set
 	rows, err := q.Query(ctx, `
 		SELECT (p.created_at AT TIME ZONE 'UTC')::DATE, es.currency, es.seller_id, COALESCE(max(es.seller->>'name'), ''), e.kind, p.direction,
 			SUM(p.amount),
-			SUM(CASE WHEN e.kind IN ('escrow.release', 'escrow.refund') AND p.direction = 'debit' THEN
+			SUM(CASE WHEN e.kind IN ('escrow.release', 'escrow.refund', 'escrow.chargeback') AND p.direction = 'debit' THEN
 				(SELECT COALESCE(SUM(f.amount), 0) FROM ledger_postings f JOIN ledger_accounts fa ON fa.id = f.account_id
 				 WHERE f.entry_id = p.entry_id AND f.direction = 'credit' AND left(fa.code, 5) = 'fees:') ELSE 0 END)
 		FROM escrows es
@@ -306,7 +307,7 @@ func settlementFlows(ctx context.Context, q db.Querier, tenant uuid.UUID, sq Set
 		case kind == "escrow.release" && !credit:
 			f.Released = f.Released.Add(amount.Sub(fee))
 			f.Fees = f.Fees.Add(fee)
-		case kind == "escrow.refund" && !credit:
+		case (kind == "escrow.refund" || kind == "escrow.chargeback") && !credit:
 			f.Refunded = f.Refunded.Add(amount.Sub(fee))
 			f.Fees = f.Fees.Add(fee)
 		case credit:

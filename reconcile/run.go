@@ -371,7 +371,7 @@ func loadOpenLines(ctx context.Context, d *db.DB, tenant, account uuid.UUID, fro
 func streamOpenPostings(ctx context.Context, d *db.DB, tenant, account uuid.UUID, from, to time.Time, m *matcher) ([]PostingID, error) {
 	rows, err := d.Pool.Query(ctx, `
 		SELECT x.entry_id, x.idx, (x.amount * 10000)::INT8, x.direction = 'debit', x.created_at,
-			e.reference, COALESCE(e.metadata->>'payment_ref', ''), COALESCE(e.metadata->>'batch_ref', '')
+			e.reference, COALESCE(e.metadata->>'payment_ref', ''), COALESCE(e.metadata->>'batch_ref', ''), COALESCE(e.metadata->>'psp_ref', '')
 		FROM ledger_balances b
 		CROSS JOIN LATERAL (
 			SELECT p.entry_id, p.idx, p.amount, p.direction, p.created_at FROM ledger_postings p
@@ -390,9 +390,9 @@ func streamOpenPostings(ctx context.Context, d *db.DB, tenant, account uuid.UUID
 	var idx, units int64
 	var debit bool
 	var at time.Time
-	var ref, paymentRef, batchRef string
+	var ref, paymentRef, batchRef, pspRef string
 	for rows.Next() {
-		if err := rows.Scan(&id.EntryID, &idx, &units, &debit, &at, &ref, &paymentRef, &batchRef); err != nil {
+		if err := rows.Scan(&id.EntryID, &idx, &units, &debit, &at, &ref, &paymentRef, &batchRef, &pspRef); err != nil {
 			return nil, fmt.Errorf("reconcile: open postings: %w", err)
 		}
 		if len(ids) == MaxRunPostings {
@@ -403,7 +403,7 @@ func streamOpenPostings(ctx context.Context, d *db.DB, tenant, account uuid.UUID
 			units = -units
 		}
 		ids = append(ids, id)
-		m.addPosting(units, dayNumber(at), ref, paymentRef, batchRef, fundingRef(ref))
+		m.addPosting(units, dayNumber(at), ref, paymentRef, batchRef, pspRef, fundingRef(ref))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reconcile: open postings: %w", err)
