@@ -22,13 +22,13 @@ func (s *Service) HandleExpire(ctx context.Context, j jobs.Job) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.act(ctx, tenant, id, 0, ActExpire, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+	_, err = act(ctx, s, tenant, id, 0, ActExpire, func(tx pgx.Tx, e *Escrow, now time.Time) error {
 		if now.Before(e.FundingDeadlineAt) {
 			return errNotDue
 		}
 		_, err := s.returnAll(ctx, tx, e, "expire", "funding deadline passed", now)
 		return err
-	})
+	}, same)
 	return ignoreSettled(err)
 }
 
@@ -40,13 +40,13 @@ func (s *Service) HandleAutoRelease(ctx context.Context, j jobs.Job) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.act(ctx, tenant, id, 0, ActAutoRelease, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+	_, err = act(ctx, s, tenant, id, 0, ActAutoRelease, func(tx pgx.Tx, e *Escrow, now time.Time) error {
 		if e.InspectionEndsAt == nil || now.Before(*e.InspectionEndsAt) {
 			return errNotDue
 		}
 		_, err := s.releaseAllOpen(ctx, tx, e, "auto", now)
 		return err
-	})
+	}, same)
 	return ignoreSettled(err)
 }
 

@@ -52,21 +52,15 @@ func (r RefundResult) ResourceID() string { return r.Escrow.ID.String() }
 // everything open, to the seller, through the risk gate. A blocked release
 // commits its decision and answers with status blocked (nothing moves).
 func (s *Service) Release(ctx context.Context, tenant, id uuid.UUID, ifMatch int64, req ReleaseRequest) (ReleaseResult, error) {
-	var out ReleaseResult
-	e, err := s.act(ctx, tenant, id, ifMatch, ActRelease, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+	var p Payout
+	return act(ctx, s, tenant, id, ifMatch, ActRelease, func(tx pgx.Tx, e *Escrow, now time.Time) error {
 		alloc, idx, err := releaseAllocation(*e, req)
 		if err != nil {
 			return err
 		}
-		p, err := s.payout(ctx, tx, e, KindRelease, "manual", alloc, idx, "", now)
-		out.Release = p
+		p, err = s.payout(ctx, tx, e, KindRelease, "manual", alloc, idx, "", now)
 		return err
-	})
-	if err != nil {
-		return ReleaseResult{}, err
-	}
-	out.Escrow = e
-	return out, nil
+	}, func(e Escrow) ReleaseResult { return ReleaseResult{Release: p, Escrow: e} })
 }
 
 // releaseAllocation picks the order money a release covers.
@@ -139,8 +133,8 @@ func (s *Service) Refund(ctx context.Context, tenant, id uuid.UUID, ifMatch int6
 	if err := errs.Err(); err != nil {
 		return RefundResult{}, err
 	}
-	var out RefundResult
-	e, err := s.act(ctx, tenant, id, ifMatch, ActRefund, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+	var p Payout
+	return act(ctx, s, tenant, id, ifMatch, ActRefund, func(tx pgx.Tx, e *Escrow, now time.Time) error {
 		y, err := parseAmount("amount", req.Amount, e.Currency)
 		if err != nil {
 			return err
@@ -148,30 +142,18 @@ func (s *Service) Refund(ctx context.Context, tenant, id uuid.UUID, ifMatch int6
 		if y.GreaterThan(e.OrderOpen()) {
 			return valid.FieldCode(codeAmountMismatch, "amount", fmt.Sprintf("%s exceeds the %s not yet released", fmtAmount(y, e.Currency), fmtAmount(e.OrderOpen(), e.Currency)))
 		}
-		p, err := s.payout(ctx, tx, e, KindRefund, "manual", allocateBackward(*e, y), nil, reason, now)
-		out.Refund = p
+		p, err = s.payout(ctx, tx, e, KindRefund, "manual", allocateBackward(*e, y), nil, reason, now)
 		return err
-	})
-	if err != nil {
-		return RefundResult{}, err
-	}
-	out.Escrow = e
-	return out, nil
+	}, func(e Escrow) RefundResult { return RefundResult{Refund: p, Escrow: e} })
 }
 
 // Accept is the buyer's acceptance: every open milestone is released.
 func (s *Service) Accept(ctx context.Context, tenant, id uuid.UUID, ifMatch int64) (AcceptResult, error) {
-	var out AcceptResult
-	e, err := s.act(ctx, tenant, id, ifMatch, ActAccept, func(tx pgx.Tx, e *Escrow, now time.Time) error {
-		ps, err := s.releaseAllOpen(ctx, tx, e, "accept", now)
-		out.Releases = ps
+	var ps []Payout
+	return act(ctx, s, tenant, id, ifMatch, ActAccept, func(tx pgx.Tx, e *Escrow, now time.Time) (err error) {
+		ps, err = s.releaseAllOpen(ctx, tx, e, "accept", now)
 		return err
-	})
-	if err != nil {
-		return AcceptResult{}, err
-	}
-	out.Escrow = e
-	return out, nil
+	}, func(e Escrow) AcceptResult { return AcceptResult{Releases: ps, Escrow: e} })
 }
 
 // releaseAllOpen releases each open milestone separately, so each passes
@@ -203,17 +185,11 @@ func (s *Service) Cancel(ctx context.Context, tenant, id uuid.UUID, ifMatch int6
 	if err := errs.Err(); err != nil {
 		return RefundResult{}, err
 	}
-	var out RefundResult
-	e, err := s.act(ctx, tenant, id, ifMatch, ActCancel, func(tx pgx.Tx, e *Escrow, now time.Time) error {
-		p, err := s.returnAll(ctx, tx, e, "cancel", reason, now)
-		out.Refund = p
+	var p Payout
+	return act(ctx, s, tenant, id, ifMatch, ActCancel, func(tx pgx.Tx, e *Escrow, now time.Time) (err error) {
+		p, err = s.returnAll(ctx, tx, e, "cancel", reason, now)
 		return err
-	})
-	if err != nil {
-		return RefundResult{}, err
-	}
-	out.Escrow = e
-	return out, nil
+	}, func(e Escrow) RefundResult { return RefundResult{Refund: p, Escrow: e} })
 }
 
 // returnAll refunds every unit the escrow holds (partial funding included)

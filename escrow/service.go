@@ -98,7 +98,7 @@ func (s *Service) Fund(ctx context.Context, tenant, id uuid.UUID, ifMatch int64,
 	if err != nil {
 		return Escrow{}, err
 	}
-	return s.act(ctx, tenant, id, ifMatch, ActFund, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+	return act(ctx, s, tenant, id, ifMatch, ActFund, func(tx pgx.Tx, e *Escrow, now time.Time) error {
 		remaining := e.FundingTarget().Sub(e.Funded)
 		credited := c.amount
 		var quote *fx.Quote
@@ -162,7 +162,7 @@ func (s *Service) Fund(ctx context.Context, tenant, id uuid.UUID, ifMatch int64,
 			return err
 		}
 		return s.emit(ctx, tx, *e, "escrow.funded", extra, now)
-	})
+	}, same)
 }
 
 func quoteIDOrNil(q *fx.Quote) *uuid.UUID {
@@ -178,16 +178,16 @@ func (s *Service) Ship(ctx context.Context, tenant, id uuid.UUID, ifMatch int64,
 	if err != nil {
 		return Escrow{}, err
 	}
-	return s.act(ctx, tenant, id, ifMatch, ActShip, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+	return act(ctx, s, tenant, id, ifMatch, ActShip, func(tx pgx.Tx, e *Escrow, now time.Time) error {
 		e.Shipment, e.ShippedAt = &sh, &now
 		return s.emit(ctx, tx, *e, "escrow.shipped", map[string]any{"carrier": sh.Carrier, "tracking_number": sh.TrackingNumber}, now)
-	})
+	}, same)
 }
 
 // Deliver records delivery and starts the inspection window; when it ends
 // with no dispute and no acceptance, a job releases what is held.
 func (s *Service) Deliver(ctx context.Context, tenant, id uuid.UUID, ifMatch int64, req DeliverRequest) (Escrow, error) {
-	return s.act(ctx, tenant, id, ifMatch, ActDeliver, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+	return act(ctx, s, tenant, id, ifMatch, ActDeliver, func(tx pgx.Tx, e *Escrow, now time.Time) error {
 		at := now
 		if req.DeliveredAt != nil {
 			at = req.DeliveredAt.UTC()
@@ -204,42 +204,48 @@ func (s *Service) Deliver(ctx context.Context, tenant, id uuid.UUID, ifMatch int
 			}
 		}
 		return s.emit(ctx, tx, *e, "escrow.delivered", map[string]any{"delivered_at": at, "inspection_ends_at": ends}, now)
-	})
+	}, same)
 }
 
-// act runs one action on an escrow: lock it, check If-Match and the
-// transition table, run do, move to the table's next state (do may
-// override), settle, save.
-func (s *Service) act(ctx context.Context, tenant, id uuid.UUID, ifMatch int64, a Action, do func(tx pgx.Tx, e *Escrow, now time.Time) error) (Escrow, error) {
-	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Escrow, error) {
+// act runs one action on an escrow in one transaction: lock it, check
+// If-Match and the transition table, run do, move to the table's next state
+// (do may override), settle, save, and answer build(escrow) — the value the
+// transaction returns, so the API's finisher sees the whole result.
+func act[R any](ctx context.Context, s *Service, tenant, id uuid.UUID, ifMatch int64, a Action,
+	do func(tx pgx.Tx, e *Escrow, now time.Time) error, build func(Escrow) R) (R, error) {
+	return db.Write(ctx, s.DB, func(tx pgx.Tx) (R, error) {
+		var zero R
 		now := s.Clock.Now()
 		e, err := load(ctx, tx, tenant, id, true)
 		if err != nil {
-			return Escrow{}, err
+			return zero, err
 		}
 		if ifMatch != 0 && ifMatch != e.Version {
-			return Escrow{}, fmt.Errorf("escrow %s is at version %d, not %d: %w", e.ID, e.Version, ifMatch, ErrVersionMismatch)
+			return zero, fmt.Errorf("escrow %s is at version %d, not %d: %w", e.ID, e.Version, ifMatch, ErrVersionMismatch)
 		}
 		to, err := next(e.State, a)
 		if err != nil {
-			return Escrow{}, fmt.Errorf("escrow %s: %w", e.ID, err)
+			return zero, fmt.Errorf("escrow %s: %w", e.ID, err)
 		}
 		from := e.State
 		e.State = to
 		if err := do(tx, &e, now); err != nil {
-			return Escrow{}, err
+			return zero, err
 		}
 		if e.State == from && isMoneyAction(a) || a == ActAccept || a == ActAutoRelease {
 			if err := s.settle(ctx, tx, &e, a, now); err != nil {
-				return Escrow{}, err
+				return zero, err
 			}
 		}
 		if err := save(ctx, tx, &e, now); err != nil {
-			return Escrow{}, err
+			return zero, err
 		}
-		return e, nil
+		return build(e), nil
 	})
 }
+
+// same is the build of actions that answer with the escrow itself.
+func same(e Escrow) Escrow { return e }
 
 func isMoneyAction(a Action) bool {
 	return a == ActRelease || a == ActRefund || a == ActResolve

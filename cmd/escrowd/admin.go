@@ -20,7 +20,7 @@ func cmdMigrate(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	a, err := open(ctx, cfg)
+	a, err := open(ctx, *cfg)
 	if err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func cmdTenants(ctx context.Context, args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	a, err := open(ctx, cfg)
+	a, err := open(ctx, *cfg)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func cmdKeys(ctx context.Context, args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	a, err := open(ctx, cfg)
+	a, err := open(ctx, *cfg)
 	if err != nil {
 		return err
 	}

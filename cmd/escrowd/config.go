@@ -71,9 +71,12 @@ func (c *Config) vars() []configVar {
 	}
 }
 
-// load reads the environment, then args as flags of the subcommand.
-func load(name string, args []string) (Config, *flag.FlagSet, error) {
-	c := defaults()
+// load reads the environment and registers the settings as flags of the
+// subcommand; the caller adds its own flags and parses args, which fills the
+// returned Config (hence the pointer: flags write into it).
+func load(name string, args []string) (*Config, *flag.FlagSet, error) {
+	c := new(Config)
+	*c = defaults()
 	fs := flag.NewFlagSet("escrowd "+name, flag.ContinueOnError)
 	for _, v := range c.vars() {
 		if s, ok := os.LookupEnv(v.env); ok && s != "" {

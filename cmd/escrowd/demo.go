@@ -27,6 +27,11 @@ type demoStory struct {
 func demoStories() []demoStory {
 	return []demoStory{
 		{"webhooks and events", storyWebhooks},
+		{"finance loads FX rates", storyRates},
+		{"EUR 1,200 order paid in USD via a quote, released minus a 2.5% fee", storyCrossBorder},
+		{"two-milestone order: first milestone released, then a partial refund", storyMilestones},
+		// stories:more (later capabilities add theirs before the balances)
+		{"every account's balance and the trial balance", storyBalances},
 	}
 }
 
@@ -47,7 +52,7 @@ func cmdDemo(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.Workers = true
-	a, err := open(ctx, cfg)
+	a, err := open(ctx, *cfg)
 	if err != nil {
 		return err
 	}

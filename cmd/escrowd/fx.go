@@ -42,7 +42,7 @@ func cmdFX(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	a, err := open(ctx, cfg)
+	a, err := open(ctx, *cfg)
 	if err != nil {
 		return err
 	}

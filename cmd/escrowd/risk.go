@@ -41,7 +41,7 @@ func cmdSanctions(ctx context.Context, args []string) error {
 		return err
 	}
 	defer f.Close()
-	a, err := open(ctx, cfg)
+	a, err := open(ctx, *cfg)
 	if err != nil {
 		return err
 	}

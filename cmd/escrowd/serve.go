@@ -27,7 +27,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	a, err := open(ctx, cfg)
+	a, err := open(ctx, *cfg)
 	if err != nil {
 		return err
 	}

@@ -92,6 +92,11 @@ func (d *DB) attempt(ctx context.Context, opts pgx.TxOptions, fn TxFunc) (phase 
 		return "begin", err
 	}
 	defer func() {
+		if p := recover(); p != nil {
+			// Never leave a connection idle in an open transaction.
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			panic(p)
+		}
 		if err != nil {
 			// The rollback error is irrelevant: the attempt failed already.
 			_ = tx.Rollback(context.WithoutCancel(ctx))

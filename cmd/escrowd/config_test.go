@@ -1,0 +1,30 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// TestFlagsOverrideEnvironment: defaults, then environment, then flags.
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	t.Setenv("ESCROWD_ADDR", "127.0.0.1:9999")
+	t.Setenv("ESCROWD_JOB_INTERVAL", "5s")
+	cfg, fs, err := load("serve", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Parse([]string{"--addr", "127.0.0.1:7000", "--database-url", "postgres://x"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:7000" || cfg.JobInterval != 5*time.Second || cfg.DatabaseURL != "postgres://x" || cfg.DBMaxConns != defaults().DBMaxConns {
+		t.Fatalf("config %+v", *cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := *cfg
+	bad.DatabaseURL, bad.LogLevel = "", "loud"
+	if err := bad.Validate(); err == nil {
+		t.Fatal("invalid config accepted")
+	}
+}
