@@ -191,7 +191,7 @@ func storyBalances(ctx context.Context, d *demo) error {
 			TotalDebit  string `json:"debit_total"`
 			TotalCredit string `json:"credit_total"`
 			Balanced    bool   `json:"balanced"`
-		} `json:"currencies"`
+		} `json:"data"`
 	}
 	if err := d.call(ctx, tenants.RoleFinance, http.MethodGet, "/v1/ledger/trial-balance", nil, &tb); err != nil {
 		return err
