@@ -13,6 +13,7 @@ import (
 	"github.com/escrowd/escrowd/internal/tenants"
 	"github.com/escrowd/escrowd/internal/valid"
 	"github.com/escrowd/escrowd/ledger"
+	"github.com/escrowd/escrowd/reconcile"
 	"github.com/escrowd/escrowd/risk"
 )
 
@@ -60,6 +61,14 @@ var errorTable = []struct {
 	{risk.ErrSDNFormat, http.StatusBadRequest, "invalid_sanctions_list"},
 	{risk.ErrSDNTooLarge, http.StatusBadRequest, "invalid_sanctions_list"},
 	{risk.ErrEmptySanctionsList, http.StatusBadRequest, "invalid_sanctions_list"},
+	{reconcile.ErrInvalidStatement, http.StatusBadRequest, "invalid_statement"},
+	{reconcile.ErrUnknownAccount, http.StatusUnprocessableEntity, "unknown_account"},
+	{reconcile.ErrStatementConflict, http.StatusConflict, "statement_conflict"},
+	{reconcile.ErrNotFound, http.StatusNotFound, "not_found"},
+	{reconcile.ErrAlreadyMatched, http.StatusConflict, "already_matched"},
+	{reconcile.ErrMatchDeleted, http.StatusConflict, "match_deleted"},
+	{reconcile.ErrReportTooLarge, http.StatusUnprocessableEntity, "report_too_large"},
+	{reconcile.ErrRunTooLarge, http.StatusUnprocessableEntity, "run_too_large"},
 	{context.Canceled, 499, "client_closed_request"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "timeout"},
 	// ledger: after the other domains, whose errors may wrap these.

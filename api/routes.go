@@ -73,6 +73,7 @@ func (s *Server) routes() []route {
 	)
 	// routes:disputes
 	// routes:reconcile
+	t = append(t, s.reconcileRoutes()...)
 	return t
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
 	"github.com/escrowd/escrowd/ledger"
+	"github.com/escrowd/escrowd/reconcile"
 	"github.com/escrowd/escrowd/risk"
 )
 
@@ -33,6 +34,7 @@ type Deps struct {
 	Escrows    *escrow.Service
 	Ledger     *ledger.Service
 	Risk       *risk.Service
+	Reconcile  *reconcile.Service
 	Migrations []db.Migration
 	// Registry receives the HTTP metrics and is served on /metrics. A fresh
 	// one is made when nil.
@@ -41,25 +43,27 @@ type Deps struct {
 
 // Server is the HTTP handler of escrowd.
 type Server struct {
-	db      *db.DB
-	clock   clock.Clock
-	log     *slog.Logger
-	tenants *tenants.Store
-	outbox  *outbox.Store
-	fx      *fx.Service
-	escrows *escrow.Service
-	ledger  *ledger.Service
-	risk    *risk.Service
-	ms      []db.Migration
-	reg     *prometheus.Registry
-	metrics *httpMetrics
-	router  *mux.Router
-	table   []route
+	db        *db.DB
+	clock     clock.Clock
+	log       *slog.Logger
+	tenants   *tenants.Store
+	outbox    *outbox.Store
+	fx        *fx.Service
+	escrows   *escrow.Service
+	ledger    *ledger.Service
+	risk      *risk.Service
+	reconcile *reconcile.Service
+	ms        []db.Migration
+	reg       *prometheus.Registry
+	metrics   *httpMetrics
+	router    *mux.Router
+	table     []route
 }
 
 // New builds the server and its routes.
 func New(d Deps) *Server {
 	s := &Server{db: d.DB, clock: d.Clock, log: d.Log, tenants: d.Tenants, outbox: d.Outbox, fx: d.FX, escrows: d.Escrows, ledger: d.Ledger, risk: d.Risk, ms: d.Migrations, reg: d.Registry, metrics: newHTTPMetrics()}
+	s.reconcile = d.Reconcile
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
 	"github.com/escrowd/escrowd/ledger"
+	"github.com/escrowd/escrowd/reconcile"
 	"github.com/escrowd/escrowd/risk"
 	escrowdsql "github.com/escrowd/escrowd/sql"
 )
@@ -99,6 +100,8 @@ func buildDeps(t *testing.T, d *db.DB, clk clock.Clock, ms []db.Migration) api.D
 	riskSvc.RegisterResolver(escrow.KindRefund, deps.Escrows.ResolveReview)
 	// deps:risk (use riskSvc and gate above; one gate serves escrow and the risk routes)
 	deps.Risk = riskSvc
+	// deps:reconcile
+	deps.Reconcile = &reconcile.Service{DB: d, Clock: clk}
 	return deps
 }
 

@@ -148,7 +148,10 @@ func TestImportErrors(t *testing.T) {
 			func(err error) bool { fe, ok := valid.As(err); return ok && fe.Code() == "currency_mismatch" }},
 		{"CSV mapping problem names the parameter", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCSV, Data: []byte("d,a\n"),
 			CSV: reconcile.CSVMappingParams{Columns: true, Mapping: reconcile.CSVMapping{BookingDate: "d", Amount: "a", Debit: "x"}}},
-			func(err error) bool { fe, ok := valid.As(err); return ok && fe.Code() == "invalid_csv_mapping" && fe[0].Field == "amount" }},
+			func(err error) bool {
+				fe, ok := valid.As(err)
+				return ok && fe.Code() == "invalid_csv_mapping" && fe[0].Field == "amount"
+			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
