@@ -87,9 +87,10 @@ func benchInputs(e *env, n int) []GateInput {
 // both names against the real list and its writes included, on a database
 // holding 1,000,000 past escrows. Each decision runs in its own
 // transaction; p50/p99 of Decide alone and of the whole transaction are
-// reported. Run it on a quiet machine:
+// reported, and, as parts of it, of its read (readState, one statement)
+// and of screening both names. Run it on a quiet machine:
 //
-//	scripts/with-db.sh test go test -run='^$' -bench=BenchmarkDecide -benchtime=5000x ./risk/
+//	scripts/with-db.sh test go test -run='^$' -bench=BenchmarkDecide -benchtime=3000x ./risk/
 func BenchmarkDecide(b *testing.B) {
 	e := newEnv(b)
 	seedBench(b, e)
@@ -97,41 +98,82 @@ func BenchmarkDecide(b *testing.B) {
 	explainFeatures(b, e)
 	inputs := benchInputs(e, 1000)
 	// Warm the caches (rules, screener) outside the measurement.
-	if _, err := e.tryDecide(inputs[0]); err != nil {
+	warm := inputs[0]
+	warm.SubjectID = uuid.Must(uuid.NewV7())
+	if _, err := e.tryDecide(warm); err != nil {
 		b.Fatal(err)
 	}
-	var decide, whole []time.Duration
-	outcomes := map[string]int{}
-	for i := 0; b.Loop(); i++ {
-		in := inputs[i%len(inputs)]
-		in.SubjectID = uuid.Must(uuid.NewV7())
-		t0 := time.Now()
-		err := e.db.Tx(ctx, func(tx pgx.Tx) error {
-			t1 := time.Now()
-			d, err := e.gate.Decide(ctx, tx, in, e.clock.Now())
-			decide = append(decide, time.Since(t1))
-			outcomes[d.Outcome]++
-			return err
-		})
+	report := func(b *testing.B, name string, d []time.Duration) {
+		slices.Sort(d)
+		pct := func(p int) float64 { return float64(d[min(len(d)-1, len(d)*p/100)].Microseconds()) }
+		b.ReportMetric(pct(50), name+"-p50-µs")
+		b.ReportMetric(pct(99), name+"-p99-µs")
+	}
+	b.Run("decide", func(b *testing.B) {
+		var decide, whole []time.Duration
+		outcomes := map[string]int{}
+		for i := 0; b.Loop(); i++ {
+			in := inputs[i%len(inputs)]
+			in.SubjectID = uuid.Must(uuid.NewV7())
+			t0 := time.Now()
+			err := e.db.Tx(ctx, func(tx pgx.Tx) error {
+				t1 := time.Now()
+				d, err := e.gate.Decide(ctx, tx, in, e.clock.Now())
+				decide = append(decide, time.Since(t1))
+				outcomes[d.Outcome]++
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			whole = append(whole, time.Since(t0))
+		}
+		report(b, "decide", decide)
+		report(b, "tx", whole)
+		b.Logf("%d decisions: %v", len(decide), outcomes)
+	})
+	b.Run("reads", func(b *testing.B) {
+		var reads []time.Duration
+		for i := 0; b.Loop(); i++ {
+			in := inputs[i%len(inputs)]
+			err := e.db.ReadTx(ctx, func(tx pgx.Tx) error {
+				t0 := time.Now()
+				var f Features
+				_, err := readState(ctx, tx, in, in.RiskContext["device_id"], e.clock.Now(), &f)
+				reads = append(reads, time.Since(t0))
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b, "reads", reads)
+	})
+	b.Run("screen", func(b *testing.B) {
+		id, err := currentListID(ctx, e.db.Pool, e.tenant)
 		if err != nil {
 			b.Fatal(err)
 		}
-		whole = append(whole, time.Since(t0))
-	}
-	pct := func(d []time.Duration, p int) float64 {
-		slices.Sort(d)
-		return float64(d[min(len(d)-1, len(d)*p/100)].Microseconds())
-	}
-	b.ReportMetric(pct(decide, 50), "decide-p50-µs")
-	b.ReportMetric(pct(decide, 99), "decide-p99-µs")
-	b.ReportMetric(pct(whole, 99), "tx-p99-µs")
-	b.Logf("%d decisions: %v", len(decide), outcomes)
+		scr, err := e.gate.sanctions.screener(ctx, e.db.Pool, e.tenant, id)
+		if err != nil || scr == nil {
+			b.Fatal("no screener", err)
+		}
+		var screens []time.Duration
+		for i := 0; b.Loop(); i++ {
+			in := inputs[i%len(inputs)]
+			t0 := time.Now()
+			screenParties(scr, in.Buyer, in.Seller)
+			screens = append(screens, time.Since(t0))
+		}
+		report(b, "screen2", screens)
+	})
 }
 
-// explainFeatures logs the plan of the feature query for the hot seller.
+// explainFeatures logs the plan of the state query for the hot seller and
+// fails on a sequential scan.
 func explainFeatures(b *testing.B, e *env) {
 	now := e.clock.Now()
-	rows, err := e.db.Pool.Query(context.Background(), "EXPLAIN "+featuresSQL,
+	rows, err := e.db.Pool.Query(context.Background(), "EXPLAIN "+stateSQL,
 		e.tenant, "buyer-1", "seller-hot", uuid.Nil, MaxHistoryEscrows, now, now.Add(-time.Hour), now.Add(-24*time.Hour), MaxVelocityCount, CardTestingMaxUSD, "device-1")
 	if err != nil {
 		b.Fatal(err)

@@ -71,10 +71,15 @@ type USDConverter interface {
 // Feature limits.
 const (
 	// MaxHistoryEscrows is how many of a party's most recent escrows the
-	// history features look at; counts saturate there.
-	MaxHistoryEscrows = 1000
-	// MaxVelocityCount is where velocity counts saturate.
-	MaxVelocityCount = 1000
+	// history features (count, volume, median, p95, dispute rate) look
+	// at; counts saturate there. It bounds the cost of a decision for the
+	// busiest sellers; 500 amounts give stable percentiles.
+	MaxHistoryEscrows = 500
+	// MaxVelocityCount is where velocity counts (releases, escrows, tiny
+	// escrows per window) saturate: 4 times the highest default
+	// threshold (50 releases a day). Rules comparing against more never
+	// hold.
+	MaxVelocityCount = 200
 )
 
 // CardTestingMaxUSD is the amount below which an escrow counts as tiny for
@@ -173,17 +178,16 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 	if err := in.validate(); err != nil {
 		return GateDecision{}, err
 	}
-	h, err := readHead(ctx, tx, in)
-	if err != nil {
-		return GateDecision{}, err
-	}
 	f := contextFeatures(in, now)
-	f.PartyFrozen = h.frozen
 	device := strings.TrimSpace(in.RiskContext["device_id"])
 	if device == "" {
-		device = h.device
+		var err error
+		if device, err = escrowDevice(ctx, tx, in.TenantID, in.EscrowID); err != nil {
+			return GateDecision{}, err
+		}
 	}
-	if err := readFeatures(ctx, tx, in, device, now, &f); err != nil {
+	h, err := readState(ctx, tx, in, device, now, &f)
+	if err != nil {
 		return GateDecision{}, err
 	}
 
@@ -250,11 +254,16 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 		}
 		gd.StepUpCode, gd.StepUpExpiresAt = code, &expires
 	}
-	if err := storeDecision(ctx, tx, in, gd, now); err != nil {
+	// The decision and both screenings go in one round trip.
+	var batch pgx.Batch
+	if err := queueDecision(&batch, in, gd, now); err != nil {
 		return GateDecision{}, err
 	}
-	if err := storeScreenings(ctx, tx, in.TenantID, in.SubjectType, in.SubjectID, escrowID, &gd.ID, h.listID, recs, now); err != nil {
+	if err := queueScreenings(&batch, in.TenantID, in.SubjectType, in.SubjectID, escrowID, &gd.ID, h.listID, recs, now); err != nil {
 		return GateDecision{}, err
+	}
+	if err := sendBatch(ctx, tx, &batch); err != nil {
+		return GateDecision{}, fmt.Errorf("risk: store decision: %w", err)
 	}
 	if d.Outcome != OutcomeApprove {
 		a := Alert{DecisionID: &gd.ID, Outcome: d.Outcome, Score: d.Score, Reasons: d.Reasons, Operation: in.Operation,
@@ -360,113 +369,8 @@ func optionalID(id uuid.UUID) *uuid.UUID {
 	return &id
 }
 
-// head is what Decide reads first, in one statement.
-type head struct {
-	frozen       bool
-	rulesVersion int        // 0: the defaults
-	listID       *uuid.UUID // nil: no sanctions list
-	device       string     // the device the escrow was created from
-}
-
-func readHead(ctx context.Context, tx pgx.Tx, in GateInput) (head, error) {
-	var (
-		h       head
-		frozen  int64
-		version *int64
-		device  *string
-	)
-	err := tx.QueryRow(ctx, `
-		SELECT
-			(SELECT count(*) FROM party_freezes WHERE tenant_id = $1 AND party_id IN ($2, $3)),
-			(SELECT max(version) FROM risk_rule_sets WHERE tenant_id = $1),
-			(SELECT id FROM sanctions_lists WHERE tenant_id = $1 ORDER BY id DESC LIMIT 1),
-			(SELECT device_id FROM risk_observations WHERE tenant_id = $1 AND escrow_id = $4)`,
-		in.TenantID, in.Buyer.ID, in.Seller.ID, in.EscrowID).Scan(&frozen, &version, &h.listID, &device)
-	if err != nil {
-		return head{}, fmt.Errorf("risk: decide: %w", err)
-	}
-	h.frozen = frozen > 0
-	if version != nil {
-		h.rulesVersion = int(*version)
-	}
-	if device != nil {
-		h.device = *device
-	}
-	return h, nil
-}
-
-// featuresSQL computes the history and velocity features in one statement.
-// Every subquery is bounded (LIMIT) and reads one index: history from the
-// buyer's and seller's most recent escrows, first-seen times, the seller's
-// releases over 24 h (risk_decisions), the buyer's and the device's
-// escrows over the last hour with the tiny ones among them.
-const featuresSQL = `
-SELECT b.n, b.vol, b.med, b.p95,
-	s.n, s.vol, s.med, s.p95, s.disputed,
-	(SELECT min(observed_at) FROM risk_observations WHERE tenant_id = $1 AND buyer_id = $2),
-	(SELECT min(observed_at) FROM risk_observations WHERE tenant_id = $1 AND seller_id = $3),
-	r.h1, r.h24, bv.n, bv.tiny, dv.n, dv.tiny
-FROM
-	(SELECT count(*) AS n, COALESCE(sum(amount_usd), 0) AS vol,
-		percentile_disc(0.5) WITHIN GROUP (ORDER BY amount_usd) AS med,
-		percentile_disc(0.95) WITHIN GROUP (ORDER BY amount_usd) AS p95
-	FROM (SELECT amount_usd FROM risk_observations WHERE tenant_id = $1 AND buyer_id = $2 AND escrow_id <> $4
-		ORDER BY observed_at DESC LIMIT $5) AS h) AS b,
-	(SELECT count(*) AS n, COALESCE(sum(amount_usd), 0) AS vol,
-		percentile_disc(0.5) WITHIN GROUP (ORDER BY amount_usd) AS med,
-		percentile_disc(0.95) WITHIN GROUP (ORDER BY amount_usd) AS p95,
-		count(disputed_at) AS disputed
-	FROM (SELECT amount_usd, disputed_at FROM risk_observations WHERE tenant_id = $1 AND seller_id = $3 AND escrow_id <> $4
-		ORDER BY observed_at DESC LIMIT $5) AS h) AS s,
-	(SELECT count(*) AS h24, count(CASE WHEN created_at > $7 THEN 1 END) AS h1
-	FROM (SELECT created_at FROM risk_decisions WHERE tenant_id = $1 AND seller_id = $3 AND operation = 'release'
-		AND created_at > $8 AND created_at <= $6 ORDER BY created_at DESC LIMIT $9) AS x) AS r,
-	(SELECT count(*) AS n, count(CASE WHEN amount_usd < $10 THEN 1 END) AS tiny
-	FROM (SELECT amount_usd FROM risk_observations WHERE tenant_id = $1 AND buyer_id = $2
-		AND observed_at > $7 AND observed_at <= $6 ORDER BY observed_at DESC LIMIT $9) AS x) AS bv,
-	(SELECT count(*) AS n, count(CASE WHEN amount_usd < $10 THEN 1 END) AS tiny
-	FROM (SELECT amount_usd FROM risk_observations WHERE tenant_id = $1 AND device_id = $11 AND $11 <> ''
-		AND observed_at > $7 AND observed_at <= $6 ORDER BY observed_at DESC LIMIT $9) AS x) AS dv`
-
-// readFeatures fills f's history and velocity features (see featuresSQL).
-func readFeatures(ctx context.Context, tx pgx.Tx, in GateInput, device string, now time.Time, f *Features) error {
-	var (
-		bn, sn, disputed, h1, h24, bvn, bvt, dvn, dvt int64
-		bMed, bP95, sMed, sP95                        decimal.NullDecimal
-		bFirst, sFirst                                *time.Time
-	)
-	err := tx.QueryRow(ctx, featuresSQL,
-		in.TenantID, in.Buyer.ID, in.Seller.ID, in.EscrowID, MaxHistoryEscrows,
-		now, now.Add(-time.Hour), now.Add(-24*time.Hour), MaxVelocityCount, CardTestingMaxUSD, device).
-		Scan(&bn, &f.BuyerVolumeUSD, &bMed, &bP95,
-			&sn, &f.SellerVolumeUSD, &sMed, &sP95, &disputed,
-			&bFirst, &sFirst, &h1, &h24, &bvn, &bvt, &dvn, &dvt)
-	if err != nil {
-		return fmt.Errorf("risk: decide: features: %w", err)
-	}
-	f.BuyerEscrowCount, f.SellerEscrowCount = int(bn), int(sn)
-	f.BuyerMedianAmountUSD, f.BuyerP95AmountUSD = bMed.Decimal, bP95.Decimal
-	f.SellerMedianAmountUSD, f.SellerP95AmountUSD = sMed.Decimal, sP95.Decimal
-	if sn > 0 {
-		f.SellerDisputeRate = float64(disputed) / float64(sn)
-	}
-	f.BuyerFirstSeenDays, f.SellerFirstSeenDays = daysSince(bFirst, now), daysSince(sFirst, now)
-	f.SellerReleases1h, f.SellerReleases24h = int(h1), int(h24)
-	f.BuyerEscrows1h, f.TinyEscrowsBuyer1h = int(bvn), int(bvt)
-	f.DeviceEscrows1h, f.TinyEscrowsDevice1h = int(dvn), int(dvt)
-	return nil
-}
-
-// daysSince is the number of whole days from first to now, 0 for never
-// seen (first seen now).
-func daysSince(first *time.Time, now time.Time) int {
-	if first == nil || !first.Before(now) {
-		return 0
-	}
-	return int(now.Sub(*first) / (24 * time.Hour))
-}
-
-func storeDecision(ctx context.Context, tx pgx.Tx, in GateInput, d GateDecision, now time.Time) error {
+// queueDecision queues the insert of decision d.
+func queueDecision(b *pgx.Batch, in GateInput, d GateDecision, now time.Time) error {
 	reasons, err := json.Marshal(d.Reasons)
 	if err != nil {
 		return err
@@ -475,14 +379,24 @@ func storeDecision(ctx context.Context, tx pgx.Tx, in GateInput, d GateDecision,
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `
+	b.Queue(`
 		INSERT INTO risk_decisions (id, tenant_id, operation, subject_type, subject_id, escrow_id, amount, currency,
 			outcome, score, reasons, rules_version, features, created_at, buyer_id, seller_id, review_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		d.ID, in.TenantID, in.Operation, in.SubjectType, in.SubjectID, optionalID(in.EscrowID), in.Amount, strings.ToUpper(in.Currency),
 		d.Outcome, d.Score, reasons, d.RulesVersion, features, now, in.Buyer.ID, in.Seller.ID, d.ReviewID)
-	if err != nil {
-		return fmt.Errorf("risk: store decision: %w", err)
-	}
 	return nil
+}
+
+// sendBatch runs the queued statements in one round trip and returns the
+// first error.
+func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
+	res := tx.SendBatch(ctx, b)
+	for range b.Len() {
+		if _, err := res.Exec(); err != nil {
+			_ = res.Close()
+			return err
+		}
+	}
+	return res.Close()
 }

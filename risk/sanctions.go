@@ -283,8 +283,8 @@ func screenParties(scr *Screener, buyer, seller Party) ([]screeningRecord, Scree
 	return recs, out
 }
 
-// storeScreenings records each screening in tx, in one statement.
-func storeScreenings(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, subjectType string, subjectID uuid.UUID, escrowID *uuid.UUID,
+// queueScreenings queues the insert of each screening, in one statement.
+func queueScreenings(b *pgx.Batch, tenant uuid.UUID, subjectType string, subjectID uuid.UUID, escrowID *uuid.UUID,
 	decisionID *uuid.UUID, listID *uuid.UUID, recs []screeningRecord, now time.Time) error {
 	ids := make([]uuid.UUID, len(recs))
 	parties := make([]string, len(recs))
@@ -309,14 +309,11 @@ func storeScreenings(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, subjectTy
 		}
 		matches[i] = string(b)
 	}
-	_, err := tx.Exec(ctx, `
+	b.Queue(`
 		INSERT INTO risk_screenings (id, tenant_id, subject_type, subject_id, escrow_id, decision_id, party, party_id, name, list_id, matched, matches, screened_at)
 		SELECT u.id, $1, $2, $3, $4, $5, u.party, u.party_id, u.name, $6, u.matched, u.matches::JSONB, $7
 		FROM unnest($8::UUID[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::BOOL[], $13::TEXT[]) AS u (id, party, party_id, name, matched, matches)`,
 		tenant, subjectType, subjectID, escrowID, decisionID, listID, now, ids, parties, partyIDs, names, matched, matches)
-	if err != nil {
-		return fmt.Errorf("risk: store screenings: %w", err)
-	}
 	return nil
 }
 
@@ -335,8 +332,12 @@ func (g *Gate) ScreenParties(ctx context.Context, tx pgx.Tx, tenant, escrowID uu
 		return Screening{}, err
 	}
 	recs, out := screenParties(scr, buyer, seller)
-	if err := storeScreenings(ctx, tx, tenant, SubjectEscrow, escrowID, &escrowID, nil, listID, recs, now); err != nil {
+	var batch pgx.Batch
+	if err := queueScreenings(&batch, tenant, SubjectEscrow, escrowID, &escrowID, nil, listID, recs, now); err != nil {
 		return Screening{}, err
+	}
+	if err := sendBatch(ctx, tx, &batch); err != nil {
+		return Screening{}, fmt.Errorf("risk: store screenings: %w", err)
 	}
 	if !out.Match {
 		return out, nil
