@@ -42,12 +42,19 @@ func TestConcurrentSpendsNeverOverdraw(t *testing.T) {
 			cash := e.account("cash:psp:EUR", "EUR", ledger.KindAsset)
 			acct := e.account("escrow:hot", "EUR", ledger.KindLiability, noOverdraft, sharded(shards))
 			sink := e.account("seller:1:payable:EUR", "EUR", ledger.KindLiability)
-			for i := range k {
-				// Several funding entries, so a sharded account's money
-				// lies on several shards.
-				e.mustPost(e.transfer(fmt.Sprintf("fund-%d", i), cash, acct, "7.25"))
-			}
 			d := racePool(t, e)
+			// Several funding entries at once, on several sessions, so a
+			// sharded account's money lies on several shards.
+			var fund sync.WaitGroup
+			for i := range k {
+				fund.Go(func() {
+					en := e.transfer(fmt.Sprintf("fund-%d", i), cash, acct, "7.25")
+					if _, err := db.Write(ctx, d, func(tx pgx.Tx) (ledger.Entry, error) { return ledger.Post(ctx, tx, en) }); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			fund.Wait()
 			var wg sync.WaitGroup
 			errs := make([]error, contenders)
 			for i := range contenders {
