@@ -39,10 +39,41 @@ var otherTenantResource = map[string]func(e *env) string{
 	},
 }
 
+// escrowOfB makes a funded escrow of tenant B and, when release is set,
+// releases it; it returns the escrow id and the release id.
+func escrowOfB(e *env, release bool) (string, string) {
+	e.loadRates(e.tenantB)
+	ref := "B-" + uuid.NewString()[:8]
+	es := e.newEscrow(e.tenantB, ref, "20.00", "EUR", nil)
+	id := es["id"].(string)
+	e.escrowAct(e.tenantB, id, "fund", map[string]any{"amount": "20.00", "currency": "EUR", "payment_ref": ref}, 200)
+	if !release {
+		return id, ""
+	}
+	r := e.escrowAct(e.tenantB, id, "release", nil, 200)
+	return id, r["release"].(map[string]any)["id"].(string)
+}
+
+func init() {
+	otherTenantResource["/v1/escrows/"] = func(e *env) string { id, _ := escrowOfB(e, false); return id }
+	otherTenantResource["/v1/releases/"] = func(e *env) string { _, rel := escrowOfB(e, true); return rel }
+}
+
 // sampleBodies are valid request bodies per route, so that a request on
 // another tenant's resource fails for the right reason (404), not for its
 // body. Domains add theirs.
-var sampleBodies = map[string]any{}
+var sampleBodies = map[string]any{
+	"POST /v1/escrows/{id}/fund":         map[string]any{"amount": "1.00", "currency": "EUR", "payment_ref": "walk"},
+	"POST /v1/escrows/{id}/ship":         map[string]any{"carrier": "DHL", "tracking_number": "1"},
+	"POST /v1/escrows/{id}/deliver":      map[string]any{},
+	"POST /v1/escrows/{id}/accept":       map[string]any{},
+	"POST /v1/escrows/{id}/release":      map[string]any{},
+	"POST /v1/escrows/{id}/refund":       map[string]any{"amount": "1.00", "reason": "walk"},
+	"POST /v1/escrows/{id}/cancel":       map[string]any{"reason": "walk"},
+	"POST /v1/releases/{id}/confirm":     map[string]any{"code": "123456"},
+	"POST /v1/releases/{id}/resend-code": map[string]any{},
+	"POST /v1/events/{id}/redeliver":     map[string]any{},
+}
 
 func fillPath(e *env, path string) string {
 	if !strings.Contains(path, "{") {

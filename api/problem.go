@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/escrowd/escrowd/internal/valid"
@@ -57,6 +58,9 @@ func fieldProblem(status int, code, field, message string) error {
 
 func writeProblem(w http.ResponseWriter, p Problem) {
 	body, _ := json.Marshal(p)
+	if s, ok := p.Extra["retry_after_seconds"]; ok {
+		w.Header().Set("Retry-After", fmt.Sprint(s))
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	_, _ = w.Write(body)
