@@ -15,7 +15,8 @@ const (
 	RuleAmountDate = "amount_date"
 	// RuleOneToMany: one line equals the sum of several postings (a PSP
 	// payout batch): postings sharing the line's reference, all open
-	// postings of one day, or a bounded subset-sum search.
+	// postings of one day, or a bounded subset-sum search when at most
+	// MaxCandidates open postings lie in the window.
 	RuleOneToMany = "one_to_many"
 	// RuleManyToOne: several lines equal one posting.
 	RuleManyToOne = "many_to_one"
@@ -375,11 +376,11 @@ func (m *matcher) oneToMany() {
 		if m.dayBatch(li, offs) {
 			continue
 		}
-		if m.truncated {
+		s := signIndex(l.amount)
+		if m.truncated || !m.searchable(m.pDayCount[s], l.day, offs) {
 			continue
 		}
 		var cands []int32
-		s := signIndex(l.amount)
 		for _, off := range offs {
 			d, ok := m.daySlot(l.day, off)
 			if !ok || m.pDayCount[s][d] == 0 {
@@ -404,6 +405,20 @@ func (m *matcher) oneToMany() {
 			}
 		}
 	}
+}
+
+// searchable tells whether the open items of one sign in the window
+// around day (counted per day in open) are few enough, 2 to MaxCandidates,
+// for a subset-sum search among them. Among more, a sum that happens to fit
+// says little (many subsets reach many amounts), so none is guessed.
+func (m *matcher) searchable(open []int64, day int32, offs []int32) bool {
+	n := int64(0)
+	for _, off := range offs {
+		if d, ok := m.daySlot(day, off); ok {
+			n += open[d]
+		}
+	}
+	return n >= 2 && n <= MaxCandidates
 }
 
 // dayBatch matches line li with all open postings of one day of the
@@ -465,13 +480,7 @@ func (m *matcher) manyToOne() {
 			continue
 		}
 		s := signIndex(p.amount)
-		open := int64(0)
-		for _, off := range offs {
-			if d, ok := m.daySlot(p.day, off); ok {
-				open += m.lDayCount[s][d]
-			}
-		}
-		if open < 2 {
+		if !m.searchable(m.lDayCount[s], p.day, offs) {
 			continue
 		}
 		var cands []int32
