@@ -271,6 +271,16 @@ func TestTransitionTable(t *testing.T) {
 			r, _ := f.svc.Cancel(ctx, f.tenant, f.create("100.00", "EUR", nil).ID, 0, escrow.CancelRequest{Reason: "x"})
 			return r.Escrow
 		},
+		escrow.Expired: func() escrow.Escrow {
+			h := 1
+			e := f.create("100.00", "EUR", func(r *escrow.CreateRequest) { r.Terms = &escrow.TermsInput{FundingDeadlineHours: &h} })
+			f.clock.Advance(2 * time.Hour)
+			if _, err := f.jobs.RunAll(ctx, 10); err != nil {
+				t.Fatal(err)
+			}
+			e, _ = f.svc.Get(ctx, f.tenant, e.ID)
+			return e
+		},
 		escrow.Refunded: func() escrow.Escrow {
 			e := f.fund(f.create("100.00", "EUR", nil), "100.00")
 			r, _ := f.svc.Refund(ctx, f.tenant, e.ID, 0, escrow.RefundRequest{Amount: "100.00", Reason: "x"})
