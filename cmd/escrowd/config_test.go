@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,5 +28,19 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	bad.DatabaseURL, bad.LogLevel = "", "loud"
 	if err := bad.Validate(); err == nil {
 		t.Fatal("invalid config accepted")
+	}
+}
+
+// TestREADMEListsEverySetting keeps the README's configuration table true.
+func TestREADMEListsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := defaults()
+	for _, v := range c.vars() {
+		if !strings.Contains(string(readme), "`"+v.env+"`") || !strings.Contains(string(readme), "`--"+v.flag+"`") {
+			t.Errorf("README.md does not list %s / --%s", v.env, v.flag)
+		}
 	}
 }
