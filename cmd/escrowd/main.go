@@ -7,6 +7,8 @@
 //	escrowd keys list --tenant ID | keys revoke --id KEY_ID
 //	escrowd fx import FILE --tenant ID   import FX rates (CSV or ECB XML)
 //	escrowd sanctions load FILE --tenant ID   load an OFAC SDN list (sdn.csv)
+//	escrowd reconcile import FILE --account CODE --tenant ID   import a bank/PSP statement (camt.053 or CSV)
+//	escrowd bench-reconcile           time matching 100k statement lines against 1M postings
 //	escrowd demo                       run the demo stories against a fresh server
 //	escrowd version
 package main
@@ -32,16 +34,18 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":        {"run the HTTP API and background workers", cmdServe},
-		"migrate":      {"apply database migrations", cmdMigrate},
-		"tenants":      {"tenants create --name N", cmdTenants},
-		"keys":         {"keys create --tenant ID --role R | keys list --tenant ID | keys revoke --id KEY_ID", cmdKeys},
-		"fx":           {"fx import FILE --tenant ID (rates CSV or ECB XML)", cmdFX},
-		"sanctions":    {"sanctions load FILE --tenant ID (OFAC SDN list, sdn.csv format)", cmdSanctions},
-		"ledger":       {"ledger verify [--tenant ID] (re-derive balances, entries, sealed blocks) | ledger seal", cmdLedger},
-		"bench-ledger": {"ledger load benchmark on a fresh database (make bench-ledger adds pgbench)", cmdBenchLedger},
-		"demo":         {"start a server on the database and drive the demo stories through the HTTP API", cmdDemo},
-		"version":      {"print the version", func(context.Context, []string) error { fmt.Println(version); return nil }},
+		"serve":           {"run the HTTP API and background workers", cmdServe},
+		"migrate":         {"apply database migrations", cmdMigrate},
+		"tenants":         {"tenants create --name N", cmdTenants},
+		"keys":            {"keys create --tenant ID --role R | keys list --tenant ID | keys revoke --id KEY_ID", cmdKeys},
+		"fx":              {"fx import FILE --tenant ID (rates CSV or ECB XML)", cmdFX},
+		"sanctions":       {"sanctions load FILE --tenant ID (OFAC SDN list, sdn.csv format)", cmdSanctions},
+		"ledger":          {"ledger verify [--tenant ID] (re-derive balances, entries, sealed blocks) | ledger seal", cmdLedger},
+		"bench-ledger":    {"ledger load benchmark on a fresh database (make bench-ledger adds pgbench)", cmdBenchLedger},
+		"reconcile":       {"reconcile import FILE --account CODE --tenant ID [--format camt.053|csv] [--csv-mapping name=value,...]", cmdReconcile},
+		"bench-reconcile": {"matching benchmark: --lines statement lines against --postings ledger postings, generated in a fresh database", cmdBenchReconcile},
+		"demo":            {"start a server on the database and drive the demo stories through the HTTP API", cmdDemo},
+		"version":         {"print the version", func(context.Context, []string) error { fmt.Println(version); return nil }},
 	}
 }
 

@@ -21,27 +21,29 @@ import (
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
 	"github.com/escrowd/escrowd/ledger"
+	"github.com/escrowd/escrowd/reconcile"
 	"github.com/escrowd/escrowd/risk"
 	escrowdsql "github.com/escrowd/escrowd/sql"
 )
 
 // app is everything one escrowd process runs, wired once here.
 type app struct {
-	cfg     Config
-	log     *slog.Logger
-	clock   clock.Clock
-	db      *db.DB
-	ms      []db.Migration
-	reg     *prometheus.Registry
-	tenants *tenants.Store
-	fx      *fx.Service
-	gate    *risk.Gate
-	risk    *risk.Service
-	escrows *escrow.Service
-	ledger  *ledger.Service
-	jobs    *jobs.Runner
-	hooks   *outbox.Deliverer
-	server  *api.Server
+	cfg       Config
+	log       *slog.Logger
+	clock     clock.Clock
+	db        *db.DB
+	ms        []db.Migration
+	reg       *prometheus.Registry
+	tenants   *tenants.Store
+	fx        *fx.Service
+	gate      *risk.Gate
+	risk      *risk.Service
+	escrows   *escrow.Service
+	ledger    *ledger.Service
+	reconcile *reconcile.Service
+	jobs      *jobs.Runner
+	hooks     *outbox.Deliverer
+	server    *api.Server
 }
 
 // open connects to the database and builds the services.
@@ -77,8 +79,10 @@ func open(ctx context.Context, cfg Config) (*app, error) {
 	a.risk.RegisterResolver(escrow.KindRefund, a.escrows.ResolveReview)
 	a.jobs = jobs.NewRunner(a.db, a.clock, a.log)
 	a.hooks = &outbox.Deliverer{DB: a.db, Clock: a.clock, Client: &http.Client{Timeout: outbox.DeliveryTimeout}, Log: a.log}
+	a.reconcile = &reconcile.Service{DB: a.db, Clock: a.clock, Log: a.log}
 	a.server = api.New(api.Deps{
 		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.tenants, Outbox: &outbox.Store{DB: a.db, Clock: a.clock}, FX: a.fx, Escrows: a.escrows, Ledger: a.ledger, Risk: a.risk, Migrations: a.ms, Registry: a.reg,
+		Reconcile: a.reconcile,
 	})
 	return a, nil
 }
