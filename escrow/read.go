@@ -109,9 +109,6 @@ func (s *Service) Timeline(ctx context.Context, tenant, id uuid.UUID) ([]Timelin
 	if err != nil {
 		return nil, err
 	}
-	if err := attachRisk(ctx, s.DB.Pool, ps); err != nil {
-		return nil, err
-	}
 	for _, p := range ps {
 		data := map[string]any{"status": p.Status, "trigger": p.Trigger, "amount": fmtAmount(p.OrderAmount, e.Currency),
 			"fee_amount": fmtAmount(p.Fee, e.Currency), "ledger_entry_id": p.EntryID}

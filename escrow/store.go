@@ -156,16 +156,22 @@ func save(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Time) error {
 }
 
 const payoutColumns = `id, tenant_id, escrow_id, kind, trigger, milestone_idx, order_amount, gross, fee, buyer_fee_part, seller_fee_part,
-	net, allocation, status, reason, decision_id, review_id, entry_id, created_at, updated_at`
+	net, allocation, status, reason, decision_id, review_id, entry_id, created_at, updated_at, risk`
 
 func scanPayout(row pgx.Row) (Payout, error) {
 	var p Payout
-	var alloc []byte
+	var alloc, rs []byte
 	var idx *int64
 	err := row.Scan(&p.ID, &p.TenantID, &p.EscrowID, &p.Kind, &p.Trigger, &idx, &p.OrderAmount, &p.Gross, &p.Fee, &p.BuyerFeePart,
-		&p.SellerFeePart, &p.Net, &alloc, &p.Status, &p.Reason, &p.DecisionID, &p.ReviewID, &p.EntryID, &p.CreatedAt, &p.UpdatedAt)
+		&p.SellerFeePart, &p.Net, &alloc, &p.Status, &p.Reason, &p.DecisionID, &p.ReviewID, &p.EntryID, &p.CreatedAt, &p.UpdatedAt, &rs)
 	if err != nil {
 		return Payout{}, err
+	}
+	if rs != nil {
+		p.Risk = &RiskSummary{}
+		if err := json.Unmarshal(rs, p.Risk); err != nil {
+			return Payout{}, fmt.Errorf("payout %s: risk: %w", p.ID, err)
+		}
 	}
 	if idx != nil {
 		i := int(*idx)
@@ -179,11 +185,15 @@ func scanPayout(row pgx.Row) (Payout, error) {
 
 func insertPayout(ctx context.Context, tx pgx.Tx, p Payout) error {
 	alloc, _ := json.Marshal(p.Allocation)
+	var rs []byte
+	if p.Risk != nil {
+		rs, _ = json.Marshal(p.Risk)
+	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO escrow_payouts (`+payoutColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $20)`,
 		p.ID, p.TenantID, p.EscrowID, p.Kind, p.Trigger, p.MilestoneIdx, p.OrderAmount, p.Gross, p.Fee, p.BuyerFeePart, p.SellerFeePart,
-		p.Net, alloc, p.Status, p.Reason, p.DecisionID, p.ReviewID, p.EntryID, p.CreatedAt)
+		p.Net, alloc, p.Status, p.Reason, p.DecisionID, p.ReviewID, p.EntryID, p.CreatedAt, rs)
 	if err != nil {
 		return fmt.Errorf("payout %s: insert: %w", p.ID, err)
 	}
@@ -219,23 +229,4 @@ func payoutsOf(ctx context.Context, q db.Querier, escrowID uuid.UUID) ([]Payout,
 		return nil, fmt.Errorf("escrow %s: payouts: %w", escrowID, err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Payout, error) { return scanPayout(row) })
-}
-
-// riskSummaries loads the gate decisions of payouts.
-func attachRisk(ctx context.Context, q db.Querier, ps []Payout) error {
-	for i := range ps {
-		if ps[i].DecisionID == nil {
-			continue
-		}
-		var s RiskSummary
-		var reasons []byte
-		err := q.QueryRow(ctx, `SELECT id, outcome, score, reasons FROM risk_decisions WHERE id = $1`, *ps[i].DecisionID).
-			Scan(&s.DecisionID, &s.Decision, &s.Score, &reasons)
-		if err != nil {
-			return fmt.Errorf("payout %s: risk decision: %w", ps[i].ID, err)
-		}
-		_ = json.Unmarshal(reasons, &s.Reasons)
-		ps[i].Risk = &s
-	}
-	return nil
 }

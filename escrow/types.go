@@ -221,16 +221,16 @@ type Payout struct {
 	EntryID       *uuid.UUID
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
-	// Risk is the gate's decision, when loaded with it.
+	// Risk summarises the gate's decision (stored with the payout).
 	Risk *RiskSummary
 }
 
 // RiskSummary is the part of a risk decision shown with a payout.
 type RiskSummary struct {
-	DecisionID uuid.UUID
-	Decision   string
-	Score      int
-	Reasons    []RiskReason
+	DecisionID uuid.UUID    `json:"decision_id"`
+	Decision   string       `json:"decision"`
+	Score      int          `json:"score"`
+	Reasons    []RiskReason `json:"reasons"`
 }
 
 // RiskReason is one explained reason of a decision.
