@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -221,20 +222,34 @@ func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, pending bool, shards []
 	return e, nil
 }
 
+// sessionSlots numbers the database sessions this process has posted on,
+// from a random start (so that two processes rarely number alike).
+var sessionSlots atomic.Uint64
+
+func init() { sessionSlots.Store(rand.Uint64()) }
+
+// slotKey names a session's slot in its pgconn.PgConn.CustomData.
+const slotKey = "escrowd.ledger.slot"
+
 // pickShard chooses the balance shard of a hot account for a posting: the
-// database session's backend id modulo n. Two transactions that run at the
-// same time run on two sessions, whose ids (consecutive on PostgreSQL for a
-// pool's connections) then name different shards when n exceeds the number
-// of writers, so concurrent writers rarely meet on a shard row, where one
-// would wait and then fail to serialize. Which shard is taken never
-// matters for correctness; without a session id it is random.
+// slot of the database session modulo n. Each session of the process gets
+// the next slot when it first posts, and transactions running at the same
+// time run on different sessions, so with n above the pool size they never
+// meet on a shard row (where one would wait, then fail to serialize).
+// Which shard is taken never matters for correctness; without a session it
+// is random.
 func pickShard(tx pgx.Tx, n int) int {
-	if c := tx.Conn(); c != nil && c.PgConn() != nil {
-		if pid := c.PgConn().PID(); pid != 0 {
-			return int(pid % uint32(n))
-		}
+	c := tx.Conn()
+	if c == nil || c.PgConn() == nil {
+		return rand.IntN(n)
 	}
-	return rand.IntN(n)
+	m := c.PgConn().CustomData()
+	slot, ok := m[slotKey].(uint64)
+	if !ok {
+		slot = sessionSlots.Add(1)
+		m[slotKey] = slot
+	}
+	return int(slot % uint64(n))
 }
 
 func (c *rowChange) addPending(dir Side, amount decimal.Decimal) {
