@@ -15,7 +15,6 @@ import (
 	"github.com/escrowd/escrowd/internal/tenants"
 )
 
-
 const rcFin = tenants.RoleFinance
 
 func (e *env) rcAuditCount(route, resource string) int {
