@@ -112,51 +112,47 @@ func (s *Service) AddChargebackEvidence(ctx context.Context, tenant, id uuid.UUI
 		return EvidenceResult{}, err
 	}
 	var ev Evidence
-	_, err := s.changeChargeback(ctx, tenant, id, CBEvidence, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
+	return changeChargeback(ctx, s, tenant, id, CBEvidence, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
 		if now.After(cb.RespondBy) {
 			return fmt.Errorf("chargeback %s: evidence was due by %s: %w", cb.ID, cb.RespondBy.Format(time.RFC3339), ErrEvidenceDeadlinePassed)
 		}
 		ev = Evidence{ID: uuid.Must(uuid.NewV7()), ChargebackID: &cb.ID, Party: req.Party, Kind: req.Kind, Description: trim(req.Description),
 			URI: req.URI, SHA256: req.SHA256, CreatedAt: now}
 		return insertEvidence(ctx, tx, tenant, ev)
-	})
-	if err != nil {
-		return EvidenceResult{}, err
-	}
-	return EvidenceResult{Evidence: ev}, nil
+	}, func(Chargeback) EvidenceResult { return EvidenceResult{Evidence: ev} })
 }
 
 // SubmitChargeback records that the response went to the card network
 // (needs_response → under_review), before respond_by.
 func (s *Service) SubmitChargeback(ctx context.Context, tenant, id uuid.UUID) (Chargeback, error) {
-	return s.changeChargeback(ctx, tenant, id, CBSubmit, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
+	return changeChargeback(ctx, s, tenant, id, CBSubmit, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
 		if now.After(cb.RespondBy) {
 			return fmt.Errorf("chargeback %s: the response was due by %s: %w", cb.ID, cb.RespondBy.Format(time.RFC3339), ErrEvidenceDeadlinePassed)
 		}
 		return jobs.Cancel(ctx, tx, JobChargebackDue, cb.ID.String(), now)
-	})
+	}, sameChargeback)
 }
 
 // WinChargeback records the card network's decision for the merchant:
 // every posting of the chargeback is reversed and the money is held again.
 func (s *Service) WinChargeback(ctx context.Context, tenant, id uuid.UUID) (Chargeback, error) {
-	return s.changeChargeback(ctx, tenant, id, CBWin, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
+	return changeChargeback(ctx, s, tenant, id, CBWin, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
 		e, err := s.Escrows.ReverseChargeback(ctx, tx, tenant, cb.EscrowID, cb.PayoutID, cb.EntryIDs, now)
 		if err != nil {
 			return err
 		}
 		cb.DecidedAt = &now
 		return s.emitChargeback(ctx, tx, *cb, "chargeback.won", map[string]any{"escrow_state": e.State}, now)
-	})
+	}, sameChargeback)
 }
 
 // LoseChargeback records the card network's decision for the buyer (or
 // the marketplace accepting the chargeback): the postings stay and the
 // escrow settles when nothing is left open.
 func (s *Service) LoseChargeback(ctx context.Context, tenant, id uuid.UUID) (Chargeback, error) {
-	return s.changeChargeback(ctx, tenant, id, CBLose, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
+	return changeChargeback(ctx, s, tenant, id, CBLose, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
 		return s.lose(ctx, tx, cb, "", now)
-	})
+	}, sameChargeback)
 }
 
 func (s *Service) lose(ctx context.Context, tx pgx.Tx, cb *Chargeback, reason string, now time.Time) error {
@@ -182,12 +178,12 @@ func (s *Service) HandleChargebackDue(ctx context.Context, j jobs.Job) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.changeChargeback(ctx, tenant, id, CBExpire, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
+	_, err = changeChargeback(ctx, s, tenant, id, CBExpire, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
 		if now.Before(cb.RespondBy) {
 			return errNotDue
 		}
 		return s.lose(ctx, tx, cb, "not answered by respond_by", now)
-	})
+	}, sameChargeback)
 	if errors.Is(err, errNotDue) || errors.Is(err, ErrInvalidStatus) || errors.Is(err, ErrChargebackNotFound) {
 		return nil
 	}
@@ -205,36 +201,40 @@ func (s *Service) GetChargeback(ctx context.Context, tenant, id uuid.UUID) (Char
 }
 
 // changeChargeback runs one action on a chargeback in one transaction, as
-// change does for disputes.
-func (s *Service) changeChargeback(ctx context.Context, tenant, id uuid.UUID, a ChargebackAction, do func(tx pgx.Tx, cb *Chargeback, now time.Time) error) (Chargeback, error) {
-	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Chargeback, error) {
+// change does for disputes; the transaction's result is result of the
+// saved chargeback.
+func changeChargeback[T any](ctx context.Context, s *Service, tenant, id uuid.UUID, a ChargebackAction, do func(tx pgx.Tx, cb *Chargeback, now time.Time) error, result func(Chargeback) T) (T, error) {
+	return db.Write(ctx, s.DB, func(tx pgx.Tx) (T, error) {
+		var zero T
 		now := s.Clock.Now()
 		cb, err := loadChargeback(ctx, tx, tenant, id, true)
 		if err != nil {
-			return Chargeback{}, err
+			return zero, err
 		}
 		to, err := nextChargeback(cb.Status, a)
 		if err != nil {
-			return Chargeback{}, fmt.Errorf("chargeback %s: %w", cb.ID, err)
+			return zero, fmt.Errorf("chargeback %s: %w", cb.ID, err)
 		}
 		from := cb.Status
 		cb.Status = to
 		if err := do(tx, &cb, now); err != nil {
-			return Chargeback{}, err
+			return zero, err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE chargebacks SET status = $4, decided_at = $5, version = version + 1, updated_at = $6
 			WHERE id = $1 AND status = $2 AND version = $3`, cb.ID, string(from), cb.Version, string(cb.Status), cb.DecidedAt, now)
 		if err != nil {
-			return Chargeback{}, fmt.Errorf("chargeback %s: save: %w", cb.ID, err)
+			return zero, fmt.Errorf("chargeback %s: save: %w", cb.ID, err)
 		}
 		if tag.RowsAffected() != 1 {
-			return Chargeback{}, fmt.Errorf("chargeback %s: %w", cb.ID, ErrConcurrentChange)
+			return zero, fmt.Errorf("chargeback %s: %w", cb.ID, ErrConcurrentChange)
 		}
 		cb.Version++
 		cb.UpdatedAt = now
-		return cb, nil
+		return result(cb), nil
 	})
 }
+
+func sameChargeback(cb Chargeback) Chargeback { return cb }
 
 const chargebackColumns = `id, tenant_id, escrow_id, status, amount, currency, psp_ref, reason, respond_by, from_held, clawed_back,
 	loss_amount, receivable_amount, payout_id, entry_ids, version, created_at, updated_at, decided_at`

@@ -34,7 +34,7 @@ func (s *Service) MakeOffer(ctx context.Context, tenant, id uuid.UUID, req Offer
 		return OfferResult{}, err
 	}
 	var o Offer
-	d, err := s.change(ctx, tenant, id, ActOffer, func(tx pgx.Tx, d *Dispute, now time.Time) error {
+	return change(ctx, s, tenant, id, ActOffer, func(tx pgx.Tx, d *Dispute, now time.Time) error {
 		amount, err := parseAmount("refund_amount", req.RefundAmount, d.Currency, false)
 		if err != nil {
 			return err
@@ -64,11 +64,7 @@ func (s *Service) MakeOffer(ctx context.Context, tenant, id uuid.UUID, req Offer
 		sellerResponded(d, req.By, now)
 		return s.emit(ctx, tx, *d, "dispute.offer_made", map[string]any{"offer_id": o.ID, "by": o.By,
 			"refund_amount": fmtAmount(o.RefundAmount, d.Currency), "note": o.Note}, now)
-	})
-	if err != nil {
-		return OfferResult{}, err
-	}
-	return OfferResult{Offer: o, Dispute: d}, nil
+	}, func(d Dispute) OfferResult { return OfferResult{Offer: o, Dispute: d} })
 }
 
 // claimable is what the buyer of d's escrow can still claim back.
@@ -90,10 +86,11 @@ func (s *Service) claimable(ctx context.Context, q db.Querier, d Dispute) (decim
 // same transaction (refund_full when the offer refunds everything the buyer
 // can claim, release_full when it refunds nothing).
 func (s *Service) AcceptOffer(ctx context.Context, tenant, id, offerID uuid.UUID) (OfferResult, error) {
-	var out OfferResult
-	d, err := s.change(ctx, tenant, id, ActAcceptOffer, func(tx pgx.Tx, d *Dispute, now time.Time) error {
-		o, err := loadOffer(ctx, tx, tenant, d.ID, offerID)
-		if err != nil {
+	var o Offer
+	var st escrow.Settlement
+	return change(ctx, s, tenant, id, ActAcceptOffer, func(tx pgx.Tx, d *Dispute, now time.Time) error {
+		var err error
+		if o, err = loadOffer(ctx, tx, tenant, d.ID, offerID); err != nil {
 			return err
 		}
 		if err := decideOffer(ctx, tx, &o, OfferAccepted, now); err != nil {
@@ -117,21 +114,17 @@ func (s *Service) AcceptOffer(ctx context.Context, tenant, id, offerID uuid.UUID
 			return err
 		}
 		refund := o.RefundAmount
-		st, err := s.settle(ctx, tx, d, outcome, &refund, fmt.Sprintf("offer by the %s accepted by the %s", o.By, acceptor), acceptor, &o, now)
-		out.Offer, out.Outcome = o, &Outcome{Settlement: st, Offer: &o}
+		st, err = s.settle(ctx, tx, d, outcome, &refund, fmt.Sprintf("offer by the %s accepted by the %s", o.By, acceptor), acceptor, &o, now)
 		return err
+	}, func(d Dispute) OfferResult {
+		return OfferResult{Offer: o, Dispute: d, Outcome: &Outcome{Dispute: d, Offer: &o, Settlement: st}}
 	})
-	if err != nil {
-		return OfferResult{}, err
-	}
-	out.Dispute, out.Outcome.Dispute = d, d
-	return out, nil
 }
 
 // RejectOffer is the other party's refusal of an open offer.
 func (s *Service) RejectOffer(ctx context.Context, tenant, id, offerID uuid.UUID) (OfferResult, error) {
 	var o Offer
-	d, err := s.change(ctx, tenant, id, ActRejectOffer, func(tx pgx.Tx, d *Dispute, now time.Time) error {
+	return change(ctx, s, tenant, id, ActRejectOffer, func(tx pgx.Tx, d *Dispute, now time.Time) error {
 		var err error
 		if o, err = loadOffer(ctx, tx, tenant, d.ID, offerID); err != nil {
 			return err
@@ -141,11 +134,7 @@ func (s *Service) RejectOffer(ctx context.Context, tenant, id, offerID uuid.UUID
 		}
 		sellerResponded(d, other(o.By), now)
 		return nil
-	})
-	if err != nil {
-		return OfferResult{}, err
-	}
-	return OfferResult{Offer: o, Dispute: d}, nil
+	}, func(d Dispute) OfferResult { return OfferResult{Offer: o, Dispute: d} })
 }
 
 func other(party string) string {
@@ -172,7 +161,7 @@ func (s *Service) AddEvidence(ctx context.Context, tenant, id uuid.UUID, req Evi
 		return EvidenceResult{}, err
 	}
 	var ev Evidence
-	d, err := s.change(ctx, tenant, id, ActEvidence, func(tx pgx.Tx, d *Dispute, now time.Time) error {
+	return change(ctx, s, tenant, id, ActEvidence, func(tx pgx.Tx, d *Dispute, now time.Time) error {
 		if now.After(d.EvidenceDueAt) {
 			return fmt.Errorf("dispute %s: evidence was due by %s: %w", d.ID, d.EvidenceDueAt.Format(time.RFC3339), ErrEvidenceDeadlinePassed)
 		}
@@ -180,9 +169,5 @@ func (s *Service) AddEvidence(ctx context.Context, tenant, id uuid.UUID, req Evi
 			URI: req.URI, SHA256: req.SHA256, CreatedAt: now}
 		sellerResponded(d, req.Party, now)
 		return insertEvidence(ctx, tx, tenant, ev)
-	})
-	if err != nil {
-		return EvidenceResult{}, err
-	}
-	return EvidenceResult{Evidence: ev, Dispute: d}, nil
+	}, func(d Dispute) EvidenceResult { return EvidenceResult{Evidence: ev, Dispute: d} })
 }

@@ -63,8 +63,12 @@ func TestResolveRacesAutoReleaseAndApproval(t *testing.T) {
 			_, resolveErr = f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "not as described"}, "agent")
 		})
 		run(func() { _, acceptErr = f.svc.AcceptOffer(f.ctx, f.tenant, d.ID, offer.Offer.ID) })
-		run(func() { autoErr = f.esc.HandleAutoRelease(f.ctx, jobs.Job{Kind: escrow.JobAutoRelease, Payload: payload}) })
-		run(func() { _, approveErr = f.risk.DecideReview(f.ctx, f.tenant, *rel.Release.ReviewID, true, "looks fine", "reviewer") })
+		run(func() {
+			autoErr = f.esc.HandleAutoRelease(f.ctx, jobs.Job{Kind: escrow.JobAutoRelease, Payload: payload})
+		})
+		run(func() {
+			_, approveErr = f.risk.DecideReview(f.ctx, f.tenant, *rel.Release.ReviewID, true, "looks fine", "reviewer")
+		})
 		close(start)
 		wg.Wait()
 

@@ -149,12 +149,21 @@ func (s *Service) scheduleDeadline(ctx context.Context, tx pgx.Tx, d Dispute, no
 // change runs one action on a dispute in one transaction: lock it, check
 // the transition table, run do (which may move money through the escrow
 // hooks and set d.Status to a status the table allows), keep the deadline
-// job in step and save, guarded on status and version.
-func (s *Service) change(ctx context.Context, tenant, id uuid.UUID, a Action, do func(tx pgx.Tx, d *Dispute, now time.Time) error) (Dispute, error) {
-	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Dispute, error) {
-		return s.changeTx(ctx, tx, tenant, id, a, do)
+// job in step and save, guarded on status and version. The transaction's
+// result (what the API renders and stores under the idempotency key) is
+// result of the saved dispute.
+func change[T any](ctx context.Context, s *Service, tenant, id uuid.UUID, a Action, do func(tx pgx.Tx, d *Dispute, now time.Time) error, result func(Dispute) T) (T, error) {
+	return db.Write(ctx, s.DB, func(tx pgx.Tx) (T, error) {
+		d, err := s.changeTx(ctx, tx, tenant, id, a, do)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		return result(d), nil
 	})
 }
+
+func itself(d Dispute) Dispute { return d }
 
 func (s *Service) changeTx(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, a Action, do func(tx pgx.Tx, d *Dispute, now time.Time) error) (Dispute, error) {
 	now := s.Clock.Now()
@@ -198,13 +207,13 @@ func (s *Service) Escalate(ctx context.Context, tenant, id uuid.UUID, req Escala
 	if err := req.Validate(); err != nil {
 		return Dispute{}, err
 	}
-	return s.change(ctx, tenant, id, ActEscalate, func(tx pgx.Tx, d *Dispute, now time.Time) error {
+	return change(ctx, s, tenant, id, ActEscalate, func(tx pgx.Tx, d *Dispute, now time.Time) error {
 		if req.By == PartyBuyer && d.SellerRespondedAt == nil && now.Before(d.SellerResponseDueAt) {
 			return fmt.Errorf("dispute %s: seller response due %s: %w", d.ID, d.SellerResponseDueAt.Format(time.RFC3339), ErrNegotiationOpen)
 		}
 		sellerResponded(d, req.By, now)
 		return s.escalate(ctx, tx, d, req.By, "", now)
-	})
+	}, itself)
 }
 
 // escalate moves d to under_review and reopens the evidence window for
@@ -232,7 +241,7 @@ func (s *Service) HandleDeadline(ctx context.Context, j jobs.Job) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.change(ctx, tenant, id, ActDeadline, func(tx pgx.Tx, d *Dispute, now time.Time) error {
+	_, err = change(ctx, s, tenant, id, ActDeadline, func(tx pgx.Tx, d *Dispute, now time.Time) error {
 		var missed string
 		var due time.Time
 		switch {
@@ -247,7 +256,7 @@ func (s *Service) HandleDeadline(ctx context.Context, j jobs.Job) error {
 			return err
 		}
 		return s.escalate(ctx, tx, d, BySystem, missed, now)
-	})
+	}, itself)
 	if errors.Is(err, errNotDue) {
 		return s.reschedule(ctx, tenant, id)
 	}
@@ -278,14 +287,14 @@ func (s *Service) Withdraw(ctx context.Context, tenant, id uuid.UUID, req Withdr
 	if err := req.Validate(); err != nil {
 		return Dispute{}, err
 	}
-	return s.change(ctx, tenant, id, ActWithdraw, func(tx pgx.Tx, d *Dispute, now time.Time) error {
+	return change(ctx, s, tenant, id, ActWithdraw, func(tx pgx.Tx, d *Dispute, now time.Time) error {
 		e, err := s.Escrows.EndDispute(ctx, tx, tenant, d.EscrowID, now)
 		if err != nil {
 			return err
 		}
 		d.WithdrawnAt = &now
 		return s.emit(ctx, tx, *d, "dispute.withdrawn", map[string]any{"reason": trim(req.Reason), "escrow_state": e.State}, now)
-	})
+	}, itself)
 }
 
 // Assign gives an open dispute to an agent.
@@ -293,11 +302,11 @@ func (s *Service) Assign(ctx context.Context, tenant, id uuid.UUID, req AssignRe
 	if err := req.Validate(); err != nil {
 		return Dispute{}, err
 	}
-	return s.change(ctx, tenant, id, ActAssign, func(tx pgx.Tx, d *Dispute, now time.Time) error {
+	return change(ctx, s, tenant, id, ActAssign, func(tx pgx.Tx, d *Dispute, now time.Time) error {
 		prev := d.Assignee
 		d.Assignee = trim(req.Agent)
 		return s.emit(ctx, tx, *d, "dispute.assigned", map[string]any{"agent": d.Assignee, "previous_agent": prev}, now)
-	})
+	}, itself)
 }
 
 // Resolve is an agent's decision on a dispute under review: refund_full
@@ -308,8 +317,8 @@ func (s *Service) Resolve(ctx context.Context, tenant, id uuid.UUID, req Resolve
 	if err := req.Validate(); err != nil {
 		return Outcome{}, err
 	}
-	var out Outcome
-	d, err := s.change(ctx, tenant, id, ActResolve, func(tx pgx.Tx, d *Dispute, now time.Time) error {
+	var st escrow.Settlement
+	return change(ctx, s, tenant, id, ActResolve, func(tx pgx.Tx, d *Dispute, now time.Time) error {
 		var refund *decimal.Decimal
 		switch req.Outcome {
 		case OutcomeReleaseFull:
@@ -322,15 +331,10 @@ func (s *Service) Resolve(ctx context.Context, tenant, id uuid.UUID, req Resolve
 			}
 			refund = &r
 		}
-		st, err := s.settle(ctx, tx, d, req.Outcome, refund, trim(req.Rationale), by, nil, now)
-		out.Settlement = st
+		var err error
+		st, err = s.settle(ctx, tx, d, req.Outcome, refund, trim(req.Rationale), by, nil, now)
 		return err
-	})
-	if err != nil {
-		return Outcome{}, err
-	}
-	out.Dispute = d
-	return out, nil
+	}, func(d Dispute) Outcome { return Outcome{Dispute: d, Settlement: st} })
 }
 
 // settle carries out an outcome on the escrow and records it on d.
