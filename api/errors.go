@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/escrowd/escrowd/disputes"
 	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/idem"
@@ -61,6 +62,18 @@ var errorTable = []struct {
 	{risk.ErrSDNFormat, http.StatusBadRequest, "invalid_sanctions_list"},
 	{risk.ErrSDNTooLarge, http.StatusBadRequest, "invalid_sanctions_list"},
 	{risk.ErrEmptySanctionsList, http.StatusBadRequest, "invalid_sanctions_list"},
+	{disputes.ErrNotFound, http.StatusNotFound, "not_found"},
+	{disputes.ErrOfferNotFound, http.StatusNotFound, "not_found"},
+	{disputes.ErrChargebackNotFound, http.StatusNotFound, "not_found"},
+	{disputes.ErrInvalidStatus, http.StatusConflict, "invalid_state"},
+	{disputes.ErrDisputeOpen, http.StatusConflict, "dispute_open"},
+	{escrow.ErrAlreadyDisputed, http.StatusConflict, "dispute_open"},
+	{disputes.ErrClaimWindowClosed, http.StatusUnprocessableEntity, "claim_window_closed"},
+	{disputes.ErrEvidenceDeadlinePassed, http.StatusUnprocessableEntity, "evidence_deadline_passed"},
+	{disputes.ErrNegotiationOpen, http.StatusConflict, "negotiation_open"},
+	{disputes.ErrOfferNotOpen, http.StatusConflict, "offer_not_open"},
+	{disputes.ErrDuplicatePSPRef, http.StatusConflict, "duplicate_psp_ref"},
+	{disputes.ErrConcurrentChange, http.StatusConflict, "conflict"},
 	{reconcile.ErrInvalidStatement, http.StatusBadRequest, "invalid_statement"},
 	{reconcile.ErrUnknownAccount, http.StatusUnprocessableEntity, "unknown_account"},
 	{reconcile.ErrStatementConflict, http.StatusConflict, "statement_conflict"},

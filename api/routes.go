@@ -72,6 +72,8 @@ func (s *Server) routes() []route {
 		route{method: http.MethodPost, path: "/v1/parties/{id}/unfreeze", roles: reviewersOrMP, write: s.unfreezeParty, render: renderOK, idempotent: true},
 	)
 	// routes:disputes
+	t = append(t, s.disputeRoutes()...)
+	t = append(t, s.chargebackRoutes()...)
 	// routes:reconcile
 	t = append(t, s.reconcileRoutes()...)
 	return t

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/escrowd/escrowd/disputes"
 	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/clock"
@@ -34,6 +35,7 @@ type Deps struct {
 	Escrows    *escrow.Service
 	Ledger     *ledger.Service
 	Risk       *risk.Service
+	Disputes   *disputes.Service
 	Reconcile  *reconcile.Service
 	Migrations []db.Migration
 	// Registry receives the HTTP metrics and is served on /metrics. A fresh
@@ -52,6 +54,7 @@ type Server struct {
 	escrows   *escrow.Service
 	ledger    *ledger.Service
 	risk      *risk.Service
+	disputes  *disputes.Service
 	reconcile *reconcile.Service
 	ms        []db.Migration
 	reg       *prometheus.Registry
@@ -62,7 +65,7 @@ type Server struct {
 
 // New builds the server and its routes.
 func New(d Deps) *Server {
-	s := &Server{db: d.DB, clock: d.Clock, log: d.Log, tenants: d.Tenants, outbox: d.Outbox, fx: d.FX, escrows: d.Escrows, ledger: d.Ledger, risk: d.Risk, ms: d.Migrations, reg: d.Registry, metrics: newHTTPMetrics()}
+	s := &Server{db: d.DB, clock: d.Clock, log: d.Log, tenants: d.Tenants, outbox: d.Outbox, fx: d.FX, escrows: d.Escrows, ledger: d.Ledger, risk: d.Risk, disputes: d.Disputes, ms: d.Migrations, reg: d.Registry, metrics: newHTTPMetrics()}
 	s.reconcile = d.Reconcile
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

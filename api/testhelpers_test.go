@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/escrowd/escrowd/api"
+	"github.com/escrowd/escrowd/disputes"
 	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/clock"
@@ -100,6 +101,8 @@ func buildDeps(t *testing.T, d *db.DB, clk clock.Clock, ms []db.Migration) api.D
 	riskSvc.RegisterResolver(escrow.KindRefund, deps.Escrows.ResolveReview)
 	// deps:risk (use riskSvc and gate above; one gate serves escrow and the risk routes)
 	deps.Risk = riskSvc
+	// deps:disputes
+	deps.Disputes = &disputes.Service{DB: d, Clock: clk, Escrows: deps.Escrows}
 	// deps:reconcile
 	deps.Reconcile = &reconcile.Service{DB: d, Clock: clk}
 	return deps
