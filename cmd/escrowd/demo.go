@@ -30,6 +30,7 @@ func demoStories() []demoStory {
 		{"finance loads FX rates", storyRates},
 		{"EUR 1,200 order paid in USD via a quote, released minus a 2.5% fee", storyCrossBorder},
 		{"two-milestone order: first milestone released, then a partial refund", storyMilestones},
+		{"not-as-described claim: the seller offers 30%, the buyer escalates, an agent refunds part", storyDispute},
 		// stories:more (later capabilities add theirs before the balances)
 		{"every account's balance and the trial balance", storyBalances},
 	}

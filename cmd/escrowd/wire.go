@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/escrowd/escrowd/api"
+	"github.com/escrowd/escrowd/disputes"
 	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/clock"
@@ -39,6 +40,7 @@ type app struct {
 	gate      *risk.Gate
 	risk      *risk.Service
 	escrows   *escrow.Service
+	disputes  *disputes.Service
 	ledger    *ledger.Service
 	reconcile *reconcile.Service
 	jobs      *jobs.Runner
@@ -77,11 +79,13 @@ func open(ctx context.Context, cfg Config) (*app, error) {
 	// held ledger entry, reject voids it.
 	a.risk.RegisterResolver(escrow.KindRelease, a.escrows.ResolveReview)
 	a.risk.RegisterResolver(escrow.KindRefund, a.escrows.ResolveReview)
+	a.disputes = &disputes.Service{DB: a.db, Clock: a.clock, Escrows: a.escrows}
 	a.jobs = jobs.NewRunner(a.db, a.clock, a.log)
 	a.hooks = &outbox.Deliverer{DB: a.db, Clock: a.clock, Client: &http.Client{Timeout: outbox.DeliveryTimeout}, Log: a.log}
 	a.reconcile = &reconcile.Service{DB: a.db, Clock: a.clock, Log: a.log}
 	a.server = api.New(api.Deps{
 		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.tenants, Outbox: &outbox.Store{DB: a.db, Clock: a.clock}, FX: a.fx, Escrows: a.escrows, Ledger: a.ledger, Risk: a.risk, Migrations: a.ms, Registry: a.reg,
+		Disputes:  a.disputes,
 		Reconcile: a.reconcile,
 	})
 	return a, nil
@@ -92,6 +96,8 @@ func (a *app) registerJobs(ctx context.Context) error {
 	a.jobs.Handle(escrow.JobExpire, a.escrows.HandleExpire)
 	a.jobs.Handle(escrow.JobAutoRelease, a.escrows.HandleAutoRelease)
 	a.jobs.Handle(risk.JobReviewExpire, a.risk.HandleReviewExpire)
+	a.jobs.Handle(disputes.JobDeadline, a.disputes.HandleDeadline)
+	a.jobs.Handle(disputes.JobChargebackDue, a.disputes.HandleChargebackDue)
 	a.jobs.Handle(ledger.JobExpirePending, a.ledger.ExpireJob)
 	if err := a.jobs.HandlePeriodic(ctx, jobs.Periodic{Kind: ledger.JobSeal, Every: ledger.SealEvery, Handler: a.ledger.SealJob}); err != nil {
 		return err
