@@ -25,6 +25,9 @@ type Options struct {
 	ApplicationName string        // default "escrowd"
 }
 
+// idleInTxTimeout ends a session idle inside a transaction for longer.
+const idleInTxTimeout = "60s"
+
 // DefaultMaxTxAttempts bounds how often one transaction function runs before
 // the serialization failure is returned to the caller.
 const DefaultMaxTxAttempts = 12
@@ -77,9 +80,13 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 	}
 	cfg.ConnConfig.ConnectTimeout = opt.ConnectTimeout
 	cfg.ConnConfig.RuntimeParams["application_name"] = opt.ApplicationName
-	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		pgxdecimal.Register(c.TypeMap())
-		return nil
+		// A transaction left open by a crashed or stuck caller is ended by
+		// the server, so it can hold no lock for long (ledger sealing also
+		// counts on transactions being short).
+		_, err := c.Exec(ctx, "SET idle_in_transaction_session_timeout = '"+idleInTxTimeout+"'")
+		return err
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
