@@ -25,7 +25,9 @@ func TestPolicyCopiedAtCreate(t *testing.T) {
 		t.Fatalf("policy %+v, want the default", e.Policy)
 	}
 	p := escrow.Policy{SellerResponseHours: 48, EscalationHours: 120, EvidenceHours: 96}
-	if _, err := write(f, func(tx pgx.Tx) (escrow.TenantPolicy, error) { return escrow.SetPolicy(ctx, tx, f.tenant, p, f.clock.Now()) }); err != nil {
+	if _, err := write(f, func(tx pgx.Tx) (escrow.TenantPolicy, error) {
+		return escrow.SetPolicy(ctx, tx, f.tenant, p, f.clock.Now())
+	}); err != nil {
 		t.Fatal(err)
 	}
 	e := f.create("10.00", "EUR", nil)
@@ -60,11 +62,15 @@ func TestDisputeHooksKeepInvariants(t *testing.T) {
 	if err != nil || rel.Release.Status != escrow.StatusPendingReview {
 		t.Fatalf("release %v %s", err, rel.Release.Status)
 	}
-	got, err := write(f, func(tx pgx.Tx) (escrow.Escrow, error) { return f.svc.OpenDispute(ctx, tx, f.tenant, e.ID, nil, f.clock.Now()) })
+	got, err := write(f, func(tx pgx.Tx) (escrow.Escrow, error) {
+		return f.svc.OpenDispute(ctx, tx, f.tenant, e.ID, nil, f.clock.Now())
+	})
 	if err != nil || got.State != escrow.Disputed || got.StateBeforeDispute != escrow.Delivered {
 		t.Fatalf("open: %v %s / %s", err, got.State, got.StateBeforeDispute)
 	}
-	_, err = write(f, func(tx pgx.Tx) (escrow.Escrow, error) { return f.svc.OpenDispute(ctx, tx, f.tenant, e.ID, nil, f.clock.Now()) })
+	_, err = write(f, func(tx pgx.Tx) (escrow.Escrow, error) {
+		return f.svc.OpenDispute(ctx, tx, f.tenant, e.ID, nil, f.clock.Now())
+	})
 	if !errors.Is(err, escrow.ErrAlreadyDisputed) {
 		t.Fatalf("second open: %v", err)
 	}
@@ -106,7 +112,9 @@ func TestDisputeBeforeFullFunding(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	e := f.fund(f.create("100.00", "EUR", nil), "40.00")
-	if _, err := write(f, func(tx pgx.Tx) (escrow.Escrow, error) { return f.svc.OpenDispute(ctx, tx, f.tenant, e.ID, nil, f.clock.Now()) }); err != nil {
+	if _, err := write(f, func(tx pgx.Tx) (escrow.Escrow, error) {
+		return f.svc.OpenDispute(ctx, tx, f.tenant, e.ID, nil, f.clock.Now())
+	}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := write(f, func(tx pgx.Tx) (escrow.Settlement, error) {
