@@ -40,7 +40,8 @@ const benchBatch = 200_000
 // account (only the cash legs are written: the database is for the
 // benchmark, ledger verify would flag it) with a payment_ref each, and
 // Lines statement lines for them. With k = Postings / Lines, line i stands
-// for posting p = i·k; by i mod 20 it is: 0–11 the posting's amount and
+// for posting p = i·k; the postings are spread evenly over Days in order
+// (entry ids ordered by time like UUIDv7); by i mod 20 a line is: 0–11 the posting's amount and
 // its payment_ref as EndToEndId, a day later (rule reference); 12–16 the
 // amount alone, 0 to 2 days later (amount + date); 17 the sum of postings
 // p, p+1, p+2, which carry the line's reference as batch_ref (one-to-many);
@@ -60,26 +61,33 @@ func GenerateBench(ctx context.Context, d *db.DB, spec BenchSpec) (BenchData, er
 	k := spec.Postings / spec.Lines
 	const amount = `round((((%[1]s * 7919) %% 499901) + 100)::NUMERIC / 100, 2)`
 	am := func(x string) string { return fmt.Sprintf(amount, x) }
-	// when is posting n's booking time: day n mod Days, a second of the day.
-	when := func(from, days string) string {
-		return fmt.Sprintf(`%[1]s::TIMESTAMPTZ + ((n %% %[2]s) * INTERVAL '1 day') + (((n / %[2]s) %% 86400) * INTERVAL '1 second')`, from, days)
+	// when is posting n's booking time: the postings are spread evenly over
+	// the days, in order, so they lie in the table in time order as booked
+	// postings do. id is an entry id ordered by that time, as UUIDv7 are.
+	span := int64(spec.Days) * 86400
+	when := func(from string) string {
+		return fmt.Sprintf(`(%s::TIMESTAMPTZ + ((n * %d) / %d) * INTERVAL '1 second')`, from, span, spec.Postings)
+	}
+	id := func(from string) string {
+		return fmt.Sprintf(`(lpad(to_hex((extract(epoch FROM %s) * 1000)::INT8), 12, '0') || '7' || lpad(to_hex(n %% 4096), 3, '0') || '8' || lpad(to_hex(n), 15, '0'))::UUID`,
+			when(from))
 	}
 	for lo := 1; lo <= spec.Postings; lo += benchBatch {
 		hi := min(lo+benchBatch-1, spec.Postings)
 		if _, err := d.Pool.Exec(ctx, `
 			INSERT INTO ledger_entries (id, tenant_id, kind, description, reference, status, effective_at, created_at, metadata, posting_count)
-			SELECT md5('rb-e-' || n)::UUID, $1, 'escrow.fund', '', 'bench:fund:' || n, 'posted', `+when("$2", "$3")+`, `+when("$2", "$3")+`,
-				CASE WHEN (n / $4) % 20 = 17 AND n % $4 < 3
-					THEN jsonb_build_object('payment_ref', 'PAY-' || n, 'batch_ref', 'BATCH-' || (n / $4))
+			SELECT `+id("$2")+`, $1, 'escrow.fund', '', 'bench:fund:' || n, 'posted', `+when("$2")+`, `+when("$2")+`,
+				CASE WHEN (n / $3) % 20 = 17 AND n % $3 < 3
+					THEN jsonb_build_object('payment_ref', 'PAY-' || n, 'batch_ref', 'BATCH-' || (n / $3))
 					ELSE jsonb_build_object('payment_ref', 'PAY-' || n) END,
 				2
-			FROM generate_series($5::INT8, $6::INT8) AS n`, spec.Tenant, from, spec.Days, k, lo, hi); err != nil {
+			FROM generate_series($4::INT8, $5::INT8) AS n`, spec.Tenant, from, k, lo, hi); err != nil {
 			return BenchData{}, fmt.Errorf("reconcile: bench entries: %w", err)
 		}
 		if _, err := d.Pool.Exec(ctx, `
 			INSERT INTO ledger_postings (entry_id, idx, tenant_id, account_id, shard, direction, amount, currency, pending, balance_after, seq, created_at, effective_at)
-			SELECT md5('rb-e-' || n)::UUID, 0, $1, $2, n % $3, 'debit', `+am("n")+`, $4, false, 0, n, `+when("$5", "$6")+`, `+when("$5", "$6")+`
-			FROM generate_series($7::INT8, $8::INT8) AS n`, spec.Tenant, acct.ID, spec.Shards, spec.Currency, from, spec.Days, lo, hi); err != nil {
+			SELECT `+id("$5")+`, 0, $1, $2, n % $3, 'debit', `+am("n")+`, $4, false, 0, n, `+when("$5")+`, `+when("$5")+`
+			FROM generate_series($6::INT8, $7::INT8) AS n`, spec.Tenant, acct.ID, spec.Shards, spec.Currency, from, lo, hi); err != nil {
 			return BenchData{}, fmt.Errorf("reconcile: bench postings: %w", err)
 		}
 	}
@@ -99,9 +107,9 @@ func GenerateBench(ctx context.Context, d *db.DB, spec BenchSpec) (BenchData, er
 		SELECT md5('rb-l-' || i)::UUID, $1, $2, $3, 'L' || i, i, `+lineAmount+`, $4, dt, dt, dt, 'booked', false,
 			CASE WHEN c < 12 THEN 'PAY-' || p ELSE '' END,
 			CASE WHEN c = 17 THEN 'BATCH-' || i WHEN c = 19 THEN 'NOPE-' || i ELSE '' END, $5
-		FROM (SELECT i, p, c, ($5::TIMESTAMPTZ + ((p % $6) + CASE WHEN c BETWEEN 12 AND 16 THEN i % 3 ELSE 1 END) * INTERVAL '1 day')::DATE AS dt
+		FROM (SELECT i, p, c, ($5::TIMESTAMPTZ + ((p * $6) / $9 + CASE WHEN c BETWEEN 12 AND 16 THEN i % 3 ELSE 1 END) * INTERVAL '1 day')::DATE AS dt
 			FROM (SELECT i, i * $7 AS p, i % 20 AS c FROM generate_series(1::INT8, $8::INT8) AS i) y) x`,
-		spec.Tenant, stmt, acct.ID, spec.Currency, from, spec.Days, k, spec.Lines); err != nil {
+		spec.Tenant, stmt, acct.ID, spec.Currency, from, spec.Days, k, spec.Lines, spec.Postings); err != nil {
 		return BenchData{}, fmt.Errorf("reconcile: bench lines: %w", err)
 	}
 	for _, t := range []string{"ledger_entries", "ledger_postings", "recon_lines"} {

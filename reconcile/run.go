@@ -223,7 +223,7 @@ func (s *Service) match(ctx context.Context, tenant uuid.UUID, acct ledger.Accou
 	}
 	window := time.Duration(cfg.WindowDays) * 24 * time.Hour
 	pFrom, pTo := c.from.Add(-window), c.to.Add(24*time.Hour+window)
-	postings, err := streamOpenPostings(ctx, s.DB, tenant, acct.ID, pFrom, pTo, m)
+	postings, err := streamOpenPostings(ctx, s.DB, tenant, acct, pFrom, pTo, m)
 	if err != nil {
 		return RunResult{}, err
 	}
@@ -365,22 +365,23 @@ func loadOpenLines(ctx context.Context, d *db.DB, tenant, account uuid.UUID, fro
 }
 
 // streamOpenPostings streams the account's posted postings booked in
-// [from, to) that no match holds into the matcher, shard by shard through
-// the account/time index, and returns their ids in the matcher's order.
-// Only ids and a few numbers are kept per posting.
-func streamOpenPostings(ctx context.Context, d *db.DB, tenant, account uuid.UUID, from, to time.Time, m *matcher) ([]PostingID, error) {
+// [from, to) that no match holds into the matcher and returns their ids in
+// the matcher's order. One index range per balance shard (shard = ANY),
+// read as one pass over the table; only ids and a few numbers are kept per
+// posting.
+func streamOpenPostings(ctx context.Context, d *db.DB, tenant uuid.UUID, acct ledger.Account, from, to time.Time, m *matcher) ([]PostingID, error) {
+	shards := make([]int64, max(acct.Shards, 1))
+	for i := range shards {
+		shards[i] = int64(i)
+	}
 	rows, err := d.Pool.Query(ctx, `
-		SELECT x.entry_id, x.idx, (x.amount * 10000)::INT8, x.direction = 'debit', x.created_at,
+		SELECT p.entry_id, p.idx, (p.amount * 10000)::INT8, p.direction = 'debit', p.created_at,
 			e.reference, COALESCE(e.metadata->>'payment_ref', ''), COALESCE(e.metadata->>'batch_ref', ''), COALESCE(e.metadata->>'psp_ref', '')
-		FROM ledger_balances b
-		CROSS JOIN LATERAL (
-			SELECT p.entry_id, p.idx, p.amount, p.direction, p.created_at FROM ledger_postings p
-			WHERE p.account_id = b.account_id AND p.shard = b.shard AND p.seq IS NOT NULL AND p.created_at >= $3 AND p.created_at < $4
-		) x
-		JOIN ledger_entries e ON e.id = x.entry_id
-		WHERE b.account_id = $1 AND b.tenant_id = $2
-			AND NOT EXISTS (SELECT 1 FROM recon_match_postings mp WHERE mp.entry_id = x.entry_id AND mp.idx = x.idx)`,
-		account, tenant, from, to)
+		FROM ledger_postings p
+		JOIN ledger_entries e ON e.id = p.entry_id
+		WHERE p.account_id = $1 AND p.shard = ANY ($5) AND p.tenant_id = $2 AND p.seq IS NOT NULL AND p.created_at >= $3 AND p.created_at < $4
+			AND NOT EXISTS (SELECT 1 FROM recon_match_postings mp WHERE mp.entry_id = p.entry_id AND mp.idx = p.idx)`,
+		acct.ID, tenant, from, to, shards)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: open postings: %w", err)
 	}
