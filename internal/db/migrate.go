@@ -227,7 +227,9 @@ func (d *DB) acquireMigrationLock(ctx context.Context, holder string) error {
 		if err == nil && got == holder {
 			return nil
 		}
-		if err != nil && !IsNoRows(err) {
+		// No row back: another migrator holds the lease. A serialization
+		// failure means the same (its lease renewals conflict with us).
+		if err != nil && !IsNoRows(err) && !Retryable(err) {
 			return fmt.Errorf("migrate: lock: %w", err)
 		}
 		if time.Now().After(deadline) {
