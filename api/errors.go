@@ -52,6 +52,7 @@ var errorTable = []struct {
 	{escrow.ErrNothingToRelease, http.StatusUnprocessableEntity, "nothing_to_release"},
 	{escrow.ErrPayoutNotAwaiting, http.StatusConflict, "release_not_pending"},
 	{escrow.ErrCurrencyNeedsQuote, http.StatusUnprocessableEntity, "fx_quote_required"},
+	{escrow.ErrPayoutsPending, http.StatusConflict, "payouts_pending"},
 	{risk.ErrNotFound, http.StatusNotFound, "not_found"},
 	{risk.ErrReviewDecided, http.StatusConflict, "review_decided"},
 	{risk.ErrStepUpExpired, http.StatusUnprocessableEntity, "code_expired"},

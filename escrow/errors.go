@@ -18,6 +18,10 @@ var (
 	ErrNothingToRelease   = errors.New("nothing to release")
 	ErrPayoutNotAwaiting  = errors.New("release is not awaiting confirmation")
 	ErrCurrencyNeedsQuote = errors.New("funding in another currency needs an fx_quote_id")
+	// ErrPayoutsPending: the escrow has payouts waiting for a review or a
+	// confirmation; it cannot be cancelled, expired or funded until they
+	// are decided.
+	ErrPayoutsPending = errors.New("payouts of the escrow are waiting for a decision")
 )
 
 // InvalidStateError names the state that refused the action.

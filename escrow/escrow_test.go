@@ -60,6 +60,7 @@ func newFixture(t *testing.T) *fixture {
 	r := jobs.NewRunner(d, clk, nil)
 	r.Handle(escrow.JobExpire, svc.HandleExpire)
 	r.Handle(escrow.JobAutoRelease, svc.HandleAutoRelease)
+	r.Handle(escrow.JobConfirmationTimeout, svc.HandleConfirmationTimeout)
 	return &fixture{t: t, db: d, clock: clk, svc: svc, risk: rs, jobs: r, tenant: tn.ID}
 }
 
@@ -493,4 +494,63 @@ func TestCreateValidation(t *testing.T) {
 	if _, err := ok.Validate(); err != nil {
 		t.Fatalf("valid request refused: %v", err)
 	}
+}
+
+// TestNoCancelWhilePayoutsWait: an escrow with a payout waiting for review
+// cannot be cancelled; once the review rejects it, it can, and nothing is
+// lost on the way.
+func TestNoCancelWhilePayoutsWait(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.risk.PutRules(ctx, f.tenant, risk.RuleSetInput{Rules: []risk.Rule{
+		{ID: "review_all", When: "operation == 'release'", Action: risk.OutcomeReview, Reason: "manual_check"}}}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	e := f.fund(f.create("100.00", "EUR", nil), "100.00")
+	r, err := f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{})
+	if err != nil || r.Release.Status != escrow.StatusPendingReview || r.Release.ReviewID == nil {
+		t.Fatalf("release: %v %+v", err, r.Release)
+	}
+	if _, err := f.svc.Cancel(ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "x"}); !errors.Is(err, escrow.ErrPayoutsPending) {
+		t.Fatalf("cancel while a release waits: %v, want ErrPayoutsPending", err)
+	}
+	f.checkInvariants(r.Escrow)
+	if _, err := f.risk.DecideReview(ctx, f.tenant, *r.Release.ReviewID, false, "no", "tester"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.svc.Cancel(ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "x"})
+	if err != nil || c.Escrow.State != escrow.Cancelled || !c.Escrow.Refunded.Equal(dec("100")) || !c.Escrow.Released.IsZero() {
+		t.Fatalf("cancel after the rejection: %v %+v", err, c.Escrow)
+	}
+	f.checkInvariants(c.Escrow)
+}
+
+// TestStepUpTimesOut: a release over USD 10,000 waits for the buyer's
+// code; unconfirmed after ConfirmationTimeout it is voided and the money
+// is held again.
+func TestStepUpTimesOut(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	e := f.fund(f.create("12000.00", "USD", nil), "12000.00")
+	r, err := f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{})
+	if err != nil || r.Release.Status != escrow.StatusAwaitingConfirmation {
+		t.Fatalf("release: %v %+v", err, r.Release)
+	}
+	f.clock.Advance(escrow.ConfirmationTimeout - time.Minute)
+	if _, err := f.jobs.RunAll(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := f.svc.GetRelease(ctx, f.tenant, r.Release.ID); p.Status != escrow.StatusAwaitingConfirmation {
+		t.Fatalf("voided early: %s", p.Status)
+	}
+	f.clock.Advance(2 * time.Minute)
+	if _, err := f.jobs.RunAll(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := f.svc.GetRelease(ctx, f.tenant, r.Release.ID)
+	got, _ := f.svc.Get(ctx, f.tenant, e.ID)
+	if p.Status != escrow.StatusRejected || !got.Held().Equal(dec("12000")) || !got.Pending.IsZero() {
+		t.Fatalf("after the timeout: release %s, held %s pending %s", p.Status, got.Held(), got.Pending)
+	}
+	f.checkInvariants(got)
 }

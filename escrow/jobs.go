@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/jobs"
 )
 
@@ -50,6 +51,42 @@ func (s *Service) HandleAutoRelease(ctx context.Context, j jobs.Job) error {
 	return ignoreSettled(err)
 }
 
+// HandleConfirmationTimeout voids a release that still awaits the buyer's
+// step-up confirmation: the hold is released and the money is held in the
+// escrow again (event release.rejected). Idempotent: a release confirmed,
+// reviewed or voided meanwhile is left alone.
+func (s *Service) HandleConfirmationTimeout(ctx context.Context, j jobs.Job) error {
+	var p struct {
+		Tenant string `json:"tenant_id"`
+		Payout string `json:"payout_id"`
+	}
+	if err := json.Unmarshal(j.Payload, &p); err != nil {
+		return fmt.Errorf("job %s: %w", j.ID, errors.Join(jobs.ErrPermanent, err))
+	}
+	tenant, err1 := uuid.Parse(p.Tenant)
+	id, err2 := uuid.Parse(p.Payout)
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("job %s: bad payload: %w", j.ID, jobs.ErrPermanent)
+	}
+	_, err := db.Write(ctx, s.DB, func(tx pgx.Tx) (Payout, error) {
+		po, err := loadPayout(ctx, tx, tenant, id)
+		if err != nil || po.Status != StatusAwaitingConfirmation {
+			return po, err
+		}
+		po, _, err = s.resolve(ctx, tx, tenant, id, false, s.Clock.Now())
+		return po, err
+	})
+	if errors.Is(err, ErrReleaseNotFound) {
+		return nil
+	}
+	return err
+}
+
+func payoutJobPayload(tenant, payout uuid.UUID) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{"tenant_id": tenant.String(), "payout_id": payout.String()})
+	return b
+}
+
 var errNotDue = errors.New("not due yet")
 
 // ignoreSettled makes a job a no-op when the escrow moved on (another
@@ -67,7 +104,7 @@ func jobTarget(j jobs.Job) (tenant, id uuid.UUID, err error) {
 		Escrow string `json:"escrow_id"`
 	}
 	if err := json.Unmarshal(j.Payload, &p); err != nil {
-		return uuid.Nil, uuid.Nil, fmt.Errorf("job %s: %w: %v", j.ID, jobs.ErrPermanent, err)
+		return uuid.Nil, uuid.Nil, fmt.Errorf("job %s: %w", j.ID, errors.Join(jobs.ErrPermanent, err))
 	}
 	tenant, err1 := uuid.Parse(p.Tenant)
 	id, err2 := uuid.Parse(p.Escrow)

@@ -196,6 +196,9 @@ func (s *Service) Cancel(ctx context.Context, tenant, id uuid.UUID, ifMatch int6
 // and leaves the escrow in the state the table set when the refund went
 // through, or in its previous state while the refund waits for the gate.
 func (s *Service) returnAll(ctx context.Context, tx pgx.Tx, e *Escrow, trigger, reason string, now time.Time) (Payout, error) {
+	if e.Pending.IsPositive() {
+		return Payout{}, fmt.Errorf("escrow %s: %s: %w", e.ID, trigger, ErrPayoutsPending)
+	}
 	to := e.State
 	if !e.Held().IsPositive() {
 		e.ClosedAt = &now
@@ -300,6 +303,10 @@ func (s *Service) payout(ctx context.Context, tx pgx.Tx, e *Escrow, kind, trigge
 			p.Status, p.ReviewID = StatusPendingReview, d.ReviewID
 		} else {
 			p.Status = StatusAwaitingConfirmation
+			if err := jobs.Schedule(ctx, tx, jobs.Job{TenantID: e.TenantID, Kind: JobConfirmationTimeout, DedupeKey: p.ID.String(),
+				RunAt: now.Add(ConfirmationTimeout), Payload: payoutJobPayload(e.TenantID, p.ID)}, now); err != nil {
+				return Payout{}, err
+			}
 		}
 		pending, err := ledger.PostPending(ctx, tx, entry)
 		if err != nil {

@@ -109,6 +109,9 @@ func (s *Service) ConfirmRelease(ctx context.Context, tenant, id uuid.UUID, code
 		if err != nil {
 			return ReleaseResult{}, err
 		}
+		if p.Kind != KindRelease {
+			return ReleaseResult{}, fmt.Errorf("release %s: %w", id, ErrReleaseNotFound)
+		}
 		if p.Status != StatusAwaitingConfirmation {
 			return ReleaseResult{}, fmt.Errorf("release %s is %s: %w", p.ID, p.Status, ErrPayoutNotAwaiting)
 		}
@@ -148,6 +151,9 @@ func (s *Service) ResendCode(ctx context.Context, tenant, id uuid.UUID) (Release
 		p, err := loadPayout(ctx, tx, tenant, id)
 		if err != nil {
 			return ReleaseResult{}, err
+		}
+		if p.Kind != KindRelease {
+			return ReleaseResult{}, fmt.Errorf("release %s: %w", id, ErrReleaseNotFound)
 		}
 		if p.Status != StatusAwaitingConfirmation {
 			return ReleaseResult{}, fmt.Errorf("release %s is %s: %w", p.ID, p.Status, ErrPayoutNotAwaiting)

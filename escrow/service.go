@@ -25,7 +25,14 @@ import (
 const (
 	JobExpire      = "escrow.expire"
 	JobAutoRelease = "escrow.auto_release"
+	// JobConfirmationTimeout voids a release still awaiting the buyer's
+	// step-up confirmation after ConfirmationTimeout.
+	JobConfirmationTimeout = "escrow.confirmation_timeout"
 )
+
+// ConfirmationTimeout is how long a release waits for the buyer's step-up
+// confirmation before it is voided and the money is held again.
+const ConfirmationTimeout = 24 * time.Hour
 
 // HotShards is the number of balance shards of the platform-wide cash and
 // fee accounts that every escrow touches.
@@ -99,6 +106,9 @@ func (s *Service) Fund(ctx context.Context, tenant, id uuid.UUID, ifMatch int64,
 		return Escrow{}, err
 	}
 	return act(ctx, s, tenant, id, ifMatch, ActFund, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+		if e.Pending.IsPositive() { // a cancellation's refund is waiting for the gate
+			return fmt.Errorf("escrow %s: fund: %w", e.ID, ErrPayoutsPending)
+		}
 		remaining := e.FundingTarget().Sub(e.Funded)
 		credited := c.amount
 		var quote *fx.Quote
@@ -123,11 +133,14 @@ func (s *Service) Fund(ctx context.Context, tenant, id uuid.UUID, ifMatch int64,
 		if err != nil {
 			return err
 		}
-		entryID := uuid.Must(uuid.NewV7())
+		// The payment reference is claimed first: a reused one must not
+		// reach the ledger (whose duplicate reference would answer with the
+		// earlier entry).
+		fundingID := uuid.Must(uuid.NewV7())
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO escrow_fundings (id, tenant_id, escrow_id, payment_ref, amount, currency, credited, fx_quote_id, entry_id, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (tenant_id, payment_ref) DO NOTHING`,
-			uuid.Must(uuid.NewV7()), tenant, e.ID, c.paymentRef, c.amount, c.currency.Code, credited, quoteIDOrNil(quote), entryID, now)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $1, $9) ON CONFLICT (tenant_id, payment_ref) DO NOTHING`,
+			fundingID, tenant, e.ID, c.paymentRef, c.amount, c.currency.Code, credited, quoteIDOrNil(quote), now)
 		if err != nil {
 			return fmt.Errorf("escrow %s: funding: %w", e.ID, err)
 		}
@@ -135,12 +148,15 @@ func (s *Service) Fund(ctx context.Context, tenant, id uuid.UUID, ifMatch int64,
 			return fmt.Errorf("escrow %s: payment_ref %q: %w", e.ID, c.paymentRef, ErrDuplicatePayment)
 		}
 		ref := "escrow:" + e.ID.String() + ":fund:" + c.paymentRef
+		var entryID uuid.UUID
 		if quote != nil {
-			if _, err := fx.Convert(ctx, tx, *quote, cash.ID, e.AccountID, ref, now); err != nil {
+			conv, err := fx.Convert(ctx, tx, *quote, cash.ID, e.AccountID, ref, now)
+			if err != nil {
 				return fmt.Errorf("escrow %s: fund: %w", e.ID, err)
 			}
+			entryID = conv.Entry.ID
 		} else {
-			_, err := ledger.Post(ctx, tx, ledger.Entry{ID: entryID, TenantID: tenant, Kind: "escrow.fund", Reference: ref,
+			posted, err := ledger.Post(ctx, tx, ledger.Entry{TenantID: tenant, Kind: "escrow.fund", Reference: ref,
 				Description: "funding of order " + e.OrderRef, EffectiveAt: now, CreatedAt: now,
 				Metadata: map[string]string{"escrow_id": e.ID.String(), "payment_ref": c.paymentRef},
 				Postings: []ledger.Posting{
@@ -150,6 +166,10 @@ func (s *Service) Fund(ctx context.Context, tenant, id uuid.UUID, ifMatch int64,
 			if err != nil {
 				return fmt.Errorf("escrow %s: fund: %w", e.ID, err)
 			}
+			entryID = posted.ID
+		}
+		if _, err := tx.Exec(ctx, `UPDATE escrow_fundings SET entry_id = $2 WHERE id = $1`, fundingID, entryID); err != nil {
+			return fmt.Errorf("escrow %s: funding: %w", e.ID, err)
 		}
 		e.Funded = e.Funded.Add(credited)
 		extra := map[string]any{"payment_ref": c.paymentRef, "credited": fmtAmount(credited, e.Currency)}

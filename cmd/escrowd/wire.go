@@ -95,6 +95,7 @@ func open(ctx context.Context, cfg Config) (*app, error) {
 func (a *app) registerJobs(ctx context.Context) error {
 	a.jobs.Handle(escrow.JobExpire, a.escrows.HandleExpire)
 	a.jobs.Handle(escrow.JobAutoRelease, a.escrows.HandleAutoRelease)
+	a.jobs.Handle(escrow.JobConfirmationTimeout, a.escrows.HandleConfirmationTimeout)
 	a.jobs.Handle(risk.JobReviewExpire, a.risk.HandleReviewExpire)
 	a.jobs.Handle(disputes.JobDeadline, a.disputes.HandleDeadline)
 	a.jobs.Handle(disputes.JobChargebackDue, a.disputes.HandleChargebackDue)
