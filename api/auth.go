@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -30,7 +31,7 @@ func (s *Server) authenticate(r *http.Request, roles []tenants.Role) error {
 	}
 	p, err := s.tenants.Authenticate(r.Context(), strings.TrimSpace(secret))
 	if err != nil {
-		if err == tenants.ErrUnauthorized {
+		if errors.Is(err, tenants.ErrUnauthorized) {
 			return problemf(http.StatusUnauthorized, "unauthorized", "the API key is invalid or revoked")
 		}
 		return err

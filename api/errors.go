@@ -83,7 +83,7 @@ var errorTable = []struct {
 	{reconcile.ErrMatchDeleted, http.StatusConflict, "match_deleted"},
 	{reconcile.ErrReportTooLarge, http.StatusUnprocessableEntity, "report_too_large"},
 	{reconcile.ErrRunTooLarge, http.StatusUnprocessableEntity, "run_too_large"},
-	{context.Canceled, 499, "client_closed_request"},
+	{context.Canceled, statusClientClosed, "client_closed_request"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "timeout"},
 	// ledger: after the other domains, whose errors may wrap these.
 	{ledger.ErrNotFound, http.StatusNotFound, "not_found"},
@@ -97,6 +97,12 @@ var errorTable = []struct {
 	{ledger.ErrAlreadyReversed, http.StatusConflict, "already_reversed"},
 	{ledger.ErrNotPending, http.StatusConflict, "entry_not_pending"},
 	{ledger.ErrInvalidEntry, http.StatusUnprocessableEntity, "invalid_entry"},
+}
+
+// fixedDetail words the answers whose error text is internal.
+var fixedDetail = map[error]string{
+	context.Canceled:         "the client closed the request",
+	context.DeadlineExceeded: "the request took too long",
 }
 
 // extraProblem lets a domain error add members to its problem (e.g. the
@@ -119,7 +125,11 @@ func problemFor(log *slog.Logger, r *http.Request, err error) Problem {
 	}
 	for _, e := range errorTable {
 		if errors.Is(err, e.err) {
-			p := newProblem(e.status, e.code, publicDetail(e.status, err))
+			detail, fixed := fixedDetail[e.err]
+			if !fixed {
+				detail = publicDetail(e.status, err)
+			}
+			p := newProblem(e.status, e.code, detail)
 			var x extraProblem
 			if errors.As(err, &x) {
 				p.Extra = x.ProblemExtra()

@@ -135,6 +135,17 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 	rec := audit.Record{TenantID: p.TenantID, KeyID: p.KeyID, Role: string(p.Role), Method: r.Method,
 		Route: routeTemplate(r), ResourceID: mux.Vars(r)["id"], RequestID: requestID(r.Context())}
 
+	if key != "" {
+		// A panic below must not leave the key claimed for its whole lease.
+		defer func() {
+			if p := recover(); p != nil {
+				s.recordFailure(r.Context(), principal(r), key, claim.Owner, audit.Record{TenantID: principal(r).TenantID,
+					KeyID: principal(r).KeyID, Role: string(principal(r).Role), Method: r.Method, Route: routeTemplate(r),
+					RequestID: requestID(r.Context())}, http.StatusInternalServerError, nil)
+				panic(p)
+			}
+		}()
+	}
 	var finished atomic.Bool
 	var status int
 	var out []byte
@@ -183,15 +194,29 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
-// recordFailure stores a rejected request's answer under its idempotency
-// key (4xx, so the same request replays it) or releases the key (5xx, so it
-// may be retried), with its audit record, in one transaction of its own.
+// replayable reports whether a rejection is final, so that the same
+// request with the same key must get it again. Answers that say "try again"
+// (timeouts, rate limits, a closed client, server errors) release the key.
+func replayable(status int) bool {
+	switch status {
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests, statusClientClosed:
+		return false
+	}
+	return status >= 400 && status < 500
+}
+
+// statusClientClosed is the (nginx) status of a request whose client left.
+const statusClientClosed = 499
+
+// recordFailure stores a final rejection under its idempotency key (so
+// the same request replays it) or releases the key (so it may be retried),
+// with its audit record, in one transaction of its own.
 func (s *Server) recordFailure(ctx context.Context, p tenants.Principal, key string, owner uuid.UUID, rec audit.Record, status int, body []byte) {
 	ctx = context.WithoutCancel(ctx)
 	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
 		if key != "" {
 			var err error
-			if status >= 500 {
+			if !replayable(status) {
 				err = idem.Abandon(ctx, tx, p.TenantID, key, owner)
 			} else {
 				err = idem.Complete(ctx, tx, p.TenantID, key, owner, idem.Response{Status: status, Body: body})
