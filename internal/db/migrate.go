@@ -136,17 +136,19 @@ func (d *DB) Migrate(ctx context.Context, ms []Migration, holder string) (applie
 				continue
 			}
 			err := d.Tx(ctx, func(tx pgx.Tx) error {
-				// Renewing the lease in the same transaction proves we still hold it.
-				tag, err := tx.Exec(ctx, `UPDATE schema_lock SET expires_at = now() + $2::INTERVAL WHERE id = 1 AND holder = $1`,
-					holder, migrationLockLease.String())
+				// The DDL comes first: CockroachDB refuses a schema change
+				// after a write in the same transaction. Renewing the lease
+				// in the same transaction proves we still hold it.
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					return err
+				}
+				tag, err := tx.Exec(ctx, `UPDATE schema_lock SET expires_at = now() + $2 * INTERVAL '1 second' WHERE id = 1 AND holder = $1`,
+					holder, int64(migrationLockLease.Seconds()))
 				if err != nil {
 					return err
 				}
 				if tag.RowsAffected() != 1 {
 					return fmt.Errorf("lost the migration lock")
-				}
-				if _, err := tx.Exec(ctx, stmt); err != nil {
-					return err
 				}
 				_, err = tx.Exec(ctx, `INSERT INTO schema_migrations (version, step, name) VALUES ($1, $2, $3)`, m.Version, i, m.Name)
 				return err
@@ -219,10 +221,10 @@ func (d *DB) acquireMigrationLock(ctx context.Context, holder string) error {
 		var got string
 		err := d.Tx(ctx, func(tx pgx.Tx) error {
 			return tx.QueryRow(ctx, `
-				INSERT INTO schema_lock (id, holder, expires_at) VALUES (1, $1, now() + $2::INTERVAL)
+				INSERT INTO schema_lock (id, holder, expires_at) VALUES (1, $1, now() + $2 * INTERVAL '1 second')
 				ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
 				WHERE schema_lock.expires_at < now() OR schema_lock.holder = excluded.holder
-				RETURNING holder`, holder, migrationLockLease.String()).Scan(&got)
+				RETURNING holder`, holder, int64(migrationLockLease.Seconds())).Scan(&got)
 		})
 		if err == nil && got == holder {
 			return nil

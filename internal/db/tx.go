@@ -46,7 +46,8 @@ func (d *DB) run(ctx context.Context, opts pgx.TxOptions, fn TxFunc) error {
 	var err error
 	if d.CockroachDB {
 		attempt := 0
-		err = crdbpgx.ExecuteTx(crdb.WithMaxRetries(ctx, d.maxAttempts), d.Pool, opts, func(tx pgx.Tx) error {
+		// WithMaxRetries counts retries, not attempts.
+		err = crdbpgx.ExecuteTx(crdb.WithMaxRetries(ctx, d.maxAttempts-1), d.Pool, opts, func(tx pgx.Tx) error {
 			attempt++
 			if attempt > 1 {
 				d.metrics.txRetries.WithLabelValues("40001", "body").Inc()

@@ -66,7 +66,7 @@ func Schedule(ctx context.Context, tx pgx.Tx, j Job, now time.Time) error {
 		VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)
 		ON CONFLICT (kind, dedupe_key) DO UPDATE
 		SET payload = excluded.payload, run_at = excluded.run_at, status = 'pending', attempts = 0,
-		    locked_until = NULL, last_error = '', finished_at = NULL`,
+		    claim = NULL, last_error = '', finished_at = NULL`,
 		uuid.Must(uuid.NewV7()), tenant, j.Kind, dedupe, []byte(j.Payload), j.RunAt, DefaultMaxAttempts, now)
 	if err != nil {
 		return fmt.Errorf("schedule job %s %s: %w", j.Kind, j.DedupeKey, err)
@@ -132,6 +132,7 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 		kinds = append(kinds, k)
 	}
 	var batch []Job
+	claim := uuid.Must(uuid.NewV7())
 	err := r.DB.Tx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
 			SELECT id, COALESCE(tenant_id, '00000000-0000-0000-0000-000000000000'), kind, COALESCE(dedupe_key, ''), payload, run_at, attempts
@@ -152,7 +153,7 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 		for i, j := range batch {
 			ids[i] = j.ID
 		}
-		_, err = tx.Exec(ctx, `UPDATE jobs SET locked_until = $2, attempts = attempts + 1 WHERE id = ANY ($1)`, ids, now.Add(Lease))
+		_, err = tx.Exec(ctx, `UPDATE jobs SET locked_until = $2, attempts = attempts + 1, claim = $3 WHERE id = ANY ($1)`, ids, now.Add(Lease), claim)
 		return err
 	})
 	if err != nil {
@@ -161,37 +162,39 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 	for _, j := range batch {
 		j.Attempts++
 		herr := r.handlers[j.Kind](ctx, j)
-		if err := r.finish(ctx, j, herr); err != nil {
+		if err := r.finish(ctx, j, claim, herr); err != nil {
 			return 0, err
 		}
 	}
 	return len(batch), nil
 }
 
-func (r *Runner) finish(ctx context.Context, j Job, herr error) error {
+// finish records a run's outcome, only if the job is still the one this run
+// claimed: a job rescheduled (Schedule) while it ran keeps its new run.
+func (r *Runner) finish(ctx context.Context, j Job, claim uuid.UUID, herr error) error {
 	now := r.Clock.Now()
 	return r.DB.Tx(ctx, func(tx pgx.Tx) error {
 		if every, ok := r.periodic[j.Kind]; ok {
 			if herr != nil && r.Log != nil {
 				r.Log.Error("periodic job failed", "kind", j.Kind, "err", herr)
 			}
-			_, err := tx.Exec(ctx, `UPDATE jobs SET run_at = $2, attempts = 0, locked_until = NULL, last_error = $3 WHERE id = $1`,
-				j.ID, now.Add(every), errText(herr))
+			_, err := tx.Exec(ctx, `UPDATE jobs SET run_at = $2, attempts = 0, locked_until = NULL, last_error = $3 WHERE id = $1 AND claim = $4`,
+				j.ID, now.Add(every), errText(herr), claim)
 			return err
 		}
 		if herr == nil {
-			_, err := tx.Exec(ctx, `UPDATE jobs SET status = 'done', locked_until = NULL, finished_at = $2, last_error = '' WHERE id = $1 AND status = 'pending'`, j.ID, now)
+			_, err := tx.Exec(ctx, `UPDATE jobs SET status = 'done', locked_until = NULL, finished_at = $2, last_error = '' WHERE id = $1 AND claim = $3`, j.ID, now, claim)
 			return err
 		}
 		if r.Log != nil {
 			r.Log.Warn("job failed", "kind", j.Kind, "job", j.ID, "attempt", j.Attempts, "err", herr)
 		}
 		if errors.Is(herr, ErrPermanent) || j.Attempts >= DefaultMaxAttempts {
-			_, err := tx.Exec(ctx, `UPDATE jobs SET status = 'failed', locked_until = NULL, finished_at = $2, last_error = $3 WHERE id = $1`, j.ID, now, errText(herr))
+			_, err := tx.Exec(ctx, `UPDATE jobs SET status = 'failed', locked_until = NULL, finished_at = $2, last_error = $3 WHERE id = $1 AND claim = $4`, j.ID, now, errText(herr), claim)
 			return err
 		}
 		backoff := time.Duration(1<<min(j.Attempts, 12)) * time.Second
-		_, err := tx.Exec(ctx, `UPDATE jobs SET run_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1`, j.ID, now.Add(backoff), errText(herr))
+		_, err := tx.Exec(ctx, `UPDATE jobs SET run_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1 AND claim = $4`, j.ID, now.Add(backoff), errText(herr), claim)
 		return err
 	})
 }

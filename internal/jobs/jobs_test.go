@@ -134,3 +134,40 @@ func TestPeriodicJobReschedules(t *testing.T) {
 		t.Fatalf("periodic job ran %d times over 3 hours, want 3", ran.Load())
 	}
 }
+
+// TestRescheduledWhileRunning: a job moved by Schedule while it runs keeps
+// its new run; the old run does not mark it done.
+func TestRescheduledWhileRunning(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	r := jobs.NewRunner(d, clk, nil)
+	var runs atomic.Int32
+	r.Handle("test.moved", func(ctx context.Context, j jobs.Job) error {
+		if runs.Add(1) == 1 { // while running, something reschedules it
+			return d.Tx(ctx, func(tx pgx.Tx) error {
+				return jobs.Schedule(ctx, tx, jobs.Job{Kind: "test.moved", DedupeKey: "m", RunAt: clk.Now().Add(time.Hour)}, clk.Now())
+			})
+		}
+		return nil
+	})
+	if err := d.Tx(ctx, func(tx pgx.Tx) error {
+		return jobs.Schedule(ctx, tx, jobs.Job{Kind: "test.moved", DedupeKey: "m", RunAt: clk.Now()}, clk.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.RunAll(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	if err := d.Pool.QueryRow(ctx, `SELECT status FROM jobs WHERE dedupe_key = 'm'`).Scan(&status); err != nil || status != "pending" {
+		t.Fatalf("after the first run: %q (err %v), want pending for the rescheduled run", status, err)
+	}
+	clk.Advance(jobs.Lease + time.Hour)
+	if _, err := r.RunAll(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	if runs.Load() != 2 {
+		t.Fatalf("ran %d times, want 2", runs.Load())
+	}
+}
