@@ -38,14 +38,33 @@ func (s *Server) listEvents(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	page := Page[outbox.Event]{Data: evs}
+	page := eventPage{Data: evs, HasMore: len(evs) == limit}
 	if page.Data == nil {
 		page.Data = []outbox.Event{}
 	}
-	if len(evs) == limit {
-		page.NextCursor = encodeCursor(evs[len(evs)-1].ID)
+	// The cursor moves only over settled events (see outbox.SettleTime).
+	next := after
+	settled := s.clock.Now().Add(-outbox.SettleTime)
+	for _, ev := range evs {
+		if ev.CreatedAt.After(settled) {
+			break
+		}
+		next = ev.ID
+	}
+	if next != uuid.Nil {
+		page.NextCursor = encodeCursor(next)
 	}
 	return page, nil
+}
+
+// eventPage is a page of events. next_cursor is where to poll from next:
+// it moves only over settled events, so events newer than
+// outbox.SettleTime come again on the next poll; has_more says whether the
+// next page is already full.
+type eventPage struct {
+	Data       []outbox.Event `json:"data"`
+	NextCursor string         `json:"next_cursor,omitempty"`
+	HasMore    bool           `json:"has_more"`
 }
 
 func (s *Server) getEvent(r *http.Request) (any, error) {

@@ -345,6 +345,12 @@ func TestEventsPolling(t *testing.T) {
 		}
 	}
 	mp := tenants.RoleMarketplace
+	// Unsettled events are served, but the cursor does not move over them.
+	fresh := e.must(200, req{method: "GET", path: "/v1/events?limit=3", role: mp}).json(t)
+	if len(fresh["data"].([]any)) != 3 || fresh["next_cursor"] != nil || fresh["has_more"] != true {
+		t.Fatalf("unsettled page %v: the cursor must not pass unsettled events", fresh)
+	}
+	e.clock.Advance(outbox.SettleTime + time.Second)
 	all := e.must(200, req{method: "GET", path: "/v1/events", role: mp}).json(t)["data"].([]any)
 	if len(all) != 4 {
 		t.Fatalf("%d events, want 4", len(all))

@@ -22,6 +22,14 @@ const (
 	MaxEventTypes = 50
 )
 
+// SettleTime is how long after its creation an event's position is safe
+// for a polling cursor: an event id is made when the event is written, not
+// when its transaction commits, so a transaction still running may add an
+// event with a smaller id. Cursors advance only over older events; newer
+// ones are served again on the next poll (events are delivered at least
+// once; consumers deduplicate by id).
+const SettleTime = 10 * time.Second
+
 // ErrNotFound is returned for an event or endpoint that does not exist for
 // the tenant.
 var ErrNotFound = errors.New("not found")
