@@ -187,7 +187,7 @@ func TestProblemAnswers(t *testing.T) {
 		{"wrong content type", req{method: "POST", path: "/v1/webhook-endpoints", role: mp, raw: []byte(`url=x`), contentType: "application/x-www-form-urlencoded"}, 415, "unsupported_media_type", ""},
 		{"missing idempotency key", req{method: "POST", path: "/v1/webhook-endpoints", role: mp, idemKey: "-", body: map[string]any{"url": "https://x.test", "event_types": []string{"*"}}}, 400, "idempotency_key_required", ""},
 		{"unknown route", req{method: "GET", path: "/v1/nothing-here", role: mp}, 404, "route_not_found", ""},
-		{"wrong method", req{method: "DELETE", path: "/v1/events", role: mp}, 405, "method_not_allowed", ""},
+		{"wrong method", req{method: "DELETE", path: "/v1/events", role: mp, header: map[string]string{}}, 405, "method_not_allowed", ""},
 		{"limit too large", req{method: "GET", path: "/v1/events?limit=501", role: mp}, 422, "validation_failed", "limit"},
 		{"bad cursor", req{method: "GET", path: "/v1/events?cursor=!!!", role: mp}, 400, "invalid_cursor", "cursor"},
 		{"malformed id is not found", req{method: "GET", path: "/v1/events/not-a-uuid", role: mp}, 404, "not_found", ""},
@@ -373,4 +373,12 @@ func TestEventsPolling(t *testing.T) {
 		t.Fatalf("tenant B sees %d of tenant A's events", len(got))
 	}
 	e.must(404, req{method: "GET", path: "/v1/events/" + ids[0], role: mp, tenant: e.tenantB})
+}
+
+func TestMethodNotAllowedSaysAllow(t *testing.T) {
+	e := newEnv(t)
+	got := e.must(405, req{method: "DELETE", path: "/v1/webhook-endpoints", role: tenants.RoleMarketplace})
+	if got.header.Get("Allow") != "GET, POST" {
+		t.Fatalf("Allow %q, want %q", got.header.Get("Allow"), "GET, POST")
+	}
 }

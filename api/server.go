@@ -6,6 +6,10 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,6 +83,7 @@ func New(d Deps) *Server {
 		writeProblem(w, newProblem(http.StatusNotFound, "route_not_found", "no route "+r.URL.Path))
 	}))
 	s.router.MethodNotAllowedHandler = s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", strings.Join(s.allowed(r), ", "))
 		writeProblem(w, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path))
 	}))
 	s.router.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})).Methods(http.MethodGet)
@@ -87,6 +92,24 @@ func New(d Deps) *Server {
 		s.router.Handle(rt.path, s.observe(s.handler(rt))).Methods(rt.method)
 	}
 	return s
+}
+
+// allowed lists the methods the route table has for r's path.
+func (s *Server) allowed(r *http.Request) []string {
+	var out []string
+	_ = s.router.Walk(func(rt *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		re, err := rt.GetPathRegexp()
+		if err != nil {
+			return nil
+		}
+		if ok, _ := regexp.MatchString(re, r.URL.Path); ok {
+			methods, _ := rt.GetMethods()
+			out = append(out, methods...)
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // ServeHTTP serves a request.

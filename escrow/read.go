@@ -16,6 +16,8 @@ import (
 const (
 	MaxListLimit     = 500
 	MaxTimelineItems = 2000
+	// MaxPayoutsRead bounds the payouts read for one escrow (a timeline).
+	MaxPayoutsRead = 1000
 )
 
 // Filter selects escrows of a tenant; empty fields match all.
@@ -44,10 +46,27 @@ func (s *Service) List(ctx context.Context, tenant uuid.UUID, f Filter) ([]Escro
 	if err != nil {
 		return nil, fmt.Errorf("list escrows: %w", err)
 	}
-	for i := range out {
-		if out[i].Milestones, err = loadMilestones(ctx, s.DB.Pool, out[i].ID); err != nil {
-			return nil, err
-		}
+	if len(out) == 0 {
+		return out, nil
+	}
+	ids := make([]uuid.UUID, len(out))
+	at := make(map[uuid.UUID]int, len(out))
+	for i, e := range out {
+		ids[i], at[e.ID] = e.ID, i
+	}
+	rows, err = s.DB.Pool.Query(ctx, `SELECT escrow_id, idx, name, amount, released, refunded, pending FROM escrow_milestones
+		WHERE escrow_id = ANY ($1) ORDER BY escrow_id, idx`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("list escrows: milestones: %w", err)
+	}
+	var eid uuid.UUID
+	var m Milestone
+	_, err = pgx.ForEachRow(rows, []any{&eid, &m.Index, &m.Name, &m.Amount, &m.Released, &m.Refunded, &m.Pending}, func() error {
+		out[at[eid]].Milestones = append(out[at[eid]].Milestones, m)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list escrows: milestones: %w", err)
 	}
 	return out, nil
 }

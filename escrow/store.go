@@ -224,7 +224,7 @@ func loadPayout(ctx context.Context, q db.Querier, tenant, id uuid.UUID) (Payout
 }
 
 func payoutsOf(ctx context.Context, q db.Querier, escrowID uuid.UUID) ([]Payout, error) {
-	rows, err := q.Query(ctx, `SELECT `+payoutColumns+` FROM escrow_payouts WHERE escrow_id = $1 ORDER BY created_at, id LIMIT 1000`, escrowID)
+	rows, err := q.Query(ctx, `SELECT `+payoutColumns+` FROM escrow_payouts WHERE escrow_id = $1 ORDER BY created_at, id LIMIT $2`, escrowID, MaxPayoutsRead)
 	if err != nil {
 		return nil, fmt.Errorf("escrow %s: payouts: %w", escrowID, err)
 	}

@@ -45,6 +45,9 @@ var (
 	ErrInvalidTenant = errors.New("invalid tenant name")
 )
 
+// MaxKeysListed bounds ListKeys.
+const MaxKeysListed = 500
+
 // keyPrefix starts every API key so that leaked keys are easy to recognise.
 const keyPrefix = "esk_"
 
@@ -170,7 +173,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (Principal, err
 func (s *Store) ListKeys(ctx context.Context, tenantID uuid.UUID) ([]Key, error) {
 	rows, err := s.DB.Pool.Query(ctx, `
 		SELECT id, tenant_id, role, label, created_at, revoked_at FROM api_keys
-		WHERE tenant_id = $1 ORDER BY created_at DESC LIMIT 500`, tenantID)
+		WHERE tenant_id = $1 ORDER BY created_at DESC LIMIT $2`, tenantID, MaxKeysListed)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
