@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/google/uuid"
-
 	"github.com/escrowd/escrowd/fx"
 )
 
@@ -25,13 +23,13 @@ func cmdFX(ctx context.Context, args []string) error {
 		return err
 	}
 	tenant := fs.String("tenant", "", "tenant id the rates belong to")
-	file, err := parseWithOnePositional(fs, args[1:])
+	file, err := onePositional(fs, args[1:], fxUsage)
 	if err != nil {
 		return err
 	}
-	tid, err := uuid.Parse(*tenant)
+	tid, err := tenantID(*tenant)
 	if err != nil {
-		return fmt.Errorf("--tenant: a tenant id is required: %w", err)
+		return err
 	}
 	f, err := os.Open(file)
 	if err != nil {
@@ -56,30 +54,4 @@ func cmdFX(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("inserted %d, unchanged %d\n", res.Inserted, res.Unchanged)
 	return nil
-}
-
-// flagParser is the part of flag.FlagSet parseWithOnePositional uses.
-type flagParser interface {
-	Parse([]string) error
-	Args() []string
-}
-
-// parseWithOnePositional parses flags placed before or after exactly one
-// positional argument, which it returns.
-func parseWithOnePositional(fs flagParser, args []string) (string, error) {
-	if err := fs.Parse(args); err != nil {
-		return "", err
-	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		return "", errors.New(fxUsage)
-	}
-	pos := rest[0]
-	if err := fs.Parse(rest[1:]); err != nil {
-		return "", err
-	}
-	if len(fs.Args()) != 0 {
-		return "", errors.New(fxUsage)
-	}
-	return pos, nil
 }

@@ -49,7 +49,7 @@ func TestParseWithOnePositional(t *testing.T) {
 	for _, args := range [][]string{{"f.xml", "--tenant", "T"}, {"--tenant", "T", "f.xml"}} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		tenant := fs.String("tenant", "", "")
-		file, err := parseWithOnePositional(fs, args)
+		file, err := onePositional(fs, args, fxUsage)
 		if err != nil || file != "f.xml" || *tenant != "T" {
 			t.Errorf("%v: %q %q %v", args, file, *tenant, err)
 		}
@@ -57,7 +57,7 @@ func TestParseWithOnePositional(t *testing.T) {
 	for _, args := range [][]string{{"--tenant", "T"}, {"a", "b"}} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		fs.String("tenant", "", "")
-		if _, err := parseWithOnePositional(fs, args); err == nil {
+		if _, err := onePositional(fs, args, fxUsage); err == nil {
 			t.Errorf("%v accepted", args)
 		}
 	}

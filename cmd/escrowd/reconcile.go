@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/escrowd/escrowd/reconcile"
 )
 
@@ -36,13 +34,13 @@ func cmdReconcile(ctx context.Context, args []string) error {
 	account := fs.String("account", "", "ledger account code, e.g. cash:psp:EUR")
 	format := fs.String("format", "", "camt.053 or csv (default: from the file name or content)")
 	mapping := fs.String("csv-mapping", "", "CSV column mapping as name=value,... (booking_date, value_date, amount | debit and credit, currency, reference, description, counterparty, entry_ref, default_currency, statement_id, date_layout, decimal_comma, separator)")
-	file, err := parseWithOnePositional(fs, args[1:])
+	file, err := onePositional(fs, args[1:], reconcileUsage)
 	if err != nil {
 		return fmt.Errorf("%s: %w", reconcileUsage, err)
 	}
-	tid, err := uuid.Parse(*tenant)
+	tid, err := tenantID(*tenant)
 	if err != nil {
-		return fmt.Errorf("--tenant: a tenant id is required: %w", err)
+		return err
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {

@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // maxRiskReviewTTL bounds ESCROWD_RISK_REVIEW_TTL.
@@ -28,13 +25,13 @@ func cmdSanctions(ctx context.Context, args []string) error {
 		return err
 	}
 	tenant := fs.String("tenant", "", "tenant id the list is for")
-	file, err := onePositional(fs, args[1:])
+	file, err := onePositional(fs, args[1:], sanctionsUsage)
 	if err != nil {
 		return err
 	}
-	tid, err := uuid.Parse(*tenant)
+	tid, err := tenantID(*tenant)
 	if err != nil {
-		return fmt.Errorf("--tenant: a tenant id is required: %w", err)
+		return err
 	}
 	f, err := os.Open(file)
 	if err != nil {
@@ -52,23 +49,4 @@ func cmdSanctions(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("sanctions list %s: %d entries, sha256 %s\n", l.ID, l.Entries, l.SHA256)
 	return nil
-}
-
-// onePositional parses flags before or after exactly one positional
-// argument (FILE), which it returns.
-func onePositional(fs *flag.FlagSet, args []string) (string, error) {
-	if err := fs.Parse(args); err != nil {
-		return "", err
-	}
-	if fs.NArg() == 0 {
-		return "", errors.New(sanctionsUsage)
-	}
-	pos := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return "", err
-	}
-	if fs.NArg() != 0 {
-		return "", errors.New(sanctionsUsage)
-	}
-	return pos, nil
 }
