@@ -111,7 +111,7 @@ func BenchmarkDecide(b *testing.B) {
 	}
 	b.Run("decide", func(b *testing.B) {
 		var decide, whole []time.Duration
-		outcomes := map[string]int{}
+		byOutcome := map[string][]time.Duration{}
 		for i := 0; b.Loop(); i++ {
 			in := inputs[i%len(inputs)]
 			in.SubjectID = uuid.Must(uuid.NewV7())
@@ -120,7 +120,7 @@ func BenchmarkDecide(b *testing.B) {
 				t1 := time.Now()
 				d, err := e.gate.Decide(ctx, tx, in, e.clock.Now())
 				decide = append(decide, time.Since(t1))
-				outcomes[d.Outcome]++
+				byOutcome[d.Outcome] = append(byOutcome[d.Outcome], decide[len(decide)-1])
 				return err
 			})
 			if err != nil {
@@ -130,7 +130,10 @@ func BenchmarkDecide(b *testing.B) {
 		}
 		report(b, "decide", decide)
 		report(b, "tx", whole)
-		b.Logf("%d decisions: %v", len(decide), outcomes)
+		for o, d := range byOutcome {
+			slices.Sort(d)
+			b.Logf("%s: %d decisions, p50 %v, p99 %v, max %v", o, len(d), d[len(d)/2], d[min(len(d)-1, len(d)*99/100)], d[len(d)-1])
+		}
 	})
 	b.Run("reads", func(b *testing.B) {
 		var reads []time.Duration

@@ -233,6 +233,8 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 
 	gd := GateDecision{ID: uuid.Must(uuid.NewV7()), Decision: d}
 	escrowID := optionalID(in.EscrowID)
+	// The review, the decision and both screenings go in one round trip.
+	var batch pgx.Batch
 	switch {
 	case d.Outcome == OutcomeReview, d.Outcome == OutcomeBlock && f.SanctionsMatch:
 		n := newReview{tenant: in.TenantID, subjectType: in.SubjectType, subjectID: in.SubjectID, escrowID: escrowID, decisionID: &gd.ID, reasons: d.Reasons}
@@ -242,7 +244,7 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 				n.subjectType, n.subjectID = SubjectEscrow, *escrowID
 			}
 		}
-		rv, err := g.openReview(ctx, tx, n, now)
+		rv, err := g.queueReview(ctx, tx, &batch, n, now)
 		if err != nil {
 			return GateDecision{}, err
 		}
@@ -254,8 +256,6 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 		}
 		gd.StepUpCode, gd.StepUpExpiresAt = code, &expires
 	}
-	// The decision and both screenings go in one round trip.
-	var batch pgx.Batch
 	if err := queueDecision(&batch, in, gd, now); err != nil {
 		return GateDecision{}, err
 	}

@@ -80,6 +80,20 @@ type newReview struct {
 // openReview inserts a pending review expiring after the gate's ReviewTTL
 // and schedules the job that expires it.
 func (g *Gate) openReview(ctx context.Context, tx pgx.Tx, n newReview, now time.Time) (uuid.UUID, error) {
+	var b pgx.Batch
+	id, err := g.queueReview(ctx, tx, &b, n, now)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	if err := sendBatch(ctx, tx, &b); err != nil {
+		return uuid.Nil, fmt.Errorf("risk: open review: %w", err)
+	}
+	return id, nil
+}
+
+// queueReview schedules the expiry job of a new review in tx and queues
+// the review's insert on b (sent by the caller with its other writes).
+func (g *Gate) queueReview(ctx context.Context, tx pgx.Tx, b *pgx.Batch, n newReview, now time.Time) (uuid.UUID, error) {
 	id := uuid.Must(uuid.NewV7())
 	reasons, err := json.Marshal(nonNilReasons(n.reasons))
 	if err != nil {
@@ -92,17 +106,14 @@ func (g *Gate) openReview(ctx context.Context, tx pgx.Tx, n newReview, now time.
 		}
 	}
 	expires := now.Add(g.reviewTTL)
-	_, err = tx.Exec(ctx, `
-		INSERT INTO risk_reviews (id, tenant_id, subject_type, subject_id, escrow_id, status, reasons, decision_id, matched_entry, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10)`,
-		id, n.tenant, n.subjectType, n.subjectID, n.escrowID, reasons, n.decisionID, match, now, expires)
-	if err != nil {
-		return uuid.Nil, fmt.Errorf("risk: open review: %w", err)
-	}
 	payload, _ := json.Marshal(expireJob{TenantID: n.tenant, ReviewID: id})
 	if err := jobs.Schedule(ctx, tx, jobs.Job{TenantID: n.tenant, Kind: JobReviewExpire, DedupeKey: id.String(), RunAt: expires, Payload: payload}, now); err != nil {
 		return uuid.Nil, fmt.Errorf("risk: open review: %w", err)
 	}
+	b.Queue(`
+		INSERT INTO risk_reviews (id, tenant_id, subject_type, subject_id, escrow_id, status, reasons, decision_id, matched_entry, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10)`,
+		id, n.tenant, n.subjectType, n.subjectID, n.escrowID, reasons, n.decisionID, match, now, expires)
 	return id, nil
 }
 
