@@ -8,7 +8,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 WITH_DB   := scripts/with-db.sh
 GOTESTFLAGS ?=
 
-.PHONY: all build run demo test vet fmt-check bench bench-ledger db-start db-stop clean
+.PHONY: all build run demo test vet fmt-check bench bench-go bench-ledger db-start db-stop clean
 
 all: build
 
@@ -33,8 +33,25 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## bench: Go benchmarks of the pure code paths (later issues add the load generator)
-bench:
+## bench: on the private PostgreSQL ("bench" cluster): pgbench TPC-B (-i -s 10
+## in its own database, then -c 8 -j 2 -T 20 at the cluster's default
+## isolation), then escrowd bench (32 clients for 30 s against a server in this
+## process on a fresh database; invariant checks through the API), which prints
+## its API ops/s next to pgbench's tps with the ratio. Results in
+## bin/bench.json and bin/bench.svg; BENCH_FLAGS passes flags. About a minute.
+bench: build
+	$(WITH_DB) bench sh -c 'set -e; \
+	  pgbin() { command -v "$$1" || ls /usr/lib/postgresql/*/bin/"$$1" /usr/local/pgsql/bin/"$$1" 2>/dev/null | tail -1; }; \
+	  pgbench=$$(pgbin pgbench); psql=$$(pgbin psql); \
+	  [ -n "$$pgbench" ] && [ -n "$$psql" ] || { echo "make bench: pgbench and psql are needed (PostgreSQL client programs)" >&2; exit 1; }; \
+	  pg="$${DATABASE_URL%%\?*}"; pg="$${pg%/*}/pgbench?sslmode=disable"; out=$$(mktemp); \
+	  "$$psql" -q "$$DATABASE_URL" -c "DROP DATABASE IF EXISTS pgbench WITH (FORCE)" -c "CREATE DATABASE pgbench"; \
+	  "$$pgbench" -i -s 10 -q "$$pg"; \
+	  "$$pgbench" -c 8 -j 2 -T 20 "$$pg" | tee "$$out"; tps=$$(awk "/^tps/ {print \$$3; exit}" "$$out"); rm -f "$$out"; \
+	  $(BIN) bench --pgbench-tps "$$tps" --json bin/bench.json --chart bin/bench.svg $(BENCH_FLAGS)'
+
+## bench-go: Go benchmarks of the pure code paths
+bench-go:
 	$(WITH_DB) bench $(GO) test -run='^$$' -bench=. -benchmem ./...
 
 ## bench-ledger: on the private PostgreSQL ("bench" cluster): pgbench TPC-B

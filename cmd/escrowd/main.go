@@ -10,6 +10,7 @@
 //	escrowd reconcile import FILE --account CODE --tenant ID   import a bank/PSP statement (camt.053 or CSV)
 //	escrowd bench-reconcile           time matching 100k statement lines against 1M postings
 //	escrowd demo                       run the demo stories against a fresh server
+//	escrowd bench [--url U] [--clients C] [--duration D | --escrows N]   load the HTTP API, check the books
 //	escrowd version
 package main
 
@@ -42,6 +43,7 @@ func commands() map[string]command {
 		"sanctions":       {"sanctions load FILE --tenant ID (OFAC SDN list, sdn.csv format)", cmdSanctions},
 		"ledger":          {"ledger verify [--tenant ID] (re-derive balances, entries, sealed blocks) | ledger seal", cmdLedger},
 		"bench-ledger":    {"ledger load benchmark on a fresh database (make bench-ledger adds pgbench)", cmdBenchLedger},
+		"bench":           {"HTTP load generator: escrow lifecycles, latency, invariant checks (make bench adds pgbench)", cmdBench},
 		"reconcile":       {"reconcile import FILE --account CODE --tenant ID [--format camt.053|csv] [--csv-mapping name=value,...]", cmdReconcile},
 		"bench-reconcile": {"matching benchmark: --lines statement lines against --postings ledger postings, generated in a fresh database", cmdBenchReconcile},
 		"demo":            {"start a server on the database and drive the demo stories through the HTTP API", cmdDemo},
