@@ -74,7 +74,12 @@ start() {
 			|| "${as_pg[@]}" "$bindir/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
 			|| { cat "$dir/initdb.log" >&2; die "initdb failed"; }
 	fi
+	# SERIALIZABLE keeps predicate locks per row; past a few per page or
+	# per table PostgreSQL widens them to the whole page or table, and then
+	# unrelated transactions abort each other. Room for more row locks
+	# keeps conflicts real ones (see docs/performance.md).
 	local opts="-c listen_addresses=127.0.0.1 -c unix_socket_directories='$dir' -c default_transaction_isolation=serializable -c max_connections=300 -c shared_buffers=256MB"
+	opts="$opts -c max_pred_locks_per_transaction=1024 -c max_pred_locks_per_relation=-4 -c max_pred_locks_per_page=16"
 	if [ "${PG_FAST:-}" = 1 ]; then
 		opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	fi

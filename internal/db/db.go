@@ -30,7 +30,7 @@ const idleInTxTimeout = "60s"
 
 // DefaultMaxTxAttempts bounds how often one transaction function runs before
 // the serialization failure is returned to the caller.
-const DefaultMaxTxAttempts = 12
+const DefaultMaxTxAttempts = 30
 
 // DB is a connection pool that knows which server it talks to.
 type DB struct {
@@ -85,7 +85,15 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 		// A transaction left open by a crashed or stuck caller is ended by
 		// the server, so it can hold no lock for long (ledger sealing also
 		// counts on transactions being short).
-		_, err := c.Exec(ctx, "SET idle_in_transaction_session_timeout = '"+idleInTxTimeout+"'")
+		if _, err := c.Exec(ctx, "SET idle_in_transaction_session_timeout = '"+idleInTxTimeout+"'"); err != nil {
+			return err
+		}
+		// Every write runs in an explicit SERIALIZABLE transaction (Tx).
+		// Plain reads on the pool (authentication, GET handlers) need no
+		// serializability, and under PostgreSQL's SSI their predicate locks
+		// would make concurrent writers abort each other for nothing. (On
+		// CockroachDB without read committed enabled this stays serializable.)
+		_, err := c.Exec(ctx, "SET default_transaction_isolation = 'read committed'")
 		return err
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

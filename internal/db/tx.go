@@ -15,7 +15,7 @@ import (
 // Backoff bounds between attempts of a retried transaction.
 const (
 	backoffBase = 2 * time.Millisecond
-	backoffMax  = 250 * time.Millisecond
+	backoffMax  = 500 * time.Millisecond
 )
 
 // TxFunc is the body of a transaction. It may run several times: it must
