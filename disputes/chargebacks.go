@@ -67,7 +67,7 @@ func (s *Service) OpenChargeback(ctx context.Context, tenant, escrowID uuid.UUID
 		if covered, err = coveredBefore(ctx, tx, escrowID); err != nil {
 			return Chargeback{}, err
 		}
-		cb := Chargeback{ID: uuid.Must(uuid.NewV7()), TenantID: tenant, EscrowID: escrowID, Status: NeedsResponse, Amount: c.amount,
+		cb := Chargeback{ID: uuid.New(), TenantID: tenant, EscrowID: escrowID, Status: NeedsResponse, Amount: c.amount,
 			Currency: c.currency, PSPRef: c.pspRef, Reason: c.reason, RespondBy: c.respondBy, Version: 1, CreatedAt: now, UpdatedAt: now}
 		if _, err := escrow.Read(ctx, tx, tenant, escrowID); err != nil {
 			return Chargeback{}, err
@@ -116,7 +116,7 @@ func (s *Service) AddChargebackEvidence(ctx context.Context, tenant, id uuid.UUI
 		if now.After(cb.RespondBy) {
 			return fmt.Errorf("chargeback %s: evidence was due by %s: %w", cb.ID, cb.RespondBy.Format(time.RFC3339), ErrEvidenceDeadlinePassed)
 		}
-		ev = Evidence{ID: uuid.Must(uuid.NewV7()), ChargebackID: &cb.ID, Party: req.Party, Kind: req.Kind, Description: trim(req.Description),
+		ev = Evidence{ID: uuid.New(), ChargebackID: &cb.ID, Party: req.Party, Kind: req.Kind, Description: trim(req.Description),
 			URI: req.URI, SHA256: req.SHA256, CreatedAt: now}
 		return insertEvidence(ctx, tx, tenant, ev)
 	}, func(Chargeback) EvidenceResult { return EvidenceResult{Evidence: ev} })

@@ -56,7 +56,7 @@ func (s *Service) MakeOffer(ctx context.Context, tenant, id uuid.UUID, req Offer
 		if _, err := tx.Exec(ctx, `UPDATE dispute_offers SET status = 'superseded', decided_at = $2 WHERE dispute_id = $1 AND status = 'open'`, d.ID, now); err != nil {
 			return fmt.Errorf("dispute %s: supersede offers: %w", d.ID, err)
 		}
-		o = Offer{ID: uuid.Must(uuid.NewV7()), DisputeID: d.ID, By: req.By, RefundAmount: amount, Note: trim(req.Note), Status: OfferOpen, CreatedAt: now}
+		o = Offer{ID: uuid.New(), DisputeID: d.ID, By: req.By, RefundAmount: amount, Note: trim(req.Note), Status: OfferOpen, CreatedAt: now}
 		if _, err := tx.Exec(ctx, `INSERT INTO dispute_offers (`+offerColumns+`, tenant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)`,
 			o.ID, o.DisputeID, o.By, o.RefundAmount, o.Note, o.Status, o.CreatedAt, tenant); err != nil {
 			return fmt.Errorf("offer %s: insert: %w", o.ID, err)
@@ -165,7 +165,7 @@ func (s *Service) AddEvidence(ctx context.Context, tenant, id uuid.UUID, req Evi
 		if now.After(d.EvidenceDueAt) {
 			return fmt.Errorf("dispute %s: evidence was due by %s: %w", d.ID, d.EvidenceDueAt.Format(time.RFC3339), ErrEvidenceDeadlinePassed)
 		}
-		ev = Evidence{ID: uuid.Must(uuid.NewV7()), DisputeID: &d.ID, Party: req.Party, Kind: req.Kind, Description: trim(req.Description),
+		ev = Evidence{ID: uuid.New(), DisputeID: &d.ID, Party: req.Party, Kind: req.Kind, Description: trim(req.Description),
 			URI: req.URI, SHA256: req.SHA256, CreatedAt: now}
 		sellerResponded(d, req.Party, now)
 		return insertEvidence(ctx, tx, tenant, ev)

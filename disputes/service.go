@@ -84,7 +84,7 @@ func (s *Service) Open(ctx context.Context, tenant, escrowID uuid.UUID, req Open
 			return Dispute{}, err
 		}
 		p := e.DisputePolicy()
-		d := Dispute{ID: uuid.Must(uuid.NewV7()), TenantID: tenant, EscrowID: e.ID, Status: Negotiating, Reason: req.Reason,
+		d := Dispute{ID: uuid.New(), TenantID: tenant, EscrowID: e.ID, Status: Negotiating, Reason: req.Reason,
 			ClaimedAmount: claimed, Currency: e.Currency, Description: trim(req.Description), EvidenceHours: p.EvidenceHours,
 			SellerResponseDueAt: now.Add(time.Duration(p.SellerResponseHours) * hour),
 			EscalationDueAt:     now.Add(time.Duration(p.EscalationHours) * hour),

@@ -411,7 +411,7 @@ func (s *Service) cover(ctx context.Context, tx pgx.Tx, e Escrow, in SettleInput
 	if err != nil {
 		return Coverage{}, err
 	}
-	buyer, err := s.account(ctx, tx, ten, "buyer:"+e.Buyer.ID+":refund:"+cur, cur, ledger.KindLiability, 1, now)
+	buyer, err := s.account(ctx, tx, ten, "buyer:"+e.Buyer.ID+":refund:"+cur, cur, ledger.KindLiability, PartyShards, now)
 	if err != nil {
 		return Coverage{}, err
 	}
@@ -419,7 +419,7 @@ func (s *Service) cover(ctx context.Context, tx pgx.Tx, e Escrow, in SettleInput
 	if err != nil {
 		return Coverage{}, err
 	}
-	payable, err := s.account(ctx, tx, ten, sellerPayableCode(e.Seller.ID, cur), cur, ledger.KindLiability, 1, now)
+	payable, err := s.account(ctx, tx, ten, sellerPayableCode(e.Seller.ID, cur), cur, ledger.KindLiability, PartyShards, now)
 	if err != nil {
 		return Coverage{}, err
 	}
@@ -563,7 +563,7 @@ func (s *Service) chargebackPayout(ctx context.Context, tx pgx.Tx, e *Escrow, g 
 		return Payout{}, fmt.Errorf("escrow %s: chargeback of %s does not split into order money (%s open) and buyer fee", e.ID, g, open)
 	}
 	_, sp := feeParts(*e, x, open, buyerDone, sellerDone)
-	p := Payout{ID: uuid.Must(uuid.NewV7()), TenantID: e.TenantID, EscrowID: e.ID, Kind: KindRefund, Trigger: TriggerChargeback,
+	p := Payout{ID: uuid.New(), TenantID: e.TenantID, EscrowID: e.ID, Kind: KindRefund, Trigger: TriggerChargeback,
 		OrderAmount: x, Gross: g, Fee: decimal.Zero, BuyerFeePart: bp, SellerFeePart: sp, Net: g, Allocation: allocateBackward(*e, x),
 		Status: StatusCompleted, Reason: "chargeback " + in.PSPRef, CreatedAt: now, UpdatedAt: now}
 	en, err := ledger.Post(ctx, tx, ledger.Entry{TenantID: e.TenantID, Kind: "escrow.chargeback", Reference: "escrow:" + e.ID.String() + ":payout:" + p.ID.String(),
@@ -595,7 +595,7 @@ func (s *Service) clawBack(ctx context.Context, tx pgx.Tx, e Escrow, in Chargeba
 		return fmt.Errorf("escrow %s: released: %w", e.ID, err)
 	}
 	owed := decimal.Max(releasedNet.Sub(in.ClawedBefore), decimal.Zero) // what the seller got and may be asked back
-	payable, err := s.account(ctx, tx, ten, sellerPayableCode(e.Seller.ID, cur), cur, ledger.KindLiability, 1, now)
+	payable, err := s.account(ctx, tx, ten, sellerPayableCode(e.Seller.ID, cur), cur, ledger.KindLiability, PartyShards, now)
 	if err != nil {
 		return err
 	}

@@ -257,7 +257,7 @@ func (s *Service) payout(ctx context.Context, tx pgx.Tx, e *Escrow, kind, trigge
 	if bp.IsNegative() {
 		bp = decimal.Zero
 	}
-	p := Payout{ID: uuid.Must(uuid.NewV7()), TenantID: e.TenantID, EscrowID: e.ID, Kind: kind, Trigger: trigger, MilestoneIdx: idx,
+	p := Payout{ID: uuid.New(), TenantID: e.TenantID, EscrowID: e.ID, Kind: kind, Trigger: trigger, MilestoneIdx: idx,
 		OrderAmount: x, BuyerFeePart: bp, SellerFeePart: sp, Allocation: alloc, Reason: reason, CreatedAt: now, UpdatedAt: now}
 	p.Gross = x.Add(bp)
 	if kind == KindRelease {
@@ -330,9 +330,9 @@ func (s *Service) payoutEntry(ctx context.Context, tx pgx.Tx, e *Escrow, p Payou
 	var payee ledger.Account
 	var err error
 	if p.Kind == KindRelease {
-		payee, err = s.account(ctx, tx, e.TenantID, "seller:"+e.Seller.ID+":payable:"+cur, cur, ledger.KindLiability, 1, now)
+		payee, err = s.account(ctx, tx, e.TenantID, "seller:"+e.Seller.ID+":payable:"+cur, cur, ledger.KindLiability, PartyShards, now)
 	} else {
-		payee, err = s.account(ctx, tx, e.TenantID, "buyer:"+e.Buyer.ID+":refund:"+cur, cur, ledger.KindLiability, 1, now)
+		payee, err = s.account(ctx, tx, e.TenantID, "buyer:"+e.Buyer.ID+":refund:"+cur, cur, ledger.KindLiability, PartyShards, now)
 	}
 	if err != nil {
 		return ledger.Entry{}, err

@@ -30,7 +30,8 @@ type Filter struct {
 	Limit    int
 }
 
-// List returns a page of escrows, oldest first.
+// List returns a page of escrows in id order (ids are random: a stable,
+// complete order for paging, not creation order).
 func (s *Service) List(ctx context.Context, tenant uuid.UUID, f Filter) ([]Escrow, error) {
 	if f.Limit <= 0 || f.Limit > MaxListLimit {
 		f.Limit = MaxListLimit

@@ -17,7 +17,7 @@ import (
 const (
 	// ClearingShards is the number of balance shards of an fx:<CUR>
 	// clearing account: every conversion in that currency books on it.
-	ClearingShards = 8
+	ClearingShards = 64
 	// EntryKind is the ledger entry kind of a conversion.
 	EntryKind = "fx.convert"
 )
@@ -148,14 +148,14 @@ func Convert(ctx context.Context, tx pgx.Tx, q Quote, from, to uuid.UUID, refere
 		{AccountID: to, Direction: ledger.SideCredit, Amount: stored.BuyAmount, Currency: buy},
 	}
 	if b.Spread.IsPositive() {
-		rev, err := ensure(ctx, tx, stored.TenantID, RevenueAccount(buy), buy, ledger.KindRevenue, 0, now)
+		rev, err := ensure(ctx, tx, stored.TenantID, RevenueAccount(buy), buy, ledger.KindRevenue, ClearingShards, now)
 		if err != nil {
 			return Conversion{}, err
 		}
 		postings = append(postings, ledger.Posting{AccountID: rev, Direction: ledger.SideCredit, Amount: b.Spread, Currency: buy})
 	}
 	if !b.Rounding.IsZero() {
-		rnd, err := ensure(ctx, tx, stored.TenantID, RoundingAccount(buy), buy, ledger.KindExpense, 0, now)
+		rnd, err := ensure(ctx, tx, stored.TenantID, RoundingAccount(buy), buy, ledger.KindExpense, ClearingShards, now)
 		if err != nil {
 			return Conversion{}, err
 		}
@@ -182,7 +182,7 @@ func Convert(ctx context.Context, tx pgx.Tx, q Quote, from, to uuid.UUID, refere
 		return Conversion{}, fmt.Errorf("fx: book quote %s: %w", stored.ID, err)
 	}
 	c := Conversion{
-		ID: uuid.Must(uuid.NewV7()), TenantID: stored.TenantID, QuoteID: stored.ID, Reference: reference,
+		ID: uuid.New(), TenantID: stored.TenantID, QuoteID: stored.ID, Reference: reference,
 		FromAccountID: from, ToAccountID: to, SellCurrency: sell, BuyCurrency: buy,
 		SellAmount: stored.SellAmount, BuyAmount: stored.BuyAmount, MidRate: stored.MidRate, Rate: stored.Rate,
 		Booking: b, Entry: entry, CreatedAt: now,

@@ -110,7 +110,7 @@ func newQuote(tenant uuid.UUID, mid Rate, req QuoteRequest, bps int64, now time.
 		side = FixedBuy
 	}
 	return Quote{
-		ID: uuid.Must(uuid.NewV7()), TenantID: tenant,
+		ID: uuid.New(), TenantID: tenant,
 		SellCurrency: req.SellCurrency, BuyCurrency: req.BuyCurrency,
 		SellAmount: p.SellAmount, BuyAmount: p.BuyAmount, FixedSide: side,
 		MidRate: p.MidRate, Rate: p.Rate, SpreadBps: p.SpreadBps, SpreadAmount: p.SpreadAmount,

@@ -75,7 +75,7 @@ func EnsureAccount(ctx context.Context, tx pgx.Tx, spec AccountSpec, now time.Ti
 		meta = map[string]string{}
 	}
 	a := Account{
-		ID: uuid.Must(uuid.NewV7()), TenantID: spec.TenantID, Code: spec.Code, Currency: spec.Currency,
+		ID: uuid.New(), TenantID: spec.TenantID, Code: spec.Code, Currency: spec.Currency,
 		Kind: spec.Kind, NormalSide: NormalSide(spec.Kind), NoOverdraft: spec.NoOverdraft,
 		OverdraftLimit: spec.OverdraftLimit, Shards: shards, Metadata: meta, CreatedAt: now,
 	}

@@ -84,7 +84,7 @@ const insertEntrySQL = `
 // when not nil, is the pending amount each posting releases on its side.
 func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, pending bool, shards []int, release []decimal.Decimal) (Entry, error) {
 	if e.ID == uuid.Nil {
-		e.ID = uuid.Must(uuid.NewV7())
+		e.ID = uuid.New()
 	}
 	e.CreatedAt = dbTime(e.CreatedAt)
 	if e.EffectiveAt.IsZero() {

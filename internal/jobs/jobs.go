@@ -67,7 +67,7 @@ func Schedule(ctx context.Context, tx pgx.Tx, j Job, now time.Time) error {
 		ON CONFLICT (kind, dedupe_key) DO UPDATE
 		SET payload = excluded.payload, run_at = excluded.run_at, status = 'pending', attempts = 0,
 		    claim = NULL, last_error = '', finished_at = NULL`,
-		uuid.Must(uuid.NewV7()), tenant, j.Kind, dedupe, []byte(j.Payload), j.RunAt, DefaultMaxAttempts, now)
+		uuid.New(), tenant, j.Kind, dedupe, []byte(j.Payload), j.RunAt, DefaultMaxAttempts, now)
 	if err != nil {
 		return fmt.Errorf("schedule job %s %s: %w", j.Kind, j.DedupeKey, err)
 	}
@@ -118,7 +118,7 @@ func (r *Runner) HandlePeriodic(ctx context.Context, p Periodic) error {
 		_, err := tx.Exec(ctx, `
 			INSERT INTO jobs (id, kind, dedupe_key, payload, run_at, status, max_attempts, created_at)
 			VALUES ($1, $2, 'periodic', '{}', $3, 'pending', $4, $3) ON CONFLICT (kind, dedupe_key) DO NOTHING`,
-			uuid.Must(uuid.NewV7()), p.Kind, now, DefaultMaxAttempts)
+			uuid.New(), p.Kind, now, DefaultMaxAttempts)
 		return err
 	})
 }
@@ -132,7 +132,7 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 		kinds = append(kinds, k)
 	}
 	var batch []Job
-	claim := uuid.Must(uuid.NewV7())
+	claim := uuid.New()
 	err := r.DB.Tx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
 			SELECT id, COALESCE(tenant_id, '00000000-0000-0000-0000-000000000000'), kind, COALESCE(dedupe_key, ''), payload, run_at, attempts
