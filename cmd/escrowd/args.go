@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -31,6 +32,29 @@ func onePositional(fs flagParser, args []string, usage string) (string, error) {
 		return "", errors.New(usage)
 	}
 	return pos, nil
+}
+
+// tenantFile parses `escrowd <name> FILE --tenant ID [flags]` (name is
+// e.g. "fx import"): the configuration, the tenant and the file's name.
+// register, when set, adds the command's own flags before parsing.
+func tenantFile(name string, args []string, usage string, register func(*flag.FlagSet)) (*Config, uuid.UUID, string, error) {
+	cfg, fs, err := load(name, args)
+	if err != nil {
+		return nil, uuid.Nil, "", err
+	}
+	tenant := fs.String("tenant", "", "tenant id")
+	if register != nil {
+		register(fs)
+	}
+	file, err := onePositional(fs, args, usage)
+	if err != nil {
+		return nil, uuid.Nil, "", err
+	}
+	tid, err := tenantID(*tenant)
+	if err != nil {
+		return nil, uuid.Nil, "", err
+	}
+	return cfg, tid, file, nil
 }
 
 // tenantID parses the --tenant flag's value.

@@ -18,16 +18,7 @@ func cmdFX(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "import" {
 		return errors.New(fxUsage)
 	}
-	cfg, fs, err := load("fx import", args[1:])
-	if err != nil {
-		return err
-	}
-	tenant := fs.String("tenant", "", "tenant id the rates belong to")
-	file, err := onePositional(fs, args[1:], fxUsage)
-	if err != nil {
-		return err
-	}
-	tid, err := tenantID(*tenant)
+	cfg, tid, file, err := tenantFile("fx import", args[1:], fxUsage, nil)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,21 +27,14 @@ func cmdReconcile(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "import" {
 		return errors.New(reconcileUsage)
 	}
-	cfg, fs, err := load("reconcile import", args[1:])
-	if err != nil {
-		return err
-	}
-	tenant := fs.String("tenant", "", "tenant id the account belongs to")
-	account := fs.String("account", "", "ledger account code, e.g. cash:psp:EUR")
-	format := fs.String("format", "", "camt.053 or csv (default: from the file name or content)")
-	mapping := fs.String("csv-mapping", "", "CSV column mapping as name=value,... (booking_date, value_date, amount | debit and credit, currency, reference, description, counterparty, entry_ref, default_currency, statement_id, date_layout, decimal_comma, separator)")
-	file, err := onePositional(fs, args[1:], reconcileUsage)
+	var account, format, mapping *string
+	cfg, tid, file, err := tenantFile("reconcile import", args[1:], reconcileUsage, func(fs *flag.FlagSet) {
+		account = fs.String("account", "", "ledger account code, e.g. cash:psp:EUR")
+		format = fs.String("format", "", "camt.053 or csv (default: from the file name or content)")
+		mapping = fs.String("csv-mapping", "", "CSV column mapping as name=value,... (booking_date, value_date, amount | debit and credit, currency, reference, description, counterparty, entry_ref, default_currency, statement_id, date_layout, decimal_comma, separator)")
+	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", reconcileUsage, err)
-	}
-	tid, err := tenantID(*tenant)
-	if err != nil {
-		return err
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {

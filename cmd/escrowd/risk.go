@@ -20,16 +20,7 @@ func cmdSanctions(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "load" {
 		return errors.New(sanctionsUsage)
 	}
-	cfg, fs, err := load("sanctions load", args[1:])
-	if err != nil {
-		return err
-	}
-	tenant := fs.String("tenant", "", "tenant id the list is for")
-	file, err := onePositional(fs, args[1:], sanctionsUsage)
-	if err != nil {
-		return err
-	}
-	tid, err := tenantID(*tenant)
+	cfg, tid, file, err := tenantFile("sanctions load", args[1:], sanctionsUsage, nil)
 	if err != nil {
 		return err
 	}
