@@ -2,9 +2,11 @@
 //
 // Files are sql/migrations/NNNN_name.sql. Each statement (ended by a
 // semicolon at the end of a line) runs in its own transaction. Only SQL that
-// both PostgreSQL 15 and CockroachDB accept belongs here: no triggers,
-// functions, sequences, advisory locks, NOTIFY, DEFERRABLE, EXCLUDE or
-// domains; keys are UUIDs. Version ranges by package: 0001-0099 foundation,
+// both PostgreSQL 15 and CockroachDB accept belongs here: no triggers, no
+// stored procedures, no integer key generators (keys are UUIDs), no
+// advisory locks, no change notifications, no deferred or exclusion
+// constraints, no custom types over base types; internal/db's
+// migrate_test.go enforces it. Version ranges by package: 0001-0099 foundation,
 // 0100 ledger, 0200 fx, 0300 escrow, 0400 risk, 0500 disputes, 0600
 // reconcile.
 package sql

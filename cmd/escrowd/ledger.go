@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/escrowd/escrowd/internal/db"
-	"github.com/escrowd/escrowd/ledger/ledgerbench"
+	"github.com/escrowd/escrowd/internal/ledgerbench"
 )
 
 const ledgerUsage = "usage: escrowd ledger verify [--tenant ID] | escrowd ledger seal"
@@ -84,7 +84,7 @@ func cmdLedger(ctx context.Context, args []string) error {
 	return nil
 }
 
-// cmdBenchLedger runs the ledger load benchmark (ledger/ledgerbench) on a
+// cmdBenchLedger runs the ledger load benchmark (internal/ledgerbench) on a
 // fresh database of the DATABASE_URL server and prints its figures, with
 // their ratio to a pgbench TPC-B figure when given (make bench-ledger
 // runs pgbench first and passes it).

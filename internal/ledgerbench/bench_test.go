@@ -8,8 +8,8 @@ import (
 
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db/dbtest"
+	"github.com/escrowd/escrowd/internal/ledgerbench"
 	"github.com/escrowd/escrowd/ledger"
-	"github.com/escrowd/escrowd/ledger/ledgerbench"
 )
 
 // TestBenchmarkSmall runs the benchmark at toy size: it must post in both
