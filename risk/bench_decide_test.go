@@ -121,6 +121,11 @@ func BenchmarkDecide(b *testing.B) {
 				d, err := e.gate.Decide(ctx, tx, in, e.clock.Now())
 				decide = append(decide, time.Since(t1))
 				byOutcome[d.Outcome] = append(byOutcome[d.Outcome], decide[len(decide)-1])
+				if in.Seller.ID == "seller-hot" {
+					byOutcome["(hot seller)"] = append(byOutcome["(hot seller)"], decide[len(decide)-1])
+				} else {
+					byOutcome["(other sellers)"] = append(byOutcome["(other sellers)"], decide[len(decide)-1])
+				}
 				return err
 			})
 			if err != nil {
@@ -142,7 +147,7 @@ func BenchmarkDecide(b *testing.B) {
 			err := e.db.ReadTx(ctx, func(tx pgx.Tx) error {
 				t0 := time.Now()
 				var f Features
-				_, err := readState(ctx, tx, in, in.RiskContext["device_id"], e.clock.Now(), &f)
+				_, err := readState(ctx, tx, in, in.RiskContext["device_id"], e.clock.Now(), &f, nil)
 				reads = append(reads, time.Since(t0))
 				return err
 			})

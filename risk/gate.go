@@ -42,6 +42,10 @@ type GateInput struct {
 	// database and makes no outside calls. Rules see the whole map as
 	// `context`.
 	RiskContext map[string]string
+	// Features, when set, are the history and velocity features read
+	// before the transaction by Gate.ReadFeatures for the same tenant,
+	// parties and escrow; nil: Decide reads them in the transaction.
+	Features *FeatureSnapshot
 }
 
 // GateDecision is the stored decision on one payout.
@@ -179,14 +183,18 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 		return GateDecision{}, err
 	}
 	f := contextFeatures(in, now)
+	snap := in.Features
+	if !snap.matches(in) {
+		snap = nil
+	}
 	device := strings.TrimSpace(in.RiskContext["device_id"])
-	if device == "" {
+	if device == "" && snap == nil {
 		var err error
 		if device, err = escrowDevice(ctx, tx, in.TenantID, in.EscrowID); err != nil {
 			return GateDecision{}, err
 		}
 	}
-	h, err := readState(ctx, tx, in, device, now, &f)
+	h, err := readState(ctx, tx, in, device, now, &f, snap)
 	if err != nil {
 		return GateDecision{}, err
 	}
