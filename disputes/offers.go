@@ -88,6 +88,7 @@ func (s *Service) claimable(ctx context.Context, q db.Querier, d Dispute) (decim
 func (s *Service) AcceptOffer(ctx context.Context, tenant, id, offerID uuid.UUID) (OfferResult, error) {
 	var o Offer
 	var st escrow.Settlement
+	ctx = s.withRiskFeatures(ctx, tenant, id)
 	return change(ctx, s, tenant, id, ActAcceptOffer, func(tx pgx.Tx, d *Dispute, now time.Time) error {
 		var err error
 		if o, err = loadOffer(ctx, tx, tenant, d.ID, offerID); err != nil {

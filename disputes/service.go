@@ -165,6 +165,16 @@ func change[T any](ctx context.Context, s *Service, tenant, id uuid.UUID, a Acti
 
 func itself(d Dispute) Dispute { return d }
 
+// withRiskFeatures reads the risk features of the dispute's escrow before
+// an outcome's transaction (see escrow.Service.WithRiskFeatures).
+func (s *Service) withRiskFeatures(ctx context.Context, tenant, id uuid.UUID) context.Context {
+	d, err := loadDispute(ctx, s.DB.Pool, tenant, id, false)
+	if err != nil {
+		return ctx
+	}
+	return s.Escrows.WithRiskFeatures(ctx, tenant, d.EscrowID)
+}
+
 func (s *Service) changeTx(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, a Action, do func(tx pgx.Tx, d *Dispute, now time.Time) error) (Dispute, error) {
 	now := s.Clock.Now()
 	d, err := loadDispute(ctx, tx, tenant, id, true)
@@ -318,6 +328,7 @@ func (s *Service) Resolve(ctx context.Context, tenant, id uuid.UUID, req Resolve
 		return Outcome{}, err
 	}
 	var st escrow.Settlement
+	ctx = s.withRiskFeatures(ctx, tenant, id)
 	return change(ctx, s, tenant, id, ActResolve, func(tx pgx.Tx, d *Dispute, now time.Time) error {
 		var refund *decimal.Decimal
 		switch req.Outcome {

@@ -41,6 +41,7 @@ func (s *Service) HandleAutoRelease(ctx context.Context, j jobs.Job) error {
 	if err != nil {
 		return err
 	}
+	ctx = s.WithRiskFeatures(ctx, tenant, id)
 	_, err = act(ctx, s, tenant, id, 0, ActAutoRelease, func(tx pgx.Tx, e *Escrow, now time.Time) error {
 		if e.InspectionEndsAt == nil || now.Before(*e.InspectionEndsAt) {
 			return errNotDue

@@ -53,6 +53,7 @@ func (r RefundResult) ResourceID() string { return r.Escrow.ID.String() }
 // commits its decision and answers with status blocked (nothing moves).
 func (s *Service) Release(ctx context.Context, tenant, id uuid.UUID, ifMatch int64, req ReleaseRequest) (ReleaseResult, error) {
 	var p Payout
+	ctx = s.WithRiskFeatures(ctx, tenant, id)
 	return act(ctx, s, tenant, id, ifMatch, ActRelease, func(tx pgx.Tx, e *Escrow, now time.Time) error {
 		alloc, idx, err := releaseAllocation(*e, req)
 		if err != nil {
@@ -134,6 +135,7 @@ func (s *Service) Refund(ctx context.Context, tenant, id uuid.UUID, ifMatch int6
 		return RefundResult{}, err
 	}
 	var p Payout
+	ctx = s.WithRiskFeatures(ctx, tenant, id)
 	return act(ctx, s, tenant, id, ifMatch, ActRefund, func(tx pgx.Tx, e *Escrow, now time.Time) error {
 		y, err := parseAmount("amount", req.Amount, e.Currency)
 		if err != nil {
@@ -150,6 +152,7 @@ func (s *Service) Refund(ctx context.Context, tenant, id uuid.UUID, ifMatch int6
 // Accept is the buyer's acceptance: every open milestone is released.
 func (s *Service) Accept(ctx context.Context, tenant, id uuid.UUID, ifMatch int64) (AcceptResult, error) {
 	var ps []Payout
+	ctx = s.WithRiskFeatures(ctx, tenant, id)
 	return act(ctx, s, tenant, id, ifMatch, ActAccept, func(tx pgx.Tx, e *Escrow, now time.Time) (err error) {
 		ps, err = s.releaseAllOpen(ctx, tx, e, "accept", now)
 		return err
@@ -186,6 +189,7 @@ func (s *Service) Cancel(ctx context.Context, tenant, id uuid.UUID, ifMatch int6
 		return RefundResult{}, err
 	}
 	var p Payout
+	ctx = s.WithRiskFeatures(ctx, tenant, id)
 	return act(ctx, s, tenant, id, ifMatch, ActCancel, func(tx pgx.Tx, e *Escrow, now time.Time) (err error) {
 		p, err = s.returnAll(ctx, tx, e, "cancel", reason, now)
 		return err
@@ -280,7 +284,8 @@ func (s *Service) payout(ctx context.Context, tx pgx.Tx, e *Escrow, kind, trigge
 		op, payee = risk.OperationRefund, e.Buyer.ID
 	}
 	d, err := s.Gate.Decide(ctx, tx, risk.GateInput{TenantID: e.TenantID, Operation: op, SubjectType: kind, SubjectID: p.ID, EscrowID: e.ID,
-		Amount: p.Gross, Currency: e.Currency, Buyer: riskParty(e.Buyer), Seller: riskParty(e.Seller), Payee: payee, RiskContext: e.RiskContext}, now)
+		Amount: p.Gross, Currency: e.Currency, Buyer: riskParty(e.Buyer), Seller: riskParty(e.Seller), Payee: payee, RiskContext: e.RiskContext,
+		Features: features(ctx)}, now)
 	if err != nil {
 		return Payout{}, fmt.Errorf("escrow %s: risk gate: %w", e.ID, err)
 	}
