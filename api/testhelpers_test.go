@@ -14,17 +14,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/escrowd/escrowd/api"
-	"github.com/escrowd/escrowd/disputes"
-	"github.com/escrowd/escrowd/escrow"
-	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/db/dbtest"
-	"github.com/escrowd/escrowd/internal/outbox"
+	"github.com/escrowd/escrowd/internal/services"
 	"github.com/escrowd/escrowd/internal/tenants"
-	"github.com/escrowd/escrowd/ledger"
-	"github.com/escrowd/escrowd/reconcile"
-	"github.com/escrowd/escrowd/risk"
 	escrowdsql "github.com/escrowd/escrowd/sql"
 )
 
@@ -77,35 +71,18 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// buildDeps wires every service on d, like cmd/escrowd/wire.go.
+// buildDeps wires every service on d through internal/services, as
+// cmd/escrowd/wire.go does.
 func buildDeps(t *testing.T, d *db.DB, clk clock.Clock, ms []db.Migration) api.Deps {
 	t.Helper()
-	deps := api.Deps{
-		DB: d, Clock: clk, Migrations: ms,
-		Tenants: &tenants.Store{DB: d, Clock: clk},
-		Outbox:  &outbox.Store{DB: d, Clock: clk},
-	}
-	// deps: domain services are added below, one block per package.
-	// deps:ledger
-	deps.Ledger = &ledger.Service{DB: d, Clock: clk}
-	// deps:fx
-	deps.FX = &fx.Service{DB: d, Clock: clk, MaxRateAge: fx.DefaultMaxRateAge, QuoteTTL: fx.DefaultQuoteTTL, DefaultSpreadBps: fx.DefaultSpreadBps}
-	// deps:escrow
-	gate, err := risk.NewGate(risk.GateConfig{FX: deps.FX})
+	set, err := services.New(d, clk, services.DefaultSettings())
 	if err != nil {
 		t.Fatal(err)
 	}
-	riskSvc := risk.NewService(d, clk, gate)
-	deps.Escrows = &escrow.Service{DB: d, Clock: clk, Gate: gate}
-	riskSvc.RegisterResolver(escrow.KindRelease, deps.Escrows.ResolveReview)
-	riskSvc.RegisterResolver(escrow.KindRefund, deps.Escrows.ResolveReview)
-	// deps:risk (use riskSvc and gate above; one gate serves escrow and the risk routes)
-	deps.Risk = riskSvc
-	// deps:disputes
-	deps.Disputes = &disputes.Service{DB: d, Clock: clk, Escrows: deps.Escrows}
-	// deps:reconcile
-	deps.Reconcile = &reconcile.Service{DB: d, Clock: clk}
-	return deps
+	return api.Deps{
+		DB: d, Clock: clk, Migrations: ms, Tenants: set.Tenants, Outbox: set.Outbox, Ledger: set.Ledger, FX: set.FX,
+		Escrows: set.Escrows, Risk: set.Risk, Disputes: set.Disputes, Reconcile: set.Reconcile,
+	}
 }
 
 // resp is a decoded HTTP answer.

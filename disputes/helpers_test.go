@@ -17,7 +17,7 @@ import (
 	"github.com/escrowd/escrowd/internal/db/dbtest"
 	"github.com/escrowd/escrowd/internal/jobs"
 	"github.com/escrowd/escrowd/internal/outbox"
-	"github.com/escrowd/escrowd/internal/tenants"
+	"github.com/escrowd/escrowd/internal/services"
 	"github.com/escrowd/escrowd/ledger"
 	"github.com/escrowd/escrowd/risk"
 )
@@ -42,17 +42,14 @@ func newFixture(t *testing.T) *fixture {
 	ctx := context.Background()
 	d := dbtest.New(t)
 	clk := clock.NewFake(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
-	fxs := &fx.Service{DB: d, Clock: clk, MaxRateAge: 24 * 365 * time.Hour, QuoteTTL: fx.DefaultQuoteTTL, DefaultSpreadBps: fx.DefaultSpreadBps}
-	gate, err := risk.NewGate(risk.GateConfig{FX: fxs})
+	st := services.DefaultSettings()
+	st.FXMaxRateAge = 24 * 365 * time.Hour
+	set, err := services.New(d, clk, st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	esc := &escrow.Service{DB: d, Clock: clk, Gate: gate}
-	rs := risk.NewService(d, clk, gate)
-	rs.RegisterResolver(escrow.KindRelease, esc.ResolveReview)
-	rs.RegisterResolver(escrow.KindRefund, esc.ResolveReview)
-	svc := &disputes.Service{DB: d, Clock: clk, Escrows: esc}
-	tn, err := (&tenants.Store{DB: d, Clock: clk}).CreateTenant(ctx, "disputes tests")
+	fxs, esc, rs, svc := set.FX, set.Escrows, set.Risk, set.Disputes
+	tn, err := set.Tenants.CreateTenant(ctx, "disputes tests")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,10 +58,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	r := jobs.NewRunner(d, clk, nil)
-	r.Handle(escrow.JobExpire, esc.HandleExpire)
-	r.Handle(escrow.JobAutoRelease, esc.HandleAutoRelease)
-	r.Handle(disputes.JobDeadline, svc.HandleDeadline)
-	r.Handle(disputes.JobChargebackDue, svc.HandleChargebackDue)
+	set.RegisterJobs(r)
 	return &fixture{t: t, ctx: ctx, db: d, clock: clk, esc: esc, risk: rs, svc: svc, jobs: r, tenant: tn.ID}
 }
 

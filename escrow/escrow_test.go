@@ -17,7 +17,7 @@ import (
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/db/dbtest"
 	"github.com/escrowd/escrowd/internal/jobs"
-	"github.com/escrowd/escrowd/internal/tenants"
+	"github.com/escrowd/escrowd/internal/services"
 	"github.com/escrowd/escrowd/internal/valid"
 	"github.com/escrowd/escrowd/ledger"
 	"github.com/escrowd/escrowd/risk"
@@ -38,16 +38,12 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	d := dbtest.New(t)
 	clk := clock.NewFake(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
-	fxs := &fx.Service{DB: d, Clock: clk, MaxRateAge: fx.DefaultMaxRateAge, QuoteTTL: fx.DefaultQuoteTTL, DefaultSpreadBps: fx.DefaultSpreadBps}
-	gate, err := risk.NewGate(risk.GateConfig{FX: fxs})
+	set, err := services.New(d, clk, services.DefaultSettings())
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &escrow.Service{DB: d, Clock: clk, Gate: gate}
-	rs := risk.NewService(d, clk, gate)
-	rs.RegisterResolver(escrow.KindRelease, svc.ResolveReview)
-	rs.RegisterResolver(escrow.KindRefund, svc.ResolveReview)
-	tn, err := (&tenants.Store{DB: d, Clock: clk}).CreateTenant(context.Background(), "escrow tests")
+	fxs, svc, rs := set.FX, set.Escrows, set.Risk
+	tn, err := set.Tenants.CreateTenant(context.Background(), "escrow tests")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +54,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	r := jobs.NewRunner(d, clk, nil)
-	r.Handle(escrow.JobExpire, svc.HandleExpire)
-	r.Handle(escrow.JobAutoRelease, svc.HandleAutoRelease)
-	r.Handle(escrow.JobConfirmationTimeout, svc.HandleConfirmationTimeout)
+	set.RegisterJobs(r)
 	return &fixture{t: t, db: d, clock: clk, svc: svc, risk: rs, jobs: r, tenant: tn.ID}
 }
 

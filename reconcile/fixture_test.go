@@ -14,10 +14,9 @@ import (
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/db/dbtest"
-	"github.com/escrowd/escrowd/internal/tenants"
+	"github.com/escrowd/escrowd/internal/services"
 	"github.com/escrowd/escrowd/ledger"
 	"github.com/escrowd/escrowd/reconcile"
-	"github.com/escrowd/escrowd/risk"
 )
 
 // fixture is a fresh database with one tenant, the escrow service to
@@ -40,16 +39,12 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	d := dbtest.New(t)
 	clk := clock.NewFake(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
-	fxs := &fx.Service{DB: d, Clock: clk, MaxRateAge: fx.DefaultMaxRateAge, QuoteTTL: fx.DefaultQuoteTTL, DefaultSpreadBps: fx.DefaultSpreadBps}
-	gate, err := risk.NewGate(risk.GateConfig{FX: fxs})
+	set, err := services.New(d, clk, services.DefaultSettings())
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, ctx: context.Background(), db: d, clock: clk, fx: fxs,
-		esc:    &escrow.Service{DB: d, Clock: clk, Gate: gate},
-		ledger: &ledger.Service{DB: d, Clock: clk},
-		svc:    &reconcile.Service{DB: d, Clock: clk}}
-	tn, err := (&tenants.Store{DB: d, Clock: clk}).CreateTenant(f.ctx, "reconcile tests")
+	f := &fixture{t: t, ctx: context.Background(), db: d, clock: clk, fx: set.FX, esc: set.Escrows, ledger: set.Ledger, svc: set.Reconcile}
+	tn, err := set.Tenants.CreateTenant(f.ctx, "reconcile tests")
 	if err != nil {
 		t.Fatal(err)
 	}

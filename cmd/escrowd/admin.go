@@ -50,7 +50,7 @@ func cmdTenants(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.close()
-	t, err := a.tenants.CreateTenant(ctx, *name)
+	t, err := a.set.Tenants.CreateTenant(ctx, *name)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func cmdKeys(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("--tenant: %w", err)
 		}
-		_, secret, err := a.tenants.CreateKey(ctx, tid, tenants.Role(*role), *label)
+		_, secret, err := a.set.Tenants.CreateKey(ctx, tid, tenants.Role(*role), *label)
 		if err != nil {
 			return err
 		}
@@ -95,7 +95,7 @@ func cmdKeys(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("--tenant: %w", err)
 		}
-		keys, err := a.tenants.ListKeys(ctx, tid)
+		keys, err := a.set.Tenants.ListKeys(ctx, tid)
 		if err != nil {
 			return err
 		}
@@ -114,7 +114,7 @@ func cmdKeys(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("--id: %w", err)
 		}
-		return a.tenants.RevokeKey(ctx, id)
+		return a.set.Tenants.RevokeKey(ctx, id)
 	default:
 		return fmt.Errorf("unknown keys subcommand %q", sub)
 	}

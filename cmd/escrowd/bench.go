@@ -162,12 +162,12 @@ func benchInProcess(ctx context.Context, cfg *Config, set map[string]bool, dbNam
 		return loadgen.Result{}, fmt.Errorf("bench: server: %w", err)
 	}
 	res, err := func() (loadgen.Result, error) {
-		t, err := a.tenants.CreateTenant(ctx, "escrowd bench "+time.Now().UTC().Format("2006-01-02 15:04:05"))
+		t, err := a.set.Tenants.CreateTenant(ctx, "escrowd bench "+time.Now().UTC().Format("2006-01-02 15:04:05"))
 		if err != nil {
 			return loadgen.Result{}, err
 		}
 		for _, r := range tenants.Roles {
-			_, secret, err := a.tenants.CreateKey(ctx, t.ID, r, "bench")
+			_, secret, err := a.set.Tenants.CreateKey(ctx, t.ID, r, "bench")
 			if err != nil {
 				return loadgen.Result{}, err
 			}

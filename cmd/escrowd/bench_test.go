@@ -95,7 +95,7 @@ func TestBenchEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, key, err := a.tenants.CreateKey(ctx, tid, tenants.RoleFinance, "test")
+	_, key, err := a.set.Tenants.CreateKey(ctx, tid, tenants.RoleFinance, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,13 +80,13 @@ func cmdDemo(ctx context.Context, args []string) error {
 }
 
 func (d *demo) run(ctx context.Context, a *app) error {
-	t, err := a.tenants.CreateTenant(ctx, "Demo Marketplace "+time.Now().UTC().Format("2006-01-02 15:04:05"))
+	t, err := a.set.Tenants.CreateTenant(ctx, "Demo Marketplace "+time.Now().UTC().Format("2006-01-02 15:04:05"))
 	if err != nil {
 		return err
 	}
 	d.logf("escrowd demo: server at %s, tenant %s (%s)", d.base, t.Name, t.ID)
 	for _, r := range tenants.Roles {
-		_, secret, err := a.tenants.CreateKey(ctx, t.ID, r, "demo")
+		_, secret, err := a.set.Tenants.CreateKey(ctx, t.ID, r, "demo")
 		if err != nil {
 			return err
 		}

@@ -36,7 +36,7 @@ func cmdFX(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.close()
-	res, err := a.fx.ImportRates(ctx, tid, sets)
+	res, err := a.set.FX.ImportRates(ctx, tid, sets)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func cmdLedger(ctx context.Context, args []string) error {
 	}
 	defer a.close()
 	if sub == "seal" {
-		rep, err := a.ledger.Seal(ctx)
+		rep, err := a.set.Ledger.Seal(ctx)
 		if err != nil {
 			return err
 		}
@@ -56,7 +56,7 @@ func cmdLedger(ctx context.Context, args []string) error {
 		}
 		only = &id
 	}
-	rep, err := a.ledger.Verify(ctx, only)
+	rep, err := a.set.Ledger.Verify(ctx, only)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func cmdReconcile(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.close()
-	res, err := a.reconcile.ImportStatement(ctx, tid, req)
+	res, err := a.set.Reconcile.ImportStatement(ctx, tid, req)
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
@@ -115,7 +115,7 @@ func cmdBenchReconcile(ctx context.Context, args []string) error {
 	if _, err := a.migrate(ctx); err != nil {
 		return err
 	}
-	tn, err := a.tenants.CreateTenant(ctx, "bench-reconcile")
+	tn, err := a.set.Tenants.CreateTenant(ctx, "bench-reconcile")
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func cmdBenchReconcile(ctx context.Context, args []string) error {
 		req.DryRun = dry
 		runtime.GC()
 		start := time.Now()
-		res, err := a.reconcile.Run(ctx, tn.ID, req)
+		res, err := a.set.Reconcile.Run(ctx, tn.ID, req)
 		if err != nil {
 			return err
 		}

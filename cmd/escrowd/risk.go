@@ -34,7 +34,7 @@ func cmdSanctions(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.close()
-	l, err := a.risk.LoadSanctions(ctx, tid, f, filepath.Base(file))
+	l, err := a.set.Risk.LoadSanctions(ctx, tid, f, filepath.Base(file))
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
