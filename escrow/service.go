@@ -2,6 +2,7 @@ package escrow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -142,26 +143,12 @@ func (s *Service) Fund(ctx context.Context, tenant, id uuid.UUID, ifMatch int64,
 		if err != nil {
 			return err
 		}
-		// The payment reference is claimed first: a reused one must not
-		// reach the ledger (whose duplicate reference would answer with the
-		// earlier entry).
-		fundingID := uuid.New()
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO escrow_fundings (id, tenant_id, escrow_id, payment_ref, amount, currency, credited, fx_quote_id, entry_id, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $1, $9) ON CONFLICT (tenant_id, payment_ref) DO NOTHING`,
-			fundingID, tenant, e.ID, c.paymentRef, c.amount, c.currency.Code, credited, quoteIDOrNil(quote), now)
-		if err != nil {
-			return fmt.Errorf("escrow %s: funding: %w", e.ID, err)
-		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("escrow %s: payment_ref %q: %w", e.ID, c.paymentRef, ErrDuplicatePayment)
-		}
 		ref := "escrow:" + e.ID.String() + ":fund:" + c.paymentRef
 		var entryID uuid.UUID
 		if quote != nil {
 			conv, err := fx.Convert(ctx, tx, *quote, cash.ID, e.AccountID, ref, now)
 			if err != nil {
-				return fmt.Errorf("escrow %s: fund: %w", e.ID, err)
+				return fundError(e.ID, c.paymentRef, err)
 			}
 			entryID = conv.Entry.ID
 		} else {
@@ -173,12 +160,21 @@ func (s *Service) Fund(ctx context.Context, tenant, id uuid.UUID, ifMatch int64,
 					{AccountID: e.AccountID, Direction: ledger.SideCredit, Amount: c.amount, Currency: e.Currency},
 				}})
 			if err != nil {
-				return fmt.Errorf("escrow %s: fund: %w", e.ID, err)
+				return fundError(e.ID, c.paymentRef, err)
 			}
 			entryID = posted.ID
 		}
-		if _, err := tx.Exec(ctx, `UPDATE escrow_fundings SET entry_id = $2 WHERE id = $1`, fundingID, entryID); err != nil {
+		// A payment reference funds once per tenant; a reused one rolls the
+		// whole transaction back, the entry above included.
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO escrow_fundings (id, tenant_id, escrow_id, payment_ref, amount, currency, credited, fx_quote_id, entry_id, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (tenant_id, payment_ref) DO NOTHING`,
+			uuid.New(), tenant, e.ID, c.paymentRef, c.amount, c.currency.Code, credited, quoteIDOrNil(quote), entryID, now)
+		if err != nil {
 			return fmt.Errorf("escrow %s: funding: %w", e.ID, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("escrow %s: payment_ref %q: %w", e.ID, c.paymentRef, ErrDuplicatePayment)
 		}
 		e.Funded = e.Funded.Add(credited)
 		extra := map[string]any{"payment_ref": c.paymentRef, "credited": fmtAmount(credited, e.Currency)}
@@ -192,6 +188,15 @@ func (s *Service) Fund(ctx context.Context, tenant, id uuid.UUID, ifMatch int64,
 		}
 		return s.emit(ctx, tx, *e, "escrow.funded", extra, now)
 	}, same)
+}
+
+// fundError words a funding's ledger error: the same payment reference on
+// the same escrow is a duplicate entry reference to the ledger.
+func fundError(id uuid.UUID, paymentRef string, err error) error {
+	if errors.Is(err, ledger.ErrDuplicateReference) {
+		return fmt.Errorf("escrow %s: payment_ref %q: %w", id, paymentRef, ErrDuplicatePayment)
+	}
+	return fmt.Errorf("escrow %s: fund: %w", id, err)
 }
 
 func quoteIDOrNil(q *fx.Quote) *uuid.UUID {

@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Options tune the pool. Zero values take the defaults.
@@ -158,5 +158,9 @@ func IsNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 // Retries returns how many attempts were retried after an error with the
 // given SQLSTATE in the given phase ("body" or "commit") since Open.
 func (d *DB) Retries(sqlstate, phase string) int {
-	return int(testutil.ToFloat64(d.metrics.txRetries.WithLabelValues(sqlstate, phase)))
+	var m dto.Metric
+	if err := d.metrics.txRetries.WithLabelValues(sqlstate, phase).Write(&m); err != nil {
+		return 0
+	}
+	return int(m.GetCounter().GetValue())
 }
