@@ -1,10 +1,8 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -206,8 +204,6 @@ func TestFundWithQuote(t *testing.T) {
 func TestReleaseGateOutcomesOverHTTP(t *testing.T) {
 	e := newEnv(t)
 	e.loadRates(e.tenantA)
-	ctx := context.Background()
-	_ = ctx
 	funded := func(ref, amount, currency string) string {
 		es := e.newEscrow(e.tenantA, ref, amount, currency, nil)
 		id := es["id"].(string)
@@ -291,5 +287,11 @@ func TestEscrowIdempotentActions(t *testing.T) {
 	if got := e.must(200, req{method: "GET", path: "/v1/escrows/" + id, role: mp}).json(t); got["funded_amount"] != "10.00" {
 		t.Fatalf("funded %v after a replayed funding, want 10.00", got["funded_amount"])
 	}
-	_ = http.MethodPost
+	// The same payment under another key is a duplicate, not a second funding.
+	if dup := e.must(409, req{method: "POST", path: "/v1/escrows/" + id + "/fund", role: mp, body: body, idemKey: "fund-2"}); dup.code(t) != "duplicate_payment_ref" {
+		t.Fatalf("same payment_ref on the same escrow: %s", dup.body)
+	}
+	if got := e.must(200, req{method: "GET", path: "/v1/escrows/" + id, role: mp}).json(t); got["funded_amount"] != "10.00" {
+		t.Fatalf("funded %v after a duplicate payment, want 10.00", got["funded_amount"])
+	}
 }
