@@ -337,7 +337,7 @@ func (s *Service) SettleDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.
 	}
 	switch back {
 	case Funded, Shipped, Delivered:
-		if err := s.settle(ctx, tx, &e, ActResolve, now); err != nil {
+		if err := s.settle(ctx, tx, &e, now); err != nil {
 			return Settlement{}, err
 		}
 	case AwaitingFunding:
@@ -698,7 +698,7 @@ func (s *Service) SettleChargeback(ctx context.Context, tx pgx.Tx, tenant, id uu
 	default:
 		return e, nil
 	}
-	if err := s.settle(ctx, tx, &e, ActChargeback, now); err != nil {
+	if err := s.settle(ctx, tx, &e, now); err != nil {
 		return Escrow{}, err
 	}
 	if err := save(ctx, tx, &e, now); err != nil {

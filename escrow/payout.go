@@ -224,18 +224,13 @@ func (s *Service) returnAll(ctx context.Context, tx pgx.Tx, e *Escrow, trigger, 
 		}
 		return p, s.emit(ctx, tx, *e, "escrow."+string(to), map[string]any{"reason": reason}, now)
 	}
-	e.State = e.stateBefore(to)
-	return p, nil
-}
-
-// stateBefore undoes the table's move while a payout waits: an escrow
-// being cancelled stays funded (or awaiting_funding) until its refund
-// completes.
-func (e Escrow) stateBefore(to State) State {
+	// The refund waits for the gate: the escrow stays funded (or
+	// awaiting_funding) until it completes (settleAfter closes it then).
+	e.State = AwaitingFunding
 	if e.FundedAt != nil {
-		return Funded
+		e.State = Funded
 	}
-	return AwaitingFunding
+	return p, nil
 }
 
 // payout moves order money (alloc) out of the escrow: to the seller (a
@@ -390,7 +385,7 @@ func (e *Escrow) holdPayout(p Payout, sign int64) {
 // settle closes an escrow whose order money is all paid out: completed when
 // something was released, cancelled or expired when the last refund came
 // from a cancellation or an expiry, refunded otherwise.
-func (s *Service) settle(ctx context.Context, tx pgx.Tx, e *Escrow, a Action, now time.Time) error {
+func (s *Service) settle(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Time) error {
 	switch e.State {
 	case Funded, Shipped, Delivered, Completed:
 	default:

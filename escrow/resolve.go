@@ -95,7 +95,7 @@ func (s *Service) settleAfter(ctx context.Context, tx pgx.Tx, e *Escrow, p Payou
 		e.State, e.ClosedAt = to, &now
 		return s.emit(ctx, tx, *e, "escrow."+string(to), nil, now)
 	}
-	return s.settle(ctx, tx, e, ActResolve, now)
+	return s.settle(ctx, tx, e, now)
 }
 
 // ConfirmRelease checks the buyer's one-time code for a release awaiting

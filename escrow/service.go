@@ -266,8 +266,8 @@ func act[R any](ctx context.Context, s *Service, tenant, id uuid.UUID, ifMatch i
 		if err := do(tx, &e, now); err != nil {
 			return zero, err
 		}
-		if e.State == from && isMoneyAction(a) || a == ActAccept || a == ActAutoRelease {
-			if err := s.settle(ctx, tx, &e, a, now); err != nil {
+		if (e.State == from && isMoneyAction(a)) || a == ActAccept || a == ActAutoRelease {
+			if err := s.settle(ctx, tx, &e, now); err != nil {
 				return zero, err
 			}
 		}
