@@ -240,16 +240,17 @@ const chargebackColumns = `id, tenant_id, escrow_id, status, amount, currency, p
 	loss_amount, receivable_amount, payout_id, entry_ids, version, created_at, updated_at, decided_at`
 
 func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, lock bool) (Chargeback, error) {
-	sql := `SELECT ` + chargebackColumns + ` FROM chargebacks WHERE tenant_id = $1 AND id = $2`
+	// By primary key alone, the tenant compared below (db.PointLookup).
+	sql := `SELECT ` + chargebackColumns + ` FROM chargebacks WHERE id = $1`
 	if lock {
 		sql += ` FOR UPDATE`
 	}
 	var cb Chargeback
 	var status string
 	var entries []byte
-	err := q.QueryRow(ctx, sql, tenant, id).Scan(&cb.ID, &cb.TenantID, &cb.EscrowID, &status, &cb.Amount, &cb.Currency, &cb.PSPRef, &cb.Reason,
+	err := q.QueryRow(ctx, sql, id).Scan(&cb.ID, &cb.TenantID, &cb.EscrowID, &status, &cb.Amount, &cb.Currency, &cb.PSPRef, &cb.Reason,
 		&cb.RespondBy, &cb.FromHeld, &cb.ClawedBack, &cb.Loss, &cb.Receivable, &cb.PayoutID, &entries, &cb.Version, &cb.CreatedAt, &cb.UpdatedAt, &cb.DecidedAt)
-	if db.IsNoRows(err) {
+	if db.IsNoRows(err) || (err == nil && cb.TenantID != tenant) {
 		return Chargeback{}, fmt.Errorf("chargeback %s: %w", id, ErrChargebackNotFound)
 	}
 	if err != nil {

@@ -97,7 +97,7 @@ func (s *Service) Open(ctx context.Context, tenant, escrowID uuid.UUID, req Open
 		if err := s.scheduleDeadline(ctx, tx, d, now); err != nil {
 			return Dispute{}, err
 		}
-		if err := risk.ObserveDispute(ctx, tx, tenant, e.Seller.ID, e.ID, now); err != nil {
+		if err := risk.ObserveDispute(ctx, tx, tenant, e.ID, now); err != nil {
 			return Dispute{}, err
 		}
 		return d, s.emit(ctx, tx, d, "dispute.opened", map[string]any{"description": d.Description, "escrow_state_before": e.StateBeforeDispute,

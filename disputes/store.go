@@ -57,12 +57,13 @@ func scanDispute(row pgx.Row) (Dispute, error) {
 // lock the dispute before the escrow (the escrow hooks lock it), so locks
 // are always taken in that order.
 func loadDispute(ctx context.Context, q db.Querier, tenant, id uuid.UUID, lock bool) (Dispute, error) {
-	sql := `SELECT ` + disputeColumns + ` FROM disputes WHERE tenant_id = $1 AND id = $2`
+	// By primary key alone, the tenant compared here (db.PointLookup).
+	sql := `SELECT ` + disputeColumns + ` FROM disputes WHERE id = $1`
 	if lock {
 		sql += ` FOR UPDATE`
 	}
-	d, err := scanDispute(q.QueryRow(ctx, sql, tenant, id))
-	if db.IsNoRows(err) {
+	d, err := scanDispute(q.QueryRow(ctx, sql, id))
+	if db.IsNoRows(err) || (err == nil && d.TenantID != tenant) {
 		return Dispute{}, fmt.Errorf("dispute %s: %w", id, ErrNotFound)
 	}
 	if err != nil {

@@ -48,13 +48,16 @@ func scanEscrow(row pgx.Row) (Escrow, error) {
 
 // load reads one escrow of tenant with its milestones; lock takes a row
 // lock so that concurrent actions on the escrow queue instead of retrying.
+//
+// The row is read by its primary key alone and the tenant compared here
+// (db.PointLookup says why).
 func load(ctx context.Context, q db.Querier, tenant, id uuid.UUID, lock bool) (Escrow, error) {
-	sql := `SELECT ` + escrowColumns + ` FROM escrows WHERE tenant_id = $1 AND id = $2`
+	sql := `SELECT ` + escrowColumns + ` FROM escrows WHERE id = $1`
 	if lock {
 		sql += ` FOR UPDATE`
 	}
-	e, err := scanEscrow(q.QueryRow(ctx, sql, tenant, id))
-	if db.IsNoRows(err) {
+	e, err := scanEscrow(q.QueryRow(ctx, sql, id))
+	if db.IsNoRows(err) || (err == nil && e.TenantID != tenant) {
 		return Escrow{}, fmt.Errorf("escrow %s: %w", id, ErrNotFound)
 	}
 	if err != nil {

@@ -64,9 +64,15 @@ func checkMetadata(m map[string]string) error {
 // CONFLICT DO NOTHING on (tenant, code) and the account is then read. An
 // existing account with another currency or kind is ErrAccountMismatch; its
 // other attributes (flags, shards, metadata) are kept as they are.
+//
+// An account found in the process's account cache is returned without a
+// statement (see accountCache).
 func EnsureAccount(ctx context.Context, tx pgx.Tx, spec AccountSpec, now time.Time) (Account, error) {
 	if err := spec.Validate(); err != nil {
 		return Account{}, err
+	}
+	if got, ok := cacheOf(tx).byCodeGet(spec.TenantID, spec.Code); ok {
+		return got, checkEnsured(got, spec)
 	}
 	now = dbTime(now)
 	shards := max(spec.Shards, 1)
@@ -75,14 +81,14 @@ func EnsureAccount(ctx context.Context, tx pgx.Tx, spec AccountSpec, now time.Ti
 		meta = map[string]string{}
 	}
 	a := Account{
-		ID: uuid.New(), TenantID: spec.TenantID, Code: spec.Code, Currency: spec.Currency,
+		ID: accountID(spec.TenantID, spec.Code), TenantID: spec.TenantID, Code: spec.Code, Currency: spec.Currency,
 		Kind: spec.Kind, NormalSide: NormalSide(spec.Kind), NoOverdraft: spec.NoOverdraft,
 		OverdraftLimit: spec.OverdraftLimit, Shards: shards, Metadata: meta, CreatedAt: now,
 	}
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO ledger_accounts (`+accountColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)
-		ON CONFLICT (tenant_id, code) DO NOTHING`,
+		ON CONFLICT DO NOTHING`,
 		a.ID, a.TenantID, a.Code, a.Currency, string(a.Kind), string(a.NormalSide), a.NoOverdraft,
 		a.OverdraftLimit, a.Shards, a.Metadata, a.CreatedAt)
 	if err != nil {
@@ -102,16 +108,23 @@ func EnsureAccount(ctx context.Context, tx pgx.Tx, spec AccountSpec, now time.Ti
 			a.ID, a.TenantID, a.NormalSide == SideDebit, floor, a.CreatedAt, a.Shards); err != nil {
 			return Account{}, fmt.Errorf("ensure account %s: balances: %w", spec.Code, err)
 		}
+		insertedBy(tx)[a.ID] = true
 		return a, nil
 	}
 	got, err := AccountByCode(ctx, tx, spec.TenantID, spec.Code)
 	if err != nil {
 		return Account{}, err
 	}
+	remember(tx, map[uuid.UUID]Account{got.ID: got})
+	return got, checkEnsured(got, spec)
+}
+
+// checkEnsured reports an existing account that does not fit spec.
+func checkEnsured(got Account, spec AccountSpec) error {
 	if got.Currency != spec.Currency || got.Kind != spec.Kind {
-		return got, fmt.Errorf("%w: %s is %s %s, not %s %s", ErrAccountMismatch, got.Code, got.Kind, got.Currency, spec.Kind, spec.Currency)
+		return fmt.Errorf("%w: %s is %s %s, not %s %s", ErrAccountMismatch, got.Code, got.Kind, got.Currency, spec.Kind, spec.Currency)
 	}
-	return got, nil
+	return nil
 }
 
 // AccountByCode returns the tenant's account with code.
@@ -160,13 +173,23 @@ func ListAccounts(ctx context.Context, q db.Querier, tenant uuid.UUID, f Account
 	return out, nil
 }
 
-// loadAccounts reads the tenant's accounts among ids.
+// loadAccounts reads the tenant's accounts among ids. They are read by
+// primary key alone and the tenant compared here: with the tenant in the
+// condition, PostgreSQL without statistics (a young database) scans the
+// tenant's whole range of another index, and under SERIALIZABLE the
+// predicate lock on those pages conflicts with every new account.
 func loadAccounts(ctx context.Context, q db.Querier, tenant uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]Account, error) {
-	rows, err := q.Query(ctx, `SELECT `+accountColumns+` FROM ledger_accounts WHERE tenant_id = $1 AND id = ANY ($2)`, tenant, ids)
+	rows, err := q.Query(ctx, `SELECT `+accountColumns+` FROM ledger_accounts WHERE id = ANY ($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("load accounts: %w", err)
 	}
-	return collectAccounts(rows)
+	m, err := collectAccounts(rows)
+	for id, a := range m {
+		if a.TenantID != tenant {
+			delete(m, id)
+		}
+	}
+	return m, err
 }
 
 func collectAccounts(rows pgx.Rows) (map[uuid.UUID]Account, error) {

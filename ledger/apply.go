@@ -133,6 +133,10 @@ func applyChanges(ctx context.Context, tx pgx.Tx, changes map[rowKey]*rowChange,
 					short = p
 					return nil
 				}
+				if err == pgx.ErrNoRows {
+					cacheOf(tx).evict(c.account)
+					return fmt.Errorf("%w: account %s has no balance row %d", ErrUnknownAccount, c.account.Code, c.shard)
+				}
 				if err != nil {
 					return fmt.Errorf("update balance %s/%d: %w", c.account.Code, c.shard, err)
 				}

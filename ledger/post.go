@@ -111,29 +111,50 @@ func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, pending bool, shards []
 	}
 
 	// Round trip 1: the entry (its unique reference decides duplicates)
-	// and the accounts.
+	// and the accounts the cache does not hold, by primary key alone (the
+	// tenant is compared here: see accountCache and loadAccounts).
+	accts, missing := make(map[uuid.UUID]Account, len(ids)), make([]uuid.UUID, 0, len(ids))
+	cache := cacheOf(tx)
+	for _, id := range ids {
+		if a, ok := cache.get(id); ok && a.TenantID == e.TenantID {
+			accts[id] = a
+		} else {
+			missing = append(missing, id)
+		}
+	}
 	b := &pgx.Batch{}
 	b.Queue(insertEntrySQL, e.ID, e.TenantID, e.Kind, e.Description, e.Reference, e.Status, e.EffectiveAt, e.CreatedAt,
 		e.Metadata, e.ReversesID, e.PendingID, e.ExpiresAt, len(e.Postings))
-	b.Queue(`SELECT `+accountColumns+` FROM ledger_accounts WHERE tenant_id = $1 AND id = ANY ($2)`, e.TenantID, ids)
+	if len(missing) > 0 {
+		b.Queue(`SELECT `+accountColumns+` FROM ledger_accounts WHERE id = ANY ($1)`, missing)
+	}
 	br := tx.SendBatch(ctx, b)
 	tag, err := br.Exec()
 	if err != nil {
 		br.Close()
 		return Entry{}, fmt.Errorf("post %s: insert entry: %w", e.Reference, err)
 	}
-	rows, err := br.Query()
-	if err != nil {
-		br.Close()
-		return Entry{}, fmt.Errorf("post %s: %w", e.Reference, err)
+	var read map[uuid.UUID]Account
+	if len(missing) > 0 {
+		rows, qerr := br.Query()
+		if qerr == nil {
+			read, err = collectAccounts(rows)
+		} else {
+			err = qerr
+		}
 	}
-	accts, err := collectAccounts(rows)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
 		return Entry{}, fmt.Errorf("post %s: %w", e.Reference, err)
 	}
+	for id, a := range read {
+		if a.TenantID == e.TenantID {
+			accts[id] = a
+		}
+	}
+	remember(tx, read)
 	if tag.RowsAffected() == 0 {
 		return entryConflict(ctx, tx, e)
 	}

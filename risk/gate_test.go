@@ -64,10 +64,10 @@ func TestDecideReasons(t *testing.T) {
 			for i := range 3 {
 				id := e.observe(fmt.Sprintf("claimant-%d", i), r.seller, "", "150.00", "USD", e.clock.Now().Add(-time.Duration(3+i)*24*time.Hour))
 				e.tx(func(tx pgx.Tx) error {
-					if err := ObserveDispute(ctx, tx, e.tenant, r.seller, id, e.clock.Now().Add(-48*time.Hour)); err != nil {
+					if err := ObserveDispute(ctx, tx, e.tenant, id, e.clock.Now().Add(-48*time.Hour)); err != nil {
 						return err
 					}
-					return ObserveDispute(ctx, tx, e.tenant, r.seller, id, e.clock.Now()) // idempotent
+					return ObserveDispute(ctx, tx, e.tenant, id, e.clock.Now()) // idempotent
 				})
 			}
 		}},

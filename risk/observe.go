@@ -80,14 +80,17 @@ func (g *Gate) Observe(ctx context.Context, tx pgx.Tx, o Observation) error {
 	return Observe(ctx, tx, o)
 }
 
-// ObserveDispute records that an escrow of sellerID was disputed, for the
-// seller's dispute rate. It is idempotent (the first dispute time stays)
-// and does nothing for an escrow risk never observed.
-func ObserveDispute(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, sellerID string, escrowID uuid.UUID, at time.Time) error {
+// ObserveDispute records that an escrow was disputed, for its seller's
+// dispute rate. It is idempotent (the first dispute time stays) and does
+// nothing for an escrow risk never observed. It names the row by its
+// primary key only: with the seller in the condition too, PostgreSQL may
+// scan the seller's range of risk_observations_seller, and the predicate
+// lock on those pages conflicts with every new escrow of that seller.
+func ObserveDispute(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, escrowID uuid.UUID, at time.Time) error {
 	_, err := tx.Exec(ctx, `
-		UPDATE risk_observations SET disputed_at = $4
-		WHERE tenant_id = $1 AND escrow_id = $2 AND seller_id = $3 AND disputed_at IS NULL`,
-		tenant, escrowID, sellerID, at)
+		UPDATE risk_observations SET disputed_at = $3
+		WHERE tenant_id = $1 AND escrow_id = $2 AND disputed_at IS NULL`,
+		tenant, escrowID, at)
 	if err != nil {
 		return fmt.Errorf("risk: observe dispute of escrow %s: %w", escrowID, err)
 	}

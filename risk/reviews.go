@@ -3,6 +3,7 @@ package risk
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -144,9 +145,11 @@ func scanReview(row pgx.Row) (Review, error) {
 	return rv, nil
 }
 
+// getReview reads a review of tenant by its primary key alone, comparing the
+// tenant here (db.PointLookup).
 func getReview(ctx context.Context, q db.Querier, tenant, id uuid.UUID) (Review, error) {
-	rv, err := scanReview(q.QueryRow(ctx, `SELECT `+reviewColumns+` FROM risk_reviews WHERE tenant_id = $1 AND id = $2`, tenant, id))
-	if db.IsNoRows(err) {
+	rv, err := scanReview(q.QueryRow(ctx, `SELECT `+reviewColumns+` FROM risk_reviews WHERE id = $1`, id))
+	if db.IsNoRows(err) || (err == nil && rv.TenantID != tenant) {
 		return Review{}, fmt.Errorf("review %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
@@ -257,10 +260,17 @@ func (s *Service) HandleReviewExpire(ctx context.Context, j jobs.Job) error {
 // decideReview moves a pending review to status and runs its resolver.
 // ok is false when no pending review (due, for expiry) matched.
 func (s *Service) decideReview(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, status, note, by string, now time.Time) (Review, bool, error) {
+	// The tenant is checked by a read through the primary key, and the
+	// update goes by the primary key alone (db.PointLookup).
+	if _, err := getReview(ctx, tx, tenant, id); errors.Is(err, ErrNotFound) {
+		return Review{}, false, nil
+	} else if err != nil {
+		return Review{}, false, err
+	}
 	rv, err := scanReview(tx.QueryRow(ctx, `
-		UPDATE risk_reviews SET status = $3, note = $4, decided_by = $5, decided_at = $6
-		WHERE tenant_id = $1 AND id = $2 AND status = 'pending' AND ($3 <> 'expired' OR expires_at <= $6)
-		RETURNING `+reviewColumns, tenant, id, status, note, by, now))
+		UPDATE risk_reviews SET status = $2, note = $3, decided_by = $4, decided_at = $5
+		WHERE id = $1 AND status = 'pending' AND ($2 <> 'expired' OR expires_at <= $5)
+		RETURNING `+reviewColumns, id, status, note, by, now))
 	if db.IsNoRows(err) {
 		return Review{}, false, nil
 	}

@@ -167,7 +167,8 @@ func (g *Gate) VerifyStepUp(ctx context.Context, tx pgx.Tx, tenant, subjectID uu
 	}
 	subjectType := SubjectRelease
 	if c.decisionID != nil {
-		if err := tx.QueryRow(ctx, `SELECT subject_type FROM risk_decisions WHERE tenant_id = $1 AND id = $2`, tenant, *c.decisionID).Scan(&subjectType); err != nil && !db.IsNoRows(err) {
+		// By primary key alone (db.PointLookup); the decision is the step-up's own.
+		if err := tx.QueryRow(ctx, `SELECT subject_type FROM risk_decisions WHERE id = $1`, *c.decisionID).Scan(&subjectType); err != nil && !db.IsNoRows(err) {
 			return StepUpResult{}, fmt.Errorf("risk: step-up of %s: decision: %w", subjectID, err)
 		}
 	}

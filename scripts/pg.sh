@@ -80,6 +80,9 @@ start() {
 	# keeps conflicts real ones (see docs/performance.md).
 	local opts="-c listen_addresses=127.0.0.1 -c unix_socket_directories='$dir' -c default_transaction_isolation=serializable -c max_connections=300 -c shared_buffers=256MB"
 	opts="$opts -c max_pred_locks_per_transaction=1024 -c max_pred_locks_per_relation=-4 -c max_pred_locks_per_page=16"
+	# PG_EXTRA_OPTS: more server options, for diagnostics (e.g.
+	# "-c shared_preload_libraries=pg_stat_statements").
+	opts="$opts ${PG_EXTRA_OPTS:-}"
 	if [ "${PG_FAST:-}" = 1 ]; then
 		opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	fi

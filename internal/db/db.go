@@ -40,11 +40,13 @@ type DB struct {
 
 	maxAttempts int
 	metrics     *metrics
+	gate        serialGate
 }
 
 type metrics struct {
 	txTotal   *prometheus.CounterVec
 	txRetries *prometheus.CounterVec
+	txSerial  prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -57,6 +59,10 @@ func newMetrics() *metrics {
 			Name: "escrowd_db_transaction_retries_total",
 			Help: "Write transaction attempts retried, by SQLSTATE and phase (body, commit).",
 		}, []string{"sqlstate", "phase"}),
+		txSerial: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "escrowd_db_transaction_serial_attempts_total",
+			Help: "Transaction attempts run alone in the process after repeated serialization failures (PostgreSQL).",
+		}),
 	}
 }
 
@@ -120,7 +126,7 @@ func (d *DB) Close() { d.Pool.Close() }
 // Collectors returns the Prometheus collectors of this pool: transaction
 // outcomes, retries and pool statistics.
 func (d *DB) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{d.metrics.txTotal, d.metrics.txRetries, &poolCollector{pool: d.Pool}}
+	return []prometheus.Collector{d.metrics.txTotal, d.metrics.txRetries, d.metrics.txSerial, &poolCollector{pool: d.Pool}}
 }
 
 // Ping checks that the database answers.

@@ -198,11 +198,12 @@ func (d *DB) appliedSteps(ctx context.Context) (map[[2]int]bool, error) {
 
 // execBootstrap runs a CREATE TABLE IF NOT EXISTS. Two PostgreSQL sessions
 // creating the same table at once can collide on the catalog (23505); the
-// loser (23505 or 42P07) tries again and then finds the table.
+// loser (23505, 42P07, or 42710 for the table's row type) tries again and
+// then finds the table.
 func (d *DB) execBootstrap(ctx context.Context, stmt string) error {
 	var err error
 	for range 5 {
-		if _, err = d.Pool.Exec(ctx, stmt); err == nil || !(IsUniqueViolation(err, "") || SQLState(err) == "42P07" || Retryable(err)) {
+		if _, err = d.Pool.Exec(ctx, stmt); err == nil || !(IsUniqueViolation(err, "") || SQLState(err) == "42P07" || SQLState(err) == "42710" || Retryable(err)) {
 			break
 		}
 		if serr := sleep(ctx, 50*time.Millisecond); serr != nil {

@@ -32,9 +32,25 @@ type TxFunc func(tx pgx.Tx) error
 // that follows RELEASE SAVEPOINT, and PostgreSQL reports serialization
 // failures at COMMIT, so a write could be lost silently. There a full-restart
 // loop runs that checks every COMMIT.
+//
+// On PostgreSQL a write transaction starts with sequential scans disabled
+// (SET LOCAL enable_seqscan = off, sent with BEGIN in one round trip). A
+// sequential scan under SERIALIZABLE takes a predicate lock on the whole
+// table, which conflicts with every concurrent insert into it, and the
+// planner picks one for any table of a few pages, i.e. for every table of
+// a young database; PostgreSQL's documentation on serializable isolation
+// advises steering the planner to index scans for this reason. A statement
+// with no usable index still runs as a sequential scan.
 func (d *DB) Tx(ctx context.Context, fn TxFunc) error {
-	return d.run(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
+	opts := pgx.TxOptions{IsoLevel: pgx.Serializable}
+	if !d.CockroachDB {
+		opts.BeginQuery = beginWritePG
+	}
+	return d.run(ctx, opts, fn)
 }
+
+// beginWritePG begins a PostgreSQL write transaction (see Tx).
+const beginWritePG = "BEGIN ISOLATION LEVEL SERIALIZABLE READ WRITE; SET LOCAL enable_seqscan = off"
 
 // ReadTx runs fn in a read-only SERIALIZABLE transaction, retried like Tx. Use
 // it for reads that must see one consistent snapshot across statements.
@@ -66,10 +82,24 @@ func (d *DB) run(ctx context.Context, opts pgx.TxOptions, fn TxFunc) error {
 }
 
 // restartLoop is the PostgreSQL retry loop: begin, run, commit, and on a
-// retryable error anywhere (including COMMIT) roll back and start again.
+// retryable error anywhere (including COMMIT) roll back and start again;
+// after SerialAfter failed attempts the transaction runs alone in the
+// process (serialGate).
 func (d *DB) restartLoop(ctx context.Context, opts pgx.TxOptions, fn TxFunc) error {
 	for attempt := 1; ; attempt++ {
+		done := d.gate.leave
+		if attempt > SerialAfter {
+			open, err := d.gate.enterAlone(ctx)
+			if err != nil {
+				return err
+			}
+			d.metrics.txSerial.Inc()
+			done = open
+		} else if err := d.gate.enter(ctx); err != nil {
+			return err
+		}
 		phase, err := d.attempt(ctx, opts, fn)
+		done()
 		if err == nil {
 			return nil
 		}

@@ -16,6 +16,7 @@ import (
 const (
 	metricTx      = "escrowd_db_transactions_total"
 	metricRetries = "escrowd_db_transaction_retries_total"
+	metricSerial  = "escrowd_db_transaction_serial_attempts_total"
 )
 
 // DBCounters are the server's transaction counters over the run.
@@ -23,6 +24,8 @@ type DBCounters struct {
 	Committed int64            `json:"committed"`
 	Failed    int64            `json:"failed"`
 	Retries   map[string]int64 `json:"retries"` // "40001 body": attempts retried
+	// Serial counts attempts run alone after repeated failures (db.SerialAfter).
+	Serial int64 `json:"serial_attempts"`
 }
 
 // RetriesTotal is the number of attempts retried.
@@ -61,6 +64,12 @@ func parseDBMetrics(b []byte) (DBCounters, bool) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
+		if name, val, ok := strings.Cut(line, " "); ok && name == metricSerial {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+				out.Serial, found = int64(v), true
+			}
+			continue
+		}
 		name, rest, ok := strings.Cut(line, "{")
 		if !ok || (name != metricTx && name != metricRetries) {
 			continue
@@ -102,7 +111,7 @@ func parseLabels(s string) map[string]string {
 
 // sub returns the counters of c less those of before.
 func (c DBCounters) sub(before DBCounters) DBCounters {
-	out := DBCounters{Committed: c.Committed - before.Committed, Failed: c.Failed - before.Failed, Retries: map[string]int64{}}
+	out := DBCounters{Committed: c.Committed - before.Committed, Failed: c.Failed - before.Failed, Serial: c.Serial - before.Serial, Retries: map[string]int64{}}
 	for k, v := range c.Retries {
 		if d := v - before.Retries[k]; d != 0 {
 			out.Retries[k] = d

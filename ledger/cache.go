@@ -1,0 +1,147 @@
+package ledger
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// MaxCachedAccounts bounds the accounts an accountCache holds per database;
+// past it the cache starts afresh.
+const MaxCachedAccounts = 200_000
+
+// accountCache holds the accounts of one database, by id and by (tenant,
+// code), so that a posting does not read ledger_accounts inside its
+// SERIALIZABLE transaction: on PostgreSQL every such read takes a
+// predicate lock on a page of the accounts' indexes, and every new account
+// (one per escrow) inserted into that page turned concurrent postings into
+// serialization failures.
+//
+// Caching is safe because an account never changes once created: nothing
+// updates ledger_accounts (closing accounts is not offered), and an id is
+// derived from (tenant, code) (accountID), so an account cached from a
+// transaction that then rolled back has the id and attributes its retry
+// creates. What a cached account cannot prove, that it exists, the
+// posting proves: its balance rows are updated by key, and a missing row
+// fails the posting with ErrUnknownAccount and evicts the account.
+type accountCache struct {
+	mu     sync.RWMutex
+	byID   map[uuid.UUID]Account
+	byCode map[codeKey]uuid.UUID
+}
+
+type codeKey struct {
+	tenant uuid.UUID
+	code   string
+}
+
+func newAccountCache() *accountCache {
+	return &accountCache{byID: map[uuid.UUID]Account{}, byCode: map[codeKey]uuid.UUID{}}
+}
+
+func (c *accountCache) get(id uuid.UUID) (Account, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	a, ok := c.byID[id]
+	return a, ok
+}
+
+func (c *accountCache) byCodeGet(tenant uuid.UUID, code string) (Account, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	id, ok := c.byCode[codeKey{tenant, code}]
+	if !ok {
+		return Account{}, false
+	}
+	a, ok := c.byID[id]
+	return a, ok
+}
+
+func (c *accountCache) put(a Account) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.byID) >= MaxCachedAccounts {
+		clear(c.byID)
+		clear(c.byCode)
+	}
+	c.byID[a.ID] = a
+	c.byCode[codeKey{a.TenantID, a.Code}] = a.ID
+}
+
+func (c *accountCache) evict(a Account) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.byID, a.ID)
+	delete(c.byCode, codeKey{a.TenantID, a.Code})
+}
+
+// caches holds one accountCache per database (host, port and name).
+var caches sync.Map
+
+// cacheKey names a session's cache in its pgconn.PgConn.CustomData.
+const cacheKey = "escrowd.ledger.accounts"
+
+// cacheOf returns the account cache of the database tx runs on.
+func cacheOf(tx pgx.Tx) *accountCache {
+	conn := tx.Conn()
+	if conn == nil || conn.PgConn() == nil {
+		return newAccountCache() // no session to name the database: cache nothing
+	}
+	m := conn.PgConn().CustomData()
+	if c, ok := m[cacheKey].(*accountCache); ok {
+		return c
+	}
+	cfg := conn.Config()
+	key := fmt.Sprintf("%s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
+	v, _ := caches.LoadOrStore(key, newAccountCache())
+	c := v.(*accountCache)
+	m[cacheKey] = c
+	return c
+}
+
+// txInserted is the set of accounts a transaction attempt created itself,
+// kept in its session's CustomData: those are not cached while the
+// attempt may still roll back (a retry that found one in the cache would
+// skip creating it).
+type txInserted struct {
+	tx  pgx.Tx
+	ids map[uuid.UUID]bool
+}
+
+const insertedKey = "escrowd.ledger.inserted"
+
+// insertedBy returns the set of accounts created by tx so far.
+func insertedBy(tx pgx.Tx) map[uuid.UUID]bool {
+	conn := tx.Conn()
+	if conn == nil || conn.PgConn() == nil {
+		return map[uuid.UUID]bool{}
+	}
+	m := conn.PgConn().CustomData()
+	if s, ok := m[insertedKey].(*txInserted); ok && s.tx == tx {
+		return s.ids
+	}
+	s := &txInserted{tx: tx, ids: map[uuid.UUID]bool{}}
+	m[insertedKey] = s
+	return s.ids
+}
+
+// remember caches accounts read in tx, except those tx created itself.
+func remember(tx pgx.Tx, accts map[uuid.UUID]Account) {
+	c, mine := cacheOf(tx), insertedBy(tx)
+	for id, a := range accts {
+		if !mine[id] {
+			c.put(a)
+		}
+	}
+}
+
+// accountID is the id of the tenant's account with code: a name-based
+// UUID (version 5) in the tenant's namespace, so that every process and
+// every retry of a transaction gives an account the same id. Accounts
+// created before ids were derived keep their random ids; they are found by
+// code.
+func accountID(tenant uuid.UUID, code string) uuid.UUID {
+	return uuid.NewSHA1(tenant, []byte(code))
+}
