@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 
@@ -156,18 +157,19 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 			return err
 		}
 		status, out = st, b
+		// The stored response and the audit record: one round trip.
+		batch := &pgx.Batch{}
 		if key != "" {
-			if err := idem.Complete(ctx, tx, p.TenantID, key, claim.Owner, idem.Response{Status: st, Body: b}); err != nil {
-				return err
-			}
+			idem.QueueComplete(batch, p.TenantID, key, claim.Owner, idem.Response{Status: st, Body: b})
 		}
 		a := rec
 		if id, ok := v.(resourceIDer); ok && a.ResourceID == "" {
 			a.ResourceID = id.ResourceID()
 		}
 		a.Status, a.Outcome, a.At = st, audit.OutcomeOf(st), s.clock.Now()
-		if err := audit.Write(ctx, tx, a); err != nil {
-			return err
+		audit.Queue(batch, a)
+		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			return fmt.Errorf("finish %s %s: %w", rec.Method, rec.Route, err)
 		}
 		finished.Store(true)
 		return nil

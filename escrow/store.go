@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -66,6 +67,7 @@ func load(ctx context.Context, q db.Querier, tenant, id uuid.UUID, lock bool) (E
 	if e.Milestones, err = loadMilestones(ctx, q, id); err != nil {
 		return Escrow{}, err
 	}
+	e.stored = slices.Clone(e.Milestones)
 	return e, nil
 }
 
@@ -122,8 +124,9 @@ func nonNil(m map[string]string) map[string]string {
 	return m
 }
 
-// save writes e's mutable fields and milestones back, guarded on the
-// version it was loaded with, and bumps the version.
+// save writes e's mutable fields and the milestones that changed since
+// load back, in one round trip, guarded on the version it was loaded with,
+// and bumps the version.
 func save(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Time) error {
 	var ship []byte
 	if e.Shipment != nil {
@@ -134,25 +137,41 @@ func save(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Time) error {
 		s := string(e.StateBeforeDispute)
 		before = &s
 	}
-	tag, err := tx.Exec(ctx, `
+	b := &pgx.Batch{}
+	b.Queue(`
 		UPDATE escrows SET state = $3, state_before_dispute = $4, funded_amount = $5, released_amount = $6, refunded_amount = $7,
 			pending_amount = $8, fee_collected = $9, shipment = $10, funded_at = $11, shipped_at = $12, delivered_at = $13,
 			inspection_ends_at = $14, closed_at = $15, version = version + 1, updated_at = $16
 		WHERE id = $1 AND version = $2`,
 		e.ID, e.Version, string(e.State), before, e.Funded, e.Released, e.Refunded, e.Pending, e.FeeCollect, ship,
 		e.FundedAt, e.ShippedAt, e.DeliveredAt, e.InspectionEndsAt, e.ClosedAt, now)
+	var changed []int
+	for i, m := range e.Milestones {
+		if i < len(e.stored) && e.stored[i].sameAmounts(m) {
+			continue
+		}
+		changed = append(changed, m.Index)
+		b.Queue(`UPDATE escrow_milestones SET released = $3, refunded = $4, pending = $5 WHERE escrow_id = $1 AND idx = $2`,
+			e.ID, m.Index, m.Released, m.Refunded, m.Pending)
+	}
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	tag, err := br.Exec()
 	if err != nil {
 		return fmt.Errorf("escrow %s: save: %w", e.ID, err)
 	}
 	if tag.RowsAffected() != 1 {
 		return fmt.Errorf("escrow %s: save: %w", e.ID, ErrVersionMismatch)
 	}
-	for _, m := range e.Milestones {
-		if _, err := tx.Exec(ctx, `UPDATE escrow_milestones SET released = $3, refunded = $4, pending = $5 WHERE escrow_id = $1 AND idx = $2`,
-			e.ID, m.Index, m.Released, m.Refunded, m.Pending); err != nil {
-			return fmt.Errorf("escrow %s: save milestone %d: %w", e.ID, m.Index, err)
+	for _, idx := range changed {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("escrow %s: save milestone %d: %w", e.ID, idx, err)
 		}
 	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("escrow %s: save: %w", e.ID, err)
+	}
+	e.stored = slices.Clone(e.Milestones)
 	e.Version++
 	e.UpdatedAt = now
 	return nil

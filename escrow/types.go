@@ -74,6 +74,11 @@ type Milestone struct {
 	Pending  decimal.Decimal `json:"pending_amount"`
 }
 
+// sameAmounts reports whether n is m with the same amounts moved.
+func (m Milestone) sameAmounts(n Milestone) bool {
+	return m.Index == n.Index && m.Released.Equal(n.Released) && m.Refunded.Equal(n.Refunded) && m.Pending.Equal(n.Pending)
+}
+
 // Open is the milestone's order money not yet released, refunded or held
 // by a pending payout.
 func (m Milestone) Open() decimal.Decimal {
@@ -140,6 +145,10 @@ type Escrow struct {
 	InspectionEndsAt   *time.Time
 	ClosedAt           *time.Time
 	StateBeforeDispute State
+
+	// stored is the milestones as loaded, so that save writes only the
+	// ones that changed.
+	stored []Milestone
 }
 
 // Policy is the tenant's dispute policy copied onto the escrow when it is

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Record is one audited request.
@@ -39,12 +40,20 @@ func OutcomeOf(status int) string {
 
 // Write inserts r using tx.
 func Write(ctx context.Context, tx pgx.Tx, r Record) error {
-	_, err := tx.Exec(ctx, `
-		INSERT INTO audit_log (id, tenant_id, key_id, role, method, route, resource_id, status, outcome, request_id, at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		uuid.Must(uuid.NewV7()), r.TenantID, r.KeyID, r.Role, r.Method, r.Route, r.ResourceID, r.Status, r.Outcome, r.RequestID, r.At)
-	if err != nil {
+	b := &pgx.Batch{}
+	Queue(b, r)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("audit %s %s: %w", r.Method, r.Route, err)
 	}
 	return nil
+}
+
+// Queue queues Write's insert on b, to be sent with other statements in
+// one round trip.
+func Queue(b *pgx.Batch, r Record) {
+	b.Queue(`
+		INSERT INTO audit_log (id, tenant_id, key_id, role, method, route, resource_id, status, outcome, request_id, at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		uuid.Must(uuid.NewV7()), r.TenantID, r.KeyID, r.Role, r.Method, r.Route, r.ResourceID, r.Status, r.Outcome, r.RequestID, r.At).
+		Exec(func(pgconn.CommandTag) error { return nil })
 }

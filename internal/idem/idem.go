@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/escrowd/escrowd/internal/db"
 )
@@ -65,21 +66,22 @@ func Claim(ctx context.Context, d *db.DB, tenant uuid.UUID, key string, hash []b
 			return nil
 		}
 		var storedHash []byte
-		var status string
 		var lockedUntil time.Time
 		var respStatus *int
 		var respBody []byte
 		err = tx.QueryRow(ctx, `
-			SELECT request_hash, status, locked_until, response_status, response_body
-			FROM idempotency_keys WHERE tenant_id = $1 AND key = $2`, tenant, key).
-			Scan(&storedHash, &status, &lockedUntil, &respStatus, &respBody)
+			SELECT k.request_hash, k.locked_until, COALESCE(r.response_status, k.response_status), COALESCE(r.response_body, k.response_body)
+			FROM idempotency_keys k
+			LEFT JOIN idempotency_responses r ON r.tenant_id = k.tenant_id AND r.key = k.key
+			WHERE k.tenant_id = $1 AND k.key = $2`, tenant, key).
+			Scan(&storedHash, &lockedUntil, &respStatus, &respBody)
 		if err != nil {
 			return err
 		}
 		switch {
 		case string(storedHash) != string(hash):
 			return ErrReused
-		case status == "done" && respStatus != nil:
+		case respStatus != nil:
 			out.Replay = &Response{Status: *respStatus, Body: respBody}
 			return nil
 		case lockedUntil.After(now):
@@ -98,20 +100,30 @@ func Claim(ctx context.Context, d *db.DB, tenant uuid.UUID, key string, hash []b
 }
 
 // Complete stores the response for a claimed key inside the caller's
-// transaction (the one that made the change). It fails with ErrLost when the
-// claim was taken over, which rolls the change back.
+// transaction (the one that made the change). It only inserts (see
+// migration 0004): when two owners of a key both finish (the first one's
+// lease ran out and the second took over), the second to commit fails with
+// ErrLost (or a serialization failure, then ErrLost on its retry), which
+// rolls its change back, so one change commits.
 func Complete(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, key string, owner uuid.UUID, resp Response) error {
-	tag, err := tx.Exec(ctx, `
-		UPDATE idempotency_keys SET status = 'done', response_status = $4, response_body = $5
-		WHERE tenant_id = $1 AND key = $2 AND owner = $3 AND status = 'in_progress'`,
-		tenant, key, owner, resp.Status, resp.Body)
-	if err != nil {
-		return fmt.Errorf("idempotency key %q: complete: %w", key, err)
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("idempotency key %q: %w", key, ErrLost)
-	}
-	return nil
+	b := &pgx.Batch{}
+	QueueComplete(b, tenant, key, owner, resp)
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// QueueComplete queues Complete's update on b, to be sent with other
+// statements in one round trip; the batch fails with ErrLost when the
+// claim was taken over.
+func QueueComplete(b *pgx.Batch, tenant uuid.UUID, key string, owner uuid.UUID, resp Response) {
+	b.Queue(`
+		INSERT INTO idempotency_responses (tenant_id, key, owner, response_status, response_body)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, key) DO NOTHING`,
+		tenant, key, owner, resp.Status, resp.Body).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("idempotency key %q: %w", key, ErrLost)
+		}
+		return nil
+	})
 }
 
 // Abandon releases a claim whose request failed without a response worth
@@ -130,11 +142,16 @@ func Abandon(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, key string, owner
 func Prune(ctx context.Context, d *db.DB, cutoff time.Time) (int64, error) {
 	var n int64
 	err := d.Tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			DELETE FROM idempotency_keys WHERE (tenant_id, key) IN (
-				SELECT tenant_id, key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)`, cutoff, PruneBatch)
-		n = tag.RowsAffected()
-		return err
+		// The keys and, with them, their responses.
+		return tx.QueryRow(ctx, `
+			WITH k AS (
+				DELETE FROM idempotency_keys WHERE (tenant_id, key) IN (
+					SELECT tenant_id, key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)
+				RETURNING tenant_id, key),
+			r AS (
+				DELETE FROM idempotency_responses WHERE (tenant_id, key) IN (SELECT tenant_id, key FROM k)
+				RETURNING 1)
+			SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM r)`, cutoff, PruneBatch).Scan(&n, new(int64))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune idempotency keys: %w", err)

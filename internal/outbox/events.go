@@ -53,17 +53,17 @@ func Emit(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, typ, subject string,
 		return uuid.Nil, fmt.Errorf("event %s: marshal: %w", typ, err)
 	}
 	id := uuid.Must(uuid.NewV7())
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO events (id, tenant_id, type, subject_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		id, tenant, typ, subject, body, at); err != nil {
-		return uuid.Nil, fmt.Errorf("event %s: %w", typ, err)
-	}
-	if _, err := tx.Exec(ctx, `
+	// One round trip: the event, then its deliveries.
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO events (id, tenant_id, type, subject_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		id, tenant, typ, subject, body, at)
+	b.Queue(`
 		INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id, status, next_attempt_at, created_at)
 		SELECT gen_random_uuid(), tenant_id, id, $2, 'pending', $4, $4 FROM webhook_endpoints
 		WHERE tenant_id = $1 AND disabled_at IS NULL AND ($3 = ANY (event_types) OR '*' = ANY (event_types))`,
-		tenant, id, typ, at); err != nil {
-		return uuid.Nil, fmt.Errorf("event %s: queue deliveries: %w", typ, err)
+		tenant, id, typ, at)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return uuid.Nil, fmt.Errorf("event %s: %w", typ, err)
 	}
 	return id, nil
 }
