@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -266,6 +267,53 @@ func TestIdempotencyKeys(t *testing.T) {
 	n, err := idem.Prune(ctx, e.db, e.clock.Now().Add(-30*24*time.Hour))
 	if err != nil || n < 4 {
 		t.Fatalf("pruned %d (err %v), want all old keys", n, err)
+	}
+}
+
+// TestIdempotencyAbandon: an abandoned claim (a 5xx) lets the same request
+// run again under its key, and a response stored after all — a COMMIT that
+// succeeded though the caller saw an error, or an earlier owner finishing
+// late — is replayed, never lost with the key.
+func TestIdempotencyAbandon(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	hash := []byte("request")
+	now := e.clock.Now()
+	first, err := idem.Claim(ctx, e.db, e.tenantA, "a1", hash, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abandon := func(owner uuid.UUID) {
+		t.Helper()
+		if err := e.db.Tx(ctx, func(tx pgx.Tx) error { return idem.Abandon(ctx, tx, e.tenantA, "a1", owner) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	abandon(first.Owner)
+	second, err := idem.Claim(ctx, e.db, e.tenantA, "a1", hash, now)
+	if err != nil || second.Replay != nil || second.Owner == first.Owner {
+		t.Fatalf("retry after abandon: %+v %v, want a new claim", second, err)
+	}
+	if _, err := idem.Claim(ctx, e.db, e.tenantA, "a1", []byte("another"), now); !errors.Is(err, idem.ErrReused) {
+		t.Fatalf("another request under an abandoned key: %v, want ErrReused", err)
+	}
+	// The first owner finishes late; the second then fails with a 5xx and
+	// abandons. The first owner's response is what the key replays.
+	if err := e.db.Tx(ctx, func(tx pgx.Tx) error {
+		return idem.Complete(ctx, tx, e.tenantA, "a1", first.Owner, idem.Response{Status: 201, Body: []byte(`{"ok":1}`)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	abandon(second.Owner)
+	got, err := idem.Claim(ctx, e.db, e.tenantA, "a1", hash, now)
+	if err != nil || got.Replay == nil || got.Replay.Status != 201 || string(got.Replay.Body) != `{"ok":1}` {
+		t.Fatalf("claim after a late completion: %+v %v, want the replay", got, err)
+	}
+	err = e.db.Tx(ctx, func(tx pgx.Tx) error {
+		return idem.Complete(ctx, tx, e.tenantA, "a1", second.Owner, idem.Response{Status: 201, Body: []byte(`{}`)})
+	})
+	if !errors.Is(err, idem.ErrLost) {
+		t.Fatalf("second completion: %v, want ErrLost", err)
 	}
 }
 

@@ -26,9 +26,11 @@ const (
 // remain. (CockroachDB raises a retried transaction's priority itself, so
 // the gate is used on PostgreSQL only.)
 //
-// A transaction that runs inside another one's function (which escrowd does
-// not do) would wait for the gate that the outer one holds open; the drain
-// wait is bounded, so that costs time, not a deadlock.
+// A transaction must not run inside another one's function (escrowd does
+// not): while the outer one runs alone, the inner one would wait for the
+// gate until its context ends. A transaction waiting to run alone behind
+// another one waits for it without a bound (each runs alone for one
+// attempt).
 type serialGate struct {
 	alone sync.Mutex // held by the one transaction running alone
 

@@ -98,8 +98,10 @@ func (d *DB) restartLoop(ctx context.Context, opts pgx.TxOptions, fn TxFunc) err
 		} else if err := d.gate.enter(ctx); err != nil {
 			return err
 		}
-		phase, err := d.attempt(ctx, opts, fn)
-		done()
+		phase, err := func() (string, error) {
+			defer done() // also when fn panics
+			return d.attempt(ctx, opts, fn)
+		}()
 		if err == nil {
 			return nil
 		}

@@ -33,6 +33,9 @@ var (
 	ErrLost   = errors.New("idempotency key taken over by another request")
 )
 
+// leaseEnded is the lease end Abandon sets: long past.
+var leaseEnded = time.Unix(0, 0).UTC()
+
 // Begin is the outcome of claiming a key.
 type Begin struct {
 	// Replay is set when the key already holds a finished response.
@@ -127,10 +130,15 @@ func QueueComplete(b *pgx.Batch, tenant uuid.UUID, key string, owner uuid.UUID, 
 }
 
 // Abandon releases a claim whose request failed without a response worth
-// replaying (a server error), so the client may retry with the same key.
+// replaying (a server error), so the client may retry the same request
+// with the same key: it ends the claim's lease, and the retry takes the key
+// over. The key row stays (only Prune deletes keys, with their responses),
+// so a response stored after all — the request's COMMIT succeeded though
+// the client saw an error, or an earlier owner whose lease ran out
+// finished — is replayed, never orphaned.
 func Abandon(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, key string, owner uuid.UUID) error {
-	_, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND owner = $3 AND status = 'in_progress'`,
-		tenant, key, owner)
+	_, err := tx.Exec(ctx, `UPDATE idempotency_keys SET locked_until = $4 WHERE tenant_id = $1 AND key = $2 AND owner = $3`,
+		tenant, key, owner, leaseEnded)
 	if err != nil {
 		return fmt.Errorf("idempotency key %q: abandon: %w", key, err)
 	}
