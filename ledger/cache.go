@@ -25,7 +25,10 @@ const MaxCachedAccounts = 200_000
 // transaction that then rolled back has the id and attributes its retry
 // creates. What a cached account cannot prove, that it exists, the
 // posting proves: its balance rows are updated by key, and a missing row
-// fails the posting with ErrUnknownAccount and evicts the account.
+// fails the posting (ErrUnknownAccount, evicting the account; for a
+// guarded account, an InsufficientFundsError). Only committed rows are
+// cached and nothing deletes accounts, so that takes a hand-made change to
+// the database.
 type accountCache struct {
 	mu     sync.RWMutex
 	byID   map[uuid.UUID]Account
