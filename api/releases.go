@@ -65,7 +65,7 @@ func renderRelease(v any) (int, any) {
 	if res.Release.Status == escrow.StatusBlocked {
 		return http.StatusUnprocessableEntity, blockedProblem("release_blocked", res.Release, res.Escrow)
 	}
-	return http.StatusOK, map[string]any{"release": payoutView(res.Release, res.Escrow.Currency), "escrow": escrowView(res.Escrow)}
+	return renderReleaseOK(v)
 }
 
 func renderReleaseOK(v any) (int, any) {

@@ -116,8 +116,8 @@ func (s *Service) AddChargebackEvidence(ctx context.Context, tenant, id uuid.UUI
 		if now.After(cb.RespondBy) {
 			return fmt.Errorf("chargeback %s: evidence was due by %s: %w", cb.ID, cb.RespondBy.Format(time.RFC3339), ErrEvidenceDeadlinePassed)
 		}
-		ev = Evidence{ID: uuid.New(), ChargebackID: &cb.ID, Party: req.Party, Kind: req.Kind, Description: trim(req.Description),
-			URI: req.URI, SHA256: req.SHA256, CreatedAt: now}
+		ev = req.evidence(now)
+		ev.ChargebackID = &cb.ID
 		return insertEvidence(ctx, tx, tenant, ev)
 	}, func(Chargeback) EvidenceResult { return EvidenceResult{Evidence: ev} })
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
 	"github.com/escrowd/escrowd/internal/money"
@@ -74,6 +75,12 @@ func (r EvidenceRequest) Validate() error {
 		errs.Add("sha256", "must be the file's SHA-256 as 64 lower-case hex digits")
 	}
 	return errs.Err()
+}
+
+// evidence is the evidence r describes, received at now, of no dispute or
+// chargeback yet.
+func (r EvidenceRequest) evidence(now time.Time) Evidence {
+	return Evidence{ID: uuid.New(), Party: r.Party, Kind: r.Kind, Description: trim(r.Description), URI: r.URI, SHA256: r.SHA256, CreatedAt: now}
 }
 
 // OfferRequest is the body of POST /v1/disputes/{id}/offers.

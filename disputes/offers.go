@@ -166,8 +166,8 @@ func (s *Service) AddEvidence(ctx context.Context, tenant, id uuid.UUID, req Evi
 		if now.After(d.EvidenceDueAt) {
 			return fmt.Errorf("dispute %s: evidence was due by %s: %w", d.ID, d.EvidenceDueAt.Format(time.RFC3339), ErrEvidenceDeadlinePassed)
 		}
-		ev = Evidence{ID: uuid.New(), DisputeID: &d.ID, Party: req.Party, Kind: req.Kind, Description: trim(req.Description),
-			URI: req.URI, SHA256: req.SHA256, CreatedAt: now}
+		ev = req.evidence(now)
+		ev.DisputeID = &d.ID
 		sellerResponded(d, req.Party, now)
 		return insertEvidence(ctx, tx, tenant, ev)
 	}, func(d Dispute) EvidenceResult { return EvidenceResult{Evidence: ev, Dispute: d} })

@@ -105,15 +105,9 @@ func (s *Service) settleAfter(ctx context.Context, tx pgx.Tx, e *Escrow, p Payou
 func (s *Service) ConfirmRelease(ctx context.Context, tenant, id uuid.UUID, code string) (ReleaseResult, error) {
 	return db.Write(ctx, s.DB, func(tx pgx.Tx) (ReleaseResult, error) {
 		now := s.Clock.Now()
-		p, err := loadPayout(ctx, tx, tenant, id)
+		p, err := awaitingRelease(ctx, tx, tenant, id)
 		if err != nil {
 			return ReleaseResult{}, err
-		}
-		if p.Kind != KindRelease {
-			return ReleaseResult{}, fmt.Errorf("release %s: %w", id, ErrReleaseNotFound)
-		}
-		if p.Status != StatusAwaitingConfirmation {
-			return ReleaseResult{}, fmt.Errorf("release %s is %s: %w", p.ID, p.Status, ErrPayoutNotAwaiting)
 		}
 		res, err := s.Gate.VerifyStepUp(ctx, tx, tenant, p.ID, code, now)
 		if err != nil {
@@ -143,20 +137,30 @@ func (s *Service) ConfirmRelease(ctx context.Context, tenant, id uuid.UUID, code
 	})
 }
 
+// awaitingRelease reads a release of tenant that awaits the buyer's
+// step-up confirmation.
+func awaitingRelease(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID) (Payout, error) {
+	p, err := loadPayout(ctx, tx, tenant, id)
+	if err != nil {
+		return Payout{}, err
+	}
+	if p.Kind != KindRelease {
+		return Payout{}, fmt.Errorf("release %s: %w", id, ErrReleaseNotFound)
+	}
+	if p.Status != StatusAwaitingConfirmation {
+		return Payout{}, fmt.Errorf("release %s is %s: %w", p.ID, p.Status, ErrPayoutNotAwaiting)
+	}
+	return p, nil
+}
+
 // ResendCode issues a new one-time code for a release awaiting
 // confirmation (event release.confirmation_required).
 func (s *Service) ResendCode(ctx context.Context, tenant, id uuid.UUID) (ReleaseResult, error) {
 	return db.Write(ctx, s.DB, func(tx pgx.Tx) (ReleaseResult, error) {
 		now := s.Clock.Now()
-		p, err := loadPayout(ctx, tx, tenant, id)
+		p, err := awaitingRelease(ctx, tx, tenant, id)
 		if err != nil {
 			return ReleaseResult{}, err
-		}
-		if p.Kind != KindRelease {
-			return ReleaseResult{}, fmt.Errorf("release %s: %w", id, ErrReleaseNotFound)
-		}
-		if p.Status != StatusAwaitingConfirmation {
-			return ReleaseResult{}, fmt.Errorf("release %s is %s: %w", p.ID, p.Status, ErrPayoutNotAwaiting)
 		}
 		code, expires, err := s.Gate.ResendStepUp(ctx, tx, tenant, p.ID, now)
 		if err != nil {

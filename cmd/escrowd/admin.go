@@ -17,10 +17,7 @@ func cmdMigrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	a, err := open(ctx, *cfg)
+	a, err := parseOpen(ctx, cfg, fs, args)
 	if err != nil {
 		return err
 	}
@@ -42,10 +39,7 @@ func cmdTenants(ctx context.Context, args []string) error {
 		return err
 	}
 	name := fs.String("name", "", "tenant (marketplace) name")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	a, err := open(ctx, *cfg)
+	a, err := parseOpen(ctx, cfg, fs, args[1:])
 	if err != nil {
 		return err
 	}
@@ -71,10 +65,7 @@ func cmdKeys(ctx context.Context, args []string) error {
 	role := fs.String("role", "", "role: marketplace, dispute_agent, risk_reviewer, finance, admin")
 	label := fs.String("label", "", "a label for the key")
 	keyID := fs.String("id", "", "key id (revoke)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	a, err := open(ctx, *cfg)
+	a, err := parseOpen(ctx, cfg, fs, args[1:])
 	if err != nil {
 		return err
 	}

@@ -32,10 +32,7 @@ func cmdLedger(ctx context.Context, args []string) error {
 		return err
 	}
 	tenant := fs.String("tenant", "", "verify only this tenant (default: every tenant)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	a, err := open(ctx, *cfg)
+	a, err := parseOpen(ctx, cfg, fs, args[1:])
 	if err != nil {
 		return err
 	}

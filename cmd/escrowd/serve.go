@@ -24,10 +24,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		return err
 	}
 	migrate := fs.Bool("migrate", false, "apply migrations before serving")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	a, err := open(ctx, *cfg)
+	a, err := parseOpen(ctx, cfg, fs, args)
 	if err != nil {
 		return err
 	}

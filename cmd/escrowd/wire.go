@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -34,6 +35,15 @@ type app struct {
 	jobs   *jobs.Runner
 	hooks  *outbox.Deliverer
 	server *api.Server
+}
+
+// parseOpen parses a subcommand's args into fs (its flags defined by the
+// caller after load) and opens the app with cfg; the caller closes it.
+func parseOpen(ctx context.Context, cfg *Config, fs *flag.FlagSet, args []string) (*app, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return open(ctx, *cfg)
 }
 
 // open connects to the database and builds the services.
