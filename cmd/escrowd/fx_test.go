@@ -9,9 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/db/dbtest"
-	escrowdsql "github.com/escrowd/escrowd/sql"
 )
 
 func TestFXConfigValidation(t *testing.T) {
@@ -64,16 +62,9 @@ func TestParseWithOnePositional(t *testing.T) {
 }
 
 func TestFXImportCommand(t *testing.T) {
-	d, url := dbtest.NewEmpty(t)
-	ms, err := db.LoadMigrations(escrowdsql.Migrations())
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := dbtest.New(t)
 	ctx := context.Background()
-	if _, err := d.Migrate(ctx, ms, "test"); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("DATABASE_URL", url)
+	t.Setenv("DATABASE_URL", d.Pool.Config().ConnString())
 	tenant := uuid.New()
 	file := "../../testdata/real/ecb-eurofxref-daily-2017-03-08.xml"
 	for range 2 { // the second import is a no-op

@@ -6,24 +6,15 @@ import (
 	"time"
 
 	"github.com/escrowd/escrowd/internal/clock"
-	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/db/dbtest"
 	"github.com/escrowd/escrowd/internal/tenants"
 	"github.com/escrowd/escrowd/ledger"
-	escrowdsql "github.com/escrowd/escrowd/sql"
 )
 
 func TestReconcileImportCommand(t *testing.T) {
-	d, url := dbtest.NewEmpty(t)
-	ms, err := db.LoadMigrations(escrowdsql.Migrations())
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := dbtest.New(t)
 	ctx := context.Background()
-	if _, err := d.Migrate(ctx, ms, "test"); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("DATABASE_URL", url)
+	t.Setenv("DATABASE_URL", d.Pool.Config().ConnString())
 	clk := clock.NewFake(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
 	tn, err := (&tenants.Store{DB: d, Clock: clk}).CreateTenant(ctx, "cmd")
 	if err != nil {

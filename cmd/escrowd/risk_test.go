@@ -8,9 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/db/dbtest"
-	escrowdsql "github.com/escrowd/escrowd/sql"
 )
 
 func TestRiskConfig(t *testing.T) {
@@ -32,16 +30,9 @@ func TestRiskConfig(t *testing.T) {
 }
 
 func TestSanctionsLoadCommand(t *testing.T) {
-	d, url := dbtest.NewEmpty(t)
-	ms, err := db.LoadMigrations(escrowdsql.Migrations())
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := dbtest.New(t)
 	ctx := context.Background()
-	if _, err := d.Migrate(ctx, ms, "test"); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("DATABASE_URL", url)
+	t.Setenv("DATABASE_URL", d.Pool.Config().ConnString())
 	tenant := uuid.New()
 	file := "../../testdata/real/ofac-sdn-2024-05-03.csv"
 	if err := cmdSanctions(ctx, []string{"load", file, "--tenant", tenant.String()}); err != nil {
@@ -49,7 +40,7 @@ func TestSanctionsLoadCommand(t *testing.T) {
 	}
 	var n int
 	var source string
-	err = d.Pool.QueryRow(ctx, `SELECT entries, source FROM sanctions_lists WHERE tenant_id = $1`, tenant).Scan(&n, &source)
+	err := d.Pool.QueryRow(ctx, `SELECT entries, source FROM sanctions_lists WHERE tenant_id = $1`, tenant).Scan(&n, &source)
 	if err != nil || n != 14965 || source != "ofac-sdn-2024-05-03.csv" {
 		t.Fatalf("list: %d %q %v", n, source, err)
 	}
