@@ -61,7 +61,8 @@ func checkMetadata(m map[string]string) error {
 
 // EnsureAccount returns the tenant's account with spec.Code, creating it
 // with its balance rows when missing. It is race-safe: the insert is ON
-// CONFLICT DO NOTHING on (tenant, code) and the account is then read. An
+// CONFLICT DO NOTHING (the id is derived from tenant and code, so every unique
+// key names the same account) and the account is then read. An
 // existing account with another currency or kind is ErrAccountMismatch; its
 // other attributes (flags, shards, metadata) are kept as they are.
 //
@@ -184,12 +185,17 @@ func loadAccounts(ctx context.Context, q db.Querier, tenant uuid.UUID, ids []uui
 		return nil, fmt.Errorf("load accounts: %w", err)
 	}
 	m, err := collectAccounts(rows)
+	return ofTenant(m, tenant), err
+}
+
+// ofTenant removes from m the accounts of other tenants and returns it.
+func ofTenant(m map[uuid.UUID]Account, tenant uuid.UUID) map[uuid.UUID]Account {
 	for id, a := range m {
 		if a.TenantID != tenant {
 			delete(m, id)
 		}
 	}
-	return m, err
+	return m
 }
 
 func collectAccounts(rows pgx.Rows) (map[uuid.UUID]Account, error) {

@@ -149,12 +149,10 @@ func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, pending bool, shards []
 	if err != nil {
 		return Entry{}, fmt.Errorf("post %s: %w", e.Reference, err)
 	}
-	for id, a := range read {
-		if a.TenantID == e.TenantID {
-			accts[id] = a
-		}
-	}
 	remember(tx, read)
+	for id, a := range ofTenant(read, e.TenantID) {
+		accts[id] = a
+	}
 	if tag.RowsAffected() == 0 {
 		return entryConflict(ctx, tx, e)
 	}

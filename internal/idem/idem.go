@@ -114,7 +114,7 @@ func Complete(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, key string, owne
 	return tx.SendBatch(ctx, b).Close()
 }
 
-// QueueComplete queues Complete's update on b, to be sent with other
+// QueueComplete queues Complete's insert on b, to be sent with other
 // statements in one round trip; the batch fails with ErrLost when the
 // claim was taken over.
 func QueueComplete(b *pgx.Batch, tenant uuid.UUID, key string, owner uuid.UUID, resp Response) {
@@ -157,9 +157,8 @@ func Prune(ctx context.Context, d *db.DB, cutoff time.Time) (int64, error) {
 					SELECT tenant_id, key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)
 				RETURNING tenant_id, key),
 			r AS (
-				DELETE FROM idempotency_responses WHERE (tenant_id, key) IN (SELECT tenant_id, key FROM k)
-				RETURNING 1)
-			SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM r)`, cutoff, PruneBatch).Scan(&n, new(int64))
+				DELETE FROM idempotency_responses WHERE (tenant_id, key) IN (SELECT tenant_id, key FROM k))
+			SELECT count(*) FROM k`, cutoff, PruneBatch).Scan(&n)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune idempotency keys: %w", err)
