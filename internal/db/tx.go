@@ -31,10 +31,12 @@ type TxFunc func(tx pgx.Tx) error
 // On PostgreSQL it must not: crdb.ExecuteInTx ignores the error of the COMMIT
 // that follows RELEASE SAVEPOINT, and PostgreSQL reports serialization
 // failures at COMMIT, so a write could be lost silently. There a full-restart
-// loop runs that checks every COMMIT.
+// loop runs that checks every COMMIT, and the transaction is a pipeTx: BEGIN
+// goes with its first statement, and writes queued with Send or Later go
+// with its next statement or with COMMIT, in one round trip.
 //
 // On PostgreSQL a write transaction starts with sequential scans disabled
-// (SET LOCAL enable_seqscan = off, sent with BEGIN in one round trip). A
+// (SET LOCAL enable_seqscan = off, sent with BEGIN). A
 // sequential scan under SERIALIZABLE takes a predicate lock on the whole
 // table, which conflicts with every concurrent insert into it, and the
 // planner picks one for any table of a few pages, i.e. for every table of
@@ -42,25 +44,51 @@ type TxFunc func(tx pgx.Tx) error
 // advises steering the planner to index scans for this reason. A statement
 // with no usable index still runs as a sequential scan.
 func (d *DB) Tx(ctx context.Context, fn TxFunc) error {
-	opts := pgx.TxOptions{IsoLevel: pgx.Serializable}
-	if !d.CockroachDB {
-		opts.BeginQuery = beginWritePG
-	}
-	return d.run(ctx, opts, fn)
+	return d.run(ctx, txWrite, fn)
 }
 
-// beginWritePG begins a PostgreSQL write transaction (see Tx).
-const beginWritePG = "BEGIN ISOLATION LEVEL SERIALIZABLE READ WRITE; SET LOCAL enable_seqscan = off"
+// TxLazyCommit is Tx for a write whose loss in a crash is harmless because
+// nothing else depends on it being durable until a later transaction of the
+// same request commits: on PostgreSQL its COMMIT does not wait for the WAL
+// flush (SET LOCAL synchronous_commit = off), and any later synchronous
+// commit flushes it first, since the WAL is written in order. The
+// idempotency claim is such a write: after a crash that loses it, the
+// request's change cannot have committed either, and the retry claims the
+// key afresh. CockroachDB has no such setting; there it is Tx.
+func (d *DB) TxLazyCommit(ctx context.Context, fn TxFunc) error {
+	return d.run(ctx, txWriteLazy, fn)
+}
 
 // ReadTx runs fn in a read-only SERIALIZABLE transaction, retried like Tx. Use
 // it for reads that must see one consistent snapshot across statements.
 func (d *DB) ReadTx(ctx context.Context, fn TxFunc) error {
-	return d.run(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable, AccessMode: pgx.ReadOnly}, fn)
+	return d.run(ctx, txRead, fn)
 }
 
-func (d *DB) run(ctx context.Context, opts pgx.TxOptions, fn TxFunc) error {
+// txKind is what a transaction does; it decides how it begins.
+type txKind int
+
+const (
+	txWrite txKind = iota
+	txWriteLazy
+	txRead
+)
+
+// beginPG lists the statements that begin a transaction of each kind on
+// PostgreSQL (sent with the transaction's first statement: see pipeTx).
+var beginPG = [...][]string{
+	txWrite:     {"BEGIN ISOLATION LEVEL SERIALIZABLE READ WRITE", "SET LOCAL enable_seqscan = off"},
+	txWriteLazy: {"BEGIN ISOLATION LEVEL SERIALIZABLE READ WRITE", "SET LOCAL enable_seqscan = off", "SET LOCAL synchronous_commit = off"},
+	txRead:      {"BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY"},
+}
+
+func (d *DB) run(ctx context.Context, kind txKind, fn TxFunc) error {
 	var err error
 	if d.CockroachDB {
+		opts := pgx.TxOptions{IsoLevel: pgx.Serializable}
+		if kind == txRead {
+			opts.AccessMode = pgx.ReadOnly
+		}
 		attempt := 0
 		// WithMaxRetries counts retries, not attempts.
 		err = crdbpgx.ExecuteTx(crdb.WithMaxRetries(ctx, d.maxAttempts-1), d.Pool, opts, func(tx pgx.Tx) error {
@@ -71,7 +99,7 @@ func (d *DB) run(ctx context.Context, opts pgx.TxOptions, fn TxFunc) error {
 			return fn(tx)
 		})
 	} else {
-		err = d.restartLoop(ctx, opts, fn)
+		err = d.restartLoop(ctx, beginPG[kind], fn)
 	}
 	if err != nil {
 		d.metrics.txTotal.WithLabelValues("failed").Inc()
@@ -85,7 +113,7 @@ func (d *DB) run(ctx context.Context, opts pgx.TxOptions, fn TxFunc) error {
 // retryable error anywhere (including COMMIT) roll back and start again;
 // after SerialAfter failed attempts the transaction runs alone in the
 // process (serialGate).
-func (d *DB) restartLoop(ctx context.Context, opts pgx.TxOptions, fn TxFunc) error {
+func (d *DB) restartLoop(ctx context.Context, begin []string, fn TxFunc) error {
 	for attempt := 1; ; attempt++ {
 		done := d.gate.leave
 		if attempt > SerialAfter {
@@ -100,7 +128,7 @@ func (d *DB) restartLoop(ctx context.Context, opts pgx.TxOptions, fn TxFunc) err
 		}
 		phase, err := func() (string, error) {
 			defer done() // also when fn panics
-			return d.attempt(ctx, opts, fn)
+			return d.attempt(ctx, begin, fn)
 		}()
 		if err == nil {
 			return nil
@@ -119,8 +147,8 @@ func (d *DB) restartLoop(ctx context.Context, opts pgx.TxOptions, fn TxFunc) err
 }
 
 // attempt runs fn once and commits; it reports in which phase an error arose.
-func (d *DB) attempt(ctx context.Context, opts pgx.TxOptions, fn TxFunc) (phase string, err error) {
-	tx, err := d.Pool.BeginTx(ctx, opts)
+func (d *DB) attempt(ctx context.Context, begin []string, fn TxFunc) (phase string, err error) {
+	tx, err := d.beginPipe(ctx, begin)
 	if err != nil {
 		return "begin", err
 	}
