@@ -103,13 +103,15 @@ func EnsureAccount(ctx context.Context, tx pgx.Tx, spec AccountSpec, now time.Ti
 			f := a.floor()
 			floor = &f
 		}
-		if _, err := tx.Exec(ctx, `
+		// Held back (db.Send): sent before the first statement that could
+		// read the balance rows.
+		if err := db.Later(ctx, tx, `
 			INSERT INTO ledger_balances (account_id, shard, tenant_id, debit_normal, floor, last_at)
 			SELECT $1, g, $2, $3, $4, $5 FROM generate_series(0, $6 - 1) AS g`,
 			a.ID, a.TenantID, a.NormalSide == SideDebit, floor, a.CreatedAt, a.Shards); err != nil {
 			return Account{}, fmt.Errorf("ensure account %s: balances: %w", spec.Code, err)
 		}
-		insertedBy(tx)[a.ID] = true
+		insertedBy(tx)[a.ID] = a
 		return a, nil
 	}
 	got, err := AccountByCode(ctx, tx, spec.TenantID, spec.Code)

@@ -10,6 +10,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
+
+	"github.com/escrowd/escrowd/internal/db"
 )
 
 // epoch is earlier than any booking: an update that books no posting
@@ -65,7 +67,7 @@ func (c *rowChange) pendingOutflow() decimal.Decimal {
 // the row's CHECK constraint behind it); a sharded one by locking all its
 // shards (SELECT ... FOR UPDATE in shard order) and checking their sum; its
 // row updates are then queued on next, which the caller sends.
-func applyChanges(ctx context.Context, tx pgx.Tx, changes map[rowKey]*rowChange, now time.Time, next *pgx.Batch) (map[rowKey]rowResult, error) {
+func applyChanges(ctx context.Context, tx pgx.Tx, changes map[rowKey]*rowChange, now time.Time, next *db.Batch) (map[rowKey]rowResult, error) {
 	plans := map[uuid.UUID]*accountPlan{}
 	for _, c := range changes {
 		p := plans[c.account.ID]

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
@@ -104,37 +105,74 @@ func cacheOf(tx pgx.Tx) *accountCache {
 	return c
 }
 
-// txInserted is the set of accounts a transaction attempt created itself,
+// txInserted holds the accounts a transaction attempt created itself,
 // kept in its session's CustomData: those are not cached while the
 // attempt may still roll back (a retry that found one in the cache would
-// skip creating it).
+// skip creating it), but the attempt itself uses them without reading
+// them back (a read would take SSI predicate locks on index pages that
+// every new account writes into).
 type txInserted struct {
-	tx  pgx.Tx
-	ids map[uuid.UUID]bool
+	tx    pgx.Tx
+	accts map[uuid.UUID]Account
 }
 
 const insertedKey = "escrowd.ledger.inserted"
 
-// insertedBy returns the set of accounts created by tx so far.
-func insertedBy(tx pgx.Tx) map[uuid.UUID]bool {
+// insertedBy returns the accounts created by tx so far.
+func insertedBy(tx pgx.Tx) map[uuid.UUID]Account {
 	conn := tx.Conn()
 	if conn == nil || conn.PgConn() == nil {
-		return map[uuid.UUID]bool{}
+		return map[uuid.UUID]Account{}
 	}
 	m := conn.PgConn().CustomData()
 	if s, ok := m[insertedKey].(*txInserted); ok && s.tx == tx {
-		return s.ids
+		return s.accts
 	}
-	s := &txInserted{tx: tx, ids: map[uuid.UUID]bool{}}
+	s := &txInserted{tx: tx, accts: map[uuid.UUID]Account{}}
 	m[insertedKey] = s
-	return s.ids
+	return s.accts
+}
+
+// knownAccounts returns the tenant's accounts among ids that tx created
+// or the cache holds, and the ids of the others.
+func knownAccounts(tx pgx.Tx, tenant uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]Account, []uuid.UUID) {
+	found, missing := make(map[uuid.UUID]Account, len(ids)), make([]uuid.UUID, 0, len(ids))
+	cache, mine := cacheOf(tx), insertedBy(tx)
+	for _, id := range ids {
+		if a, ok := mine[id]; ok && a.TenantID == tenant {
+			found[id] = a
+		} else if a, ok := cache.get(id); ok && a.TenantID == tenant {
+			found[id] = a
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	return found, missing
+}
+
+// accountsIn returns the tenant's accounts among ids, reading only those
+// knownAccounts does not know.
+func accountsIn(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]Account, error) {
+	found, missing := knownAccounts(tx, tenant, ids)
+	if len(missing) == 0 {
+		return found, nil
+	}
+	read, err := loadAccounts(ctx, tx, tenant, missing)
+	if err != nil {
+		return nil, err
+	}
+	remember(tx, read)
+	for id, a := range read {
+		found[id] = a
+	}
+	return found, nil
 }
 
 // remember caches accounts read in tx, except those tx created itself.
 func remember(tx pgx.Tx, accts map[uuid.UUID]Account) {
 	c, mine := cacheOf(tx), insertedBy(tx)
 	for id, a := range accts {
-		if !mine[id] {
+		if _, ok := mine[id]; !ok {
 			c.put(a)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/escrowd/escrowd/internal/jobs"
 	"github.com/escrowd/escrowd/internal/money"
+
+	"github.com/escrowd/escrowd/internal/db"
 )
 
 // Pending entries are never updated: what becomes of one is a single row
@@ -93,7 +95,7 @@ func release(ctx context.Context, tx pgx.Tx, tenant, pendingID uuid.UUID, status
 	if status == StatusExpired && (p.ExpiresAt == nil || now.Before(*p.ExpiresAt)) {
 		return Entry{}, invalidf("pending entry %s is not due to expire", p.ID)
 	}
-	accts, err := loadAccounts(ctx, tx, tenant, postingAccounts(p.Postings))
+	accts, err := accountsIn(ctx, tx, tenant, postingAccounts(p.Postings))
 	if err != nil {
 		return Entry{}, err
 	}
@@ -110,14 +112,12 @@ func release(ctx context.Context, tx pgx.Tx, tenant, pendingID uuid.UUID, status
 	if err := resolve(ctx, tx, p, status, nil, now); err != nil {
 		return Entry{}, err
 	}
-	next := &pgx.Batch{}
+	next := &db.Batch{}
 	if _, err := applyChanges(ctx, tx, changes, now, next); err != nil {
 		return Entry{}, fmt.Errorf("release %s: %w", p.ID, err)
 	}
-	if next.Len() > 0 {
-		if err := tx.SendBatch(ctx, next).Close(); err != nil {
-			return Entry{}, fmt.Errorf("release %s: %w", p.ID, err)
-		}
+	if err := db.Send(ctx, tx, next); err != nil {
+		return Entry{}, fmt.Errorf("release %s: %w", p.ID, err)
 	}
 	p.Status = status
 	return p, nil

@@ -15,6 +15,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/escrowd/escrowd/internal/jobs"
+
+	"github.com/escrowd/escrowd/internal/db"
 )
 
 // JobExpirePending is the kind of the job that expires a pending entry at
@@ -113,15 +115,7 @@ func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, pending bool, shards []
 	// Round trip 1: the entry (its unique reference decides duplicates)
 	// and the accounts the cache does not hold, by primary key alone (the
 	// tenant is compared here: see accountCache and loadAccounts).
-	accts, missing := make(map[uuid.UUID]Account, len(ids)), make([]uuid.UUID, 0, len(ids))
-	cache := cacheOf(tx)
-	for _, id := range ids {
-		if a, ok := cache.get(id); ok && a.TenantID == e.TenantID {
-			accts[id] = a
-		} else {
-			missing = append(missing, id)
-		}
-	}
+	accts, missing := knownAccounts(tx, e.TenantID, ids)
 	b := &pgx.Batch{}
 	b.Queue(insertEntrySQL, e.ID, e.TenantID, e.Kind, e.Description, e.Reference, e.Status, e.EffectiveAt, e.CreatedAt,
 		e.Metadata, e.ReversesID, e.PendingID, e.ExpiresAt, len(e.Postings))
@@ -194,9 +188,10 @@ func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, pending bool, shards []
 		}
 	}
 
-	// Round trip 2 (and 3): lock and update the balance rows, then the
-	// postings with their running balances.
-	next := &pgx.Batch{}
+	// Round trip 2: lock and update the balance rows; then the postings
+	// with their running balances, held back (db.Send) to go with the
+	// transaction's next statement or its COMMIT.
+	next := &db.Batch{}
 	results, err := applyChanges(ctx, tx, changes, e.CreatedAt, next)
 	if err != nil {
 		return Entry{}, fmt.Errorf("post %s: %w", e.Reference, err)
@@ -228,7 +223,7 @@ func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, pending bool, shards []
 			pending, balAfter, seq, p.CreatedAt, p.EffectiveAt)
 	}
 	next.Queue(insertPostingsSQL(len(e.Postings)), args...)
-	if err := tx.SendBatch(ctx, next).Close(); err != nil {
+	if err := db.Send(ctx, tx, next); err != nil {
 		return Entry{}, fmt.Errorf("post %s: postings: %w", e.Reference, err)
 	}
 	if pending && e.ExpiresAt != nil {
