@@ -157,8 +157,8 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 			return err
 		}
 		status, out = st, b
-		// The stored response and the audit record: one round trip.
-		batch := &pgx.Batch{}
+		// The stored response and the audit record, sent with COMMIT.
+		batch := &db.Batch{}
 		if key != "" {
 			idem.QueueComplete(batch, p.TenantID, key, claim.Owner, idem.Response{Status: st, Body: b})
 		}
@@ -168,7 +168,7 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 		}
 		a.Status, a.Outcome, a.At = st, audit.OutcomeOf(st), s.clock.Now()
 		audit.Queue(batch, a)
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		if err := db.Send(ctx, tx, batch); err != nil {
 			return fmt.Errorf("finish %s %s: %w", rec.Method, rec.Route, err)
 		}
 		finished.Store(true)

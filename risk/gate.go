@@ -242,7 +242,7 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 	gd := GateDecision{ID: uuid.Must(uuid.NewV7()), Decision: d}
 	escrowID := optionalID(in.EscrowID)
 	// The review, the decision and both screenings go in one round trip.
-	var batch pgx.Batch
+	var batch db.Batch
 	switch {
 	case d.Outcome == OutcomeReview, d.Outcome == OutcomeBlock && f.SanctionsMatch:
 		n := newReview{tenant: in.TenantID, subjectType: in.SubjectType, subjectID: in.SubjectID, escrowID: escrowID, decisionID: &gd.ID, reasons: d.Reasons}
@@ -270,7 +270,7 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 	if err := queueScreenings(&batch, in.TenantID, in.SubjectType, in.SubjectID, escrowID, &gd.ID, h.listID, recs, now); err != nil {
 		return GateDecision{}, err
 	}
-	if err := sendBatch(ctx, tx, &batch); err != nil {
+	if err := db.Send(ctx, tx, &batch); err != nil {
 		return GateDecision{}, fmt.Errorf("risk: store decision: %w", err)
 	}
 	if d.Outcome != OutcomeApprove {
@@ -378,7 +378,7 @@ func optionalID(id uuid.UUID) *uuid.UUID {
 }
 
 // queueDecision queues the insert of decision d.
-func queueDecision(b *pgx.Batch, in GateInput, d GateDecision, now time.Time) error {
+func queueDecision(b *db.Batch, in GateInput, d GateDecision, now time.Time) error {
 	reasons, err := json.Marshal(d.Reasons)
 	if err != nil {
 		return err
@@ -394,17 +394,4 @@ func queueDecision(b *pgx.Batch, in GateInput, d GateDecision, now time.Time) er
 		d.ID, in.TenantID, in.Operation, in.SubjectType, in.SubjectID, optionalID(in.EscrowID), in.Amount, strings.ToUpper(in.Currency),
 		d.Outcome, d.Score, reasons, d.RulesVersion, features, now, in.Buyer.ID, in.Seller.ID, d.ReviewID)
 	return nil
-}
-
-// sendBatch runs the queued statements in one round trip and returns the
-// first error.
-func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
-	res := tx.SendBatch(ctx, b)
-	for range b.Len() {
-		if _, err := res.Exec(); err != nil {
-			_ = res.Close()
-			return err
-		}
-	}
-	return res.Close()
 }

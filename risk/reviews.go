@@ -81,12 +81,12 @@ type newReview struct {
 // openReview inserts a pending review expiring after the gate's ReviewTTL
 // and schedules the job that expires it.
 func (g *Gate) openReview(ctx context.Context, tx pgx.Tx, n newReview, now time.Time) (uuid.UUID, error) {
-	var b pgx.Batch
+	var b db.Batch
 	id, err := g.queueReview(ctx, tx, &b, n, now)
 	if err != nil {
 		return uuid.Nil, err
 	}
-	if err := sendBatch(ctx, tx, &b); err != nil {
+	if err := db.Send(ctx, tx, &b); err != nil {
 		return uuid.Nil, fmt.Errorf("risk: open review: %w", err)
 	}
 	return id, nil
@@ -94,7 +94,7 @@ func (g *Gate) openReview(ctx context.Context, tx pgx.Tx, n newReview, now time.
 
 // queueReview schedules the expiry job of a new review in tx and queues
 // the review's insert on b (sent by the caller with its other writes).
-func (g *Gate) queueReview(ctx context.Context, tx pgx.Tx, b *pgx.Batch, n newReview, now time.Time) (uuid.UUID, error) {
+func (g *Gate) queueReview(ctx context.Context, tx pgx.Tx, b *db.Batch, n newReview, now time.Time) (uuid.UUID, error) {
 	id := uuid.Must(uuid.NewV7())
 	reasons, err := json.Marshal(nonNilReasons(n.reasons))
 	if err != nil {

@@ -284,7 +284,7 @@ func screenParties(scr *Screener, buyer, seller Party) ([]screeningRecord, Scree
 }
 
 // queueScreenings queues the insert of each screening, in one statement.
-func queueScreenings(b *pgx.Batch, tenant uuid.UUID, subjectType string, subjectID uuid.UUID, escrowID *uuid.UUID,
+func queueScreenings(b *db.Batch, tenant uuid.UUID, subjectType string, subjectID uuid.UUID, escrowID *uuid.UUID,
 	decisionID *uuid.UUID, listID *uuid.UUID, recs []screeningRecord, now time.Time) error {
 	ids := make([]uuid.UUID, len(recs))
 	parties := make([]string, len(recs))
@@ -332,11 +332,11 @@ func (g *Gate) ScreenParties(ctx context.Context, tx pgx.Tx, tenant, escrowID uu
 		return Screening{}, err
 	}
 	recs, out := screenParties(scr, buyer, seller)
-	var batch pgx.Batch
+	var batch db.Batch
 	if err := queueScreenings(&batch, tenant, SubjectEscrow, escrowID, &escrowID, nil, listID, recs, now); err != nil {
 		return Screening{}, err
 	}
-	if err := sendBatch(ctx, tx, &batch); err != nil {
+	if err := db.Send(ctx, tx, &batch); err != nil {
 		return Screening{}, fmt.Errorf("risk: store screenings: %w", err)
 	}
 	if !out.Match {

@@ -9,7 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/escrowd/escrowd/internal/db"
 )
 
 // Record is one audited request.
@@ -40,20 +41,18 @@ func OutcomeOf(status int) string {
 
 // Write inserts r using tx.
 func Write(ctx context.Context, tx pgx.Tx, r Record) error {
-	b := &pgx.Batch{}
+	b := &db.Batch{}
 	Queue(b, r)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if err := db.Send(ctx, tx, b); err != nil {
 		return fmt.Errorf("audit %s %s: %w", r.Method, r.Route, err)
 	}
 	return nil
 }
 
-// Queue queues Write's insert on b, to be sent with other statements in
-// one round trip.
-func Queue(b *pgx.Batch, r Record) {
+// Queue queues Write's insert on b, to be sent with other writes.
+func Queue(b *db.Batch, r Record) {
 	b.Queue(`
 		INSERT INTO audit_log (id, tenant_id, key_id, role, method, route, resource_id, status, outcome, request_id, at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		uuid.Must(uuid.NewV7()), r.TenantID, r.KeyID, r.Role, r.Method, r.Route, r.ResourceID, r.Status, r.Outcome, r.RequestID, r.At).
-		Exec(func(pgconn.CommandTag) error { return nil })
+		uuid.Must(uuid.NewV7()), r.TenantID, r.KeyID, r.Role, r.Method, r.Route, r.ResourceID, r.Status, r.Outcome, r.RequestID, r.At)
 }

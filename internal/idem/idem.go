@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/escrowd/escrowd/internal/db"
 )
@@ -31,6 +30,8 @@ var (
 	ErrReused = errors.New("idempotency key reused with a different request")
 	ErrInUse  = errors.New("idempotency key in use by a request still running")
 	ErrLost   = errors.New("idempotency key taken over by another request")
+
+	errKeyExists = errors.New("idempotency key exists")
 )
 
 // leaseEnded is the lease end Abandon sets: long past.
@@ -50,34 +51,58 @@ type Response struct {
 	Body   []byte
 }
 
+const insertKeySQL = `
+	INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, owner, locked_until, created_at)
+	VALUES ($1, $2, $3, 'in_progress', $4, $5, $6)`
+
 // Claim registers key for tenant with the request hash, in its own
 // transaction, so a concurrent request with the same key sees it.
+//
+// A new key costs one round trip: the insert is held back and sent with
+// BEGIN and COMMIT (db.Send), and the commit does not wait for the WAL
+// flush (db.TxLazyCommit: the request's own transaction flushes it). Only
+// when the key exists does a second transaction read it.
 func Claim(ctx context.Context, d *db.DB, tenant uuid.UUID, key string, hash []byte, now time.Time) (Begin, error) {
 	owner := uuid.Must(uuid.NewV7())
-	var out Begin
-	err := d.Tx(ctx, func(tx pgx.Tx) error {
-		out = Begin{}
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, owner, locked_until, created_at)
-			VALUES ($1, $2, $3, 'in_progress', $4, $5, $6) ON CONFLICT (tenant_id, key) DO NOTHING`,
-			tenant, key, hash, owner, now.Add(Lease), now)
-		if err != nil {
+	err := d.TxLazyCommit(ctx, func(tx pgx.Tx) error {
+		// A row already there makes the insert fail, and so the
+		// transaction: ON CONFLICT DO NOTHING would make it commit empty.
+		b := &db.Batch{}
+		b.QueueMap(func(err error) error {
+			if db.IsUniqueViolation(err, "") {
+				return errKeyExists
+			}
 			return err
-		}
-		if tag.RowsAffected() == 1 {
-			out.Owner = owner
-			return nil
-		}
+		}, insertKeySQL,
+			tenant, key, hash, owner, now.Add(Lease), now)
+		return db.Send(ctx, tx, b)
+	})
+	switch {
+	case err == nil:
+		return Begin{Owner: owner}, nil
+	case !errors.Is(err, errKeyExists):
+		return Begin{}, fmt.Errorf("idempotency key %q: %w", key, err)
+	}
+	var out Begin
+	err = d.Tx(ctx, func(tx pgx.Tx) error {
+		out = Begin{}
 		var storedHash []byte
 		var lockedUntil time.Time
 		var respStatus *int
 		var respBody []byte
-		err = tx.QueryRow(ctx, `
+		err := tx.QueryRow(ctx, `
 			SELECT k.request_hash, k.locked_until, COALESCE(r.response_status, k.response_status), COALESCE(r.response_body, k.response_body)
 			FROM idempotency_keys k
 			LEFT JOIN idempotency_responses r ON r.tenant_id = k.tenant_id AND r.key = k.key
 			WHERE k.tenant_id = $1 AND k.key = $2`, tenant, key).
 			Scan(&storedHash, &lockedUntil, &respStatus, &respBody)
+		if db.IsNoRows(err) {
+			// Pruned since the insert failed: claim it afresh.
+			_, err = tx.Exec(ctx, insertKeySQL,
+				tenant, key, hash, owner, now.Add(Lease), now)
+			out.Owner = owner
+			return err
+		}
 		if err != nil {
 			return err
 		}
@@ -109,24 +134,25 @@ func Claim(ctx context.Context, d *db.DB, tenant uuid.UUID, key string, hash []b
 // ErrLost (or a serialization failure, then ErrLost on its retry), which
 // rolls its change back, so one change commits.
 func Complete(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, key string, owner uuid.UUID, resp Response) error {
-	b := &pgx.Batch{}
+	b := &db.Batch{}
 	QueueComplete(b, tenant, key, owner, resp)
-	return tx.SendBatch(ctx, b).Close()
+	return db.Send(ctx, tx, b)
 }
 
 // QueueComplete queues Complete's insert on b, to be sent with other
-// statements in one round trip; the batch fails with ErrLost when the
-// claim was taken over.
-func QueueComplete(b *pgx.Batch, tenant uuid.UUID, key string, owner uuid.UUID, resp Response) {
-	b.Queue(`
-		INSERT INTO idempotency_responses (tenant_id, key, owner, response_status, response_body)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, key) DO NOTHING`,
-		tenant, key, owner, resp.Status, resp.Body).Exec(func(tag pgconn.CommandTag) error {
-		if tag.RowsAffected() != 1 {
+// writes (db.Send); it fails with ErrLost when another owner of the key
+// stored a response first (the insert fails in the database, so the
+// transaction cannot commit).
+func QueueComplete(b *db.Batch, tenant uuid.UUID, key string, owner uuid.UUID, resp Response) {
+	b.QueueMap(func(err error) error {
+		if db.IsUniqueViolation(err, "") {
 			return fmt.Errorf("idempotency key %q: %w", key, ErrLost)
 		}
-		return nil
-	})
+		return err
+	}, `
+		INSERT INTO idempotency_responses (tenant_id, key, owner, response_status, response_body)
+		VALUES ($1, $2, $3, $4, $5)`,
+		tenant, key, owner, resp.Status, resp.Body)
 }
 
 // Abandon releases a claim whose request failed without a response worth

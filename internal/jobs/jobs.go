@@ -61,7 +61,7 @@ func Schedule(ctx context.Context, tx pgx.Tx, j Job, now time.Time) error {
 	if j.TenantID != uuid.Nil {
 		tenant = &j.TenantID
 	}
-	_, err := tx.Exec(ctx, `
+	err := db.Later(ctx, tx, `
 		INSERT INTO jobs (id, tenant_id, kind, dedupe_key, payload, run_at, status, max_attempts, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)
 		ON CONFLICT (kind, dedupe_key) DO UPDATE
@@ -76,7 +76,7 @@ func Schedule(ctx context.Context, tx pgx.Tx, j Job, now time.Time) error {
 
 // Cancel cancels the pending job of kind with dedupe key, if any.
 func Cancel(ctx context.Context, tx pgx.Tx, kind, dedupeKey string, now time.Time) error {
-	_, err := tx.Exec(ctx, `
+	err := db.Later(ctx, tx, `
 		UPDATE jobs SET status = 'cancelled', finished_at = $3 WHERE kind = $1 AND dedupe_key = $2 AND status = 'pending'`,
 		kind, dedupeKey, now)
 	if err != nil {

@@ -53,8 +53,8 @@ func Emit(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, typ, subject string,
 		return uuid.Nil, fmt.Errorf("event %s: marshal: %w", typ, err)
 	}
 	id := uuid.Must(uuid.NewV7())
-	// One round trip: the event, then its deliveries.
-	b := &pgx.Batch{}
+	// Held back (db.Send): the event, then its deliveries.
+	b := &db.Batch{}
 	b.Queue(`INSERT INTO events (id, tenant_id, type, subject_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		id, tenant, typ, subject, body, at)
 	b.Queue(`
@@ -62,7 +62,7 @@ func Emit(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, typ, subject string,
 		SELECT gen_random_uuid(), tenant_id, id, $2, 'pending', $4, $4 FROM webhook_endpoints
 		WHERE tenant_id = $1 AND disabled_at IS NULL AND ($3 = ANY (event_types) OR '*' = ANY (event_types))`,
 		tenant, id, typ, at)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if err := db.Send(ctx, tx, b); err != nil {
 		return uuid.Nil, fmt.Errorf("event %s: %w", typ, err)
 	}
 	return id, nil
