@@ -140,8 +140,8 @@ func (f *fixture) balance(code string) decimal.Decimal {
 }
 
 // checkEscrow asserts the escrow invariants: held = funded − released −
-// refunded − pending ≥ 0 and the escrow account's balance = held + pending
-// (available = held).
+// refunded − pending ≥ 0, the escrow account's balance = held + pending
+// (available = held), and the fee parts on the escrow are its payouts'.
 func (f *fixture) checkEscrow(id uuid.UUID) escrow.Escrow {
 	f.t.Helper()
 	e := f.escrow(id)
@@ -154,6 +154,13 @@ func (f *fixture) checkEscrow(id uuid.UUID) escrow.Escrow {
 	}
 	if !b.Posted.Equal(e.Held().Add(e.Pending)) || !b.Available.Equal(e.Held()) {
 		f.t.Fatalf("escrow account posted %s available %s, want held %s + pending %s", b.Posted, b.Available, e.Held(), e.Pending)
+	}
+	buyer, seller, err := escrow.PayoutFeeParts(f.ctx, f.db.Pool, e.ID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if !e.BuyerFeeParts.Equal(buyer) || !e.SellerFeeParts.Equal(seller) {
+		f.t.Fatalf("escrow fee parts buyer %s seller %s, payouts say %s and %s", e.BuyerFeeParts, e.SellerFeeParts, buyer, seller)
 	}
 	return e
 }

@@ -543,12 +543,6 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 // (amount + buyer fee) rounded half-even to the minor unit, and the
 // remainder is the buyer's fee part.
 func (s *Service) chargebackPayout(ctx context.Context, tx pgx.Tx, e *Escrow, g decimal.Decimal, cash ledger.Account, in ChargebackInput, now time.Time) (Payout, error) {
-	var buyerDone, sellerDone decimal.Decimal
-	if err := tx.QueryRow(ctx, `
-		SELECT COALESCE(sum(buyer_fee_part), 0), COALESCE(sum(seller_fee_part), 0) FROM escrow_payouts
-		WHERE escrow_id = $1 AND status IN ('completed', 'pending_review', 'awaiting_confirmation')`, e.ID).Scan(&buyerDone, &sellerDone); err != nil {
-		return Payout{}, fmt.Errorf("escrow %s: fee parts: %w", e.ID, err)
-	}
 	open := e.OrderOpen()
 	x := open
 	if !g.Equal(e.Held()) {
@@ -556,13 +550,13 @@ func (s *Service) chargebackPayout(ctx context.Context, tx pgx.Tx, e *Escrow, g 
 		x = decimal.Min(money.Round(g.Mul(e.Amount).DivRound(e.Amount.Add(e.BuyerFee), 24), cur), open)
 	}
 	bp := g.Sub(x)
-	if left := decimal.Max(e.BuyerFee.Sub(buyerDone), decimal.Zero); bp.GreaterThan(left) {
+	if left := decimal.Max(e.BuyerFee.Sub(e.BuyerFeeParts), decimal.Zero); bp.GreaterThan(left) {
 		bp, x = left, g.Sub(left)
 	}
 	if x.GreaterThan(open) || x.IsNegative() {
 		return Payout{}, fmt.Errorf("escrow %s: chargeback of %s does not split into order money (%s open) and buyer fee", e.ID, g, open)
 	}
-	_, sp := feeParts(*e, x, open, buyerDone, sellerDone)
+	_, sp := feeParts(*e, x, open, e.BuyerFeeParts, e.SellerFeeParts)
 	p := Payout{ID: uuid.New(), TenantID: e.TenantID, EscrowID: e.ID, Kind: KindRefund, Trigger: TriggerChargeback,
 		OrderAmount: x, Gross: g, Fee: decimal.Zero, BuyerFeePart: bp, SellerFeePart: sp, Net: g, Allocation: allocateBackward(*e, x),
 		Status: StatusCompleted, Reason: "chargeback " + in.PSPRef, CreatedAt: now, UpdatedAt: now}

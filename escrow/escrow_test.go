@@ -85,8 +85,9 @@ func (f *fixture) fund(e escrow.Escrow, amount string) escrow.Escrow {
 	return out
 }
 
-// checkInvariants: held = funded − released − refunded − pending ≥ 0, and
-// the escrow account's ledger balance equals held plus pending.
+// checkInvariants: held = funded − released − refunded − pending ≥ 0, the
+// escrow account's ledger balance equals held plus pending, and the fee
+// parts on the escrow are its payouts'.
 func (f *fixture) checkInvariants(e escrow.Escrow) {
 	f.t.Helper()
 	got, err := f.svc.Get(context.Background(), f.tenant, e.ID)
@@ -105,6 +106,15 @@ func (f *fixture) checkInvariants(e escrow.Escrow) {
 	}
 	if !bal.Available.Equal(got.Held()) {
 		f.t.Fatalf("escrow available %s != held %s", bal.Available, got.Held())
+	}
+	// The fee parts carried on the escrow are those of its payouts that
+	// count.
+	buyer, seller, err := escrow.PayoutFeeParts(context.Background(), f.db.Pool, e.ID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if !got.BuyerFeeParts.Equal(buyer) || !got.SellerFeeParts.Equal(seller) {
+		f.t.Fatalf("escrow fee parts buyer %s seller %s, payouts say %s and %s", got.BuyerFeeParts, got.SellerFeeParts, buyer, seller)
 	}
 }
 

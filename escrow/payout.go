@@ -244,13 +244,7 @@ func (s *Service) payout(ctx context.Context, tx pgx.Tx, e *Escrow, kind, trigge
 	for _, a := range alloc {
 		x = x.Add(a.Amount)
 	}
-	var buyerDone, sellerDone decimal.Decimal
-	if err := tx.QueryRow(ctx, `
-		SELECT COALESCE(sum(buyer_fee_part), 0), COALESCE(sum(seller_fee_part), 0) FROM escrow_payouts
-		WHERE escrow_id = $1 AND status IN ('completed', 'pending_review', 'awaiting_confirmation')`, e.ID).Scan(&buyerDone, &sellerDone); err != nil {
-		return Payout{}, fmt.Errorf("escrow %s: fee parts: %w", e.ID, err)
-	}
-	bp, sp := feeParts(*e, x, e.OrderOpen(), buyerDone, sellerDone)
+	bp, sp := feeParts(*e, x, e.OrderOpen(), e.BuyerFeeParts, e.SellerFeeParts)
 	// What the buyer paid on top for order money not funded yet is not held.
 	bp = decimal.Min(bp, e.Held().Sub(x))
 	if bp.IsNegative() {
@@ -356,6 +350,7 @@ func (s *Service) payoutEntry(ctx context.Context, tx pgx.Tx, e *Escrow, p Payou
 
 // applyPayout books a completed payout on the escrow's totals (sign +1) .
 func (e *Escrow) applyPayout(p Payout, sign int64) {
+	e.countFeeParts(p, sign)
 	g := p.Gross.Mul(decimal.NewFromInt(sign))
 	if p.Kind == KindRelease {
 		e.Released = e.Released.Add(g)
@@ -373,8 +368,17 @@ func (e *Escrow) applyPayout(p Payout, sign int64) {
 	}
 }
 
+// countFeeParts adds (+1) or takes back (-1) p's fee parts: a payout's
+// count while it is completed or holds money pending a decision.
+func (e *Escrow) countFeeParts(p Payout, sign int64) {
+	s := decimal.NewFromInt(sign)
+	e.BuyerFeeParts = e.BuyerFeeParts.Add(p.BuyerFeePart.Mul(s))
+	e.SellerFeeParts = e.SellerFeeParts.Add(p.SellerFeePart.Mul(s))
+}
+
 // holdPayout books (+1) or releases (-1) a pending payout's hold.
 func (e *Escrow) holdPayout(p Payout, sign int64) {
+	e.countFeeParts(p, sign)
 	e.Pending = e.Pending.Add(p.Gross.Mul(decimal.NewFromInt(sign)))
 	for _, a := range p.Allocation {
 		m := &e.Milestones[a.Index]

@@ -9,12 +9,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/escrowd/escrowd/internal/db"
 )
 
 const escrowColumns = `id, tenant_id, order_ref, state, COALESCE(state_before_dispute, ''), buyer, seller, currency, amount, fee_total, buyer_fee,
-	funded_amount, released_amount, refunded_amount, pending_amount, fee_collected, terms, fees, policy, risk_context, metadata,
+	funded_amount, released_amount, refunded_amount, pending_amount, fee_collected, buyer_fee_parts, seller_fee_parts, terms, fees, policy, risk_context, metadata,
 	shipment, ledger_account_id, version, created_at, updated_at, funding_deadline_at, funded_at, shipped_at, delivered_at,
 	inspection_ends_at, closed_at`
 
@@ -23,7 +24,7 @@ func scanEscrow(row pgx.Row) (Escrow, error) {
 	var state, before string
 	var buyer, seller, terms, fees, policy, rc, md, ship []byte
 	err := row.Scan(&e.ID, &e.TenantID, &e.OrderRef, &state, &before, &buyer, &seller, &e.Currency, &e.Amount, &e.FeeTotal, &e.BuyerFee,
-		&e.Funded, &e.Released, &e.Refunded, &e.Pending, &e.FeeCollect, &terms, &fees, &policy, &rc, &md,
+		&e.Funded, &e.Released, &e.Refunded, &e.Pending, &e.FeeCollect, &e.BuyerFeeParts, &e.SellerFeeParts, &terms, &fees, &policy, &rc, &md,
 		&ship, &e.AccountID, &e.Version, &e.CreatedAt, &e.UpdatedAt, &e.FundingDeadlineAt, &e.FundedAt, &e.ShippedAt, &e.DeliveredAt,
 		&e.InspectionEndsAt, &e.ClosedAt)
 	if err != nil {
@@ -108,11 +109,12 @@ func insertEscrow(ctx context.Context, tx pgx.Tx, e Escrow) error {
 		}
 		return &DuplicateOrderRefError{OrderRef: e.OrderRef, ExistingID: existing}
 	}
+	b := &db.Batch{}
 	for _, m := range e.Milestones {
-		if _, err := tx.Exec(ctx, `INSERT INTO escrow_milestones (escrow_id, idx, name, amount) VALUES ($1, $2, $3, $4)`,
-			e.ID, m.Index, m.Name, m.Amount); err != nil {
-			return fmt.Errorf("escrow %s: milestone %d: %w", e.ID, m.Index, err)
-		}
+		b.Queue(`INSERT INTO escrow_milestones (escrow_id, idx, name, amount) VALUES ($1, $2, $3, $4)`, e.ID, m.Index, m.Name, m.Amount)
+	}
+	if err := db.Send(ctx, tx, b); err != nil {
+		return fmt.Errorf("escrow %s: milestones: %w", e.ID, err)
 	}
 	return nil
 }
@@ -125,8 +127,10 @@ func nonNil(m map[string]string) map[string]string {
 }
 
 // save writes e's mutable fields and the milestones that changed since
-// load back, in one round trip, guarded on the version it was loaded with,
-// and bumps the version.
+// load back, guarded on the version it was loaded with (the update fails in
+// the database otherwise: db.MustChange), and bumps the version. The writes
+// are held back (db.Send) and go with the transaction's next statement or
+// its COMMIT.
 func save(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Time) error {
 	var ship []byte
 	if e.Shipment != nil {
@@ -137,38 +141,28 @@ func save(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Time) error {
 		s := string(e.StateBeforeDispute)
 		before = &s
 	}
-	b := &pgx.Batch{}
-	b.Queue(`
+	b := &db.Batch{}
+	b.QueueMap(func(err error) error {
+		if db.NothingChanged(err) {
+			return fmt.Errorf("escrow %s: save: %w", e.ID, ErrVersionMismatch)
+		}
+		return err
+	}, db.MustChange(`
 		UPDATE escrows SET state = $3, state_before_dispute = $4, funded_amount = $5, released_amount = $6, refunded_amount = $7,
 			pending_amount = $8, fee_collected = $9, shipment = $10, funded_at = $11, shipped_at = $12, delivered_at = $13,
-			inspection_ends_at = $14, closed_at = $15, version = version + 1, updated_at = $16
-		WHERE id = $1 AND version = $2`,
+			inspection_ends_at = $14, closed_at = $15, version = version + 1, updated_at = $16,
+			buyer_fee_parts = $17, seller_fee_parts = $18
+		WHERE id = $1 AND version = $2`),
 		e.ID, e.Version, string(e.State), before, e.Funded, e.Released, e.Refunded, e.Pending, e.FeeCollect, ship,
-		e.FundedAt, e.ShippedAt, e.DeliveredAt, e.InspectionEndsAt, e.ClosedAt, now)
-	var changed []int
+		e.FundedAt, e.ShippedAt, e.DeliveredAt, e.InspectionEndsAt, e.ClosedAt, now, e.BuyerFeeParts, e.SellerFeeParts)
 	for i, m := range e.Milestones {
 		if i < len(e.stored) && e.stored[i].sameAmounts(m) {
 			continue
 		}
-		changed = append(changed, m.Index)
 		b.Queue(`UPDATE escrow_milestones SET released = $3, refunded = $4, pending = $5 WHERE escrow_id = $1 AND idx = $2`,
 			e.ID, m.Index, m.Released, m.Refunded, m.Pending)
 	}
-	br := tx.SendBatch(ctx, b)
-	defer br.Close()
-	tag, err := br.Exec()
-	if err != nil {
-		return fmt.Errorf("escrow %s: save: %w", e.ID, err)
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("escrow %s: save: %w", e.ID, ErrVersionMismatch)
-	}
-	for _, idx := range changed {
-		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("escrow %s: save milestone %d: %w", e.ID, idx, err)
-		}
-	}
-	if err := br.Close(); err != nil {
+	if err := db.Send(ctx, tx, b); err != nil {
 		return fmt.Errorf("escrow %s: save: %w", e.ID, err)
 	}
 	e.stored = slices.Clone(e.Milestones)
@@ -205,13 +199,14 @@ func scanPayout(row pgx.Row) (Payout, error) {
 	return p, nil
 }
 
+// insertPayout stores a new payout; the insert is held back (db.Send).
 func insertPayout(ctx context.Context, tx pgx.Tx, p Payout) error {
 	alloc, _ := json.Marshal(p.Allocation)
 	var rs []byte
 	if p.Risk != nil {
 		rs, _ = json.Marshal(p.Risk)
 	}
-	_, err := tx.Exec(ctx, `
+	err := db.Later(ctx, tx, `
 		INSERT INTO escrow_payouts (`+payoutColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $20)`,
 		p.ID, p.TenantID, p.EscrowID, p.Kind, p.Trigger, p.MilestoneIdx, p.OrderAmount, p.Gross, p.Fee, p.BuyerFeePart, p.SellerFeePart,
@@ -222,16 +217,30 @@ func insertPayout(ctx context.Context, tx pgx.Tx, p Payout) error {
 	return nil
 }
 
-func setPayoutStatus(ctx context.Context, tx pgx.Tx, p Payout, from string, now time.Time) error {
-	tag, err := tx.Exec(ctx, `UPDATE escrow_payouts SET status = $3, review_id = $4, entry_id = $5, updated_at = $6 WHERE id = $1 AND status = $2`,
-		p.ID, from, p.Status, p.ReviewID, p.EntryID, now)
+// PayoutFeeParts recomputes from an escrow's payouts the fee parts its row
+// carries (Escrow.BuyerFeeParts, SellerFeeParts), for audits and tests.
+func PayoutFeeParts(ctx context.Context, q db.Querier, escrowID uuid.UUID) (buyer, seller decimal.Decimal, err error) {
+	err = q.QueryRow(ctx, `
+		SELECT COALESCE(sum(buyer_fee_part), 0), COALESCE(sum(seller_fee_part), 0) FROM escrow_payouts
+		WHERE escrow_id = $1 AND status IN ('completed', 'pending_review', 'awaiting_confirmation')`, escrowID).Scan(&buyer, &seller)
 	if err != nil {
+		return decimal.Decimal{}, decimal.Decimal{}, fmt.Errorf("escrow %s: fee parts: %w", escrowID, err)
+	}
+	return buyer, seller, nil
+}
+
+// setPayoutStatus moves p from status from to p.Status; the update is held
+// back (db.Send) and fails in the database when p is no longer in from.
+func setPayoutStatus(ctx context.Context, tx pgx.Tx, p Payout, from string, now time.Time) error {
+	b := &db.Batch{}
+	b.QueueMap(func(err error) error {
+		if db.NothingChanged(err) {
+			return fmt.Errorf("payout %s: status changed concurrently: %w", p.ID, ErrPayoutNotAwaiting)
+		}
 		return fmt.Errorf("payout %s: status: %w", p.ID, err)
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("payout %s: status changed concurrently: %w", p.ID, ErrPayoutNotAwaiting)
-	}
-	return nil
+	}, db.MustChange(`UPDATE escrow_payouts SET status = $3, review_id = $4, entry_id = $5, updated_at = $6 WHERE id = $1 AND status = $2`),
+		p.ID, from, p.Status, p.ReviewID, p.EntryID, now)
+	return db.Send(ctx, tx, b)
 }
 
 func loadPayout(ctx context.Context, q db.Querier, tenant, id uuid.UUID) (Payout, error) {

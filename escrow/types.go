@@ -111,32 +111,35 @@ type Shipment struct {
 // Funded, Released, Refunded and Pending count money in and out of the
 // escrow's ledger account (fees included); Held is what it still holds free.
 type Escrow struct {
-	ID          uuid.UUID
-	TenantID    uuid.UUID
-	OrderRef    string
-	State       State
-	Buyer       Party
-	Seller      Party
-	Currency    string
-	Amount      decimal.Decimal // the order amount
-	FeeTotal    decimal.Decimal // the platform fee for the whole order
-	BuyerFee    decimal.Decimal // the part of FeeTotal the buyer pays on top
-	Funded      decimal.Decimal
-	Released    decimal.Decimal
-	Refunded    decimal.Decimal
-	Pending     decimal.Decimal
-	FeeCollect  decimal.Decimal // fees taken into revenue so far
-	Milestones  []Milestone
-	Terms       Terms
-	Fees        Fees
-	Policy      Policy
-	RiskContext map[string]string
-	Metadata    map[string]string
-	Shipment    *Shipment
-	AccountID   uuid.UUID
-	Version     int64
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	ID         uuid.UUID
+	TenantID   uuid.UUID
+	OrderRef   string
+	State      State
+	Buyer      Party
+	Seller     Party
+	Currency   string
+	Amount     decimal.Decimal // the order amount
+	FeeTotal   decimal.Decimal // the platform fee for the whole order
+	BuyerFee   decimal.Decimal // the part of FeeTotal the buyer pays on top
+	Funded     decimal.Decimal
+	Released   decimal.Decimal
+	Refunded   decimal.Decimal
+	Pending    decimal.Decimal
+	FeeCollect decimal.Decimal // fees taken into revenue so far
+	// The buyer's and the seller's fee parts of the payouts that count
+	// (completed, pending review, awaiting confirmation).
+	BuyerFeeParts, SellerFeeParts decimal.Decimal
+	Milestones                    []Milestone
+	Terms                         Terms
+	Fees                          Fees
+	Policy                        Policy
+	RiskContext                   map[string]string
+	Metadata                      map[string]string
+	Shipment                      *Shipment
+	AccountID                     uuid.UUID
+	Version                       int64
+	CreatedAt                     time.Time
+	UpdatedAt                     time.Time
 
 	FundingDeadlineAt  time.Time
 	FundedAt           *time.Time
