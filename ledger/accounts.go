@@ -112,6 +112,8 @@ func EnsureAccount(ctx context.Context, tx pgx.Tx, spec AccountSpec, now time.Ti
 			return Account{}, fmt.Errorf("ensure account %s: balances: %w", spec.Code, err)
 		}
 		insertedBy(tx)[a.ID] = a
+		c := cacheOf(tx) // now: the session goes back to the pool at COMMIT
+		db.AfterCommit(tx, func() { c.put(a) })
 		return a, nil
 	}
 	got, err := AccountByCode(ctx, tx, spec.TenantID, spec.Code)

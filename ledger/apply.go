@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -135,6 +136,9 @@ func applyChanges(ctx context.Context, tx pgx.Tx, changes map[rowKey]*rowChange,
 					short = p
 					return nil
 				}
+				if err == pgx.ErrNoRows && fromCache(tx, c.account.ID) {
+					return staleAccount(tx, c.account, c.shard)
+				}
 				if err == pgx.ErrNoRows {
 					cacheOf(tx).evict(c.account)
 					return fmt.Errorf("%w: account %s has no balance row %d", ErrUnknownAccount, c.account.Code, c.shard)
@@ -154,6 +158,9 @@ func applyChanges(ctx context.Context, tx pgx.Tx, changes map[rowKey]*rowChange,
 	if short != nil {
 		if shortAvail == nil {
 			bal, err := readBalance(ctx, tx, short.account)
+			if errors.Is(err, ErrNotFound) && fromCache(tx, short.account.ID) {
+				return nil, staleAccount(tx, short.account, short.rows[0].shard)
+			}
 			if err != nil {
 				return nil, err
 			}

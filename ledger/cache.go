@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"github.com/escrowd/escrowd/internal/db"
 	"sync"
 
 	"github.com/google/uuid"
@@ -28,8 +29,9 @@ const MaxCachedAccounts = 200_000
 // posting proves: its balance rows are updated by key, and a missing row
 // fails the posting (ErrUnknownAccount, evicting the account; for a
 // guarded account, an InsufficientFundsError). Only committed rows are
-// cached and nothing deletes accounts, so that takes a hand-made change to
-// the database.
+// cached (read ones, and created ones once their transaction commits:
+// db.AfterCommit) and nothing deletes accounts, so that takes a hand-made
+// change to the database.
 type accountCache struct {
 	mu     sync.RWMutex
 	byID   map[uuid.UUID]Account
@@ -105,32 +107,57 @@ func cacheOf(tx pgx.Tx) *accountCache {
 	return c
 }
 
-// txInserted holds the accounts a transaction attempt created itself,
-// kept in its session's CustomData: those are not cached while the
-// attempt may still roll back (a retry that found one in the cache would
-// skip creating it), but the attempt itself uses them without reading
-// them back (a read would take SSI predicate locks on index pages that
-// every new account writes into).
-type txInserted struct {
-	tx    pgx.Tx
-	accts map[uuid.UUID]Account
+// txAccounts is what a transaction attempt knows of accounts first-hand,
+// kept in its session's CustomData: the accounts it created itself, which
+// are not cached while the attempt may still roll back (a retry that found
+// one in the cache would skip creating it) but which the attempt uses
+// without reading them back (a read takes SSI predicate locks on index
+// pages that every new account writes into); and the ids of those it read.
+// Any other account it uses came from the cache.
+type txAccounts struct {
+	tx      pgx.Tx
+	created map[uuid.UUID]Account
+	read    map[uuid.UUID]bool
 }
 
-const insertedKey = "escrowd.ledger.inserted"
+const txAccountsKey = "escrowd.ledger.txaccounts"
 
-// insertedBy returns the accounts created by tx so far.
-func insertedBy(tx pgx.Tx) map[uuid.UUID]Account {
+// accountsOf returns what tx knows of accounts first-hand.
+func accountsOf(tx pgx.Tx) *txAccounts {
 	conn := tx.Conn()
 	if conn == nil || conn.PgConn() == nil {
-		return map[uuid.UUID]Account{}
+		return &txAccounts{tx: tx, created: map[uuid.UUID]Account{}, read: map[uuid.UUID]bool{}}
 	}
 	m := conn.PgConn().CustomData()
-	if s, ok := m[insertedKey].(*txInserted); ok && s.tx == tx {
-		return s.accts
+	if s, ok := m[txAccountsKey].(*txAccounts); ok && s.tx == tx {
+		return s
 	}
-	s := &txInserted{tx: tx, accts: map[uuid.UUID]Account{}}
-	m[insertedKey] = s
-	return s.accts
+	s := &txAccounts{tx: tx, created: map[uuid.UUID]Account{}, read: map[uuid.UUID]bool{}}
+	m[txAccountsKey] = s
+	return s
+}
+
+// insertedBy returns the accounts created by tx so far.
+func insertedBy(tx pgx.Tx) map[uuid.UUID]Account { return accountsOf(tx).created }
+
+// fromCache reports whether tx uses account id only on the cache's word:
+// it neither created nor read it. The account may then have been created
+// by a transaction that committed after tx's snapshot was taken, which tx
+// cannot see (see staleAccount).
+func fromCache(tx pgx.Tx, id uuid.UUID) bool {
+	s := accountsOf(tx)
+	_, created := s.created[id]
+	return !created && !s.read[id]
+}
+
+// staleAccount is the error for an account from the cache whose balance
+// row tx does not see: evicted, and the transaction restarts (a
+// serialization failure raised here), since the likely cause is that the
+// account was committed after tx's snapshot; the retry reads it, and fails
+// with ErrUnknownAccount only if it really has no such row.
+func staleAccount(tx pgx.Tx, a Account, shard int) error {
+	cacheOf(tx).evict(a)
+	return db.Restart(fmt.Sprintf("ledger: account %s (cached) has no balance row %d in this snapshot", a.Code, shard))
 }
 
 // knownAccounts returns the tenant's accounts among ids that tx created
@@ -170,9 +197,10 @@ func accountsIn(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, ids []uuid.UUI
 
 // remember caches accounts read in tx, except those tx created itself.
 func remember(tx pgx.Tx, accts map[uuid.UUID]Account) {
-	c, mine := cacheOf(tx), insertedBy(tx)
+	c, mine := cacheOf(tx), accountsOf(tx)
 	for id, a := range accts {
-		if _, ok := mine[id]; !ok {
+		mine.read[id] = true
+		if _, ok := mine.created[id]; !ok {
 			c.put(a)
 		}
 	}

@@ -139,6 +139,16 @@ func Retryable(err error) bool {
 	return code == "40001" || code == "40P01"
 }
 
+// Restart returns a serialization failure raised by escrowd itself, for a
+// transaction that learned of a row its snapshot cannot see (from a
+// process-wide cache: a row committed after the snapshot was taken).
+// Restarting it is the serializable outcome, as when the database finds
+// such a conflict; the error carries SQLSTATE 40001 so that both retry
+// loops (Tx on PostgreSQL, crdbpgx on CockroachDB) restart it.
+func Restart(reason string) error {
+	return &pgconn.PgError{Severity: "ERROR", Code: "40001", Message: reason}
+}
+
 // SQLState returns the SQLSTATE of err, or "" when err carries none.
 func SQLState(err error) string {
 	var pgErr *pgconn.PgError

@@ -81,6 +81,16 @@ func MustChange(sql string) string {
 // statement that changed no row.
 func NothingChanged(err error) bool { return SQLState(err) == "22012" }
 
+// AfterCommit registers f to run once tx has committed, and not at all if
+// this attempt fails. It is for caches of what tx wrote: it runs only in
+// PostgreSQL transactions of Tx (not on CockroachDB, nor outside Tx), so
+// nothing may depend on it for correctness.
+func AfterCommit(tx pgx.Tx, f func()) {
+	if p, ok := tx.(*pipeTx); ok {
+		p.commit = append(p.commit, f)
+	}
+}
+
 // Flush sends what tx holds back (a no-op elsewhere), for a caller that
 // needs the writes' errors now.
 func Flush(ctx context.Context, tx pgx.Tx) error {

@@ -33,7 +33,8 @@ type pipeTx struct {
 	begin   []string // statements that open the transaction
 	begun   bool     // begin was sent
 	pending []later
-	done    bool // committed or rolled back
+	done    bool     // committed or rolled back
+	commit  []func() // run after a successful COMMIT (AfterCommit)
 }
 
 // later is a write held back by a pipeTx.
@@ -193,6 +194,9 @@ func (t *pipeTx) Commit(ctx context.Context) error {
 	}
 	if !t.begun && len(t.pending) == 0 {
 		t.finish()
+		for _, f := range t.commit {
+			f()
+		}
 		return nil
 	}
 	br, err := t.send(ctx, []*pgx.QueuedQuery{{SQL: "COMMIT"}})
@@ -209,6 +213,9 @@ func (t *pipeTx) Commit(ctx context.Context) error {
 	t.finish()
 	if tag.String() == "ROLLBACK" {
 		return pgx.ErrTxCommitRollback
+	}
+	for _, f := range t.commit {
+		f()
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/db/dbtest"
@@ -206,5 +207,42 @@ func TestEmptyTransaction(t *testing.T) {
 	})
 	if db.SQLState(err) != "25006" {
 		t.Fatalf("write in ReadTx: %v, want read_only_sql_transaction (25006)", err)
+	}
+}
+
+// TestAfterCommit: a function registered with AfterCommit runs once the
+// attempt that registered it commits, and never for an attempt that failed.
+func TestAfterCommit(t *testing.T) {
+	d := pipeTable(t)
+	if d.CockroachDB {
+		t.Skip("AfterCommit runs in PostgreSQL transactions only")
+	}
+	ctx := context.Background()
+	var attempts, ran []int
+	err := d.Tx(ctx, func(tx pgx.Tx) error {
+		n := len(attempts) + 1
+		attempts = append(attempts, n)
+		db.AfterCommit(tx, func() { ran = append(ran, n) })
+		if err := db.Later(ctx, tx, `INSERT INTO items (id) VALUES (1)`); err != nil {
+			return err
+		}
+		if n == 1 {
+			return &pgconn.PgError{Code: "40001", Message: "simulated serialization failure"}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ran) != 1 || ran[0] != 2 {
+		t.Fatalf("after-commit functions ran for attempts %v, want [2] (attempts %v)", ran, attempts)
+	}
+	ran = nil
+	err = d.Tx(ctx, func(tx pgx.Tx) error {
+		db.AfterCommit(tx, func() { ran = append(ran, 1) })
+		return db.Later(ctx, tx, `INSERT INTO items (id) VALUES (1)`) // fails at COMMIT: exists
+	})
+	if err == nil || len(ran) != 0 {
+		t.Fatalf("failed transaction: err %v, after-commit ran %v times", err, len(ran))
 	}
 }
