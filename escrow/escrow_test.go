@@ -356,7 +356,10 @@ func TestExpiryAndAutoReleaseJobs(t *testing.T) {
 	ctx := context.Background()
 	unfunded := f.create("70.00", "EUR", func(r *escrow.CreateRequest) { h := 24; r.Terms = &escrow.TermsInput{FundingDeadlineHours: &h} })
 	partial := f.fund(f.create("70.00", "EUR", func(r *escrow.CreateRequest) { h := 24; r.Terms = &escrow.TermsInput{FundingDeadlineHours: &h} }), "20.00")
-	delivered := f.fund(f.create("90.00", "EUR", func(r *escrow.CreateRequest) { h := 48; r.Terms = &escrow.TermsInput{InspectionHours: &h} }), "90.00")
+	delivered := f.fund(f.create("90.00", "EUR", func(r *escrow.CreateRequest) {
+		h, d := 48, 24
+		r.Terms = &escrow.TermsInput{InspectionHours: &h, FundingDeadlineHours: &d}
+	}), "90.00")
 	if _, err := f.svc.Ship(ctx, f.tenant, delivered.ID, 0, escrow.ShipRequest{Carrier: "c", TrackingNumber: "t"}); err != nil {
 		t.Fatal(err)
 	}
@@ -383,6 +386,15 @@ func TestExpiryAndAutoReleaseJobs(t *testing.T) {
 	}
 	if e, _ := f.svc.Get(ctx, f.tenant, delivered.ID); e.State != escrow.Delivered {
 		t.Fatalf("auto-released early: %s", e.State)
+	}
+	// The funded escrow's expiry job was not cancelled: it ran at the
+	// deadline and left the escrow alone.
+	var status string
+	if err := f.db.Pool.QueryRow(ctx, `SELECT status FROM jobs WHERE kind = $1 AND dedupe_key = $2`, escrow.JobExpire, delivered.ID.String()).Scan(&status); err != nil {
+		t.Fatal(err)
+	}
+	if status != "done" {
+		t.Fatalf("expiry job of the funded escrow: %s, want done (a no-op)", status)
 	}
 	f.clock.Advance(24 * time.Hour)
 	if _, err := f.jobs.RunAll(ctx, 10); err != nil {

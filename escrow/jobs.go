@@ -16,15 +16,15 @@ import (
 
 // HandleExpire is the job that expires an escrow not fully funded by its
 // deadline: any partial funding is refunded, then it is expired. It is
-// idempotent: an escrow that was funded, cancelled or expired meanwhile is
-// left alone.
+// idempotent: an escrow that was fully funded (the job is not cancelled
+// then), cancelled or expired meanwhile is left alone.
 func (s *Service) HandleExpire(ctx context.Context, j jobs.Job) error {
 	tenant, id, err := jobTarget(j)
 	if err != nil {
 		return err
 	}
 	_, err = act(ctx, s, tenant, id, 0, ActExpire, func(tx pgx.Tx, e *Escrow, now time.Time) error {
-		if now.Before(e.FundingDeadlineAt) {
+		if now.Before(e.FundingDeadlineAt) || e.FundedAt != nil {
 			return errNotDue
 		}
 		_, err := s.returnAll(ctx, tx, e, "expire", "funding deadline passed", now)

@@ -405,10 +405,9 @@ func (s *Service) settle(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Tim
 	if e.Released.IsPositive() {
 		to = Completed
 	}
+	// The auto-release job, if any, finds the escrow closed and does
+	// nothing (HandleAutoRelease); see Fund for why it is not cancelled.
 	e.State, e.ClosedAt = to, &now
-	if err := jobs.Cancel(ctx, tx, JobAutoRelease, e.ID.String(), now); err != nil {
-		return err
-	}
 	return s.emit(ctx, tx, *e, "escrow."+string(to), nil, now)
 }
 

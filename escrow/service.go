@@ -182,10 +182,10 @@ func (s *Service) Fund(ctx context.Context, tenant, id uuid.UUID, ifMatch int64,
 			e.State = AwaitingFunding // partial: stays
 			return s.emit(ctx, tx, *e, "escrow.funding_received", extra, now)
 		}
+		// The expiry job is left to find the escrow funded (HandleExpire):
+		// cancelling it would read and rewrite a jobs row, and under SSI
+		// that conflicts with every job scheduled into the same index page.
 		e.FundedAt = &now
-		if err := jobs.Cancel(ctx, tx, JobExpire, e.ID.String(), now); err != nil {
-			return err
-		}
 		return s.emit(ctx, tx, *e, "escrow.funded", extra, now)
 	}, same)
 }
