@@ -88,6 +88,7 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 	cfg.ConnConfig.RuntimeParams["application_name"] = opt.ApplicationName
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		pgxdecimal.Register(c.TypeMap())
+		registerUUID(c.TypeMap())
 		// A transaction left open by a crashed or stuck caller is ended by
 		// the server, so it can hold no lock for long (ledger sealing also
 		// counts on transactions being short).
