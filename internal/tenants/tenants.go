@@ -79,6 +79,8 @@ type Principal struct {
 type Store struct {
 	DB    *db.DB
 	Clock clock.Clock
+
+	keys keyCache
 }
 
 // ValidRole reports whether r is one of Roles.
@@ -150,7 +152,10 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (Principal, err
 		return Principal{}, ErrUnauthorized
 	}
 	sum := sha256.Sum256([]byte(secret))
-	var p Principal
+	p, gen, ok := s.keys.get(sum, time.Now())
+	if ok {
+		return p, nil
+	}
 	var role string
 	var stored []byte
 	var revoked *time.Time
@@ -166,6 +171,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (Principal, err
 		return Principal{}, ErrUnauthorized
 	}
 	p.Role = Role(role)
+	s.keys.put(sum, p, time.Now(), gen)
 	return p, nil
 }
 
@@ -193,6 +199,9 @@ func (s *Store) ListKeys(ctx context.Context, tenantID uuid.UUID) ([]Key, error)
 
 // RevokeKey revokes a key; revoking twice is not an error.
 func (s *Store) RevokeKey(ctx context.Context, keyID uuid.UUID) error {
+	// Cleared after the commit; a read of the key that began before is
+	// not cached either (keyCache.put).
+	defer s.keys.clear()
 	return s.DB.Tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1`, keyID, s.Clock.Now())
 		if err != nil {
