@@ -53,39 +53,41 @@ func scanEscrow(row pgx.Row) (Escrow, error) {
 //
 // The row is read by its primary key alone and the tenant compared here
 // (db.PointLookup says why).
+//
+// The escrow and its milestones are read in one round trip.
 func load(ctx context.Context, q db.Querier, tenant, id uuid.UUID, lock bool) (Escrow, error) {
 	sql := `SELECT ` + escrowColumns + ` FROM escrows WHERE id = $1`
 	if lock {
 		sql += ` FOR UPDATE`
 	}
-	e, err := scanEscrow(q.QueryRow(ctx, sql, id))
+	b := &pgx.Batch{}
+	b.Queue(sql, id)
+	b.Queue(`SELECT idx, name, amount, released, refunded, pending FROM escrow_milestones WHERE escrow_id = $1 ORDER BY idx`, id)
+	br := q.SendBatch(ctx, b)
+	defer br.Close()
+	e, err := scanEscrow(br.QueryRow())
 	if db.IsNoRows(err) || (err == nil && e.TenantID != tenant) {
 		return Escrow{}, fmt.Errorf("escrow %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return Escrow{}, fmt.Errorf("escrow %s: load: %w", id, err)
 	}
-	if e.Milestones, err = loadMilestones(ctx, q, id); err != nil {
-		return Escrow{}, err
+	rows, err := br.Query()
+	if err == nil {
+		e.Milestones, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Milestone, error) {
+			var m Milestone
+			err := row.Scan(&m.Index, &m.Name, &m.Amount, &m.Released, &m.Refunded, &m.Pending)
+			return m, err
+		})
+	}
+	if err == nil {
+		err = br.Close()
+	}
+	if err != nil {
+		return Escrow{}, fmt.Errorf("escrow %s: milestones: %w", id, err)
 	}
 	e.stored = slices.Clone(e.Milestones)
 	return e, nil
-}
-
-func loadMilestones(ctx context.Context, q db.Querier, id uuid.UUID) ([]Milestone, error) {
-	rows, err := q.Query(ctx, `SELECT idx, name, amount, released, refunded, pending FROM escrow_milestones WHERE escrow_id = $1 ORDER BY idx`, id)
-	if err != nil {
-		return nil, fmt.Errorf("escrow %s: milestones: %w", id, err)
-	}
-	ms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Milestone, error) {
-		var m Milestone
-		err := row.Scan(&m.Index, &m.Name, &m.Amount, &m.Released, &m.Refunded, &m.Pending)
-		return m, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("escrow %s: milestones: %w", id, err)
-	}
-	return ms, nil
 }
 
 // insertEscrow inserts e and its milestones; an existing order_ref of the

@@ -130,12 +130,21 @@ func LatestRate(ctx context.Context, q db.Querier, tenant uuid.UUID, from, to st
 		return CrossRate(nil, from, to, "")
 	}
 	cutoff := now.Add(MaxClockSkew)
-	rows, err := q.Query(ctx, `
+	// The rates and the pivot (the base of the newest rate set): one round
+	// trip.
+	b := &pgx.Batch{}
+	b.Queue(`
 		SELECT DISTINCT ON (base, quote) base, quote, rate, as_of, source
 		FROM fx_rates
 		WHERE tenant_id = $1 AND (base IN ($2, $3) OR quote IN ($2, $3)) AND as_of <= $4
 		ORDER BY base, quote, as_of DESC, source
 		LIMIT $5`, tenant, from, to, cutoff, maxLoadedRates)
+	b.Queue(`
+		SELECT base FROM fx_rates WHERE tenant_id = $1 AND as_of <= $2
+		ORDER BY as_of DESC, base LIMIT 1`, tenant, cutoff)
+	br := q.SendBatch(ctx, b)
+	defer br.Close()
+	rows, err := br.Query()
 	if err != nil {
 		return Rate{}, fmt.Errorf("fx: load rates: %w", err)
 	}
@@ -149,11 +158,12 @@ func LatestRate(ctx context.Context, q db.Querier, tenant uuid.UUID, from, to st
 		return Rate{}, fmt.Errorf("fx: load rates: %w", err)
 	}
 	var pivot string
-	err = q.QueryRow(ctx, `
-		SELECT base FROM fx_rates WHERE tenant_id = $1 AND as_of <= $2
-		ORDER BY as_of DESC, base LIMIT 1`, tenant, cutoff).Scan(&pivot)
+	err = br.QueryRow().Scan(&pivot)
 	if err != nil && !db.IsNoRows(err) {
 		return Rate{}, fmt.Errorf("fx: find pivot: %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return Rate{}, fmt.Errorf("fx: load rates: %w", err)
 	}
 	return bestRate(rates, from, to, pivot)
 }
