@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
-	"github.com/escrowd/escrowd/internal/jobs"
 	"github.com/escrowd/escrowd/internal/money"
 
 	"github.com/escrowd/escrowd/internal/db"
@@ -52,8 +51,13 @@ func Commit(ctx context.Context, tx pgx.Tx, tenant, pendingID uuid.UUID, amount 
 	if len(ref) > MaxReferenceLength {
 		ref = "commit:" + p.ID.String()
 	}
-	e := Entry{TenantID: tenant, Kind: p.Kind, Description: p.Description, Reference: ref, CreatedAt: now,
+	// The posted entry's id is chosen here so that the resolution, which
+	// names it, is recorded first: before anything is booked, as Void does.
+	e := Entry{ID: uuid.New(), TenantID: tenant, Kind: p.Kind, Description: p.Description, Reference: ref, CreatedAt: now,
 		Metadata: p.Metadata, PendingID: &p.ID}
+	if err := resolve(ctx, tx, p, StatusCommitted, &e.ID, now); err != nil {
+		return Entry{}, err
+	}
 	shards := make([]int, len(p.Postings))
 	release := make([]decimal.Decimal, len(p.Postings))
 	for i, pp := range p.Postings {
@@ -66,9 +70,6 @@ func Commit(ctx context.Context, tx pgx.Tx, tenant, pendingID uuid.UUID, amount 
 	}
 	posted, err := writeEntry(ctx, tx, e, false, shards, release)
 	if err != nil {
-		return Entry{}, err
-	}
-	if err := resolve(ctx, tx, p, StatusCommitted, &posted.ID, now); err != nil {
 		return Entry{}, err
 	}
 	return posted, nil
@@ -123,11 +124,37 @@ func release(ctx context.Context, tx pgx.Tx, tenant, pendingID uuid.UUID, status
 	return p, nil
 }
 
-// openPending reads a pending entry that may still be resolved.
+// openPending reads a pending entry that may still be resolved. Whether it
+// was resolved already is left to resolve, which every caller runs before
+// changing anything: reading ledger_pending_resolutions here too would
+// lock an index page under SSI that every other resolution inserts into.
+// For the same reason the postings are read without their account codes
+// (writeEntry and accountsIn know the accounts).
 func openPending(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, now time.Time, commit bool) (Entry, error) {
-	p, err := GetEntry(ctx, tx, tenant, id)
+	b := &pgx.Batch{}
+	b.Queue(pendingEntrySelect, tenant, id)
+	b.Queue(pendingPostingsSelect, id)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	p, err := scanEntry(br.QueryRow())
+	if db.IsNoRows(err) {
+		return Entry{}, fmt.Errorf("%w: entry %v", ErrNotFound, id)
+	}
 	if err != nil {
 		return Entry{}, err
+	}
+	rows, err := br.Query()
+	if err == nil {
+		p.Postings, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Posting, error) {
+			p, _, err := scanPosting(r)
+			return p, err
+		})
+	}
+	if err == nil {
+		err = br.Close()
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("entry %s: postings: %w", id, err)
 	}
 	if p.Status != StatusPending {
 		return Entry{}, fmt.Errorf("%w: entry %s is %s", ErrNotPending, id, p.Status)
@@ -138,8 +165,23 @@ func openPending(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, now time.
 	return p, nil
 }
 
-// resolve records what became of pending entry p; a concurrent resolution
-// makes it ErrNotPending. A scheduled expiry is cancelled.
+// pendingEntrySelect and pendingPostingsSelect read what openPending
+// needs: entrySelect and postingsSelect without the joins.
+const (
+	pendingEntrySelect = `
+		SELECT id, tenant_id, kind, description, reference, status, effective_at, created_at, metadata,
+			reverses_id, pending_id, expires_at, ''
+		FROM ledger_entries WHERE tenant_id = $1 AND id = $2`
+	pendingPostingsSelect = `
+		SELECT entry_id, idx, account_id, '', shard, direction, amount, currency, pending,
+			COALESCE(balance_after, 0), COALESCE(seq, 0), created_at, effective_at
+		FROM ledger_postings WHERE entry_id = $1 ORDER BY idx`
+)
+
+// resolve records what became of pending entry p; one resolved before, or
+// concurrently, makes it ErrNotPending. The expiry job, if any, is not
+// cancelled: it finds the entry resolved and does nothing (ExpireJob), and
+// cancelling it would read and rewrite a jobs row (see escrow's Fund).
 func resolve(ctx context.Context, tx pgx.Tx, p Entry, status string, entryID *uuid.UUID, now time.Time) error {
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO ledger_pending_resolutions (pending_id, tenant_id, status, entry_id, resolved_at)
@@ -149,11 +191,6 @@ func resolve(ctx context.Context, tx pgx.Tx, p Entry, status string, entryID *uu
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("%w: entry %s is already resolved", ErrNotPending, p.ID)
-	}
-	if p.ExpiresAt != nil && status != StatusExpired {
-		if err := jobs.Cancel(ctx, tx, JobExpirePending, p.ID.String(), now); err != nil {
-			return err
-		}
 	}
 	return nil
 }
