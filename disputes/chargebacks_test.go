@@ -141,3 +141,38 @@ func TestChargebackNotAnsweredIsLost(t *testing.T) {
 		t.Fatalf("escrow %s held %s", got.State, got.Held())
 	}
 }
+
+// TestWonChargebackReopensWithoutAutoRelease: an escrow that settled while
+// a chargeback was open and is reopened when the chargeback is won holds
+// the money again and waits for the marketplace: the auto-release job of
+// its first inspection window, left pending when it settled, does not
+// release it.
+func TestWonChargebackReopensWithoutAutoRelease(t *testing.T) {
+	f := newFixture(t)
+	e := f.delivered("100.00", func(r *escrow.CreateRequest) { h := 48; r.Terms = &escrow.TermsInput{InspectionHours: &h} })
+	cb := f.chargeback(e, "40.00", "psp-reopen", 30*24*time.Hour)
+	if _, err := f.esc.Accept(f.ctx, f.tenant, e.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	ev := photo
+	ev.Party, ev.Kind = disputes.PartySeller, "tracking"
+	if _, err := f.svc.AddChargebackEvidence(f.ctx, f.tenant, cb.ID, ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SubmitChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+		t.Fatal(err)
+	}
+	reopened := f.checkEscrow(e.ID)
+	if reopened.State != escrow.Delivered || !reopened.Held().Equal(dec("40")) {
+		t.Fatalf("after the won chargeback: %s holding %s, want delivered holding 40", reopened.State, reopened.Held())
+	}
+	f.clock.Advance(72 * time.Hour) // past the first inspection window
+	f.runJobs()
+	got := f.checkEscrow(e.ID)
+	if got.State != escrow.Delivered || !got.Held().Equal(dec("40")) || !got.Released.Equal(reopened.Released) {
+		t.Fatalf("after the old auto-release time: %s holding %s released %s, want it untouched", got.State, got.Held(), got.Released)
+	}
+}

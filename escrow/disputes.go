@@ -673,6 +673,11 @@ func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id u
 		case e.ShippedAt != nil:
 			e.State = Shipped
 		}
+		// Settling left the auto-release job pending (settle): the
+		// reopened escrow waits for the marketplace instead.
+		if err := jobs.Cancel(ctx, tx, JobAutoRelease, e.ID.String(), now); err != nil {
+			return Escrow{}, err
+		}
 	}
 	if err := save(ctx, tx, &e, now); err != nil {
 		return Escrow{}, err
