@@ -201,7 +201,7 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 
 	var failures []Reason
 	fail := func(rule string, err error) error {
-		if isDBError(ctx, tx, err) {
+		if err := dbError(ctx, tx, err); err != nil {
 			return err
 		}
 		failures = append(failures, Reason{Code: ReasonScoringError, Rule: rule})
@@ -356,18 +356,23 @@ func (g *Gate) amountUSD(ctx context.Context, tx pgx.Tx, in GateInput) (decimal.
 	return g.fx.ToUSD(ctx, tx, in.TenantID, in.Amount, cur)
 }
 
-// isDBError reports whether err (from a converter or a store) came from the
-// database or the request, rather than from scoring: those are returned so
-// the transaction retries or fails, never turned into a review.
-func isDBError(ctx context.Context, tx pgx.Tx, err error) bool {
+// dbError returns the error to give up with when err (from a converter or
+// a store) came from the database or the request rather than from scoring,
+// and nil for a scoring error: database errors are returned so the
+// transaction retries or fails, never turned into a review.
+func dbError(ctx context.Context, tx pgx.Tx, err error) error {
 	if db.SQLState(err) != "" || ctx.Err() != nil || errors.Is(err, context.Canceled) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, pgx.ErrTxClosed) {
-		return true
+		return err
 	}
 	// A statement that failed without its error being wrapped still
-	// leaves the transaction aborted, and a lost connection fails too.
-	_, perr := tx.Exec(ctx, `SELECT 1`)
-	return perr != nil
+	// leaves the transaction aborted, and a lost connection fails too. The
+	// probe also sends the writes the transaction holds back (db.Send):
+	// their error, a serialization failure say, is the one to return.
+	if _, perr := tx.Exec(ctx, `SELECT 1`); perr != nil {
+		return fmt.Errorf("%w (after: %v)", perr, err)
+	}
+	return nil
 }
 
 func optionalID(id uuid.UUID) *uuid.UUID {

@@ -70,10 +70,9 @@ func Observe(ctx context.Context, tx pgx.Tx, o Observation) error {
 func (g *Gate) Observe(ctx context.Context, tx pgx.Tx, o Observation) error {
 	if o.AmountUSD == nil && !strings.EqualFold(o.Currency, "USD") && g.fx != nil {
 		usd, err := g.fx.ToUSD(ctx, tx, o.TenantID, o.Amount, strings.ToUpper(o.Currency))
-		switch {
-		case err == nil:
+		if err == nil {
 			o.AmountUSD = &usd
-		case isDBError(ctx, tx, err):
+		} else if err := dbError(ctx, tx, err); err != nil {
 			return fmt.Errorf("risk: observe escrow %s: usd amount: %w", o.EscrowID, err)
 		}
 	}
