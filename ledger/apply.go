@@ -113,6 +113,9 @@ func applyChanges(ctx context.Context, tx pgx.Tx, changes map[rowKey]*rowChange,
 				if err != nil {
 					return err
 				}
+				if len(rows) == 0 && fromCache(tx, p.account.ID) {
+					return staleAccount(tx, p.account, p.rows[0].shard)
+				}
 				if avail.Add(p.dAvail).LessThan(p.account.floor()) {
 					short, shortAvail = p, &avail
 					return nil

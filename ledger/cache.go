@@ -151,13 +151,17 @@ func fromCache(tx pgx.Tx, id uuid.UUID) bool {
 }
 
 // staleAccount is the error for an account from the cache whose balance
-// row tx does not see: evicted, and the transaction restarts (a
-// serialization failure raised here), since the likely cause is that the
-// account was committed after tx's snapshot; the retry reads it, and fails
-// with ErrUnknownAccount only if it really has no such row.
+// row tx does not see. The account is evicted and, where a restart takes a
+// new snapshot (db.Restart), the transaction restarts, since the likely
+// cause is that the account was committed after tx's snapshot: the retry
+// reads it, and fails with ErrUnknownAccount only if it really has no such
+// row. Elsewhere it is ErrUnknownAccount at once.
 func staleAccount(tx pgx.Tx, a Account, shard int) error {
 	cacheOf(tx).evict(a)
-	return db.Restart(fmt.Sprintf("ledger: account %s (cached) has no balance row %d in this snapshot", a.Code, shard))
+	if err := db.Restart(tx, fmt.Sprintf("ledger: account %s (cached) has no balance row %d in this snapshot", a.Code, shard)); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: account %s has no balance row %d", ErrUnknownAccount, a.Code, shard)
 }
 
 // knownAccounts returns the tenant's accounts among ids that tx created

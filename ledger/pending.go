@@ -31,6 +31,19 @@ func Commit(ctx context.Context, tx pgx.Tx, tenant, pendingID uuid.UUID, amount 
 	if err != nil {
 		return Entry{}, err
 	}
+	ref := p.Reference + ":commit"
+	if len(ref) > MaxReferenceLength {
+		ref = "commit:" + p.ID.String()
+	}
+	// The posted entry's id is chosen here so that the resolution, which
+	// names it, is recorded first: before anything is booked, as Void does.
+	e := Entry{ID: uuid.New(), TenantID: tenant, Kind: p.Kind, Description: p.Description, Reference: ref, CreatedAt: now,
+		Metadata: p.Metadata, PendingID: &p.ID}
+	if err := resolve(ctx, tx, p, StatusCommitted, &e.ID, now); err != nil {
+		return Entry{}, err
+	}
+	// Checked after resolve, so that an entry resolved already is
+	// ErrNotPending whatever the amount (the error rolls resolve back).
 	if amount != nil {
 		if len(p.Postings) != 2 {
 			return Entry{}, invalidf("a partial commit needs a pending entry of 2 postings, %s has %d", p.ID, len(p.Postings))
@@ -46,17 +59,6 @@ func Commit(ctx context.Context, tx pgx.Tx, tenant, pendingID uuid.UUID, amount 
 		if err := money.CheckExact(*amount, c); err != nil {
 			return Entry{}, fmt.Errorf("%w: commit amount: %w", ErrInvalidEntry, err)
 		}
-	}
-	ref := p.Reference + ":commit"
-	if len(ref) > MaxReferenceLength {
-		ref = "commit:" + p.ID.String()
-	}
-	// The posted entry's id is chosen here so that the resolution, which
-	// names it, is recorded first: before anything is booked, as Void does.
-	e := Entry{ID: uuid.New(), TenantID: tenant, Kind: p.Kind, Description: p.Description, Reference: ref, CreatedAt: now,
-		Metadata: p.Metadata, PendingID: &p.ID}
-	if err := resolve(ctx, tx, p, StatusCommitted, &e.ID, now); err != nil {
-		return Entry{}, err
 	}
 	shards := make([]int, len(p.Postings))
 	release := make([]decimal.Decimal, len(p.Postings))
@@ -93,9 +95,6 @@ func release(ctx context.Context, tx pgx.Tx, tenant, pendingID uuid.UUID, status
 	if err != nil {
 		return Entry{}, err
 	}
-	if status == StatusExpired && (p.ExpiresAt == nil || now.Before(*p.ExpiresAt)) {
-		return Entry{}, invalidf("pending entry %s is not due to expire", p.ID)
-	}
 	accts, err := accountsIn(ctx, tx, tenant, postingAccounts(p.Postings))
 	if err != nil {
 		return Entry{}, err
@@ -112,6 +111,10 @@ func release(ctx context.Context, tx pgx.Tx, tenant, pendingID uuid.UUID, status
 	}
 	if err := resolve(ctx, tx, p, status, nil, now); err != nil {
 		return Entry{}, err
+	}
+	// After resolve, as in Commit.
+	if status == StatusExpired && (p.ExpiresAt == nil || now.Before(*p.ExpiresAt)) {
+		return Entry{}, invalidf("pending entry %s is not due to expire", p.ID)
 	}
 	next := &db.Batch{}
 	if _, err := applyChanges(ctx, tx, changes, now, next); err != nil {

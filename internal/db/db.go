@@ -141,12 +141,18 @@ func Retryable(err error) bool {
 }
 
 // Restart returns a serialization failure raised by escrowd itself, for a
-// transaction that learned of a row its snapshot cannot see (from a
+// transaction tx that learned of a row its snapshot cannot see (from a
 // process-wide cache: a row committed after the snapshot was taken).
 // Restarting it is the serializable outcome, as when the database finds
-// such a conflict; the error carries SQLSTATE 40001 so that both retry
-// loops (Tx on PostgreSQL, crdbpgx on CockroachDB) restart it.
-func Restart(reason string) error {
+// such a conflict; the error carries SQLSTATE 40001 so that Tx's retry loop
+// runs the transaction again, with a new snapshot. It returns nil where a
+// retry would keep the snapshot: on CockroachDB, crdbpgx retries inside
+// the same transaction (ROLLBACK TO SAVEPOINT), so the caller reports its
+// own error instead.
+func Restart(tx pgx.Tx, reason string) error {
+	if _, ok := tx.(*pipeTx); !ok {
+		return nil
+	}
 	return &pgconn.PgError{Severity: "ERROR", Code: "40001", Message: reason}
 }
 
