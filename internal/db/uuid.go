@@ -1,8 +1,6 @@
 package db
 
 import (
-	"fmt"
-
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -21,9 +19,12 @@ type pgUUID uuid.UUID
 
 func (u pgUUID) UUIDValue() (pgtype.UUID, error) { return pgtype.UUID{Bytes: u, Valid: true}, nil }
 
+// ScanUUID stores v; NULL is uuid.Nil, without error, as it was through
+// uuid.UUID's own sql.Scanner.
 func (u *pgUUID) ScanUUID(v pgtype.UUID) error {
 	if !v.Valid {
-		return fmt.Errorf("cannot scan NULL into *uuid.UUID")
+		*u = pgUUID(uuid.Nil)
+		return nil
 	}
 	*u = v.Bytes
 	return nil

@@ -31,6 +31,10 @@ func TestUUIDValues(t *testing.T) {
 	if err := d.Pool.QueryRow(ctx, `SELECT other FROM ids WHERE id = $1`, b).Scan(&gotNull); err != nil || gotNull != nil {
 		t.Fatalf("NULL uuid: %v, %v", gotNull, err)
 	}
+	var zero uuid.UUID
+	if err := d.Pool.QueryRow(ctx, `SELECT other FROM ids WHERE id = $1`, b).Scan(&zero); err != nil || zero != uuid.Nil {
+		t.Fatalf("NULL into a uuid.UUID: %s, %v, want the nil UUID and no error", zero, err)
+	}
 	var n int
 	if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM ids WHERE id = ANY ($1)`, []uuid.UUID{a, b, uuid.New()}).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("ANY of a uuid slice: %d rows, %v", n, err)
