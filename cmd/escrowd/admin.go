@@ -105,7 +105,11 @@ func cmdKeys(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("--id: %w", err)
 		}
-		return a.set.Tenants.RevokeKey(ctx, id)
+		if err := a.set.Tenants.RevokeKey(ctx, id); err != nil {
+			return err
+		}
+		fmt.Printf("revoked %s: running servers refuse it within %s\n", id, tenants.KeyCacheTTL)
+		return nil
 	default:
 		return fmt.Errorf("unknown keys subcommand %q", sub)
 	}

@@ -5,6 +5,8 @@
 -- payout writes into, so concurrent payouts of unrelated escrows aborted
 -- each other (docs/performance.md). The escrow code keeps them with the
 -- other totals (applyPayout, holdPayout); the UPDATE fills existing rows.
+-- Stop the old binaries before this migration: one still paying out after
+-- it would not keep the sums.
 ALTER TABLE escrows ADD COLUMN IF NOT EXISTS buyer_fee_parts NUMERIC NOT NULL DEFAULT 0;
 ALTER TABLE escrows ADD COLUMN IF NOT EXISTS seller_fee_parts NUMERIC NOT NULL DEFAULT 0;
 UPDATE escrows SET
