@@ -11,6 +11,19 @@ import (
 	"github.com/escrowd/escrowd/ledger"
 )
 
+// defend adds the seller's tracking evidence to cb and submits it.
+func (f *fixture) defend(cb disputes.Chargeback) {
+	f.t.Helper()
+	ev := photo
+	ev.Party, ev.Kind = disputes.PartySeller, "tracking"
+	if _, err := f.svc.AddChargebackEvidence(f.ctx, f.tenant, cb.ID, ev); err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.svc.SubmitChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 func (f *fixture) chargeback(e escrow.Escrow, amount, ref string, respondIn time.Duration) disputes.Chargeback {
 	f.t.Helper()
 	by := f.clock.Now().Add(respondIn)
@@ -43,14 +56,7 @@ func TestChargebackOfHeldMoneyWon(t *testing.T) {
 	if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); !errors.Is(err, disputes.ErrInvalidStatus) {
 		t.Fatalf("won before submission: %v", err)
 	}
-	ev := photo
-	ev.Party, ev.Kind = disputes.PartySeller, "tracking"
-	if _, err := f.svc.AddChargebackEvidence(f.ctx, f.tenant, cb.ID, ev); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.svc.SubmitChargeback(f.ctx, f.tenant, cb.ID); err != nil {
-		t.Fatal(err)
-	}
+	f.defend(cb)
 	won, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID)
 	if err != nil || won.Status != disputes.Won {
 		t.Fatalf("won: %v %s", err, won.Status)
@@ -154,14 +160,7 @@ func TestWonChargebackReopensWithoutAutoRelease(t *testing.T) {
 	if _, err := f.esc.Accept(f.ctx, f.tenant, e.ID, 0); err != nil {
 		t.Fatal(err)
 	}
-	ev := photo
-	ev.Party, ev.Kind = disputes.PartySeller, "tracking"
-	if _, err := f.svc.AddChargebackEvidence(f.ctx, f.tenant, cb.ID, ev); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.svc.SubmitChargeback(f.ctx, f.tenant, cb.ID); err != nil {
-		t.Fatal(err)
-	}
+	f.defend(cb)
 	if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
 		t.Fatal(err)
 	}
