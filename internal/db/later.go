@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -89,15 +88,4 @@ func AfterCommit(tx pgx.Tx, f func()) {
 	if p, ok := tx.(*pipeTx); ok {
 		p.commit = append(p.commit, f)
 	}
-}
-
-// Flush sends what tx holds back (a no-op elsewhere), for a caller that
-// needs the writes' errors now.
-func Flush(ctx context.Context, tx pgx.Tx) error {
-	if p, ok := tx.(*pipeTx); ok {
-		if err := p.flush(ctx); err != nil {
-			return fmt.Errorf("db: flush: %w", err)
-		}
-	}
-	return nil
 }
