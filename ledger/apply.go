@@ -114,7 +114,7 @@ func applyChanges(ctx context.Context, tx pgx.Tx, changes map[rowKey]*rowChange,
 					return err
 				}
 				if len(rows) == 0 && fromCache(tx, p.account.ID) {
-					return staleAccount(tx, p.account, p.rows[0].shard)
+					return noBalanceRow(tx, p.account, p.rows[0].shard)
 				}
 				if avail.Add(p.dAvail).LessThan(p.account.floor()) {
 					short, shortAvail = p, &avail
@@ -139,12 +139,8 @@ func applyChanges(ctx context.Context, tx pgx.Tx, changes map[rowKey]*rowChange,
 					short = p
 					return nil
 				}
-				if err == pgx.ErrNoRows && fromCache(tx, c.account.ID) {
-					return staleAccount(tx, c.account, c.shard)
-				}
 				if err == pgx.ErrNoRows {
-					cacheOf(tx).evict(c.account)
-					return fmt.Errorf("%w: account %s has no balance row %d", ErrUnknownAccount, c.account.Code, c.shard)
+					return noBalanceRow(tx, c.account, c.shard)
 				}
 				if err != nil {
 					return fmt.Errorf("update balance %s/%d: %w", c.account.Code, c.shard, err)
@@ -162,7 +158,7 @@ func applyChanges(ctx context.Context, tx pgx.Tx, changes map[rowKey]*rowChange,
 		if shortAvail == nil {
 			bal, err := readBalance(ctx, tx, short.account)
 			if errors.Is(err, ErrNotFound) && fromCache(tx, short.account.ID) {
-				return nil, staleAccount(tx, short.account, short.rows[0].shard)
+				return nil, noBalanceRow(tx, short.account, short.rows[0].shard)
 			}
 			if err != nil {
 				return nil, err

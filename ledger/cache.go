@@ -3,11 +3,12 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"github.com/escrowd/escrowd/internal/db"
 	"sync"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/escrowd/escrowd/internal/db"
 )
 
 // MaxCachedAccounts bounds the accounts an accountCache holds per database;
@@ -143,23 +144,25 @@ func insertedBy(tx pgx.Tx) map[uuid.UUID]Account { return accountsOf(tx).created
 // fromCache reports whether tx uses account id only on the cache's word:
 // it neither created nor read it. The account may then have been created
 // by a transaction that committed after tx's snapshot was taken, which tx
-// cannot see (see staleAccount).
+// cannot see (see noBalanceRow).
 func fromCache(tx pgx.Tx, id uuid.UUID) bool {
 	s := accountsOf(tx)
 	_, created := s.created[id]
 	return !created && !s.read[id]
 }
 
-// staleAccount is the error for an account from the cache whose balance
-// row tx does not see. The account is evicted and, where a restart takes a
-// new snapshot (db.Restart), the transaction restarts, since the likely
-// cause is that the account was committed after tx's snapshot: the retry
-// reads it, and fails with ErrUnknownAccount only if it really has no such
-// row. Elsewhere it is ErrUnknownAccount at once.
-func staleAccount(tx pgx.Tx, a Account, shard int) error {
+// noBalanceRow is the error for a balance row of account a that tx does
+// not see; a is evicted from the cache. When tx took a only on the cache's
+// word (fromCache) and a restart takes a new snapshot (db.Restart), the
+// transaction restarts, since the likely cause is that a was committed
+// after tx's snapshot: the retry reads it. Otherwise, and on that retry if
+// the row really is missing, it is ErrUnknownAccount.
+func noBalanceRow(tx pgx.Tx, a Account, shard int) error {
 	cacheOf(tx).evict(a)
-	if err := db.Restart(tx, fmt.Sprintf("ledger: account %s (cached) has no balance row %d in this snapshot", a.Code, shard)); err != nil {
-		return err
+	if fromCache(tx, a.ID) {
+		if err := db.Restart(tx, fmt.Sprintf("ledger: account %s (cached) has no balance row %d in this snapshot", a.Code, shard)); err != nil {
+			return err
+		}
 	}
 	return fmt.Errorf("%w: account %s has no balance row %d", ErrUnknownAccount, a.Code, shard)
 }
