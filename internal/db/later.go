@@ -51,10 +51,7 @@ func Send(ctx context.Context, tx pgx.Tx, b *Batch) error {
 	for _, l := range b.items {
 		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
-			if l.onErr != nil {
-				return l.onErr(err)
-			}
-			return err
+			return l.failed(err)
 		}
 	}
 	return br.Close()

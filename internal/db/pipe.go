@@ -44,6 +44,14 @@ type later struct {
 	onErr func(error) error // maps the statement's error; nil keeps it
 }
 
+// failed is the error to return when l failed with err.
+func (l later) failed(err error) error {
+	if l.onErr != nil {
+		return l.onErr(err)
+	}
+	return err
+}
+
 var _ pgx.Tx = (*pipeTx)(nil)
 
 // beginPipe acquires a connection for a transaction that starts with the
@@ -92,10 +100,7 @@ func (t *pipeTx) send(ctx context.Context, tail []*pgx.QueuedQuery) (pgx.BatchRe
 	for _, l := range pending {
 		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
-			if l.onErr != nil {
-				return nil, l.onErr(err)
-			}
-			return nil, fmt.Errorf("db: held-back write: %w", err)
+			return nil, l.failed(fmt.Errorf("db: held-back write: %w", err))
 		}
 	}
 	return br, nil
