@@ -343,9 +343,7 @@ func (s *Service) SettleDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.
 	case AwaitingFunding:
 		if !e.Held().IsPositive() && !e.Pending.IsPositive() {
 			e.State, e.ClosedAt = Cancelled, &now
-			if err := s.emit(ctx, tx, e, "escrow.cancelled", map[string]any{"reason": in.Reason}, now); err != nil {
-				return Settlement{}, err
-			}
+			e.announce("escrow.cancelled", map[string]any{"reason": in.Reason})
 		} else if err := s.resumeJobs(ctx, tx, e, now); err != nil {
 			return Settlement{}, err
 		}
@@ -379,10 +377,8 @@ func (s *Service) voidPending(ctx context.Context, tx pgx.Tx, e *Escrow, now tim
 		if err := setPayoutStatus(ctx, tx, p, from, now); err != nil {
 			return nil, err
 		}
-		if err := s.emit(ctx, tx, *e, p.Kind+".rejected", map[string]any{p.Kind + "_id": p.ID, "status": p.Status,
-			"amount": fmtAmount(p.OrderAmount, e.Currency), "reason": "superseded by the dispute outcome"}, now); err != nil {
-			return nil, err
-		}
+		e.announce(p.Kind+".rejected", map[string]any{p.Kind + "_id": p.ID, "status": p.Status,
+			"amount": fmtAmount(p.OrderAmount, e.Currency), "reason": "superseded by the dispute outcome"})
 		out = append(out, p)
 	}
 	return out, nil

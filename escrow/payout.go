@@ -209,7 +209,8 @@ func (s *Service) returnAll(ctx context.Context, tx pgx.Tx, e *Escrow, trigger, 
 		if err := jobs.Cancel(ctx, tx, JobExpire, e.ID.String(), now); err != nil {
 			return Payout{}, err
 		}
-		return Payout{}, s.emit(ctx, tx, *e, "escrow."+string(to), map[string]any{"reason": reason}, now)
+		e.announce("escrow."+string(to), map[string]any{"reason": reason})
+		return Payout{}, nil
 	}
 	// Order money covered by what was funded, taken from the last milestones.
 	orderFunded := decimal.Min(e.Funded.Sub(e.Released).Sub(e.Refunded).Sub(e.Pending), e.OrderOpen())
@@ -222,7 +223,8 @@ func (s *Service) returnAll(ctx context.Context, tx pgx.Tx, e *Escrow, trigger, 
 		if err := jobs.Cancel(ctx, tx, JobExpire, e.ID.String(), now); err != nil {
 			return Payout{}, err
 		}
-		return p, s.emit(ctx, tx, *e, "escrow."+string(to), map[string]any{"reason": reason}, now)
+		e.announce("escrow."+string(to), map[string]any{"reason": reason})
+		return p, nil
 	}
 	// The refund waits for the gate: the escrow stays funded (or
 	// awaiting_funding) until it completes (settleAfter closes it then).
@@ -314,7 +316,8 @@ func (s *Service) payout(ctx context.Context, tx pgx.Tx, e *Escrow, kind, trigge
 	if err := insertPayout(ctx, tx, p); err != nil {
 		return Payout{}, err
 	}
-	return p, s.payoutEvent(ctx, tx, *e, p, d, now)
+	e.announcePayout(p, d)
+	return p, nil
 }
 
 // payoutEntry is the ledger entry of a payout: the escrow account debited
@@ -408,7 +411,11 @@ func (s *Service) settle(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Tim
 	// The auto-release job, if any, finds the escrow closed and does
 	// nothing (HandleAutoRelease); see Fund for why it is not cancelled.
 	e.State, e.ClosedAt = to, &now
-	return s.emit(ctx, tx, *e, "escrow."+string(to), nil, now)
+	if to == Refunded && e.announced("escrow.refunded") {
+		return nil // the refund that closed it said so (announce)
+	}
+	e.announce("escrow."+string(to), nil)
+	return nil
 }
 
 func riskParty(p Party) risk.Party { return risk.Party{ID: p.ID, Name: p.Name, Country: p.Country} }
@@ -421,10 +428,10 @@ func summary(d risk.GateDecision) *RiskSummary {
 	return s
 }
 
-// payoutEvent announces a payout: release.completed / escrow.released,
+// announcePayout announces a payout: release.completed / escrow.released,
 // release.pending_review, release.confirmation_required (with the one-time
 // code for the marketplace's SMS channel), release.blocked; refunds alike.
-func (s *Service) payoutEvent(ctx context.Context, tx pgx.Tx, e Escrow, p Payout, d risk.GateDecision, now time.Time) error {
+func (e *Escrow) announcePayout(p Payout, d risk.GateDecision) {
 	extra := map[string]any{
 		p.Kind + "_id": p.ID, "status": p.Status, "trigger": p.Trigger,
 		"amount": fmtAmount(p.OrderAmount, e.Currency), "fee_amount": fmtAmount(p.Fee, e.Currency), "gross_amount": fmtAmount(p.Gross, e.Currency),
@@ -446,11 +453,8 @@ func (s *Service) payoutEvent(ctx context.Context, tx pgx.Tx, e Escrow, p Payout
 		types = []string{p.Kind + ".blocked"}
 	}
 	for _, t := range types {
-		if err := s.emit(ctx, tx, e, t, extra, now); err != nil {
-			return err
-		}
+		e.announce(t, extra)
 	}
-	return nil
 }
 
 func jobPayload(tenant, id uuid.UUID) json.RawMessage {

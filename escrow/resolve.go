@@ -64,18 +64,9 @@ func (s *Service) resolve(ctx context.Context, tx pgx.Tx, tenant, payoutID uuid.
 		return Payout{}, Escrow{}, err
 	}
 	extra := map[string]any{p.Kind + "_id": p.ID, "status": p.Status, "amount": fmtAmount(p.OrderAmount, e.Currency), "fee_amount": fmtAmount(p.Fee, e.Currency)}
-	if err := s.emit(ctx, tx, e, typ, extra, now); err != nil {
-		return Payout{}, Escrow{}, err
-	}
-	if approved && p.Kind == KindRelease {
-		if err := s.emit(ctx, tx, e, "escrow.released", extra, now); err != nil {
-			return Payout{}, Escrow{}, err
-		}
-	}
-	if approved && p.Kind == KindRefund {
-		if err := s.emit(ctx, tx, e, "escrow.refunded", extra, now); err != nil {
-			return Payout{}, Escrow{}, err
-		}
+	e.announce(typ, extra)
+	if approved {
+		e.announce(map[string]string{KindRelease: "escrow.released", KindRefund: "escrow.refunded"}[p.Kind], extra)
 	}
 	if err := s.settleAfter(ctx, tx, &e, p, approved, now); err != nil {
 		return Payout{}, Escrow{}, err
@@ -93,7 +84,8 @@ func (s *Service) settleAfter(ctx context.Context, tx pgx.Tx, e *Escrow, p Payou
 	if approved && p.Kind == KindRefund && (p.Trigger == "cancel" || p.Trigger == "expire") && !e.Held().IsPositive() {
 		to := map[string]State{"cancel": Cancelled, "expire": Expired}[p.Trigger]
 		e.State, e.ClosedAt = to, &now
-		return s.emit(ctx, tx, *e, "escrow."+string(to), nil, now)
+		e.announce("escrow."+string(to), nil)
+		return nil
 	}
 	return s.settle(ctx, tx, e, now)
 }
@@ -126,7 +118,7 @@ func (s *Service) ConfirmRelease(ctx context.Context, tenant, id uuid.UUID, code
 			if err := setPayoutStatus(ctx, tx, p, StatusAwaitingConfirmation, now); err != nil {
 				return ReleaseResult{}, err
 			}
-			if err := s.emit(ctx, tx, e, p.Kind+".pending_review", map[string]any{p.Kind + "_id": p.ID, "status": p.Status, "review_id": res.ReviewID, "reason": "too_many_wrong_codes"}, now); err != nil {
+			if err := emit(ctx, tx, e, p.Kind+".pending_review", map[string]any{p.Kind + "_id": p.ID, "status": p.Status, "review_id": res.ReviewID, "reason": "too_many_wrong_codes"}, now); err != nil {
 				return ReleaseResult{}, err
 			}
 			return ReleaseResult{Release: p, Escrow: e, CodeRejected: true}, nil
@@ -170,7 +162,7 @@ func (s *Service) ResendCode(ctx context.Context, tenant, id uuid.UUID) (Release
 		if err != nil {
 			return ReleaseResult{}, err
 		}
-		err = s.emit(ctx, tx, e, p.Kind+".confirmation_required", map[string]any{p.Kind + "_id": p.ID, "status": p.Status,
+		err = emit(ctx, tx, e, p.Kind+".confirmation_required", map[string]any{p.Kind + "_id": p.ID, "status": p.Status,
 			"amount": fmtAmount(p.OrderAmount, e.Currency), "code": code, "code_expires_at": expires, "resent": true}, now)
 		return ReleaseResult{Release: p, Escrow: e}, err
 	})

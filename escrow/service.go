@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -97,7 +98,7 @@ func (s *Service) Create(ctx context.Context, tenant uuid.UUID, req CreateReques
 		if err := s.observe(ctx, tx, e, now); err != nil {
 			return Escrow{}, err
 		}
-		return e, s.emit(ctx, tx, e, "escrow.created", nil, now)
+		return e, emit(ctx, tx, e, "escrow.created", nil, now)
 	})
 }
 
@@ -180,13 +181,15 @@ func (s *Service) Fund(ctx context.Context, tenant, id uuid.UUID, ifMatch int64,
 		extra := map[string]any{"payment_ref": c.paymentRef, "credited": fmtAmount(credited, e.Currency)}
 		if !e.Funded.Equal(e.FundingTarget()) {
 			e.State = AwaitingFunding // partial: stays
-			return s.emit(ctx, tx, *e, "escrow.funding_received", extra, now)
+			e.announce("escrow.funding_received", extra)
+			return nil
 		}
 		// The expiry job is left to find the escrow funded (HandleExpire):
 		// cancelling it would read and rewrite a jobs row, and under SSI
 		// that conflicts with every job scheduled into the same index page.
 		e.FundedAt = &now
-		return s.emit(ctx, tx, *e, "escrow.funded", extra, now)
+		e.announce("escrow.funded", extra)
+		return nil
 	}, same)
 }
 
@@ -214,7 +217,8 @@ func (s *Service) Ship(ctx context.Context, tenant, id uuid.UUID, ifMatch int64,
 	}
 	return act(ctx, s, tenant, id, ifMatch, ActShip, func(tx pgx.Tx, e *Escrow, now time.Time) error {
 		e.Shipment, e.ShippedAt = &sh, &now
-		return s.emit(ctx, tx, *e, "escrow.shipped", map[string]any{"carrier": sh.Carrier, "tracking_number": sh.TrackingNumber}, now)
+		e.announce("escrow.shipped", map[string]any{"carrier": sh.Carrier, "tracking_number": sh.TrackingNumber})
+		return nil
 	}, same)
 }
 
@@ -237,7 +241,8 @@ func (s *Service) Deliver(ctx context.Context, tenant, id uuid.UUID, ifMatch int
 				return err
 			}
 		}
-		return s.emit(ctx, tx, *e, "escrow.delivered", map[string]any{"delivered_at": at, "inspection_ends_at": ends}, now)
+		e.announce("escrow.delivered", map[string]any{"delivered_at": at, "inspection_ends_at": ends})
+		return nil
 	}, same)
 }
 
@@ -294,9 +299,41 @@ func (s *Service) account(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, code
 	return a, nil
 }
 
-// emit writes an escrow event; its subject is the escrow, so the timeline
-// finds it.
-func (s *Service) emit(ctx context.Context, tx pgx.Tx, e Escrow, typ string, extra map[string]any, now time.Time) error {
+// announcement is an event an action announced, written by save.
+type announcement struct {
+	typ   string
+	extra map[string]any
+}
+
+// announce queues an event of the action in progress; save writes the
+// queue in order, each event carrying the escrow as the action leaves it
+// (a release that completes the escrow says completed). A refund that
+// closes the escrow announces escrow.refunded once: settle does not add
+// the state's own escrow.refunded to the refund's (see announced).
+func (e *Escrow) announce(typ string, extra map[string]any) {
+	e.news = append(e.news, announcement{typ: typ, extra: extra})
+}
+
+// announced reports whether the action in progress announced typ.
+func (e *Escrow) announced(typ string) bool {
+	return slices.ContainsFunc(e.news, func(a announcement) bool { return a.typ == typ })
+}
+
+// writeNews writes the announced events (save calls it) and empties the
+// queue.
+func writeNews(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Time) error {
+	for _, a := range e.news {
+		if err := emit(ctx, tx, *e, a.typ, a.extra, now); err != nil {
+			return err
+		}
+	}
+	e.news = nil
+	return nil
+}
+
+// emit writes an escrow event now; its subject is the escrow, so the
+// timeline finds it. Actions that save the escrow announce instead.
+func emit(ctx context.Context, tx pgx.Tx, e Escrow, typ string, extra map[string]any, now time.Time) error {
 	cur, _ := money.Lookup(e.Currency)
 	p := map[string]any{
 		"escrow_id": e.ID, "order_ref": e.OrderRef, "state": e.State, "currency": e.Currency,

@@ -167,6 +167,9 @@ func save(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Time) error {
 	if err := db.Send(ctx, tx, b); err != nil {
 		return fmt.Errorf("escrow %s: save: %w", e.ID, err)
 	}
+	if err := writeNews(ctx, tx, e, now); err != nil {
+		return err
+	}
 	e.stored = slices.Clone(e.Milestones)
 	e.Version++
 	e.UpdatedAt = now

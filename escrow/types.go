@@ -152,6 +152,9 @@ type Escrow struct {
 	// stored is the milestones as loaded, so that save writes only the
 	// ones that changed.
 	stored []Milestone
+	// news is what the action in progress announced (announce); save
+	// writes it as events.
+	news []announcement
 }
 
 // Policy is the tenant's dispute policy copied onto the escrow when it is
