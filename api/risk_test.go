@@ -221,3 +221,62 @@ func TestFreezeAPI(t *testing.T) {
 		t.Errorf("%d freeze events (%v), want 2", n, err)
 	}
 }
+
+// TestSanctionsFalsePositiveCleared: a seller whose name matches the SDN
+// list has its escrow reviewed at creation and its release blocked; a
+// reviewer who approves the review (a false positive) clears the match,
+// and the release then goes through. Rejecting keeps it blocked.
+func TestSanctionsFalsePositiveCleared(t *testing.T) {
+	e := newEnv(t)
+	e.loadRates(e.tenantA)
+	file, err := os.ReadFile("../testdata/real/ofac-sdn-2024-05-03.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.must(http.StatusCreated, req{method: http.MethodPost, path: "/v1/risk/sanctions-lists", role: tenants.RoleAdmin, raw: file, contentType: "text/csv"})
+	reviewOf := func(escrowID string) string {
+		t.Helper()
+		page := e.must(http.StatusOK, req{method: http.MethodGet, path: "/v1/risk/reviews?status=pending", role: tenants.RoleRiskReviewer}).json(t)
+		for _, r := range page["data"].([]any) {
+			rv := r.(map[string]any)
+			if rv["escrow_id"] == escrowID {
+				return rv["id"].(string)
+			}
+		}
+		t.Fatalf("no pending review of escrow %s in %v", escrowID, page)
+		return ""
+	}
+	funded := func(ref, seller string) string {
+		t.Helper()
+		b := escrowBody(ref, "40.00", "EUR")
+		b["seller"] = map[string]any{"id": seller, "name": "Joaquin Guzman Loera", "country": "MX"} // SDN entry 6861
+		id := e.must(http.StatusCreated, req{method: http.MethodPost, path: "/v1/escrows", role: mp, body: b}).json(t)["id"].(string)
+		e.escrowAct(e.tenantA, id, "fund", map[string]any{"amount": "40.00", "currency": "EUR", "payment_ref": "pay-" + ref}, http.StatusOK)
+		return id
+	}
+
+	rejected := funded("PO-sdn-1", "seller-guzman-1")
+	e.must(http.StatusOK, req{method: http.MethodPost, path: "/v1/risk/reviews/" + reviewOf(rejected) + "/reject", role: tenants.RoleRiskReviewer,
+		body: map[string]any{"note": "confirmed"}})
+	if r := e.escrowAct(e.tenantA, rejected, "release", nil, http.StatusUnprocessableEntity); r["code"] != "release_blocked" {
+		t.Fatalf("after a rejected review: %v", r)
+	}
+
+	cleared := funded("PO-sdn-2", "seller-guzman-2")
+	if r := e.escrowAct(e.tenantA, cleared, "release", nil, http.StatusUnprocessableEntity); r["code"] != "release_blocked" ||
+		!strings.Contains(fmt.Sprint(r["reasons"]), "sanctions_match") {
+		t.Fatalf("before the review: %v", r)
+	}
+	rv := reviewOf(cleared)
+	got := e.must(http.StatusOK, req{method: http.MethodPost, path: "/v1/risk/reviews/" + rv + "/approve", role: tenants.RoleRiskReviewer,
+		body: map[string]any{"note": "namesake, different date of birth"}}).json(t)
+	if m, _ := got["match"].(map[string]any); m == nil || m["party_id"] != "seller-guzman-2" || m["ent_num"] != float64(6861) {
+		t.Fatalf("approved review %v", got)
+	}
+	rel := e.escrowAct(e.tenantA, cleared, "release", nil, http.StatusOK)
+	if rel["release"].(map[string]any)["status"] != "completed" || rel["escrow"].(map[string]any)["state"] != "completed" {
+		t.Fatalf("release after clearance: %v", rel)
+	}
+	// The other seller's match stands.
+	e.escrowAct(e.tenantA, rejected, "release", nil, http.StatusUnprocessableEntity)
+}

@@ -170,7 +170,7 @@ func BenchmarkDecide(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			in := inputs[i%len(inputs)]
 			t0 := time.Now()
-			screenParties(scr, in.Buyer, in.Seller)
+			screenNames(scr, in.Buyer, in.Seller)
 			screens = append(screens, time.Since(t0))
 		}
 		report(b, "screen2", screens)

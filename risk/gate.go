@@ -226,7 +226,10 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 			return GateDecision{}, err
 		}
 	}
-	recs, screening := screenParties(scr, in.Buyer, in.Seller)
+	recs, screening, err := screenParties(ctx, tx, in.TenantID, scr, in.Buyer, in.Seller)
+	if err != nil {
+		return GateDecision{}, err
+	}
 	if m := screening.best(); m != nil {
 		f.SanctionsMatch, f.SanctionsScore = true, m.Score
 	}

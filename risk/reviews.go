@@ -282,6 +282,11 @@ func (s *Service) decideReview(ctx context.Context, tx pgx.Tx, tenant, id uuid.U
 			return Review{}, false, err
 		}
 	}
+	if status == ReviewApproved {
+		if err := clearMatch(ctx, tx, rv, by, now); err != nil {
+			return Review{}, false, err
+		}
+	}
 	if r := s.resolver(rv.SubjectType); r != nil {
 		if err := r(ctx, tx, rv, status == ReviewApproved, now); err != nil {
 			return Review{}, false, fmt.Errorf("risk: resolve review %s (%s %s): %w", id, rv.SubjectType, rv.SubjectID, err)

@@ -230,6 +230,7 @@ func screenable(entries []SanctionsEntry) []SanctionsEntry {
 type ScreeningMatch struct {
 	Party       string   `json:"party"` // PartyBuyer or PartySeller
 	PartyID     string   `json:"party_id,omitempty"`
+	Name        string   `json:"name,omitempty"` // the party's name as screened
 	EntNum      int      `json:"ent_num"`
 	MatchedName string   `json:"matched_name"`
 	Score       float64  `json:"score"`
@@ -261,26 +262,43 @@ type screeningRecord struct {
 	partyID string
 	name    string
 	matches []Match
+	cleared []Match // matches a reviewer cleared (dropCleared)
 }
 
-// screenParties screens both names with scr (nil: no list, no match) and
-// returns the per-party records and the summary.
-func screenParties(scr *Screener, buyer, seller Party) ([]screeningRecord, Screening) {
+// screenNames screens both names with scr (nil: no list, no match) and
+// returns the per-party records; screenParties adds the summary.
+func screenNames(scr *Screener, buyer, seller Party) []screeningRecord {
 	recs := []screeningRecord{{party: PartyBuyer, partyID: buyer.ID, name: buyer.Name}, {party: PartySeller, partyID: seller.ID, name: seller.Name}}
-	var out Screening
 	for i := range recs {
 		if scr == nil || strings.TrimSpace(recs[i].name) == "" {
 			continue
 		}
 		recs[i].matches = scr.Screen(recs[i].name)
-		if len(recs[i].matches) > 0 {
-			m := recs[i].matches[0]
+	}
+	return recs
+}
+
+// screenParties screens both names and drops the matches the tenant
+// cleared (dropCleared): the per-party records and the summary.
+func screenParties(ctx context.Context, q db.Querier, tenant uuid.UUID, scr *Screener, buyer, seller Party) ([]screeningRecord, Screening, error) {
+	recs := screenNames(scr, buyer, seller)
+	out, err := dropCleared(ctx, q, tenant, recs)
+	return recs, out, err
+}
+
+// summarize is the summary of screening records: each party's best
+// remaining match.
+func summarize(recs []screeningRecord) Screening {
+	var out Screening
+	for _, r := range recs {
+		if len(r.matches) > 0 {
+			m := r.matches[0]
 			out.Match = true
-			out.Matches = append(out.Matches, ScreeningMatch{Party: recs[i].party, PartyID: recs[i].partyID, EntNum: m.EntNum,
+			out.Matches = append(out.Matches, ScreeningMatch{Party: r.party, PartyID: r.partyID, Name: r.name, EntNum: m.EntNum,
 				MatchedName: m.MatchedName, Score: m.Score, Programs: m.Entry.Programs})
 		}
 	}
-	return recs, out
+	return out
 }
 
 // queueScreenings queues the insert of each screening, in one statement.
@@ -298,10 +316,14 @@ func queueScreenings(b *db.Batch, tenant uuid.UUID, subjectType string, subjectI
 			EntNum      int     `json:"ent_num"`
 			MatchedName string  `json:"matched_name"`
 			Score       float64 `json:"score"`
+			Cleared     bool    `json:"cleared,omitempty"` // by a reviewer (clearances.go)
 		}
-		ms := make([]stored, 0, min(len(r.matches), MaxScreeningsStored))
+		ms := make([]stored, 0, min(len(r.matches)+len(r.cleared), MaxScreeningsStored))
 		for _, m := range r.matches[:min(len(r.matches), MaxScreeningsStored)] {
-			ms = append(ms, stored{m.EntNum, m.MatchedName, m.Score})
+			ms = append(ms, stored{m.EntNum, m.MatchedName, m.Score, false})
+		}
+		for _, m := range r.cleared[:min(len(r.cleared), MaxScreeningsStored-len(ms))] {
+			ms = append(ms, stored{m.EntNum, m.MatchedName, m.Score, true})
 		}
 		b, err := json.Marshal(ms)
 		if err != nil {
@@ -331,7 +353,10 @@ func (g *Gate) ScreenParties(ctx context.Context, tx pgx.Tx, tenant, escrowID uu
 	if err != nil {
 		return Screening{}, err
 	}
-	recs, out := screenParties(scr, buyer, seller)
+	recs, out, err := screenParties(ctx, tx, tenant, scr, buyer, seller)
+	if err != nil {
+		return Screening{}, err
+	}
 	var batch db.Batch
 	if err := queueScreenings(&batch, tenant, SubjectEscrow, escrowID, &escrowID, nil, listID, recs, now); err != nil {
 		return Screening{}, err

@@ -1,0 +1,101 @@
+package risk
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/escrowd/escrowd/internal/db"
+)
+
+// A clearance is a sanctions match a reviewer found to be a false positive:
+// approving a review that holds a match (Review.Match) records that the
+// party, under the name that was screened, is not that list entry.
+// Screening then skips the entry for that party and name, so the party's
+// payouts are no longer blocked by it and its next escrows open no new
+// review. Another name (a party renamed to a listed name), another entry,
+// or another party with the same name still matches. Rejecting or letting
+// the review expire leaves the block in place: the match stands.
+//
+// Without clearances a false positive held the escrow's money for good:
+// every payout was blocked again by the same match.
+
+// nameKey is the normalised form of a screened name a clearance is bound
+// to.
+func nameKey(name string) string { return strings.Join(NormalizeName(name), " ") }
+
+// clearMatch records the clearance of rv's match, in the review's
+// transaction; a review without a match (or an older one that did not
+// record the screened name) clears nothing.
+func clearMatch(ctx context.Context, tx pgx.Tx, rv Review, by string, now time.Time) error {
+	m := rv.Match
+	if m == nil || m.PartyID == "" || nameKey(m.Name) == "" {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO risk_clearances (tenant_id, party_id, ent_num, name_key, name, review_id, cleared_by, cleared_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+		rv.TenantID, m.PartyID, m.EntNum, nameKey(m.Name), cut(m.Name, MaxNameRunes*4), rv.ID, by, now)
+	if err != nil {
+		return fmt.Errorf("risk: clear match of review %s: %w", rv.ID, err)
+	}
+	return nil
+}
+
+// clearanceKey identifies a cleared entry for one party and name.
+type clearanceKey struct {
+	partyID, nameKey string
+	entNum           int
+}
+
+// dropCleared removes from recs the matches the tenant cleared and returns
+// the summary of what is left (see screenParties). It reads the
+// clearances only when something matched, so a screening without a match
+// costs no query.
+func dropCleared(ctx context.Context, q db.Querier, tenant uuid.UUID, recs []screeningRecord) (Screening, error) {
+	var ids []string
+	for _, r := range recs {
+		if len(r.matches) > 0 && r.partyID != "" {
+			ids = append(ids, r.partyID)
+		}
+	}
+	if len(ids) == 0 {
+		return summarize(recs), nil
+	}
+	rows, err := q.Query(ctx, `SELECT party_id, ent_num, name_key FROM risk_clearances WHERE tenant_id = $1 AND party_id = ANY ($2)`, tenant, ids)
+	if err != nil {
+		return Screening{}, fmt.Errorf("risk: read clearances: %w", err)
+	}
+	cleared := map[clearanceKey]bool{}
+	var k clearanceKey
+	var ent int64
+	_, err = pgx.ForEachRow(rows, []any{&k.partyID, &ent, &k.nameKey}, func() error {
+		k.entNum = int(ent)
+		cleared[k] = true
+		return nil
+	})
+	if err != nil {
+		return Screening{}, fmt.Errorf("risk: read clearances: %w", err)
+	}
+	for i := range recs {
+		r := &recs[i]
+		if len(r.matches) == 0 {
+			continue
+		}
+		key := nameKey(r.name)
+		kept := r.matches[:0:0]
+		for _, m := range r.matches {
+			if cleared[clearanceKey{partyID: r.partyID, nameKey: key, entNum: m.EntNum}] {
+				r.cleared = append(r.cleared, m)
+			} else {
+				kept = append(kept, m)
+			}
+		}
+		r.matches = kept
+	}
+	return summarize(recs), nil
+}

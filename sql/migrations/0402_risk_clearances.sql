@@ -1,0 +1,15 @@
+-- Sanctions matches a reviewer cleared as false positives (risk.clearMatch):
+-- the party, under the name screened (normalised), is not the list entry.
+-- Screening skips a cleared entry for that party and name; any other name,
+-- entry or party still matches. Rows are only ever added.
+CREATE TABLE IF NOT EXISTS risk_clearances (
+	tenant_id UUID NOT NULL,
+	party_id TEXT NOT NULL,
+	ent_num INT8 NOT NULL,
+	name_key TEXT NOT NULL,
+	name TEXT NOT NULL,
+	review_id UUID NOT NULL,
+	cleared_by TEXT NOT NULL,
+	cleared_at TIMESTAMPTZ NOT NULL,
+	PRIMARY KEY (tenant_id, party_id, ent_num, name_key)
+);
