@@ -267,6 +267,13 @@ func TestSanctionsFalsePositiveCleared(t *testing.T) {
 		!strings.Contains(fmt.Sprint(r["reasons"]), "sanctions_match") {
 		t.Fatalf("before the review: %v", r)
 	}
+	e.escrowAct(e.tenantA, cleared, "release", nil, http.StatusUnprocessableEntity) // tried again
+	// One review waits: the one opened at creation, which the blocked
+	// releases point at instead of opening their own.
+	var n int
+	if err := e.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM risk_reviews WHERE subject_id = $1 AND status = 'pending'`, cleared).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d pending reviews of the escrow (%v), want 1", n, err)
+	}
 	rv := reviewOf(cleared)
 	got := e.must(http.StatusOK, req{method: http.MethodPost, path: "/v1/risk/reviews/" + rv + "/approve", role: tenants.RoleRiskReviewer,
 		body: map[string]any{"note": "namesake, different date of birth"}}).json(t)

@@ -99,3 +99,33 @@ func dropCleared(ctx context.Context, q db.Querier, tenant uuid.UUID, recs []scr
 	}
 	return summarize(recs), nil
 }
+
+// MaxPendingMatchReviews bounds how many pending reviews of one escrow
+// pendingMatchReview reads.
+const MaxPendingMatchReviews = 50
+
+// pendingMatchReview finds a pending review of the escrow holding the same
+// match (party and entry), so that a blocked payout tried again does not
+// open one review per attempt: the decision points at the review already
+// waiting.
+func pendingMatchReview(ctx context.Context, q db.Querier, tenant, escrowID uuid.UUID, m *ScreeningMatch) (uuid.UUID, bool, error) {
+	if m == nil {
+		return uuid.Nil, false, nil
+	}
+	rows, err := q.Query(ctx, `SELECT `+reviewColumns+` FROM risk_reviews
+		WHERE tenant_id = $1 AND subject_id = $2 AND subject_type = $3 AND status = 'pending' LIMIT $4`,
+		tenant, escrowID, SubjectEscrow, MaxPendingMatchReviews)
+	if err != nil {
+		return uuid.Nil, false, fmt.Errorf("risk: pending reviews of escrow %s: %w", escrowID, err)
+	}
+	rvs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Review, error) { return scanReview(r) })
+	if err != nil {
+		return uuid.Nil, false, fmt.Errorf("risk: pending reviews of escrow %s: %w", escrowID, err)
+	}
+	for _, rv := range rvs {
+		if rv.Match != nil && rv.Match.PartyID == m.PartyID && rv.Match.EntNum == m.EntNum && nameKey(rv.Match.Name) == nameKey(m.Name) {
+			return rv.ID, true, nil
+		}
+	}
+	return uuid.Nil, false, nil
+}

@@ -255,9 +255,16 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 				n.subjectType, n.subjectID = SubjectEscrow, *escrowID
 			}
 		}
-		rv, err := g.queueReview(ctx, tx, &batch, n, now)
-		if err != nil {
-			return GateDecision{}, err
+		rv, found := uuid.Nil, false
+		if n.match != nil && n.subjectType == SubjectEscrow {
+			if rv, found, err = pendingMatchReview(ctx, tx, in.TenantID, n.subjectID, n.match); err != nil {
+				return GateDecision{}, err
+			}
+		}
+		if !found {
+			if rv, err = g.queueReview(ctx, tx, &batch, n, now); err != nil {
+				return GateDecision{}, err
+			}
 		}
 		gd.ReviewID = &rv
 	case d.Outcome == OutcomeStepUp:
