@@ -14,12 +14,17 @@ import (
 
 // A clearance is a sanctions match a reviewer found to be a false positive:
 // approving a review that holds a match (Review.Match) records that the
-// party, under the name that was screened, is not that list entry.
-// Screening then skips the entry for that party and name, so the party's
-// payouts are no longer blocked by it and its next escrows open no new
-// review. Another name (a party renamed to a listed name), another entry,
-// or another party with the same name still matches. Rejecting or letting
-// the review expire leaves the block in place: the match stands.
+// party, as buyer or seller and under the name that was screened, is not
+// that list entry. Screening then skips the entry for that party, role and
+// name, so the party's payouts are no longer blocked by it and its next
+// escrows open no new review. Another name (a party renamed to a listed
+// name), another entry, the other role, or another party with the same
+// name still matches.
+//
+// The last decision on a review of the match wins: rejecting one (the
+// match is confirmed) deletes the clearance an earlier approval wrote, so
+// a reviewer who cleared by mistake can reject another review of the same
+// match (or freeze the party). Letting a review expire changes nothing.
 //
 // Without clearances a false positive held the escrow's money for good:
 // every payout was blocked again by the same match.
@@ -28,28 +33,39 @@ import (
 // to.
 func nameKey(name string) string { return strings.Join(NormalizeName(name), " ") }
 
-// clearMatch records the clearance of rv's match, in the review's
-// transaction; a review without a match (or an older one that did not
-// record the screened name) clears nothing.
-func clearMatch(ctx context.Context, tx pgx.Tx, rv Review, by string, now time.Time) error {
+// decideMatch applies a decided review to the clearance of its match, in
+// the review's transaction: approved writes it (the latest approval's
+// review, reviewer and time), rejected deletes it, expired does nothing. A
+// review without a match (or an older one that did not record the
+// screened name) changes nothing.
+func decideMatch(ctx context.Context, tx pgx.Tx, rv Review, status, by string, now time.Time) error {
 	m := rv.Match
-	if m == nil || m.PartyID == "" || nameKey(m.Name) == "" {
+	if m == nil || m.PartyID == "" || nameKey(m.Name) == "" || status == ReviewExpired {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `
-		INSERT INTO risk_clearances (tenant_id, party_id, ent_num, name_key, name, review_id, cleared_by, cleared_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-		rv.TenantID, m.PartyID, m.EntNum, nameKey(m.Name), cut(m.Name, MaxNameRunes*4), rv.ID, by, now)
+	var err error
+	if status == ReviewApproved {
+		_, err = tx.Exec(ctx, `
+			INSERT INTO risk_clearances (tenant_id, party, party_id, ent_num, name_key, name, review_id, cleared_by, cleared_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (tenant_id, party_id, party, ent_num, name_key)
+			DO UPDATE SET review_id = excluded.review_id, cleared_by = excluded.cleared_by, cleared_at = excluded.cleared_at`,
+			rv.TenantID, m.Party, m.PartyID, m.EntNum, nameKey(m.Name), cut(m.Name, MaxNameRunes*4), rv.ID, by, now)
+	} else {
+		_, err = tx.Exec(ctx, `
+			DELETE FROM risk_clearances WHERE tenant_id = $1 AND party_id = $2 AND party = $3 AND ent_num = $4 AND name_key = $5`,
+			rv.TenantID, m.PartyID, m.Party, m.EntNum, nameKey(m.Name))
+	}
 	if err != nil {
-		return fmt.Errorf("risk: clear match of review %s: %w", rv.ID, err)
+		return fmt.Errorf("risk: clearance of review %s: %w", rv.ID, err)
 	}
 	return nil
 }
 
-// clearanceKey identifies a cleared entry for one party and name.
+// clearanceKey identifies a cleared entry for one party, role and name.
 type clearanceKey struct {
-	partyID, nameKey string
-	entNum           int
+	party, partyID, nameKey string
+	entNum                  int
 }
 
 // dropCleared removes from recs the matches the tenant cleared and returns
@@ -66,14 +82,14 @@ func dropCleared(ctx context.Context, q db.Querier, tenant uuid.UUID, recs []scr
 	if len(ids) == 0 {
 		return summarize(recs), nil
 	}
-	rows, err := q.Query(ctx, `SELECT party_id, ent_num, name_key FROM risk_clearances WHERE tenant_id = $1 AND party_id = ANY ($2)`, tenant, ids)
+	rows, err := q.Query(ctx, `SELECT party, party_id, ent_num, name_key FROM risk_clearances WHERE tenant_id = $1 AND party_id = ANY ($2)`, tenant, ids)
 	if err != nil {
 		return Screening{}, fmt.Errorf("risk: read clearances: %w", err)
 	}
 	cleared := map[clearanceKey]bool{}
 	var k clearanceKey
 	var ent int64
-	_, err = pgx.ForEachRow(rows, []any{&k.partyID, &ent, &k.nameKey}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&k.party, &k.partyID, &ent, &k.nameKey}, func() error {
 		k.entNum = int(ent)
 		cleared[k] = true
 		return nil
@@ -89,7 +105,7 @@ func dropCleared(ctx context.Context, q db.Querier, tenant uuid.UUID, recs []scr
 		key := nameKey(r.name)
 		kept := r.matches[:0:0]
 		for _, m := range r.matches {
-			if cleared[clearanceKey{partyID: r.partyID, nameKey: key, entNum: m.EntNum}] {
+			if cleared[clearanceKey{party: r.party, partyID: r.partyID, nameKey: key, entNum: m.EntNum}] {
 				r.cleared = append(r.cleared, m)
 			} else {
 				kept = append(kept, m)
@@ -123,7 +139,7 @@ func pendingMatchReview(ctx context.Context, q db.Querier, tenant, escrowID uuid
 		return uuid.Nil, false, fmt.Errorf("risk: pending reviews of escrow %s: %w", escrowID, err)
 	}
 	for _, rv := range rvs {
-		if rv.Match != nil && rv.Match.PartyID == m.PartyID && rv.Match.EntNum == m.EntNum && nameKey(rv.Match.Name) == nameKey(m.Name) {
+		if rv.Match != nil && rv.Match.Party == m.Party && rv.Match.PartyID == m.PartyID && rv.Match.EntNum == m.EntNum && nameKey(rv.Match.Name) == nameKey(m.Name) {
 			return rv.ID, true, nil
 		}
 	}

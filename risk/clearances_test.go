@@ -9,10 +9,11 @@ import (
 )
 
 // TestSanctionsMatchCleared: a rejected sanctions review leaves the party
-// blocked; an approved one clears the match for that party under that
-// name, so its payouts pass and its next escrows open no review, while
-// another listed name for the party, or the same name for another party,
-// still matches.
+// blocked; an approved one clears the match for that party, as buyer,
+// under that name, so its payouts pass and its next escrows open no
+// review, while another listed name for the party, the name for the party
+// as seller, or the name for another party still match. A later rejection
+// of a review of the same match takes the clearance back.
 func TestSanctionsMatchCleared(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -75,13 +76,49 @@ func TestSanctionsMatchCleared(t *testing.T) {
 			t.Errorf("%s as %q: %s %v, want blocked", c.buyer, c.name, d.Outcome, reasonCodes(d.Decision))
 		}
 	}
+	asSeller := e.newRelease("s2", "b") // b, cleared as buyer, now sells
+	asSeller.escrowID = e.observe("s2", "b", "", asSeller.amount, "USD", e.clock.Now().Add(-time.Hour))
+	asSeller.sellerName = listed
+	if d := e.decide(asSeller); !blocked(d) {
+		t.Errorf("the cleared buyer as seller: %s %v, want blocked", d.Outcome, reasonCodes(d.Decision))
+	}
+
+	// Two escrows of b3 opened before any decision hold two reviews of
+	// the same match. Approving one clears it; deciding another party's
+	// review changes nothing for b3; rejecting the other one of b3 (the
+	// match is confirmed after all) takes the clearance back.
+	first, _ := e.screen(e.gate, Party{ID: "b3", Name: listed}, Party{ID: "s", Name: "Pieter Jansen"})
+	second, _ := e.screen(e.gate, Party{ID: "b3", Name: listed}, Party{ID: "s", Name: "Pieter Jansen"})
+	third, _ := e.screen(e.gate, Party{ID: "b4", Name: listed}, Party{ID: "s", Name: "Pieter Jansen"})
+	if first.ReviewID == nil || second.ReviewID == nil || third.ReviewID == nil {
+		t.Fatal("screenings opened no reviews")
+	}
+	decide := func(id *uuid.UUID, approve bool) {
+		t.Helper()
+		if _, err := e.svc.DecideReview(ctx, e.tenant, *id, approve, "", "reviewer-2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decide(first.ReviewID, true)
+	decide(third.ReviewID, false)
+	if d := release("b3", listed); blocked(d) {
+		t.Fatalf("b3 after its approval and another party's rejection: %s, want cleared", d.Outcome)
+	}
+	decide(second.ReviewID, false)
+	if d := release("b3", listed); !blocked(d) {
+		t.Fatalf("b3 after a rejection of the same match: %s, want blocked", d.Outcome)
+	}
+	if n := e.count(`SELECT count(*) FROM risk_clearances WHERE tenant_id = $1 AND party_id = 'b3'`, e.tenant); n != 0 {
+		t.Fatalf("%d clearances of b3 after the rejection", n)
+	}
+
 	// Another tenant's clearance clears nothing here.
-	other := uuid.New()
-	if _, err := e.db.Pool.Exec(ctx, `INSERT INTO risk_clearances (tenant_id, party_id, ent_num, name_key, name, review_id, cleared_by, cleared_at)
-		VALUES ($1, 'b3', 2682, $2, $3, $4, 'x', now())`, other, nameKey(listed), listed, uuid.New()); err != nil {
+	otherTenant := uuid.New()
+	if _, err := e.db.Pool.Exec(ctx, `INSERT INTO risk_clearances (tenant_id, party, party_id, ent_num, name_key, name, review_id, cleared_by, cleared_at)
+		VALUES ($1, 'buyer', 'b5', 2682, $2, $3, $4, 'x', now())`, otherTenant, nameKey(listed), listed, uuid.New()); err != nil {
 		t.Fatal(err)
 	}
-	if d := release("b3", listed); !blocked(d) {
+	if d := release("b5", listed); !blocked(d) {
 		t.Errorf("cleared in another tenant: %s, want blocked", d.Outcome)
 	}
 }

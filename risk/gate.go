@@ -166,8 +166,10 @@ func (in GateInput) validate() error {
 // and returns it.
 //
 // Hard rules apply whatever the tenant's rules say: a frozen buyer or
-// seller blocks (party_frozen); a sanctions match on either name blocks
-// (sanctions_match) and opens a review holding the matched entry. Features
+// seller blocks (party_frozen); a sanctions match on either name, unless a
+// reviewer cleared it (clearances.go), blocks (sanctions_match) and opens a
+// review holding the matched entry, or points at the escrow's review of
+// the same match still pending (pendingMatchReview). Features
 // come from risk's own tables (see Observe); the tenant's current rule set
 // scores them. A review outcome opens a review; step_up opens a challenge
 // whose code is in StepUpCode; review, step_up and block write a

@@ -282,10 +282,8 @@ func (s *Service) decideReview(ctx context.Context, tx pgx.Tx, tenant, id uuid.U
 			return Review{}, false, err
 		}
 	}
-	if status == ReviewApproved {
-		if err := clearMatch(ctx, tx, rv, by, now); err != nil {
-			return Review{}, false, err
-		}
+	if err := decideMatch(ctx, tx, rv, status, by, now); err != nil {
+		return Review{}, false, err
 	}
 	if r := s.resolver(rv.SubjectType); r != nil {
 		if err := r(ctx, tx, rv, status == ReviewApproved, now); err != nil {

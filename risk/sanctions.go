@@ -341,9 +341,10 @@ func queueScreenings(b *db.Batch, tenant uuid.UUID, subjectType string, subjectI
 
 // ScreenParties screens the buyer's and the seller's names against the
 // tenant's current sanctions list at escrow creation, in the caller's
-// transaction, and stores both screenings. A match opens a review
-// (subject "escrow", escrowID) holding the best matched entry and writes a
-// risk.alert event. Without a loaded list nothing matches.
+// transaction, and stores both screenings. A match not cleared by a
+// reviewer (clearances.go) opens a review (subject "escrow", escrowID)
+// holding the best matched entry and writes a risk.alert event. Without a
+// loaded list nothing matches.
 func (g *Gate) ScreenParties(ctx context.Context, tx pgx.Tx, tenant, escrowID uuid.UUID, buyer, seller Party, now time.Time) (Screening, error) {
 	listID, err := currentListID(ctx, tx, tenant)
 	if err != nil {
