@@ -29,10 +29,11 @@ const (
 // A transaction must not run inside another one's function (escrowd does
 // not): while the outer one runs alone, the inner one would wait for the
 // gate until its context ends. A transaction waiting to run alone behind
-// another one waits for it without a bound (each runs alone for one
-// attempt).
+// another one waits for it (each runs alone for one attempt) until its
+// context ends.
 type serialGate struct {
-	alone sync.Mutex // held by the one transaction running alone
+	once  sync.Once
+	alone chan struct{} // holds a token while one transaction runs (or drains to run) alone; see turn
 
 	mu       sync.Mutex
 	inflight int           // transactions running through the gate
@@ -70,10 +71,21 @@ func (g *serialGate) leave() {
 	}
 }
 
-// enterAlone closes the gate, waits for the running transactions to end (at
-// most SerialDrainWait) and returns the function that opens it again.
+// turn is the one-token channel of the turn alone.
+func (g *serialGate) turn() chan struct{} {
+	g.once.Do(func() { g.alone = make(chan struct{}, 1) })
+	return g.alone
+}
+
+// enterAlone waits for its turn alone (or for ctx), closes the gate, waits
+// for the running transactions to end (at most SerialDrainWait) and
+// returns the function that opens it again.
 func (g *serialGate) enterAlone(ctx context.Context) (open func(), err error) {
-	g.alone.Lock()
+	select {
+	case g.turn() <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	g.mu.Lock()
 	g.closed = make(chan struct{})
 	var drained chan struct{}
@@ -87,7 +99,7 @@ func (g *serialGate) enterAlone(ctx context.Context) (open func(), err error) {
 		close(g.closed)
 		g.closed, g.drained = nil, nil
 		g.mu.Unlock()
-		g.alone.Unlock()
+		<-g.turn()
 	}
 	if drained != nil {
 		t := time.NewTimer(SerialDrainWait)

@@ -95,3 +95,40 @@ func TestSerialGateDrainBound(t *testing.T) {
 		t.Errorf("enterAlone returned after %v with transactions still running; want about %v", waited, SerialDrainWait)
 	}
 }
+
+// TestSerialGateTurnHonoursContext: a transaction waiting for its turn
+// alone behind another one stops waiting when its context ends (the
+// request was cancelled), and takes the turn once the other one is done.
+func TestSerialGateTurnHonoursContext(t *testing.T) {
+	var g serialGate
+	open, err := g.enterAlone(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	waited := make(chan error, 1)
+	go func() {
+		_, err := g.enterAlone(ctx)
+		waited <- err
+	}()
+	select {
+	case err := <-waited:
+		t.Fatalf("took the turn while another held it (err %v)", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	cancel()
+	select {
+	case err := <-waited:
+		if err != context.Canceled {
+			t.Fatalf("cancelled wait returned %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a cancelled wait for the turn alone did not return")
+	}
+	open()
+	next, err := g.enterAlone(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	next()
+}
