@@ -440,7 +440,7 @@ func (e *Escrow) announcePayout(p Payout, d risk.GateDecision) {
 	var types []string
 	switch p.Status {
 	case StatusCompleted:
-		types = []string{p.Kind + ".completed", map[string]string{KindRelease: "escrow.released", KindRefund: "escrow.refunded"}[p.Kind]}
+		types = []string{p.Kind + ".completed", moneyEvent(p.Kind)}
 	case StatusPendingReview:
 		types = []string{p.Kind + ".pending_review"}
 		if p.ReviewID != nil {
@@ -455,6 +455,15 @@ func (e *Escrow) announcePayout(p Payout, d risk.GateDecision) {
 	for _, t := range types {
 		e.announce(t, extra)
 	}
+}
+
+// moneyEvent is the escrow event of a completed payout of kind:
+// escrow.released or escrow.refunded.
+func moneyEvent(kind string) string {
+	if kind == KindRelease {
+		return "escrow.released"
+	}
+	return "escrow.refunded"
 }
 
 func jobPayload(tenant, id uuid.UUID) json.RawMessage {

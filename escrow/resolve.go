@@ -66,7 +66,7 @@ func (s *Service) resolve(ctx context.Context, tx pgx.Tx, tenant, payoutID uuid.
 	extra := map[string]any{p.Kind + "_id": p.ID, "status": p.Status, "amount": fmtAmount(p.OrderAmount, e.Currency), "fee_amount": fmtAmount(p.Fee, e.Currency)}
 	e.announce(typ, extra)
 	if approved {
-		e.announce(map[string]string{KindRelease: "escrow.released", KindRefund: "escrow.refunded"}[p.Kind], extra)
+		e.announce(moneyEvent(p.Kind), extra)
 	}
 	if err := s.settleAfter(ctx, tx, &e, p, approved, now); err != nil {
 		return Payout{}, Escrow{}, err
