@@ -39,8 +39,11 @@ func nameKey(name string) string { return strings.Join(NormalizeName(name), " ")
 // review without a match (or an older one that did not record the
 // screened name) changes nothing.
 func decideMatch(ctx context.Context, tx pgx.Tx, rv Review, status, by string, now time.Time) error {
-	m := rv.Match
-	if m == nil || m.PartyID == "" || nameKey(m.Name) == "" || status == ReviewExpired {
+	if rv.Match == nil || status == ReviewExpired {
+		return nil
+	}
+	k := rv.Match.key()
+	if k.partyID == "" || k.nameKey == "" {
 		return nil
 	}
 	var err error
@@ -50,11 +53,11 @@ func decideMatch(ctx context.Context, tx pgx.Tx, rv Review, status, by string, n
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (tenant_id, party_id, party, ent_num, name_key)
 			DO UPDATE SET review_id = excluded.review_id, cleared_by = excluded.cleared_by, cleared_at = excluded.cleared_at`,
-			rv.TenantID, m.Party, m.PartyID, m.EntNum, nameKey(m.Name), cut(m.Name, MaxNameRunes*4), rv.ID, by, now)
+			rv.TenantID, k.party, k.partyID, k.entNum, k.nameKey, cut(rv.Match.Name, MaxNameRunes*4), rv.ID, by, now)
 	} else {
 		_, err = tx.Exec(ctx, `
 			DELETE FROM risk_clearances WHERE tenant_id = $1 AND party_id = $2 AND party = $3 AND ent_num = $4 AND name_key = $5`,
-			rv.TenantID, m.PartyID, m.Party, m.EntNum, nameKey(m.Name))
+			rv.TenantID, k.partyID, k.party, k.entNum, k.nameKey)
 	}
 	if err != nil {
 		return fmt.Errorf("risk: clearance of review %s: %w", rv.ID, err)
@@ -62,10 +65,17 @@ func decideMatch(ctx context.Context, tx pgx.Tx, rv Review, status, by string, n
 	return nil
 }
 
-// clearanceKey identifies a cleared entry for one party, role and name.
+// clearanceKey identifies a match: one entry for one party, role and
+// normalised name. A clearance is stored under it, and two reviews hold
+// the same match when their keys are equal.
 type clearanceKey struct {
 	party, partyID, nameKey string
 	entNum                  int
+}
+
+// key is the clearance key of m.
+func (m ScreeningMatch) key() clearanceKey {
+	return clearanceKey{party: m.Party, partyID: m.PartyID, nameKey: nameKey(m.Name), entNum: m.EntNum}
 }
 
 // dropCleared removes from recs the matches the tenant cleared and returns
@@ -121,7 +131,7 @@ func dropCleared(ctx context.Context, q db.Querier, tenant uuid.UUID, recs []scr
 const MaxPendingMatchReviews = 50
 
 // pendingMatchReview finds a pending review of the escrow holding the same
-// match (party and entry), so that a blocked payout tried again does not
+// match (clearanceKey), so that a blocked payout tried again does not
 // open one review per attempt: the decision points at the review already
 // waiting.
 func pendingMatchReview(ctx context.Context, q db.Querier, tenant, escrowID uuid.UUID, m *ScreeningMatch) (uuid.UUID, bool, error) {
@@ -138,8 +148,9 @@ func pendingMatchReview(ctx context.Context, q db.Querier, tenant, escrowID uuid
 	if err != nil {
 		return uuid.Nil, false, fmt.Errorf("risk: pending reviews of escrow %s: %w", escrowID, err)
 	}
+	want := m.key()
 	for _, rv := range rvs {
-		if rv.Match != nil && rv.Match.Party == m.Party && rv.Match.PartyID == m.PartyID && rv.Match.EntNum == m.EntNum && nameKey(rv.Match.Name) == nameKey(m.Name) {
+		if rv.Match != nil && rv.Match.key() == want {
 			return rv.ID, true, nil
 		}
 	}
