@@ -124,6 +124,17 @@ func cmdBench(ctx context.Context, args []string) error {
 	return nil
 }
 
+// benchPoolSize is the in-process server's database pool when neither
+// --db-max-conns nor ESCROWD_DB_MAX_CONNS sets it: twice the cores, at least
+// 4 (PostgreSQL's rule of thumb, connections ≈ 2 × the database server's
+// cores, for the usual case of a database on this machine). More sessions
+// than the cores can run make every transaction wait longer for a core
+// between its round trips, so more of them overlap and abort under
+// SERIALIZABLE: on 2 cores a pool of 4 ran about 1.7 times the API ops/s
+// of a pool of 36 with a third of the p99 (docs/performance.md, "Fifth
+// session"). Clients beyond the pool queue for a connection in order.
+func benchPoolSize(cores int) int { return max(4, 2*cores) }
+
 // benchInProcess starts a server on a fresh database, as escrowd demo
 // does, creates a tenant and a key per role, and runs the load against it.
 func benchInProcess(ctx context.Context, cfg *Config, set map[string]bool, dbName string, lc loadgen.Config) (loadgen.Result, error) {
@@ -137,7 +148,7 @@ func benchInProcess(ctx context.Context, cfg *Config, set map[string]bool, dbNam
 		cfg.LogLevel = "warn" // a JSON line per request would drown the progress lines
 	}
 	if !set["db-max-conns"] && os.Getenv("ESCROWD_DB_MAX_CONNS") == "" {
-		cfg.DBMaxConns = max(cfg.DBMaxConns, lc.Clients+4)
+		cfg.DBMaxConns = benchPoolSize(runtime.GOMAXPROCS(0))
 	}
 	a, err := open(ctx, *cfg)
 	if err != nil {
