@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
+	"github.com/escrowd/escrowd/disputes"
 	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/clock"
@@ -29,6 +30,7 @@ type fixture struct {
 	clock  *clock.Fake
 	fx     *fx.Service
 	esc    *escrow.Service
+	disp   *disputes.Service
 	ledger *ledger.Service
 	svc    *reconcile.Service
 	tenant uuid.UUID
@@ -43,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, ctx: context.Background(), db: d, clock: clk, fx: set.FX, esc: set.Escrows, ledger: set.Ledger, svc: set.Reconcile}
+	f := &fixture{t: t, ctx: context.Background(), db: d, clock: clk, fx: set.FX, esc: set.Escrows, disp: set.Disputes, ledger: set.Ledger, svc: set.Reconcile}
 	tn, err := set.Tenants.CreateTenant(f.ctx, "reconcile tests")
 	if err != nil {
 		t.Fatal(err)

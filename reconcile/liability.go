@@ -32,7 +32,8 @@ func ParseAsOf(s string, now time.Time) (time.Time, error) {
 
 // LiabilityCurrency is the escrow liability in one currency: what the
 // ledger's escrow:* accounts hold, and what the escrow records say they
-// hold (fundings credited less completed payouts, both booked by then).
+// hold (fundings credited less payouts, both booked by then; a payout
+// reversed later, by a won chargeback, counts until its reversal).
 type LiabilityCurrency struct {
 	Currency      string
 	LedgerBalance decimal.Decimal
@@ -102,8 +103,12 @@ func (s *Service) EscrowLiability(ctx context.Context, tenant uuid.UUID, asOf ti
 				SELECT f.escrow_id, SUM(f.credited) AS s FROM escrow_fundings f
 				WHERE f.tenant_id = $1 AND f.created_at < $2 GROUP BY f.escrow_id
 			), paid AS (
+				-- A payout reversed later (a won chargeback) was paid out
+				-- until its reversal entry was booked.
 				SELECT po.escrow_id, SUM(po.gross) AS s FROM escrow_payouts po JOIN ledger_entries e ON e.id = po.entry_id
-				WHERE po.tenant_id = $1 AND po.status = 'completed' AND e.created_at < $2 GROUP BY po.escrow_id
+				WHERE po.tenant_id = $1 AND e.created_at < $2 AND (po.status = 'completed' OR po.status = 'reversed' AND NOT EXISTS (
+					SELECT 1 FROM ledger_entries r WHERE r.reverses_id = po.entry_id AND r.created_at < $2))
+				GROUP BY po.escrow_id
 			)
 			SELECT led.id, led.order_ref, led.currency, led.bal, COALESCE(funded.s, 0), COALESCE(paid.s, 0)
 			FROM led LEFT JOIN funded ON funded.escrow_id = led.id LEFT JOIN paid ON paid.escrow_id = led.id
