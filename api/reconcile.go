@@ -89,8 +89,11 @@ type rcStatementJSON struct {
 	Lines         int                `json:"lines"`
 	NewLines      int                `json:"new_lines"`
 	ExistingLines int                `json:"existing_lines"`
-	PendingLines  int                `json:"pending_lines"`
-	Reversals     int                `json:"reversals"`
+	// DuplicateLines were held already by another statement of the
+	// account (overlapping CSV exports) and were not stored.
+	DuplicateLines int `json:"duplicate_lines"`
+	PendingLines   int `json:"pending_lines"`
+	Reversals      int `json:"reversals"`
 }
 
 // renderStatementImport answers 201 when something was stored, 200 for a
@@ -102,7 +105,7 @@ func rcRenderStatementImport(v any) (int, any) {
 		CreatedAt: st.BankCreatedAt, From: st.From, To: st.To, LineCount: st.LineCount, ImportedAt: st.ImportedAt,
 		BalanceCheck: rcBalanceCheckJSON{Status: b.Status, Opening: rcOptAmount(b.Opening, st.Currency), BookedTotal: rcFmtAmount(b.BookedTotal, st.Currency),
 			ExpectedClosing: rcOptAmount(b.Expected(), st.Currency), Closing: rcOptAmount(b.Closing, st.Currency), Difference: rcOptAmount(b.Difference, st.Currency)},
-		NewStatement: res.NewStatement, Lines: res.Lines, NewLines: res.NewLines, ExistingLines: res.ExistingLines,
+		NewStatement: res.NewStatement, Lines: res.Lines, NewLines: res.NewLines, ExistingLines: res.ExistingLines, DuplicateLines: res.DuplicateLines,
 		PendingLines: res.PendingLines, Reversals: res.Reversals}
 	if res.NewStatement || res.NewLines > 0 {
 		return http.StatusCreated, out

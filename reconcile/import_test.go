@@ -232,3 +232,56 @@ func TestImportCSVVariants(t *testing.T) {
 		t.Fatalf("changed line: %v", err)
 	}
 }
+
+// TestImportOverlappingCSVExports: two CSV exports without a statement id
+// overlap by two days. The lines they share are stored once, identical
+// transactions of one day stay two lines, and importing either file again
+// stores nothing.
+func TestImportOverlappingCSVExports(t *testing.T) {
+	f := newFixture(t)
+	f.account("psp:EUR", "EUR")
+	const header = "booking_date,amount,reference,description\n"
+	march1 := "2026-03-01,10.00,ESC-1,deposit\n"
+	march2 := "2026-03-02,5.00,ESC-2,deposit\n2026-03-02,5.00,ESC-2,deposit\n" // the same transfer, twice
+	march3 := "2026-03-03,-2.50,,fee\n"
+	march4 := "2026-03-04,7.00,ESC-3,deposit\n"
+	imp := func(csv string) reconcile.ImportResult {
+		t.Helper()
+		res, err := f.svc.ImportStatement(f.ctx, f.tenant, reconcile.ImportRequest{Account: "psp:EUR", Format: reconcile.FormatCSV, Data: []byte(csv)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	a := header + march1 + march2 + march3
+	b := header + march2 + march3 + march4
+	tests := []struct {
+		name                      string
+		csv                       string
+		newLines, existing, dupes int
+	}{
+		{"first export", a, 4, 0, 0},
+		{"overlapping export", b, 1, 0, 3},
+		{"overlapping export again", b, 0, 1, 3},
+		{"first export again", a, 0, 4, 0},
+		{"a third transfer on March 2 is new", header + march2 + "2026-03-02,5.00,ESC-2,deposit\n", 1, 0, 2},
+	}
+	for _, tc := range tests {
+		res := imp(tc.csv)
+		if res.NewLines != tc.newLines || res.ExistingLines != tc.existing || res.DuplicateLines != tc.dupes {
+			t.Errorf("%s: new %d, existing %d, duplicate %d; want %d, %d, %d", tc.name, res.NewLines, res.ExistingLines, res.DuplicateLines,
+				tc.newLines, tc.existing, tc.dupes)
+		}
+	}
+	var lines int
+	var total string
+	if err := f.db.Pool.QueryRow(f.ctx, `SELECT count(*), sum(amount)::TEXT FROM recon_lines WHERE tenant_id = $1`, f.tenant).Scan(&lines, &total); err != nil {
+		t.Fatal(err)
+	}
+	if lines != 6 || !dec(total).Equal(dec("29.5")) {
+		t.Fatalf("stored %d lines summing to %s, want 6 summing to 29.50", lines, total)
+	}
+	if n := f.count(`SELECT count(*) FROM recon_statements WHERE tenant_id = $1 AND line_count <> (SELECT count(*) FROM recon_lines l WHERE l.statement_id = recon_statements.id)`, f.tenant); n != 0 {
+		t.Fatalf("%d statements whose line_count is not their stored lines", n)
+	}
+}

@@ -77,9 +77,11 @@ type ImportResult struct {
 	// NewStatement is false when the statement had been imported before.
 	NewStatement bool
 	// Lines in the file; NewLines of them were stored now, ExistingLines
-	// were stored before (same statement, same entry reference).
-	Lines, NewLines, ExistingLines int
-	PendingLines, Reversals        int
+	// were stored before (same statement, same entry reference), and
+	// DuplicateLines are held by another statement of the account (a CSV
+	// export overlapping an earlier one: dedupeKeys) and were not stored.
+	Lines, NewLines, ExistingLines, DuplicateLines int
+	PendingLines, Reversals                        int
 }
 
 // ResourceID names the statement for the audit log.
@@ -106,13 +108,18 @@ func (s *Service) ImportStatement(ctx context.Context, tenant uuid.UUID, req Imp
 		return ImportResult{}, err
 	}
 	check := balanceCheck(st)
+	keys := dedupeKeys(req.Format, st)
 	return db.Write(ctx, s.DB, func(tx pgx.Tx) (ImportResult, error) {
 		now := s.Clock.Now()
-		rec, isNew, err := upsertStatement(ctx, tx, tenant, acct, req.Format, st, check, now)
+		kept, keptKeys, dups, err := withoutStoredElsewhere(ctx, tx, acct.ID, st, keys)
 		if err != nil {
 			return ImportResult{}, err
 		}
-		added, err := insertLines(ctx, tx, tenant, rec, st, now)
+		rec, isNew, err := upsertStatement(ctx, tx, tenant, acct, req.Format, kept, check, now)
+		if err != nil {
+			return ImportResult{}, err
+		}
+		added, err := insertLines(ctx, tx, tenant, rec, kept, keptKeys, now)
 		if err != nil {
 			return ImportResult{}, err
 		}
@@ -122,7 +129,7 @@ func (s *Service) ImportStatement(ctx context.Context, tenant uuid.UUID, req Imp
 			}
 			rec.LineCount += added
 		}
-		res := ImportResult{Statement: rec, NewStatement: isNew, Lines: len(st.Lines), NewLines: added, ExistingLines: len(st.Lines) - added}
+		res := ImportResult{Statement: rec, NewStatement: isNew, Lines: len(st.Lines), NewLines: added, ExistingLines: len(kept.Lines) - added, DuplicateLines: dups}
 		for _, l := range st.Lines {
 			if l.Status == StatusPending {
 				res.PendingLines++
@@ -294,9 +301,10 @@ func dateText(t time.Time) string {
 }
 
 // insertLines stores the lines not stored yet (ON CONFLICT on the
-// statement and entry reference) in batches and returns how many were
-// new. Lines stored before must agree with the file.
-func insertLines(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, rec StatementRecord, st Statement, now time.Time) (int, error) {
+// statement and entry reference) in batches, with their dedupe keys (nil:
+// none), and returns how many were new. Lines stored before must agree
+// with the file.
+func insertLines(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, rec StatementRecord, st Statement, keys []string, now time.Time) (int, error) {
 	added := 0
 	for start := 0; start < len(st.Lines); start += insertBatchSize {
 		batch := st.Lines[start:min(start+insertBatchSize, len(st.Lines))]
@@ -306,7 +314,11 @@ func insertLines(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, rec Statement
 		lineNo := make([]int64, n)
 		rev := make([]bool, n)
 		e2e, asr, ref, descr, cp := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		dk := make([]*string, n)
 		for i, l := range batch {
+			if keys != nil {
+				dk[i] = &keys[start+i]
+			}
 			ids[i] = uuid.Must(uuid.NewV7())
 			refs[i], lineNo[i], amounts[i] = l.EntryRef, int64(l.Index), l.Amount.String()
 			bd[i], vd[i], md[i] = dateText(l.BookingDate), dateText(l.ValueDate), dateText(lineDate(l, st, now))
@@ -315,14 +327,14 @@ func insertLines(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, rec Statement
 		}
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO recon_lines (id, tenant_id, statement_id, account_id, entry_ref, line_no, amount, currency, booking_date, value_date,
-				match_date, status, reversal, end_to_end_id, acct_svcr_ref, reference, description, counterparty, imported_at)
+				match_date, status, reversal, end_to_end_id, acct_svcr_ref, reference, description, counterparty, imported_at, dedupe_key)
 			SELECT u.id, $1, $2, $3, u.entry_ref, u.line_no, u.amount::NUMERIC, $4, NULLIF(u.bd, '')::DATE, NULLIF(u.vd, '')::DATE,
-				u.md::DATE, u.status, u.reversal, u.e2e, u.asr, u.ref, u.descr, u.cp, $5
+				u.md::DATE, u.status, u.reversal, u.e2e, u.asr, u.ref, u.descr, u.cp, $5, u.dk
 			FROM unnest($6::UUID[], $7::TEXT[], $8::INT8[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], $13::TEXT[], $14::BOOL[],
-				$15::TEXT[], $16::TEXT[], $17::TEXT[], $18::TEXT[], $19::TEXT[])
-				AS u (id, entry_ref, line_no, amount, bd, vd, md, status, reversal, e2e, asr, ref, descr, cp)
+				$15::TEXT[], $16::TEXT[], $17::TEXT[], $18::TEXT[], $19::TEXT[], $20::TEXT[])
+				AS u (id, entry_ref, line_no, amount, bd, vd, md, status, reversal, e2e, asr, ref, descr, cp, dk)
 			ON CONFLICT (statement_id, entry_ref) DO NOTHING`,
-			tenant, rec.ID, rec.AccountID, rec.Currency, now, ids, refs, lineNo, amounts, bd, vd, md, status, rev, e2e, asr, ref, descr, cp)
+			tenant, rec.ID, rec.AccountID, rec.Currency, now, ids, refs, lineNo, amounts, bd, vd, md, status, rev, e2e, asr, ref, descr, cp, dk)
 		if err != nil {
 			return 0, fmt.Errorf("reconcile: store lines of %q: %w", st.ID, err)
 		}

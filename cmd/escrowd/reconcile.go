@@ -54,8 +54,8 @@ func cmdReconcile(ctx context.Context, args []string) error {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	st, b := res.Statement, res.Statement.Balance
-	fmt.Printf("statement %s (%s) for %s: %d lines, %d new, %d imported before, %d pending, %d reversals\n",
-		st.Ref, st.Format, st.AccountCode, res.Lines, res.NewLines, res.ExistingLines, res.PendingLines, res.Reversals)
+	fmt.Printf("statement %s (%s) for %s: %d lines, %d new, %d imported before, %d in another statement, %d pending, %d reversals\n",
+		st.Ref, st.Format, st.AccountCode, res.Lines, res.NewLines, res.ExistingLines, res.DuplicateLines, res.PendingLines, res.Reversals)
 	switch b.Status {
 	case reconcile.BalanceTied:
 		fmt.Printf("balances tie: opening %s + booked %s = closing %s\n", b.Opening, b.BookedTotal, b.Closing)
