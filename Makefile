@@ -44,7 +44,7 @@ bench: build
 	  pgbin() { command -v "$$1" || ls /usr/lib/postgresql/*/bin/"$$1" /usr/local/pgsql/bin/"$$1" 2>/dev/null | tail -1; }; \
 	  pgbench=$$(pgbin pgbench); psql=$$(pgbin psql); \
 	  [ -n "$$pgbench" ] && [ -n "$$psql" ] || { echo "make bench: pgbench and psql are needed (PostgreSQL client programs)" >&2; exit 1; }; \
-	  pg="$${DATABASE_URL%%\?*}"; pg="$${pg%/*}/pgbench?sslmode=disable"; out=$$(mktemp); \
+	  q=""; case "$$DATABASE_URL" in *\?*) q="?$${DATABASE_URL#*\?}";; esac; pg="$${DATABASE_URL%%\?*}"; pg="$${pg%/*}/pgbench$$q"; out=$$(mktemp); \
 	  "$$psql" -q "$$DATABASE_URL" -c "DROP DATABASE IF EXISTS pgbench WITH (FORCE)" -c "CREATE DATABASE pgbench"; \
 	  "$$pgbench" -i -s 10 -q "$$pg"; \
 	  "$$pgbench" -c 8 -j 2 -T 20 "$$pg" | tee "$$out"; tps=$$(awk "/^tps/ {print \$$3; exit}" "$$out"); rm -f "$$out"; \
@@ -61,7 +61,7 @@ bench-go:
 ## to pgbench. Takes about four minutes. BENCH_LEDGER_FLAGS passes flags.
 bench-ledger: build
 	$(WITH_DB) bench sh -c 'set -e; \
-	  pg="$${DATABASE_URL%%\?*}"; pg="$${pg%/*}/pgbench?sslmode=disable"; out=$$(mktemp); \
+	  q=""; case "$$DATABASE_URL" in *\?*) q="?$${DATABASE_URL#*\?}";; esac; pg="$${DATABASE_URL%%\?*}"; pg="$${pg%/*}/pgbench$$q"; out=$$(mktemp); \
 	  psql -q "$$DATABASE_URL" -c "DROP DATABASE IF EXISTS pgbench WITH (FORCE)" -c "CREATE DATABASE pgbench"; \
 	  pgbench -i -s 10 -q "$$pg"; \
 	  pgbench -c 8 -j 2 -T 20 "$$pg" | tee "$$out"; tps=$$(awk "/^tps/ {print \$$3; exit}" "$$out"); \
