@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/escrowd/escrowd/fx"
+	"github.com/escrowd/escrowd/internal/seal"
 	"github.com/escrowd/escrowd/risk"
 )
 
@@ -29,6 +30,9 @@ type Config struct {
 	FXQuoteTTL      time.Duration // ESCROWD_FX_QUOTE_TTL
 	FXSpreadBps     int           // ESCROWD_FX_SPREAD_BPS
 	RiskReviewTTL   time.Duration // ESCROWD_RISK_REVIEW_TTL
+	// SecretKey seals webhook signing secrets at rest (internal/seal):
+	// base64 of 32 random bytes. Empty: they are stored plain.
+	SecretKey string // ESCROWD_SECRET_KEY
 }
 
 // defaults returns the default configuration.
@@ -68,6 +72,7 @@ func (c *Config) vars() []configVar {
 		{"ESCROWD_FX_QUOTE_TTL", "fx-quote-ttl", "how long an FX quote can be used", &c.FXQuoteTTL},
 		{"ESCROWD_FX_SPREAD_BPS", "fx-spread-bps", "default FX spread in basis points for tenants without their own", &c.FXSpreadBps},
 		{"ESCROWD_RISK_REVIEW_TTL", "risk-review-ttl", "how long a risk review waits for a decision before it expires (rejected)", &c.RiskReviewTTL},
+		{"ESCROWD_SECRET_KEY", "secret-key", "key sealing webhook signing secrets at rest: base64 of 32 random bytes, e.g. openssl rand -base64 32 (prefer the environment: a flag shows in ps)", &c.SecretKey},
 	}
 }
 
@@ -162,7 +167,22 @@ func (c Config) Validate() error {
 	if c.RiskReviewTTL < time.Minute || c.RiskReviewTTL > maxRiskReviewTTL {
 		errs = append(errs, fmt.Errorf("risk-review-ttl must be 1m..%s", maxRiskReviewTTL))
 	}
+	if _, err := c.secrets(); err != nil {
+		errs = append(errs, fmt.Errorf("secret-key: %w", err))
+	}
 	return errors.Join(errs...)
+}
+
+// secrets returns the box sealing secrets under SecretKey (nil if unset).
+func (c Config) secrets() (*seal.Box, error) {
+	if c.SecretKey == "" {
+		return nil, nil
+	}
+	key, err := seal.ParseKey(c.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	return seal.New(key)
 }
 
 func (c Config) logger() *slog.Logger {

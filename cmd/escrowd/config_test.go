@@ -29,6 +29,18 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	if err := bad.Validate(); err == nil {
 		t.Fatal("invalid config accepted")
 	}
+	for _, key := range []string{"c2VjcmV0", "not base64!"} { // "secret": 6 bytes
+		bad = *cfg
+		bad.SecretKey = key
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "secret-key") {
+			t.Errorf("secret key %q: %v", key, err)
+		}
+	}
+	good := *cfg
+	good.SecretKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" // 32 bytes
+	if box, err := good.secrets(); err != nil || box == nil || good.Validate() != nil {
+		t.Fatalf("32-byte key: %v, %v", box, err)
+	}
 }
 
 // TestREADMEListsEverySetting keeps the README's configuration table true.

@@ -34,6 +34,9 @@ func cmdServe(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	if cfg.SecretKey == "" {
+		a.log.Warn("ESCROWD_SECRET_KEY is not set: new webhook signing secrets are stored in plain text")
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)

@@ -64,13 +64,17 @@ func open(ctx context.Context, cfg Config) (*app, error) {
 	a.reg = prometheus.NewRegistry()
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.reg.MustRegister(a.db.Collectors()...)
+	secrets, err := cfg.secrets() // checked by Validate
+	if err != nil {
+		return nil, err
+	}
 	a.set, err = services.New(a.db, a.clock, services.Settings{FXMaxRateAge: cfg.FXMaxRateAge, FXQuoteTTL: cfg.FXQuoteTTL,
-		FXSpreadBps: int64(cfg.FXSpreadBps), RiskReviewTTL: cfg.RiskReviewTTL, Log: a.log})
+		FXSpreadBps: int64(cfg.FXSpreadBps), RiskReviewTTL: cfg.RiskReviewTTL, Secrets: secrets, Log: a.log})
 	if err != nil {
 		return nil, err
 	}
 	a.jobs = jobs.NewRunner(a.db, a.clock, a.log)
-	a.hooks = &outbox.Deliverer{DB: a.db, Clock: a.clock, Client: &http.Client{Timeout: outbox.DeliveryTimeout}, Log: a.log}
+	a.hooks = &outbox.Deliverer{DB: a.db, Clock: a.clock, Client: &http.Client{Timeout: outbox.DeliveryTimeout}, Log: a.log, Secrets: secrets}
 	a.server = api.New(api.Deps{
 		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.set.Tenants, Outbox: a.set.Outbox, FX: a.set.FX, Escrows: a.set.Escrows, Ledger: a.set.Ledger,
 		Risk: a.set.Risk, Disputes: a.set.Disputes, Reconcile: a.set.Reconcile, Migrations: a.ms, Registry: a.reg,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/seal"
 )
 
 // Delivery limits.
@@ -36,14 +37,16 @@ type Deliverer struct {
 	Clock  clock.Clock
 	Client *http.Client
 	Log    *slog.Logger
+	// Secrets opens sealed signing secrets (Store.Secrets' key).
+	Secrets *seal.Box
 }
 
 type claimed struct {
-	id, eventID uuid.UUID
-	attempts    int
-	createdAt   time.Time
-	url, secret string
-	event       Event
+	id, eventID, endpointID uuid.UUID
+	attempts                int
+	createdAt               time.Time
+	url, secret             string
+	event                   Event
 }
 
 // RetryDelay is the pause after the n-th failed attempt (n from 1):
@@ -80,7 +83,7 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rows, err := d.DB.Pool.Query(ctx, `
-		SELECT w.id, w.event_id, w.attempts, w.created_at, ep.url, ep.secret,
+		SELECT w.id, w.event_id, w.endpoint_id, w.attempts, w.created_at, ep.url, ep.secret,
 		       e.id, e.tenant_id, e.type, e.subject_id, e.payload, e.created_at
 		FROM webhook_deliveries w
 		JOIN webhook_endpoints ep ON ep.id = w.endpoint_id
@@ -91,7 +94,7 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 	}
 	batch, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
 		var c claimed
-		err := row.Scan(&c.id, &c.eventID, &c.attempts, &c.createdAt, &c.url, &c.secret,
+		err := row.Scan(&c.id, &c.eventID, &c.endpointID, &c.attempts, &c.createdAt, &c.url, &c.secret,
 			&c.event.ID, &c.event.TenantID, &c.event.Type, &c.event.SubjectID, &c.event.Payload, &c.event.CreatedAt)
 		return c, err
 	})
@@ -107,8 +110,14 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 	return len(batch), nil
 }
 
-// post sends one event; it runs outside any transaction.
+// post sends one event; it runs outside any transaction. A signing secret
+// that does not open (sealed under another key, or no key configured)
+// fails the attempt, which is retried like any other.
 func (d *Deliverer) post(ctx context.Context, c claimed) (int, error) {
+	secret, err := d.Secrets.Open(c.secret, secretContext(c.endpointID))
+	if err != nil {
+		return 0, fmt.Errorf("endpoint %s: signing secret: %w", c.endpointID, err)
+	}
 	body, err := json.Marshal(c.event)
 	if err != nil {
 		return 0, err
@@ -122,7 +131,7 @@ func (d *Deliverer) post(ctx context.Context, c claimed) (int, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "escrowd-webhooks/1")
 	req.Header.Set("Escrowd-Event-Id", c.event.ID.String())
-	req.Header.Set("Escrowd-Signature", Sign(c.secret, d.Clock.Now(), body))
+	req.Header.Set("Escrowd-Signature", Sign(secret, d.Clock.Now(), body))
 	resp, err := d.Client.Do(req)
 	if err != nil {
 		return 0, err

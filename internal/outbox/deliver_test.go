@@ -29,6 +29,14 @@ type receiver struct {
 	status int
 	got    []http.Header
 	bodies [][]byte
+	path   []string
+}
+
+// paths returns the paths of the requests so far, in order.
+func (rc *receiver) paths() []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]string(nil), rc.path...)
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -37,6 +45,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer rc.mu.Unlock()
 	rc.got = append(rc.got, r.Header.Clone())
 	rc.bodies = append(rc.bodies, b)
+	rc.path = append(rc.path, r.URL.Path)
 	w.WriteHeader(rc.status)
 }
 

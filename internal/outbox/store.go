@@ -8,12 +8,15 @@ import (
 
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/seal"
 )
 
 // Store is the service behind the events and webhook-endpoint routes.
 type Store struct {
 	DB    *db.DB
 	Clock clock.Clock
+	// Secrets seals webhook signing secrets (nil: stored plain).
+	Secrets *seal.Box
 }
 
 // Redelivered says how many deliveries an event redelivery queued.
@@ -31,7 +34,7 @@ func (e Endpoint) ResourceID() string { return e.ID.String() }
 // CreateEndpoint registers a webhook endpoint for tenant.
 func (s *Store) CreateEndpoint(ctx context.Context, tenant uuid.UUID, url string, types []string) (Endpoint, error) {
 	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Endpoint, error) {
-		return CreateEndpoint(ctx, tx, tenant, url, types, s.Clock.Now())
+		return CreateEndpoint(ctx, tx, s.Secrets, tenant, url, types, s.Clock.Now())
 	})
 }
 

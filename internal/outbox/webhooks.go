@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/seal"
 )
 
 // ErrInvalidEndpoint is returned for a bad webhook URL or event type list.
@@ -51,8 +52,8 @@ func ValidateEndpoint(rawURL string, types []string) (field, msg string) {
 }
 
 // CreateEndpoint stores an endpoint with a fresh signing secret, returned
-// once in the result.
-func CreateEndpoint(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, rawURL string, types []string, now time.Time) (Endpoint, error) {
+// once in the result and stored sealed under secrets (plain when nil).
+func CreateEndpoint(ctx context.Context, tx pgx.Tx, secrets *seal.Box, tenant uuid.UUID, rawURL string, types []string, now time.Time) (Endpoint, error) {
 	if field, msg := ValidateEndpoint(rawURL, types); field != "" {
 		return Endpoint{}, fmt.Errorf("%w: %s %s", ErrInvalidEndpoint, field, msg)
 	}
@@ -62,14 +63,21 @@ func CreateEndpoint(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, rawURL str
 	}
 	ep := Endpoint{ID: uuid.Must(uuid.NewV7()), URL: rawURL, EventTypes: types, CreatedAt: now,
 		Secret: "whsec_" + base64.RawURLEncoding.EncodeToString(raw[:])}
-	_, err := tx.Exec(ctx, `
+	stored, err := secrets.Seal(ep.Secret, secretContext(ep.ID))
+	if err != nil {
+		return Endpoint{}, err
+	}
+	_, err = tx.Exec(ctx, `
 		INSERT INTO webhook_endpoints (id, tenant_id, url, event_types, secret, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		ep.ID, tenant, ep.URL, ep.EventTypes, ep.Secret, now)
+		ep.ID, tenant, ep.URL, ep.EventTypes, stored, now)
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("create webhook endpoint: %w", err)
 	}
 	return ep, nil
 }
+
+// secretContext binds an endpoint's sealed secret to its row.
+func secretContext(endpoint uuid.UUID) string { return "webhook_endpoints.secret:" + endpoint.String() }
 
 // ListEndpoints lists a tenant's endpoints (without secrets).
 func ListEndpoints(ctx context.Context, d *db.DB, tenant uuid.UUID) ([]Endpoint, error) {

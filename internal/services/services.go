@@ -17,6 +17,7 @@ import (
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/jobs"
 	"github.com/escrowd/escrowd/internal/outbox"
+	"github.com/escrowd/escrowd/internal/seal"
 	"github.com/escrowd/escrowd/internal/tenants"
 	"github.com/escrowd/escrowd/ledger"
 	"github.com/escrowd/escrowd/reconcile"
@@ -29,6 +30,7 @@ type Settings struct {
 	FXQuoteTTL    time.Duration
 	FXSpreadBps   int64
 	RiskReviewTTL time.Duration
+	Secrets       *seal.Box    // seals webhook signing secrets; nil: stored plain
 	Log           *slog.Logger // nil: no logs
 }
 
@@ -54,7 +56,7 @@ type Set struct {
 func New(d *db.DB, clk clock.Clock, s Settings) (*Set, error) {
 	set := &Set{
 		Tenants: &tenants.Store{DB: d, Clock: clk},
-		Outbox:  &outbox.Store{DB: d, Clock: clk},
+		Outbox:  &outbox.Store{DB: d, Clock: clk, Secrets: s.Secrets},
 		Ledger:  &ledger.Service{DB: d, Clock: clk},
 		FX:      &fx.Service{DB: d, Clock: clk, MaxRateAge: s.FXMaxRateAge, QuoteTTL: s.FXQuoteTTL, DefaultSpreadBps: s.FXSpreadBps},
 	}
