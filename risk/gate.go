@@ -114,6 +114,9 @@ type GateConfig struct {
 	// ReviewTTL is how long a review waits before it expires; 0:
 	// DefaultReviewTTL.
 	ReviewTTL time.Duration
+	// StepUpKey keys the stored hashes of step-up codes (HMAC-SHA256);
+	// nil: salted SHA-256 only.
+	StepUpKey []byte
 }
 
 // Gate decides on payouts inside the caller's transaction. It is safe for
@@ -123,11 +126,12 @@ type Gate struct {
 	sanctions *SanctionsStore
 	fx        USDConverter
 	reviewTTL time.Duration
+	stepUpKey []byte
 }
 
 // NewGate returns a gate.
 func NewGate(cfg GateConfig) (*Gate, error) {
-	g := &Gate{rules: cfg.Rules, sanctions: cfg.Sanctions, fx: cfg.FX, reviewTTL: cfg.ReviewTTL}
+	g := &Gate{rules: cfg.Rules, sanctions: cfg.Sanctions, fx: cfg.FX, reviewTTL: cfg.ReviewTTL, stepUpKey: cfg.StepUpKey}
 	var err error
 	if g.rules == nil {
 		if g.rules, err = NewRuleStore(); err != nil {
@@ -270,7 +274,7 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 		}
 		gd.ReviewID = &rv
 	case d.Outcome == OutcomeStepUp:
-		code, expires, err := createChallenge(ctx, tx, in.TenantID, in.SubjectID, escrowID, &gd.ID, now)
+		code, expires, err := g.createChallenge(ctx, tx, in.TenantID, in.SubjectID, escrowID, &gd.ID, now)
 		if err != nil {
 			return GateDecision{}, err
 		}

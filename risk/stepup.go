@@ -2,6 +2,7 @@ package risk
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -57,11 +58,29 @@ func newStepUpCode() (string, error) {
 	return fmt.Sprintf("%0*d", StepUpCodeDigits, n.Int64()), nil
 }
 
-func hashStepUpCode(salt []byte, code string) []byte {
+// hashStepUpCode is HMAC-SHA256(key, salt || code), or SHA-256(salt ||
+// code) without a key. A code has only 10^6 values: without a server key,
+// anyone who reads risk_step_ups finds an open code in a second.
+func hashStepUpCode(key, salt []byte, code string) []byte {
 	h := sha256.New()
+	if key != nil {
+		h = hmac.New(sha256.New, key)
+	}
 	h.Write(salt)
 	h.Write([]byte(code))
 	return h.Sum(nil)
+}
+
+// codeMatches compares a code with a challenge's stored hash in constant
+// time. With a key it also accepts the unkeyed hash, which codes issued
+// before the key was configured have (they live StepUpTTL); a keyed hash
+// never equals it.
+func (g *Gate) codeMatches(c stepUpChallenge, code string) bool {
+	ok := subtle.ConstantTimeCompare(hashStepUpCode(g.stepUpKey, c.salt, code), c.hash) == 1
+	if g.stepUpKey != nil {
+		ok = subtle.ConstantTimeCompare(hashStepUpCode(nil, c.salt, code), c.hash) == 1 || ok
+	}
+	return ok
 }
 
 // stepUpChallenge is the open challenge of a subject.
@@ -97,7 +116,7 @@ func openChallenge(ctx context.Context, tx pgx.Tx, tenant, subjectID uuid.UUID) 
 // createChallenge closes any open challenge of the subject (its failed
 // attempts carry over to the new one) and opens a new one; it returns the
 // code in clear.
-func createChallenge(ctx context.Context, tx pgx.Tx, tenant, subjectID uuid.UUID, escrowID, decisionID *uuid.UUID, now time.Time) (string, time.Time, error) {
+func (g *Gate) createChallenge(ctx context.Context, tx pgx.Tx, tenant, subjectID uuid.UUID, escrowID, decisionID *uuid.UUID, now time.Time) (string, time.Time, error) {
 	rows, err := tx.Query(ctx, `
 		UPDATE risk_step_ups SET status = 'superseded', closed_at = $3 WHERE tenant_id = $1 AND subject_id = $2 AND status = 'open'
 		RETURNING failed_attempts`, tenant, subjectID, now)
@@ -124,7 +143,7 @@ func createChallenge(ctx context.Context, tx pgx.Tx, tenant, subjectID uuid.UUID
 	_, err = tx.Exec(ctx, `
 		INSERT INTO risk_step_ups (id, tenant_id, subject_id, escrow_id, decision_id, salt, code_hash, failed_attempts, status, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10)`,
-		uuid.Must(uuid.NewV7()), tenant, subjectID, escrowID, decisionID, salt, hashStepUpCode(salt, code), carried, now, expires)
+		uuid.Must(uuid.NewV7()), tenant, subjectID, escrowID, decisionID, salt, hashStepUpCode(g.stepUpKey, salt, code), carried, now, expires)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("risk: step-up of %s: %w", subjectID, err)
 	}
@@ -139,7 +158,7 @@ func createChallenge(ctx context.Context, tx pgx.Tx, tenant, subjectID uuid.UUID
 // decision that asked for the step-up: "release" or "refund") and writes a
 // risk.alert event. An expired code is ErrStepUpExpired (nothing
 // is counted); no open challenge is ErrStepUpNotFound. Codes are compared
-// as salted hashes in constant time.
+// as salted hashes (keyed when the gate has a StepUpKey) in constant time.
 func (g *Gate) VerifyStepUp(ctx context.Context, tx pgx.Tx, tenant, subjectID uuid.UUID, code string, now time.Time) (StepUpResult, error) {
 	c, err := openChallenge(ctx, tx, tenant, subjectID)
 	if err != nil {
@@ -148,7 +167,7 @@ func (g *Gate) VerifyStepUp(ctx context.Context, tx pgx.Tx, tenant, subjectID uu
 	if !now.Before(c.expiresAt) {
 		return StepUpResult{}, fmt.Errorf("step-up of %s: %w", subjectID, ErrStepUpExpired)
 	}
-	if subtle.ConstantTimeCompare(hashStepUpCode(c.salt, code), c.hash) == 1 {
+	if g.codeMatches(c, code) {
 		if _, err := tx.Exec(ctx, `UPDATE risk_step_ups SET status = 'confirmed', closed_at = $2 WHERE id = $1`, c.id, now); err != nil {
 			return StepUpResult{}, fmt.Errorf("risk: confirm step-up of %s: %w", subjectID, err)
 		}
@@ -214,5 +233,5 @@ func (g *Gate) ResendStepUp(ctx context.Context, tx pgx.Tx, tenant, subjectID uu
 	if len(recent) >= MaxStepUpCodesPerDay {
 		return "", time.Time{}, &RateLimitedError{RetryAfter: recent[0].Add(stepUpDay).Sub(now), Limit: fmt.Sprintf("%d codes per day", MaxStepUpCodesPerDay)}
 	}
-	return createChallenge(ctx, tx, tenant, subjectID, c.escrowID, c.decisionID, now)
+	return g.createChallenge(ctx, tx, tenant, subjectID, c.escrowID, c.decisionID, now)
 }

@@ -1,6 +1,7 @@
 package risk
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 )
 
 // stepUp makes a release that needs a step-up and returns it with its code.
@@ -167,5 +169,47 @@ func TestStepUpResendLimits(t *testing.T) {
 	}
 	if _, _, err := e.resend(uuid.Must(uuid.NewV7())); !errors.Is(err, ErrStepUpNotFound) {
 		t.Errorf("resend without a challenge: %v", err)
+	}
+}
+
+// TestStepUpCodeHashKeyed: with a StepUpKey the stored hash of a code is
+// keyed, so the table alone no longer gives the code away (a code has only
+// 10^6 values); the right code confirms and a wrong one does not. A code
+// issued before the key was configured still confirms.
+func TestStepUpCodeHashKeyed(t *testing.T) {
+	e := newEnv(t)
+	unkeyed := e.gate
+	keyed, err := NewGate(GateConfig{FX: tableRates{"EUR": decimal.RequireFromString("1.08")}, StepUpKey: bytes.Repeat([]byte{9}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func(subject uuid.UUID) (salt, hash []byte) {
+		t.Helper()
+		if err := e.db.Pool.QueryRow(context.Background(), `SELECT salt, code_hash FROM risk_step_ups WHERE subject_id = $1 AND status = 'open'`,
+			subject).Scan(&salt, &hash); err != nil {
+			t.Fatal(err)
+		}
+		return salt, hash
+	}
+
+	e.gate = unkeyed
+	old, oldDecision := e.stepUp()
+	if salt, hash := stored(old.subject); !bytes.Equal(hashStepUpCode(nil, salt, oldDecision.StepUpCode), hash) {
+		t.Fatal("without a key the stored hash is not SHA-256(salt || code)")
+	}
+
+	e.gate = keyed
+	r, d := e.stepUp()
+	if salt, hash := stored(r.subject); bytes.Equal(hashStepUpCode(nil, salt, d.StepUpCode), hash) {
+		t.Fatal("with a key the stored hash is still SHA-256(salt || code)")
+	}
+	if res, err := e.verify(r.subject, wrong(d.StepUpCode)); err != nil || res.Confirmed {
+		t.Fatalf("wrong code: %+v %v", res, err)
+	}
+	if res, err := e.verify(r.subject, d.StepUpCode); err != nil || !res.Confirmed {
+		t.Fatalf("right code: %+v %v", res, err)
+	}
+	if res, err := e.verify(old.subject, oldDecision.StepUpCode); err != nil || !res.Confirmed {
+		t.Fatalf("code issued before the key: %+v %v", res, err)
 	}
 }

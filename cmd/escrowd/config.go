@@ -30,8 +30,8 @@ type Config struct {
 	FXQuoteTTL      time.Duration // ESCROWD_FX_QUOTE_TTL
 	FXSpreadBps     int           // ESCROWD_FX_SPREAD_BPS
 	RiskReviewTTL   time.Duration // ESCROWD_RISK_REVIEW_TTL
-	// SecretKey seals webhook signing secrets at rest (internal/seal):
-	// base64 of 32 random bytes. Empty: they are stored plain.
+	// SecretKey seals webhook signing secrets at rest and keys step-up
+	// code hashes (internal/seal): base64 of 32 random bytes. Empty: plain.
 	SecretKey string // ESCROWD_SECRET_KEY
 }
 
@@ -72,7 +72,7 @@ func (c *Config) vars() []configVar {
 		{"ESCROWD_FX_QUOTE_TTL", "fx-quote-ttl", "how long an FX quote can be used", &c.FXQuoteTTL},
 		{"ESCROWD_FX_SPREAD_BPS", "fx-spread-bps", "default FX spread in basis points for tenants without their own", &c.FXSpreadBps},
 		{"ESCROWD_RISK_REVIEW_TTL", "risk-review-ttl", "how long a risk review waits for a decision before it expires (rejected)", &c.RiskReviewTTL},
-		{"ESCROWD_SECRET_KEY", "secret-key", "key sealing webhook signing secrets at rest: base64 of 32 random bytes, e.g. openssl rand -base64 32 (prefer the environment: a flag shows in ps)", &c.SecretKey},
+		{"ESCROWD_SECRET_KEY", "secret-key", "key sealing webhook signing secrets at rest and keying step-up code hashes: base64 of 32 random bytes, e.g. openssl rand -base64 32 (prefer the environment: a flag shows in ps)", &c.SecretKey},
 	}
 }
 

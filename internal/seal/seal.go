@@ -19,6 +19,7 @@ package seal
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -44,6 +45,7 @@ var (
 type Box struct {
 	aead cipher.AEAD
 	id   string
+	key  []byte
 }
 
 // ParseKey reads a key written as base64 (standard or URL alphabet, with
@@ -76,7 +78,19 @@ func New(key []byte) (*Box, error) {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
 	sum := sha256.Sum256(key)
-	return &Box{aead: aead, id: hex.EncodeToString(sum[:4])}, nil
+	return &Box{aead: aead, id: hex.EncodeToString(sum[:4]), key: append([]byte(nil), key...)}, nil
+}
+
+// Key derives a key for another use of the operator's key, such as
+// keying the hashes of one-time codes: HMAC-SHA256(key, "escrowd/" +
+// purpose). Different purposes give unrelated keys; a nil box gives nil.
+func (b *Box) Key(purpose string) []byte {
+	if b == nil {
+		return nil
+	}
+	mac := hmac.New(sha256.New, b.key)
+	mac.Write([]byte("escrowd/" + purpose))
+	return mac.Sum(nil)
 }
 
 // KeyID names the box's key in sealed values ("" for a nil box).

@@ -80,3 +80,15 @@ func TestParseKey(t *testing.T) {
 		}
 	}
 }
+
+func TestDerivedKeys(t *testing.T) {
+	b := box(t, 1)
+	a1, a2, other := b.Key("step-up codes"), b.Key("step-up codes"), b.Key("something else")
+	if len(a1) != 32 || !bytes.Equal(a1, a2) || bytes.Equal(a1, other) || bytes.Equal(a1, box(t, 2).Key("step-up codes")) {
+		t.Fatalf("derived keys %x %x %x: want 32 bytes, stable per purpose and key, different otherwise", a1, a2, other)
+	}
+	var none *seal.Box
+	if none.Key("step-up codes") != nil {
+		t.Fatal("a nil box derived a key")
+	}
+}

@@ -30,7 +30,7 @@ type Settings struct {
 	FXQuoteTTL    time.Duration
 	FXSpreadBps   int64
 	RiskReviewTTL time.Duration
-	Secrets       *seal.Box    // seals webhook signing secrets; nil: stored plain
+	Secrets       *seal.Box    // seals webhook signing secrets and keys step-up code hashes; nil: plain
 	Log           *slog.Logger // nil: no logs
 }
 
@@ -61,7 +61,7 @@ func New(d *db.DB, clk clock.Clock, s Settings) (*Set, error) {
 		FX:      &fx.Service{DB: d, Clock: clk, MaxRateAge: s.FXMaxRateAge, QuoteTTL: s.FXQuoteTTL, DefaultSpreadBps: s.FXSpreadBps},
 	}
 	var err error
-	if set.Gate, err = risk.NewGate(risk.GateConfig{FX: set.FX, ReviewTTL: s.RiskReviewTTL}); err != nil {
+	if set.Gate, err = risk.NewGate(risk.GateConfig{FX: set.FX, ReviewTTL: s.RiskReviewTTL, StepUpKey: s.Secrets.Key("step-up codes")}); err != nil {
 		return nil, err
 	}
 	set.Risk = risk.NewService(d, clk, set.Gate)
