@@ -175,3 +175,37 @@ func TestWonChargebackReopensWithoutAutoRelease(t *testing.T) {
 		t.Fatalf("after the old auto-release time: %s holding %s released %s, want it untouched", got.State, got.Held(), got.Released)
 	}
 }
+
+// TestDisputeAfterChargebackOfReleasedMoney: the card network gave the
+// buyer 300 of a released 500 back. A dispute can then claim, and the
+// guarantee cover, only the other 200: the buyer is not refunded twice.
+func TestDisputeAfterChargebackOfReleasedMoney(t *testing.T) {
+	f := newFixture(t)
+	e := f.delivered("500.00", nil)
+	if _, err := f.esc.Accept(f.ctx, f.tenant, e.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	cb := f.chargeback(e, "300.00", "psp-overlap", 48*time.Hour)
+	if !cb.FromHeld.IsZero() || !cb.ClawedBack.Add(cb.Loss).Equal(dec("300")) {
+		t.Fatalf("chargeback %+v", cb)
+	}
+	_, err := f.svc.Open(f.ctx, f.tenant, e.ID, disputes.OpenRequest{Reason: disputes.ReasonDamaged, ClaimedAmount: "200.01", Description: "d"})
+	if fe, ok := valid.As(err); !ok || fe[0].Field != "claimed_amount" {
+		t.Fatalf("claim above what the chargeback left: %v", err)
+	}
+	d := f.open(e, disputes.ReasonDamaged, "200.00")
+	if _, err := f.svc.Escalate(f.ctx, f.tenant, d.ID, disputes.EscalateRequest{By: disputes.PartySeller}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "r"}, "agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := out.Dispute.Resolution; r == nil || !r.RefundAmount.Equal(dec("200")) || !r.Covered.Equal(dec("200")) {
+		t.Fatalf("resolution %+v, want 200 refunded, all of it covered", r)
+	}
+	if b := f.balance("buyer:" + e.Buyer.ID + ":refund:EUR"); !b.Equal(dec("200")) {
+		t.Fatalf("buyer refund account %s, want 200 (with the chargeback's 300, the 500 paid)", b)
+	}
+	f.checkEscrow(e.ID)
+}

@@ -73,7 +73,7 @@ func (s *Service) claimable(ctx context.Context, q db.Querier, d Dispute) (decim
 	if err != nil {
 		return decimal.Zero, err
 	}
-	covered, err := coveredBefore(ctx, q, d.EscrowID)
+	covered, err := recoveredBefore(ctx, q, d.EscrowID)
 	if err != nil {
 		return decimal.Zero, err
 	}

@@ -61,7 +61,7 @@ func (s *Service) Open(ctx context.Context, tenant, escrowID uuid.UUID, req Open
 	}
 	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Dispute, error) {
 		now := s.Clock.Now()
-		covered, err := coveredBefore(ctx, tx, escrowID)
+		covered, err := recoveredBefore(ctx, tx, escrowID)
 		if err != nil {
 			return Dispute{}, err
 		}
@@ -350,7 +350,7 @@ func (s *Service) Resolve(ctx context.Context, tenant, id uuid.UUID, req Resolve
 
 // settle carries out an outcome on the escrow and records it on d.
 func (s *Service) settle(ctx context.Context, tx pgx.Tx, d *Dispute, outcome string, refund *decimal.Decimal, rationale, by string, offer *Offer, now time.Time) (escrow.Settlement, error) {
-	covered, err := coveredBefore(ctx, tx, d.EscrowID)
+	covered, err := recoveredBefore(ctx, tx, d.EscrowID)
 	if err != nil {
 		return escrow.Settlement{}, err
 	}

@@ -135,7 +135,8 @@ func Read(ctx context.Context, q db.Querier, tenant, id uuid.UUID) (Escrow, erro
 
 // Claimable is the order money the buyer may still get back: the order
 // money it paid (the order amount once fully funded) less what was
-// refunded and what earlier disputes covered.
+// refunded and what it got back outside the escrow account before
+// (coveredBefore: earlier disputes' coverage, chargebacks of released money).
 func (e Escrow) Claimable(coveredBefore decimal.Decimal) decimal.Decimal {
 	paid := e.Amount
 	if e.FundedAt == nil {
@@ -245,8 +246,10 @@ type SettleInput struct {
 	// Refund is the order money the buyer gets back; nil is everything
 	// Claimable. Zero releases everything to the seller.
 	Refund *decimal.Decimal
-	// CoveredBefore is what earlier disputes of the escrow covered from
-	// the guarantee (it counts against the coverage limit).
+	// CoveredBefore is what the buyer got back outside the escrow account
+	// before: earlier disputes' coverage from the guarantee and chargebacks
+	// of money the escrow no longer held. It counts against the coverage
+	// limit.
 	CoveredBefore decimal.Decimal
 	// Reason is written on the payouts.
 	Reason string
