@@ -108,6 +108,48 @@ func (s *Server) decideRiskReview(approve bool) func(r *http.Request, body []byt
 	}
 }
 
+// listRiskClearances answers GET /v1/risk/clearances[?party_id=].
+func (s *Server) listRiskClearances(r *http.Request) (any, error) {
+	limit, err := pageLimit(r)
+	if err != nil {
+		return nil, err
+	}
+	after := uuid.Nil
+	if err := decodeCursor(r, &after); err != nil {
+		return nil, err
+	}
+	cs, err := s.risk.ListClearances(r.Context(), principal(r).TenantID, r.URL.Query().Get("party_id"), after, limit)
+	if err != nil {
+		return nil, err
+	}
+	page := Page[risk.Clearance]{Data: cs}
+	if page.Data == nil {
+		page.Data = []risk.Clearance{}
+	}
+	if len(cs) == limit {
+		page.NextCursor = encodeCursor(cs[len(cs)-1].ID)
+	}
+	return page, nil
+}
+
+type revokeClearanceRequest struct {
+	Reason string `json:"reason"`
+}
+
+// revokeRiskClearance answers POST /v1/risk/clearances/{id}/revoke with
+// {reason}.
+func (s *Server) revokeRiskClearance(r *http.Request, body []byte) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	var in revokeClearanceRequest
+	if err := decodeJSON(body, &in); err != nil {
+		return nil, err
+	}
+	return s.risk.RevokeClearance(r.Context(), principal(r).TenantID, id, in.Reason, decidedBy(r))
+}
+
 type freezeRequest struct {
 	Reason string `json:"reason"`
 }

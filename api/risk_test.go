@@ -286,4 +286,34 @@ func TestSanctionsFalsePositiveCleared(t *testing.T) {
 	}
 	// The other seller's match stands.
 	e.escrowAct(e.tenantA, rejected, "release", nil, http.StatusUnprocessableEntity)
+
+	// The clearance is listed, and a reviewer who cleared by mistake
+	// revokes it: the seller's next escrow is blocked again.
+	list := e.must(http.StatusOK, req{method: http.MethodGet, path: "/v1/risk/clearances?party_id=seller-guzman-2", role: tenants.RoleRiskReviewer}).json(t)
+	cs, _ := list["data"].([]any)
+	if len(cs) != 1 {
+		t.Fatalf("clearances %v, want one", list)
+	}
+	c := cs[0].(map[string]any)
+	if c["party"] != "seller" || c["ent_num"] != float64(6861) || c["review_id"] != rv || c["name"] != "Joaquin Guzman Loera" {
+		t.Fatalf("clearance %v", c)
+	}
+	revokePath := "/v1/risk/clearances/" + c["id"].(string) + "/revoke"
+	if p := e.must(http.StatusUnprocessableEntity, req{method: http.MethodPost, path: revokePath, role: tenants.RoleRiskReviewer, body: map[string]any{}}).json(t); !strings.Contains(fmt.Sprint(p), "reason") {
+		t.Fatalf("revocation without a reason: %v", p)
+	}
+	e.must(http.StatusNotFound, req{method: http.MethodPost, path: revokePath, role: tenants.RoleRiskReviewer, tenant: e.tenantB, body: map[string]any{"reason": "x"}})
+	revoked := e.must(http.StatusOK, req{method: http.MethodPost, path: revokePath, role: tenants.RoleRiskReviewer,
+		body: map[string]any{"reason": "same date of birth after all"}}).json(t)
+	if revoked["reason"] != "same date of birth after all" || revoked["revoked_at"] == nil {
+		t.Fatalf("revoked %v", revoked)
+	}
+	e.must(http.StatusNotFound, req{method: http.MethodPost, path: revokePath, role: tenants.RoleRiskReviewer, body: map[string]any{"reason": "again"}})
+	if again := e.must(http.StatusOK, req{method: http.MethodGet, path: "/v1/risk/clearances", role: tenants.RoleRiskReviewer}).json(t); len(again["data"].([]any)) != 0 {
+		t.Fatalf("after the revocation: %v", again)
+	}
+	next := funded("PO-sdn-3", "seller-guzman-2")
+	if r := e.escrowAct(e.tenantA, next, "release", nil, http.StatusUnprocessableEntity); r["code"] != "release_blocked" {
+		t.Fatalf("after the revocation: %v", r)
+	}
 }

@@ -68,6 +68,8 @@ func (s *Server) routes() []route {
 		route{method: http.MethodGet, path: "/v1/risk/reviews/{id}", roles: reviewers, read: s.getRiskReview},
 		route{method: http.MethodPost, path: "/v1/risk/reviews/{id}/approve", roles: reviewers, write: s.decideRiskReview(true), render: renderOK, idempotent: true},
 		route{method: http.MethodPost, path: "/v1/risk/reviews/{id}/reject", roles: reviewers, write: s.decideRiskReview(false), render: renderOK, idempotent: true},
+		route{method: http.MethodGet, path: "/v1/risk/clearances", roles: reviewers, read: s.listRiskClearances},
+		route{method: http.MethodPost, path: "/v1/risk/clearances/{id}/revoke", roles: reviewers, write: s.revokeRiskClearance, render: renderOK, idempotent: true},
 		route{method: http.MethodPost, path: "/v1/parties/{id}/freeze", roles: reviewersOrMP, write: s.freezeParty, render: renderOK, idempotent: true},
 		route{method: http.MethodPost, path: "/v1/parties/{id}/unfreeze", roles: reviewersOrMP, write: s.unfreezeParty, render: renderOK, idempotent: true},
 	)

@@ -23,8 +23,9 @@ import (
 //
 // The last decision on a review of the match wins: rejecting one (the
 // match is confirmed) deletes the clearance an earlier approval wrote, so
-// a reviewer who cleared by mistake can reject another review of the same
-// match (or freeze the party). Letting a review expire changes nothing.
+// a reviewer who cleared by mistake can also revoke the clearance
+// (RevokeClearance) or freeze the party. Letting a review expire changes
+// nothing.
 //
 // Without clearances a false positive held the escrow's money for good:
 // every payout was blocked again by the same match.
@@ -49,11 +50,11 @@ func decideMatch(ctx context.Context, tx pgx.Tx, rv Review, status, by string, n
 	var err error
 	if status == ReviewApproved {
 		_, err = tx.Exec(ctx, `
-			INSERT INTO risk_clearances (tenant_id, party, party_id, ent_num, name_key, name, review_id, cleared_by, cleared_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			INSERT INTO risk_clearances (id, tenant_id, party, party_id, ent_num, name_key, name, review_id, cleared_by, cleared_at)
+			VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (tenant_id, party_id, party, ent_num, name_key)
 			DO UPDATE SET review_id = excluded.review_id, cleared_by = excluded.cleared_by, cleared_at = excluded.cleared_at`,
-			rv.TenantID, k.party, k.partyID, k.entNum, k.nameKey, cut(rv.Match.Name, MaxNameRunes*4), rv.ID, by, now)
+			rv.TenantID, k.party, k.partyID, k.entNum, k.nameKey, cut(rv.Match.Name, MaxNameRunes*4), rv.ID, by, now, uuid.New())
 	} else {
 		_, err = tx.Exec(ctx, `
 			DELETE FROM risk_clearances WHERE tenant_id = $1 AND party_id = $2 AND party = $3 AND ent_num = $4 AND name_key = $5`,
