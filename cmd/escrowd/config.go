@@ -58,6 +58,16 @@ type configVar struct {
 	ptr             any
 }
 
+// secretVars are the settings whose value never appears in usage output,
+// where it would show as the flag's default, taken from the environment.
+var secretVars = map[string]bool{"DATABASE_URL": true, "ESCROWD_SECRET_KEY": true}
+
+// secretString is a string flag whose value usage output never shows.
+type secretString struct{ p *string }
+
+func (s secretString) String() string     { return "" }
+func (s secretString) Set(v string) error { *s.p = v; return nil }
+
 func (c *Config) vars() []configVar {
 	return []configVar{
 		{"DATABASE_URL", "database-url", "PostgreSQL 15+ or CockroachDB connection URL (required)", &c.DatabaseURL},
@@ -92,7 +102,11 @@ func load(name string, args []string) (*Config, *flag.FlagSet, error) {
 		help := v.help + " (env " + v.env + ")"
 		switch p := v.ptr.(type) {
 		case *string:
-			fs.StringVar(p, v.flag, *p, help)
+			if secretVars[v.env] {
+				fs.Var(secretString{p}, v.flag, help)
+			} else {
+				fs.StringVar(p, v.flag, *p, help)
+			}
 		case *int:
 			fs.IntVar(p, v.flag, *p, help)
 		case *bool:

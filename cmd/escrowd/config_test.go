@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"strings"
 	"testing"
@@ -54,5 +55,32 @@ func TestREADMEListsEverySetting(t *testing.T) {
 		if !strings.Contains(string(readme), "`"+v.env+"`") || !strings.Contains(string(readme), "`--"+v.flag+"`") {
 			t.Errorf("README.md does not list %s / --%s", v.env, v.flag)
 		}
+	}
+}
+
+// TestUsageHidesSecrets: a flag's default comes from the environment, and
+// usage output (-h, or any mistyped flag) must not print the database
+// password or the secret key.
+func TestUsageHidesSecrets(t *testing.T) {
+	const key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	t.Setenv("ESCROWD_SECRET_KEY", key)
+	t.Setenv("DATABASE_URL", "postgres://escrowd:hunter2@db.internal/escrowd")
+	cfg, fs, err := load("serve", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	if err := fs.Parse([]string{"--no-such-flag"}); err == nil {
+		t.Fatal("unknown flag accepted")
+	}
+	if strings.Contains(out.String(), "hunter2") || strings.Contains(out.String(), key) || !strings.Contains(out.String(), "-secret-key") {
+		t.Fatalf("usage output shows a secret:\n%s", out.String())
+	}
+	if cfg.SecretKey != key || cfg.DatabaseURL != "postgres://escrowd:hunter2@db.internal/escrowd" {
+		t.Fatalf("environment not read: %+v", cfg)
+	}
+	if err := fs.Parse([]string{"--secret-key", "x", "--database-url", "postgres://y"}); err != nil || cfg.SecretKey != "x" || cfg.DatabaseURL != "postgres://y" {
+		t.Fatalf("flags: %v %+v", err, cfg)
 	}
 }
