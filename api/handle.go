@@ -126,8 +126,12 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 			return err
 		}
 		if claim.Replay != nil {
+			body, err := s.secrets.Open(string(claim.Replay.Body), replayContext(p.TenantID, key))
+			if err != nil {
+				return fmt.Errorf("idempotency key %q: stored response: %w", key, err)
+			}
 			w.Header().Set("Idempotent-Replayed", "true")
-			writeRaw(w, claim.Replay.Status, claim.Replay.Body)
+			writeRaw(w, claim.Replay.Status, []byte(body))
 			return nil
 		}
 	} else {
@@ -160,7 +164,11 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 		// The stored response and the audit record, sent with COMMIT.
 		batch := &db.Batch{}
 		if key != "" {
-			idem.QueueComplete(batch, p.TenantID, key, claim.Owner, idem.Response{Status: st, Body: b})
+			stored, err := s.secrets.Seal(string(b), replayContext(p.TenantID, key))
+			if err != nil {
+				return err
+			}
+			idem.QueueComplete(batch, p.TenantID, key, claim.Owner, idem.Response{Status: st, Body: []byte(stored)})
 		}
 		a := rec
 		if id, ok := v.(resourceIDer); ok && a.ResourceID == "" {
@@ -196,6 +204,11 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
+// replayContext binds a stored response, sealed, to its tenant and key.
+func replayContext(tenant uuid.UUID, key string) string {
+	return "idempotency_responses:" + tenant.String() + ":" + key
+}
+
 // replayable reports whether a rejection is final, so that the same
 // request with the same key must get it again. Answers that say "try again"
 // (timeouts, rate limits, a closed client, server errors) release the key.
@@ -221,7 +234,10 @@ func (s *Server) recordFailure(ctx context.Context, p tenants.Principal, key str
 			if !replayable(status) {
 				err = idem.Abandon(ctx, tx, p.TenantID, key, owner)
 			} else {
-				err = idem.Complete(ctx, tx, p.TenantID, key, owner, idem.Response{Status: status, Body: body})
+				var stored string
+				if stored, err = s.secrets.Seal(string(body), replayContext(p.TenantID, key)); err == nil {
+					err = idem.Complete(ctx, tx, p.TenantID, key, owner, idem.Response{Status: status, Body: []byte(stored)})
+				}
 			}
 			if err != nil {
 				return err

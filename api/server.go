@@ -21,6 +21,7 @@ import (
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/outbox"
+	"github.com/escrowd/escrowd/internal/seal"
 	"github.com/escrowd/escrowd/internal/tenants"
 	"github.com/escrowd/escrowd/ledger"
 	"github.com/escrowd/escrowd/reconcile"
@@ -45,6 +46,9 @@ type Deps struct {
 	// Registry receives the HTTP metrics and is served on /metrics. A fresh
 	// one is made when nil.
 	Registry *prometheus.Registry
+	// Secrets seals the responses kept for idempotent replay (they hold
+	// webhook signing secrets and parties' personal data); nil: plain.
+	Secrets *seal.Box
 }
 
 // Server is the HTTP handler of escrowd.
@@ -65,11 +69,12 @@ type Server struct {
 	metrics   *httpMetrics
 	router    *mux.Router
 	table     []route
+	secrets   *seal.Box
 }
 
 // New builds the server and its routes.
 func New(d Deps) *Server {
-	s := &Server{db: d.DB, clock: d.Clock, log: d.Log, tenants: d.Tenants, outbox: d.Outbox, fx: d.FX, escrows: d.Escrows, ledger: d.Ledger, risk: d.Risk, disputes: d.Disputes, ms: d.Migrations, reg: d.Registry, metrics: newHTTPMetrics()}
+	s := &Server{db: d.DB, clock: d.Clock, log: d.Log, tenants: d.Tenants, outbox: d.Outbox, fx: d.FX, escrows: d.Escrows, ledger: d.Ledger, risk: d.Risk, disputes: d.Disputes, ms: d.Migrations, reg: d.Registry, secrets: d.Secrets, metrics: newHTTPMetrics()}
 	s.reconcile = d.Reconcile
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/escrowd/escrowd/internal/outbox"
 )
 
 // Server timeouts.
@@ -58,6 +60,12 @@ func (a *app) serve(ctx context.Context, ln net.Listener, ready chan<- struct{})
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	if a.cfg.Workers {
+		// Webhook workers need the key the endpoints' secrets were sealed
+		// under, or every delivery fails until it gives up.
+		if err := outbox.CheckSecrets(ctx, a.db, a.hooks.Secrets); err != nil {
+			stopWork()
+			return err
+		}
 		if err := a.registerJobs(ctx); err != nil {
 			stopWork()
 			return err

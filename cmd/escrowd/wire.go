@@ -77,7 +77,7 @@ func open(ctx context.Context, cfg Config) (*app, error) {
 	a.hooks = &outbox.Deliverer{DB: a.db, Clock: a.clock, Client: &http.Client{Timeout: outbox.DeliveryTimeout}, Log: a.log, Secrets: secrets}
 	a.server = api.New(api.Deps{
 		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.set.Tenants, Outbox: a.set.Outbox, FX: a.set.FX, Escrows: a.set.Escrows, Ledger: a.set.Ledger,
-		Risk: a.set.Risk, Disputes: a.set.Disputes, Reconcile: a.set.Reconcile, Migrations: a.ms, Registry: a.reg,
+		Risk: a.set.Risk, Disputes: a.set.Disputes, Reconcile: a.set.Reconcile, Migrations: a.ms, Registry: a.reg, Secrets: secrets,
 	})
 	return a, nil
 }

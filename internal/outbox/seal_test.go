@@ -62,6 +62,17 @@ func TestWebhookSecretSealed(t *testing.T) {
 	if stored[plainSrv] != plainEP.Secret {
 		t.Fatalf("endpoint created without a key: stored %q", stored[plainSrv])
 	}
+	// A process about to deliver checks it holds the key.
+	other, _ := seal.New(bytes.Repeat([]byte{8}, seal.KeySize))
+	for _, tc := range []struct {
+		box  *seal.Box
+		want string
+	}{{box, ""}, {nil, "1 sealed under key " + box.KeyID()}, {other, "the configured key is " + other.KeyID()}} {
+		err := outbox.CheckSecrets(ctx, d, tc.box)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("CheckSecrets with key %q: %v, want %q", tc.box.KeyID(), err, tc.want)
+		}
+	}
 	if err := d.Tx(ctx, func(tx pgx.Tx) error {
 		_, err := outbox.Emit(ctx, tx, tn.ID, "escrow.funded", "e1", map[string]string{"amount": "10.00"}, clk.Now())
 		return err

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -78,6 +79,39 @@ func CreateEndpoint(ctx context.Context, tx pgx.Tx, secrets *seal.Box, tenant uu
 
 // secretContext binds an endpoint's sealed secret to its row.
 func secretContext(endpoint uuid.UUID) string { return "webhook_endpoints.secret:" + endpoint.String() }
+
+// CheckSecrets verifies that box opens every enabled endpoint's sealed
+// signing secret: a process that delivers webhooks without the key they
+// were sealed under would fail every delivery until it gives up. It names
+// the keys that are missing.
+func CheckSecrets(ctx context.Context, d *db.DB, box *seal.Box) error {
+	rows, err := d.Pool.Query(ctx, `
+		SELECT substr(secret, $1::INT4, $2::INT4) AS key_id, count(*) FROM webhook_endpoints
+		WHERE disabled_at IS NULL AND secret LIKE $3 GROUP BY key_id ORDER BY key_id`, seal.KeyIDOffset, seal.KeyIDLen, seal.KeyIDPattern)
+	if err != nil {
+		return fmt.Errorf("check webhook secrets: %w", err)
+	}
+	var id string
+	var n int64
+	var missing []string
+	_, err = pgx.ForEachRow(rows, []any{&id, &n}, func() error {
+		if id != box.KeyID() {
+			missing = append(missing, fmt.Sprintf("%d sealed under key %s", n, id))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("check webhook secrets: %w", err)
+	}
+	if len(missing) > 0 {
+		have := "no ESCROWD_SECRET_KEY is set"
+		if box != nil {
+			have = "the configured key is " + box.KeyID()
+		}
+		return fmt.Errorf("webhook endpoints' signing secrets: %s; %s: set the key they were sealed under", strings.Join(missing, ", "), have)
+	}
+	return nil
+}
 
 // ListEndpoints lists a tenant's endpoints (without secrets).
 func ListEndpoints(ctx context.Context, d *db.DB, tenant uuid.UUID) ([]Endpoint, error) {

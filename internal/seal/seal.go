@@ -117,6 +117,16 @@ func (b *Box) Seal(plain, context string) (string, error) {
 // Sealed reports whether a stored value is sealed.
 func Sealed(stored string) bool { return strings.HasPrefix(stored, prefix) }
 
+// KeyIDLen is the length of the key id in a sealed value.
+const KeyIDLen = 8
+
+// KeyIDPattern is a SQL LIKE pattern matching sealed values, and
+// KeyIDOffset the 1-based position of their key id (for SUBSTRING).
+const (
+	KeyIDPattern = prefix + "%"
+	KeyIDOffset  = len(prefix) + 1
+)
+
 // Open returns the plain value of stored, which was sealed for context;
 // a value that is not sealed is returned as it is.
 func (b *Box) Open(stored, context string) (string, error) {
