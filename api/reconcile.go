@@ -90,10 +90,12 @@ type rcStatementJSON struct {
 	NewLines      int                `json:"new_lines"`
 	ExistingLines int                `json:"existing_lines"`
 	// DuplicateLines were held already by another statement of the
-	// account (overlapping CSV exports) and were not stored.
-	DuplicateLines int `json:"duplicate_lines"`
-	PendingLines   int `json:"pending_lines"`
-	Reversals      int `json:"reversals"`
+	// account (overlapping CSV exports, skip_duplicates) and were not
+	// stored; DuplicateLineNumbers are their first file line numbers.
+	DuplicateLines       int   `json:"duplicate_lines"`
+	DuplicateLineNumbers []int `json:"duplicate_line_numbers"`
+	PendingLines         int   `json:"pending_lines"`
+	Reversals            int   `json:"reversals"`
 }
 
 // renderStatementImport answers 201 when something was stored, 200 for a
@@ -106,7 +108,8 @@ func rcRenderStatementImport(v any) (int, any) {
 		BalanceCheck: rcBalanceCheckJSON{Status: b.Status, Opening: rcOptAmount(b.Opening, st.Currency), BookedTotal: rcFmtAmount(b.BookedTotal, st.Currency),
 			ExpectedClosing: rcOptAmount(b.Expected(), st.Currency), Closing: rcOptAmount(b.Closing, st.Currency), Difference: rcOptAmount(b.Difference, st.Currency)},
 		NewStatement: res.NewStatement, Lines: res.Lines, NewLines: res.NewLines, ExistingLines: res.ExistingLines, DuplicateLines: res.DuplicateLines,
-		PendingLines: res.PendingLines, Reversals: res.Reversals}
+		DuplicateLineNumbers: nonNilInts(res.DuplicateLineNumbers),
+		PendingLines:         res.PendingLines, Reversals: res.Reversals}
 	if res.NewStatement || res.NewLines > 0 {
 		return http.StatusCreated, out
 	}
@@ -297,4 +300,12 @@ func (s *Server) deleteMatch(r *http.Request, _ []byte) (any, error) {
 		return nil, err
 	}
 	return s.reconcile.DeleteMatch(r.Context(), principal(r).TenantID, id)
+}
+
+// nonNilInts answers an empty list as [] rather than null.
+func nonNilInts(v []int) []int {
+	if v == nil {
+		return []int{}
+	}
+	return v
 }

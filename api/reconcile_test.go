@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -97,6 +98,17 @@ func TestReconciliationStatementsAPI(t *testing.T) {
 		role: rcFin, raw: []byte(csv), contentType: "text/csv"})
 	if m := got.json(t); m["format"] != "csv" || m["new_lines"] != 1.0 || m["balance_check"].(map[string]any)["status"] != "unchecked" {
 		t.Fatalf("CSV import: %s", got.body)
+	}
+	// An export overlapping it, with skip_duplicates: its copy of the line
+	// (file line 1) is reported, not stored.
+	overlap := csv + "03.03.2026;7,00;ESC-2\n"
+	got = e.must(201, req{method: "POST", path: path + "&booking_date=Datum&amount=Betrag&reference=Referenz&decimal_comma=true&date_layout=02.01.2006&skip_duplicates=true",
+		role: rcFin, raw: []byte(overlap), contentType: "text/csv"})
+	if m := got.json(t); m["new_lines"] != 1.0 || m["duplicate_lines"] != 1.0 || fmt.Sprint(m["duplicate_line_numbers"]) != "[1]" || m["line_count"] != 1.0 {
+		t.Fatalf("overlapping CSV import: %s", got.body)
+	}
+	if p := e.must(422, req{method: "POST", path: path + "&skip_duplicates=maybe", role: rcFin, raw: []byte(overlap), contentType: "text/csv"}); !strings.Contains(string(p.body), "skip_duplicates") {
+		t.Fatalf("bad skip_duplicates: %s", p.body)
 	}
 }
 

@@ -31,6 +31,9 @@ const (
 	ParamDateLayout      = "date_layout"
 	ParamDecimalComma    = "decimal_comma"
 	ParamSeparator       = "separator"
+	// ParamSkipDuplicates: skip lines another statement of the account
+	// holds (ImportRequest; see dedupeKeys).
+	ParamSkipDuplicates = "skip_duplicates"
 )
 
 // columnParams lists the column parameters with the mapping field each sets.
@@ -64,6 +67,11 @@ var mappingFieldParams = map[string]string{
 type CSVMappingParams struct {
 	Mapping CSVMapping
 	Columns bool
+	// SkipDuplicates: lines another statement of the account already
+	// holds are not stored (for exports of whole days whose periods
+	// overlap; not for incremental exports, where two identical transfers
+	// in two files are two lines).
+	SkipDuplicates bool
 }
 
 // ParseCSVMappingParams reads mapping parameters with get (e.g.
@@ -90,6 +98,13 @@ func ParseCSVMappingParams(get func(string) string) (CSVMappingParams, error) {
 			errs.Add(ParamDecimalComma, "must be true or false")
 		}
 		m.DecimalComma = b
+	}
+	if v := get(ParamSkipDuplicates); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs.Add(ParamSkipDuplicates, "must be true or false")
+		}
+		out.SkipDuplicates = b
 	}
 	switch v := get(ParamSeparator); v {
 	case "":

@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -234,9 +235,11 @@ func TestImportCSVVariants(t *testing.T) {
 }
 
 // TestImportOverlappingCSVExports: two CSV exports without a statement id
-// overlap by two days. The lines they share are stored once, identical
-// transactions of one day stay two lines, and importing either file again
-// stores nothing.
+// overlap by two days, imported with skip_duplicates. The lines they share
+// are stored once, identical transactions of one day stay two lines, and
+// importing either file again stores nothing. Without the option, a file
+// whose lines another statement holds is stored whole (an incremental
+// export's second identical transfer is a transfer).
 func TestImportOverlappingCSVExports(t *testing.T) {
 	f := newFixture(t)
 	f.account("psp:EUR", "EUR")
@@ -247,7 +250,8 @@ func TestImportOverlappingCSVExports(t *testing.T) {
 	march4 := "2026-03-04,7.00,ESC-3,deposit\n"
 	imp := func(csv string) reconcile.ImportResult {
 		t.Helper()
-		res, err := f.svc.ImportStatement(f.ctx, f.tenant, reconcile.ImportRequest{Account: "psp:EUR", Format: reconcile.FormatCSV, Data: []byte(csv)})
+		res, err := f.svc.ImportStatement(f.ctx, f.tenant, reconcile.ImportRequest{Account: "psp:EUR", Format: reconcile.FormatCSV, Data: []byte(csv),
+			CSV: reconcile.CSVMappingParams{SkipDuplicates: true}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,5 +287,12 @@ func TestImportOverlappingCSVExports(t *testing.T) {
 	}
 	if n := f.count(`SELECT count(*) FROM recon_statements WHERE tenant_id = $1 AND line_count <> (SELECT count(*) FROM recon_lines l WHERE l.statement_id = recon_statements.id)`, f.tenant); n != 0 {
 		t.Fatalf("%d statements whose line_count is not their stored lines", n)
+	}
+	if res := imp(b); fmt.Sprint(res.DuplicateLineNumbers) != "[1 2 3]" {
+		t.Fatalf("duplicate line numbers %v, want [1 2 3]", res.DuplicateLineNumbers)
+	}
+	res, err := f.svc.ImportStatement(f.ctx, f.tenant, reconcile.ImportRequest{Account: "psp:EUR", Format: reconcile.FormatCSV, Data: []byte(header + march3)})
+	if err != nil || res.NewLines != 1 || res.DuplicateLines != 0 {
+		t.Fatalf("without skip_duplicates: %+v, %v", res, err)
 	}
 }

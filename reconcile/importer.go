@@ -78,9 +78,12 @@ type ImportResult struct {
 	NewStatement bool
 	// Lines in the file; NewLines of them were stored now, ExistingLines
 	// were stored before (same statement, same entry reference), and
-	// DuplicateLines are held by another statement of the account (a CSV
-	// export overlapping an earlier one: dedupeKeys) and were not stored.
+	// DuplicateLines are held by another statement of the account and were
+	// not stored (CSV with SkipDuplicates: an export overlapping an earlier
+	// one); DuplicateLineNumbers lists the first MaxReportedDuplicates of
+	// their file line numbers.
 	Lines, NewLines, ExistingLines, DuplicateLines int
+	DuplicateLineNumbers                           []int
 	PendingLines, Reversals                        int
 }
 
@@ -107,14 +110,18 @@ func (s *Service) ImportStatement(ctx context.Context, tenant uuid.UUID, req Imp
 	if err := checkStatement(st, acct); err != nil {
 		return ImportResult{}, err
 	}
-	check := balanceCheck(st)
 	keys := dedupeKeys(req.Format, st)
 	return db.Write(ctx, s.DB, func(tx pgx.Tx) (ImportResult, error) {
 		now := s.Clock.Now()
-		kept, keptKeys, dups, err := withoutStoredElsewhere(ctx, tx, acct.ID, st, keys)
-		if err != nil {
-			return ImportResult{}, err
+		kept, keptKeys, dups := st, keys, []int(nil)
+		if req.Format == FormatCSV && req.CSV.SkipDuplicates {
+			var err error
+			if kept, keptKeys, dups, err = withoutStoredElsewhere(ctx, tx, acct.ID, st, keys); err != nil {
+				return ImportResult{}, err
+			}
 		}
+		// The booked total is of the lines stored.
+		check := balanceCheck(kept)
 		rec, isNew, err := upsertStatement(ctx, tx, tenant, acct, req.Format, kept, check, now)
 		if err != nil {
 			return ImportResult{}, err
@@ -129,7 +136,8 @@ func (s *Service) ImportStatement(ctx context.Context, tenant uuid.UUID, req Imp
 			}
 			rec.LineCount += added
 		}
-		res := ImportResult{Statement: rec, NewStatement: isNew, Lines: len(st.Lines), NewLines: added, ExistingLines: len(kept.Lines) - added, DuplicateLines: dups}
+		res := ImportResult{Statement: rec, NewStatement: isNew, Lines: len(st.Lines), NewLines: added, ExistingLines: len(kept.Lines) - added,
+			DuplicateLines: len(dups), DuplicateLineNumbers: dups[:min(len(dups), MaxReportedDuplicates)]}
 		for _, l := range st.Lines {
 			if l.Status == StatusPending {
 				res.PendingLines++

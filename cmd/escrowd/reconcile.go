@@ -31,7 +31,7 @@ func cmdReconcile(ctx context.Context, args []string) error {
 	cfg, tid, file, err := tenantFile("reconcile import", args[1:], reconcileUsage, func(fs *flag.FlagSet) {
 		account = fs.String("account", "", "ledger account code, e.g. cash:psp:EUR")
 		format = fs.String("format", "", "camt.053 or csv (default: from the file name or content)")
-		mapping = fs.String("csv-mapping", "", "CSV column mapping as name=value,... (booking_date, value_date, amount | debit and credit, currency, reference, description, counterparty, entry_ref, default_currency, statement_id, date_layout, decimal_comma, separator)")
+		mapping = fs.String("csv-mapping", "", "CSV column mapping as name=value,... (booking_date, value_date, amount | debit and credit, currency, reference, description, counterparty, entry_ref, default_currency, statement_id, date_layout, decimal_comma, separator, skip_duplicates)")
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", reconcileUsage, err)
