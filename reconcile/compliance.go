@@ -52,7 +52,11 @@ type PartyView struct {
 
 // ComplianceTxn is a funding or completed payout at or above the threshold.
 type ComplianceTxn struct {
-	Kind     string // funding, release, refund
+	// Kind is funding, release or refund, or refund_reversal (release_reversal)
+	// when a won chargeback reversed a payout: the payout stays listed in
+	// its own period, and the reversal is a transaction of the period it
+	// was booked in.
+	Kind     string
 	ID       uuid.UUID
 	EscrowID uuid.UUID
 	OrderRef string
@@ -126,8 +130,8 @@ func (p partyJSON) view(m masker) PartyView {
 	return PartyView{ID: p.ID, Name: m.name(p.Name), Email: m.email(p.Email), Phone: m.phone(p.Phone), Country: p.Country}
 }
 
-// Compliance builds the compliance report: fundings and completed payouts
-// at or above the USD threshold, cross-border funding flows, the risk
+// Compliance builds the compliance report: fundings, payouts and payout
+// reversals at or above the USD threshold, cross-border funding flows, the risk
 // gate's outcomes and the disputes.
 func (s *Service) Compliance(ctx context.Context, tenant uuid.UUID, q ComplianceQuery) (ComplianceReport, error) {
 	if !q.ThresholdUSD.IsPositive() {
@@ -157,7 +161,8 @@ func (s *Service) Compliance(ctx context.Context, tenant uuid.UUID, q Compliance
 	return rep, nil
 }
 
-// complianceTxns streams the period's fundings and completed payouts.
+// complianceTxns streams the period's fundings, payouts (a payout reversed
+// later included: it happened) and payout reversals.
 func complianceTxns(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, q ComplianceQuery, usd *usdConverter, mask masker, rep *ComplianceReport) error {
 	rows, err := tx.Query(ctx, `
 		SELECT 'funding', f.id, f.escrow_id, es.order_ref, f.created_at, f.amount, f.currency, es.buyer, es.seller
@@ -166,7 +171,11 @@ func complianceTxns(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, q Complian
 		UNION ALL
 		SELECT po.kind, po.id, po.escrow_id, es.order_ref, e.created_at, po.gross, es.currency, es.buyer, es.seller
 		FROM escrow_payouts po JOIN escrows es ON es.id = po.escrow_id JOIN ledger_entries e ON e.id = po.entry_id
-		WHERE po.tenant_id = $1 AND po.status = 'completed' AND e.created_at >= $2 AND e.created_at < $3
+		WHERE po.tenant_id = $1 AND po.status IN ('completed', 'reversed') AND e.created_at >= $2 AND e.created_at < $3
+		UNION ALL
+		SELECT po.kind || '_reversal', po.id, po.escrow_id, es.order_ref, rv.created_at, po.gross, es.currency, es.buyer, es.seller
+		FROM escrow_payouts po JOIN escrows es ON es.id = po.escrow_id JOIN ledger_entries rv ON rv.reverses_id = po.entry_id
+		WHERE po.tenant_id = $1 AND po.status = 'reversed' AND rv.created_at >= $2 AND rv.created_at < $3
 		ORDER BY 5, 2`, tenant, q.From, q.End())
 	if err != nil {
 		return fmt.Errorf("reconcile: compliance transactions: %w", err)
@@ -332,7 +341,11 @@ func loadUSDRates(ctx context.Context, q db.Querier, tenant uuid.UUID, p Period,
 			UNION ALL
 			SELECT es.currency, (e.created_at AT TIME ZONE 'UTC')::DATE FROM escrow_payouts po
 			JOIN escrows es ON es.id = po.escrow_id JOIN ledger_entries e ON e.id = po.entry_id
-			WHERE po.tenant_id = $1 AND po.status = 'completed' AND e.created_at >= $2 AND e.created_at < $3
+			WHERE po.tenant_id = $1 AND po.status IN ('completed', 'reversed') AND e.created_at >= $2 AND e.created_at < $3
+			UNION ALL
+			SELECT es.currency, (rv.created_at AT TIME ZONE 'UTC')::DATE FROM escrow_payouts po
+			JOIN escrows es ON es.id = po.escrow_id JOIN ledger_entries rv ON rv.reverses_id = po.entry_id
+			WHERE po.tenant_id = $1 AND po.status = 'reversed' AND rv.created_at >= $2 AND rv.created_at < $3
 		) x`, tenant, p.From, p.End())
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: transaction days: %w", err)

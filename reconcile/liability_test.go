@@ -1,6 +1,7 @@
 package reconcile_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -48,5 +49,50 @@ func TestLiabilityThroughWonChargeback(t *testing.T) {
 		if c := rep.Currencies[0]; !c.Ties || !c.LedgerBalance.Equal(dec(tc.held)) || !c.EscrowHeld.Equal(dec(tc.held)) {
 			t.Errorf("as of %q: %+v, want %s held", tc.asOf, c, tc.held)
 		}
+	}
+}
+
+// TestComplianceThroughWonChargeback: a report of a closed period does not
+// change when a chargeback is won later. The chargeback's payout stays
+// listed in its period, and the reversal is listed in the period it was
+// booked in.
+func TestComplianceThroughWonChargeback(t *testing.T) {
+	f := newFixture(t)
+	e := f.escrowFunded("100.00", "EUR", "", nil) // 2026-03-02
+	f.clock.Advance(24 * time.Hour)               // 2026-03-03
+	by := f.clock.Now().Add(72 * time.Hour)
+	cb, err := f.disp.OpenChargeback(f.ctx, f.tenant, e.ID, disputes.ChargebackRequest{Amount: "40.00", Currency: "EUR", PSPRef: "psp-comp", Reason: "fraudulent", RespondBy: &by})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := func(day string) []string {
+		t.Helper()
+		p, err := reconcile.ParsePeriod(day, day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := f.svc.Compliance(f.ctx, f.tenant, reconcile.ComplianceQuery{Period: p, ThresholdUSD: dec("1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, x := range rep.Transactions {
+			out = append(out, x.Kind+" "+x.Amount.String())
+		}
+		return out
+	}
+	before := fmt.Sprint(report("2026-03-03"))
+	if _, err := f.disp.SubmitChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(24 * time.Hour) // 2026-03-04
+	if _, err := f.disp.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if before != "[refund 40]" || fmt.Sprint(report("2026-03-03")) != before {
+		t.Fatalf("2026-03-03 before the win %s, after %v; want [refund 40] both times", before, report("2026-03-03"))
+	}
+	if got := fmt.Sprint(report("2026-03-04")); got != "[refund_reversal 40]" {
+		t.Fatalf("2026-03-04: %s, want [refund_reversal 40]", got)
 	}
 }
