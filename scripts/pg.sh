@@ -66,10 +66,14 @@ running() { [ -f "$data/postmaster.pid" ] && pgctl -D "$data" status >/dev/null 
 # short enough for one (108 bytes): on one machine a socket costs less CPU
 # per round trip than TCP loopback (docs/performance.md, "Fifth session").
 # Otherwise, and with PG_TCP=1, it is the loopback port.
+# socket_ok: the folder's path is plain and short enough for a socket
+# (".s.PGSQL.<port>" in it, within 108 bytes).
+socket_ok() { [[ "$dir" =~ ^[A-Za-z0-9/._-]+$ ]] && [ $((${#dir} + 17)) -lt 100 ]; }
+
 url_of() {
 	local port
 	port=$(cat "$dir/port")
-	if [ "${PG_TCP:-}" != 1 ] && [[ "$dir" =~ ^[A-Za-z0-9/._-]+$ ]] && [ $((${#dir} + ${#port} + 11)) -lt 100 ]; then
+	if [ "${PG_TCP:-}" != 1 ] && socket_ok; then
 		echo "postgres://postgres@/postgres?host=$dir&port=$port&sslmode=disable"
 	else
 		echo "postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
@@ -91,7 +95,10 @@ start() {
 	# per table PostgreSQL widens them to the whole page or table, and then
 	# unrelated transactions abort each other. Room for more row locks
 	# keeps conflicts real ones (see docs/performance.md).
-	local opts="-c listen_addresses=127.0.0.1 -c unix_socket_directories='$dir' -c default_transaction_isolation=serializable -c max_connections=300 -c shared_buffers=256MB"
+	# No socket where the path cannot hold one: PostgreSQL would not start.
+	local sockets="''"
+	socket_ok && sockets="'$dir'"
+	local opts="-c listen_addresses=127.0.0.1 -c unix_socket_directories=$sockets -c default_transaction_isolation=serializable -c max_connections=300 -c shared_buffers=256MB"
 	opts="$opts -c max_pred_locks_per_transaction=1024 -c max_pred_locks_per_relation=-4 -c max_pred_locks_per_page=16"
 	# PG_EXTRA_OPTS: more server options, for diagnostics (e.g.
 	# "-c shared_preload_libraries=pg_stat_statements").
