@@ -133,6 +133,8 @@ func cmdBench(ctx context.Context, args []string) error {
 // SERIALIZABLE: on 2 cores a pool of 4 ran about 1.7 times the API ops/s
 // of a pool of 36 with a third of the p99 (docs/performance.md, "Fifth
 // session"). Clients beyond the pool queue for a connection in order.
+// These are this machine's cores: against a database on other hardware,
+// set --db-max-conns to about twice that server's cores.
 func benchPoolSize(cores int) int { return max(4, 2*cores) }
 
 // benchInProcess starts a server on a fresh database, as escrowd demo
