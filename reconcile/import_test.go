@@ -232,6 +232,24 @@ func TestImportCSVVariants(t *testing.T) {
 	if _, err := imp("booking_date,amount,entry_ref\n2026-03-01,5.01,a\n"); !errors.Is(err, reconcile.ErrStatementConflict) {
 		t.Fatalf("changed line: %v", err)
 	}
+	// A statement with an id and no entry references, newest line first,
+	// that grows: its old lines move to other row numbers, so references
+	// derived from them change meaning. That is a conflict (409), with or
+	// without skip_duplicates, never a stored mix.
+	for month, skip := range map[string]string{"04": "false", "05": "true"} { // other lines each time: no duplicates across the cases
+		p, _ := reconcile.ParseCSVMappingList("statement_id=desc-" + skip + ",skip_duplicates=" + skip)
+		imp := func(csv string) error {
+			_, err := f.svc.ImportStatement(f.ctx, f.tenant, reconcile.ImportRequest{Account: "psp:EUR", Format: reconcile.FormatCSV, Data: []byte(csv), CSV: p})
+			return err
+		}
+		d := "2026-" + month + "-0"
+		if err := imp("booking_date,amount\n" + d + "2,6.00\n" + d + "1,5.00\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := imp("booking_date,amount\n" + d + "3,7.00\n" + d + "2,6.00\n" + d + "1,5.00\n"); !errors.Is(err, reconcile.ErrStatementConflict) {
+			t.Fatalf("skip_duplicates=%s: grown newest-first statement: %v, want a statement conflict", skip, err)
+		}
+	}
 }
 
 // TestImportOverlappingCSVExports: two CSV exports without a statement id
