@@ -53,7 +53,7 @@ func newMetrics() *metrics {
 	return &metrics{
 		txTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "escrowd_db_transactions_total",
-			Help: "Write transactions by outcome (committed, failed).",
+			Help: "Write transactions by outcome: committed; rejected (the change was refused: a domain error); failed (the database, the connection or the retries failed it).",
 		}, []string{"outcome"}),
 		txRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "escrowd_db_transaction_retries_total",

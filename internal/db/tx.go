@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"time"
 
 	"github.com/cockroachdb/cockroach-go/v2/crdb"
 	crdbpgx "github.com/cockroachdb/cockroach-go/v2/crdb/crdbpgxv5"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Backoff bounds between attempts of a retried transaction.
@@ -103,11 +106,31 @@ func (d *DB) run(ctx context.Context, kind txKind, fn TxFunc) error {
 		err = d.restartLoop(ctx, beginPG[kind], fn)
 	}
 	if err != nil {
-		d.metrics.txTotal.WithLabelValues("failed").Inc()
+		d.metrics.txTotal.WithLabelValues(outcomeOf(err)).Inc()
 		return err
 	}
 	d.metrics.txTotal.WithLabelValues("committed").Inc()
 	return nil
+}
+
+// outcomeOf labels a transaction that did not commit: "failed" when the
+// database or the connection failed it (an error with a SQLSTATE, retries
+// used up, a network error, the context ending), "rejected" when its
+// function refused the change (a domain error: invalid state, not found,
+// an idempotency key replayed or in use). Alert on failed; rejected is the
+// normal business of an API.
+func outcomeOf(err error) string {
+	var netErr net.Error
+	switch {
+	case SQLState(err) != "", errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &netErr), pgconn.Timeout(err), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "failed"
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return "failed"
+	}
+	return "rejected"
 }
 
 // restartLoop is the PostgreSQL retry loop: begin, run, commit, and on a

@@ -11,8 +11,9 @@ import (
 )
 
 // The server's transaction counters (internal/db), read from /metrics
-// before and after the run: how many write transactions committed or
-// failed, and how many attempts were retried, by SQLSTATE and phase.
+// before and after the run: how many write transactions committed, were
+// rejected (a domain error) or failed, and how many attempts were retried,
+// by SQLSTATE and phase.
 const (
 	metricTx      = "escrowd_db_transactions_total"
 	metricRetries = "escrowd_db_transaction_retries_total"
@@ -22,6 +23,7 @@ const (
 // DBCounters are the server's transaction counters over the run.
 type DBCounters struct {
 	Committed int64            `json:"committed"`
+	Rejected  int64            `json:"rejected"`
 	Failed    int64            `json:"failed"`
 	Retries   map[string]int64 `json:"retries"` // "40001 body": attempts retried
 	// Serial counts attempts run alone after repeated failures (db.SerialAfter).
@@ -88,6 +90,8 @@ func parseDBMetrics(b []byte) (DBCounters, bool) {
 			switch l["outcome"] {
 			case "committed":
 				out.Committed += int64(v)
+			case "rejected":
+				out.Rejected += int64(v)
 			case "failed":
 				out.Failed += int64(v)
 			}
@@ -111,7 +115,7 @@ func parseLabels(s string) map[string]string {
 
 // sub returns the counters of c less those of before.
 func (c DBCounters) sub(before DBCounters) DBCounters {
-	out := DBCounters{Committed: c.Committed - before.Committed, Failed: c.Failed - before.Failed, Serial: c.Serial - before.Serial, Retries: map[string]int64{}}
+	out := DBCounters{Committed: c.Committed - before.Committed, Rejected: c.Rejected - before.Rejected, Failed: c.Failed - before.Failed, Serial: c.Serial - before.Serial, Retries: map[string]int64{}}
 	for k, v := range c.Retries {
 		if d := v - before.Retries[k]; d != 0 {
 			out.Retries[k] = d

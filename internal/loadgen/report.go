@@ -27,8 +27,8 @@ func WriteText(w io.Writer, r Result) {
 		for k, v := range r.DB.Retries {
 			retries[k] = int(v)
 		}
-		p("server write transactions (/metrics): committed %d, failed %d; attempts retried %d (%s); attempts run alone %d",
-			r.DB.Committed, r.DB.Failed, r.DB.RetriesTotal(), countList(retries), r.DB.Serial)
+		p("server write transactions (/metrics): committed %d, rejected %d, failed %d; attempts retried %d (%s); attempts run alone %d",
+			r.DB.Committed, r.DB.Rejected, r.DB.Failed, r.DB.RetriesTotal(), countList(retries), r.DB.Serial)
 	}
 	if r.MaxRSS > 0 {
 		p("max RSS sampled: %.0f MB", float64(r.MaxRSS)/(1<<20))

@@ -77,7 +77,7 @@ func TestWriteText(t *testing.T) {
 	WriteText(&b, res)
 	out := b.String()
 	for _, want := range []string{"2 API ops/s", "0.50 × pgbench", "| create | 1 | 0 |", "| all | 2 | 1 |", "| 500 | internal_error | 1 | accept: x\\|y |",
-		"committed 3, failed 1; attempts retried 11 (40001 body 11); attempts run alone 0", "note: disputes skipped", "ok   a: fine", "FAIL b: broken"} {
+		"committed 3, rejected 0, failed 1; attempts retried 11 (40001 body 11); attempts run alone 0", "note: disputes skipped", "ok   a: fine", "FAIL b: broken"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -138,6 +138,7 @@ func TestParseDBMetrics(t *testing.T) {
 	text := `# HELP escrowd_db_transactions_total Write transactions by outcome (committed, failed).
 # TYPE escrowd_db_transactions_total counter
 escrowd_db_transactions_total{outcome="committed"} 4786
+escrowd_db_transactions_total{outcome="rejected"} 12
 escrowd_db_transactions_total{outcome="failed"} 79
 escrowd_db_transaction_retries_total{phase="body",sqlstate="40001"} 3191
 escrowd_db_transaction_retries_total{phase="commit",sqlstate="40001"} 211
@@ -146,7 +147,7 @@ escrowd_db_transaction_serial_attempts_total 7
 escrowd_http_requests_total{route="/v1/escrows",status="201"} 12
 `
 	c, ok := parseDBMetrics([]byte(text))
-	if !ok || c.Committed != 4786 || c.Failed != 79 || c.Retries["40001 body"] != 3191 || c.RetriesTotal() != 3402 || c.Serial != 7 {
+	if !ok || c.Committed != 4786 || c.Rejected != 12 || c.Failed != 79 || c.Retries["40001 body"] != 3191 || c.RetriesTotal() != 3402 || c.Serial != 7 {
 		t.Fatalf("%+v %v", c, ok)
 	}
 	before := DBCounters{Committed: 786, Failed: 79, Serial: 2, Retries: map[string]int64{"40001 body": 191, "40001 commit": 211}}
