@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/google/uuid"
 )
 
 // Page size limits for every list endpoint.
@@ -49,4 +51,30 @@ func decodeCursor(r *http.Request, pos any) error {
 		return fieldProblem(http.StatusBadRequest, "invalid_cursor", "cursor", "is not a cursor this API returned")
 	}
 	return nil
+}
+
+// idPage answers one page of a list ordered by UUID: the limit and cursor
+// come from the request, list returns the rows after the cursor, and a
+// full page gets the cursor of its last row.
+func idPage[T any](r *http.Request, list func(after uuid.UUID, limit int) ([]T, error), id func(T) uuid.UUID) (Page[T], error) {
+	limit, err := pageLimit(r)
+	if err != nil {
+		return Page[T]{}, err
+	}
+	after := uuid.Nil
+	if err := decodeCursor(r, &after); err != nil {
+		return Page[T]{}, err
+	}
+	rows, err := list(after, limit)
+	if err != nil {
+		return Page[T]{}, err
+	}
+	page := Page[T]{Data: rows}
+	if page.Data == nil {
+		page.Data = []T{}
+	}
+	if len(rows) == limit {
+		page.NextCursor = encodeCursor(id(rows[len(rows)-1]))
+	}
+	return page, nil
 }

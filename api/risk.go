@@ -56,26 +56,9 @@ func (s *Server) loadSanctionsList(r *http.Request, body []byte) (any, error) {
 }
 
 func (s *Server) listRiskReviews(r *http.Request) (any, error) {
-	limit, err := pageLimit(r)
-	if err != nil {
-		return nil, err
-	}
-	after := uuid.Nil
-	if err := decodeCursor(r, &after); err != nil {
-		return nil, err
-	}
-	rvs, err := s.risk.ListReviews(r.Context(), principal(r).TenantID, r.URL.Query().Get("status"), after, limit)
-	if err != nil {
-		return nil, err
-	}
-	page := Page[risk.Review]{Data: rvs}
-	if page.Data == nil {
-		page.Data = []risk.Review{}
-	}
-	if len(rvs) == limit {
-		page.NextCursor = encodeCursor(rvs[len(rvs)-1].ID)
-	}
-	return page, nil
+	return idPage(r, func(after uuid.UUID, limit int) ([]risk.Review, error) {
+		return s.risk.ListReviews(r.Context(), principal(r).TenantID, r.URL.Query().Get("status"), after, limit)
+	}, func(rv risk.Review) uuid.UUID { return rv.ID })
 }
 
 func (s *Server) getRiskReview(r *http.Request) (any, error) {
@@ -110,26 +93,9 @@ func (s *Server) decideRiskReview(approve bool) func(r *http.Request, body []byt
 
 // listRiskClearances answers GET /v1/risk/clearances[?party_id=].
 func (s *Server) listRiskClearances(r *http.Request) (any, error) {
-	limit, err := pageLimit(r)
-	if err != nil {
-		return nil, err
-	}
-	after := uuid.Nil
-	if err := decodeCursor(r, &after); err != nil {
-		return nil, err
-	}
-	cs, err := s.risk.ListClearances(r.Context(), principal(r).TenantID, r.URL.Query().Get("party_id"), after, limit)
-	if err != nil {
-		return nil, err
-	}
-	page := Page[risk.Clearance]{Data: cs}
-	if page.Data == nil {
-		page.Data = []risk.Clearance{}
-	}
-	if len(cs) == limit {
-		page.NextCursor = encodeCursor(cs[len(cs)-1].ID)
-	}
-	return page, nil
+	return idPage(r, func(after uuid.UUID, limit int) ([]risk.Clearance, error) {
+		return s.risk.ListClearances(r.Context(), principal(r).TenantID, r.URL.Query().Get("party_id"), after, limit)
+	}, func(c risk.Clearance) uuid.UUID { return c.ID })
 }
 
 type revokeClearanceRequest struct {

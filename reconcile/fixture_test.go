@@ -3,13 +3,13 @@ package reconcile_test
 import (
 	"context"
 	"fmt"
+	"github.com/escrowd/escrowd/disputes"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
-	"github.com/escrowd/escrowd/disputes"
 	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/clock"
@@ -116,4 +116,33 @@ func (f *fixture) count(sql string, args ...any) int {
 		f.t.Fatalf("%s: %v", sql, err)
 	}
 	return n
+}
+
+// liabilityAt is the escrow liability report as of asOf (a date, or "" for
+// now).
+func (f *fixture) liabilityAt(asOf string) reconcile.LiabilityReport {
+	f.t.Helper()
+	at, err := reconcile.ParseAsOf(asOf, f.clock.Now())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	rep, err := f.svc.EscrowLiability(f.ctx, f.tenant, at)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return rep
+}
+
+// chargebackNextDay funds an escrow of 100.00 EUR, moves the clock a day
+// and opens a chargeback of 40.00 of held money on it.
+func (f *fixture) chargebackNextDay(pspRef string) disputes.Chargeback {
+	f.t.Helper()
+	e := f.escrowFunded("100.00", "EUR", "", nil)
+	f.clock.Advance(24 * time.Hour)
+	by := f.clock.Now().Add(72 * time.Hour)
+	cb, err := f.disp.OpenChargeback(f.ctx, f.tenant, e.ID, disputes.ChargebackRequest{Amount: "40.00", Currency: "EUR", PSPRef: pspRef, Reason: "fraudulent", RespondBy: &by})
+	if err != nil || !cb.FromHeld.Equal(dec("40")) {
+		f.t.Fatalf("chargeback %+v: %v", cb, err)
+	}
+	return cb
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/escrowd/escrowd/disputes"
 	"github.com/escrowd/escrowd/reconcile"
 )
 
@@ -15,13 +14,7 @@ import (
 // payout counts until its reversal), and after.
 func TestLiabilityThroughWonChargeback(t *testing.T) {
 	f := newFixture(t)
-	e := f.escrowFunded("100.00", "EUR", "", nil) // 2026-03-02
-	f.clock.Advance(24 * time.Hour)               // 2026-03-03
-	by := f.clock.Now().Add(72 * time.Hour)
-	cb, err := f.disp.OpenChargeback(f.ctx, f.tenant, e.ID, disputes.ChargebackRequest{Amount: "40.00", Currency: "EUR", PSPRef: "psp-liab", Reason: "fraudulent", RespondBy: &by})
-	if err != nil || !cb.FromHeld.Equal(dec("40")) {
-		t.Fatalf("chargeback %+v: %v", cb, err)
-	}
+	cb := f.chargebackNextDay("psp-liab") // funded 2026-03-02, charged back 2026-03-03
 	if _, err := f.disp.SubmitChargeback(f.ctx, f.tenant, cb.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -35,14 +28,7 @@ func TestLiabilityThroughWonChargeback(t *testing.T) {
 		{"2026-03-04", "100"},
 		{"", "100"},
 	} {
-		at, err := reconcile.ParseAsOf(tc.asOf, f.clock.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep, err := f.svc.EscrowLiability(f.ctx, f.tenant, at)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := f.liabilityAt(tc.asOf)
 		if rep.MismatchCount != 0 || len(rep.Currencies) != 1 {
 			t.Fatalf("as of %q: %d mismatches %+v, currencies %+v", tc.asOf, rep.MismatchCount, rep.Mismatches, rep.Currencies)
 		}
@@ -58,13 +44,7 @@ func TestLiabilityThroughWonChargeback(t *testing.T) {
 // booked in.
 func TestComplianceThroughWonChargeback(t *testing.T) {
 	f := newFixture(t)
-	e := f.escrowFunded("100.00", "EUR", "", nil) // 2026-03-02
-	f.clock.Advance(24 * time.Hour)               // 2026-03-03
-	by := f.clock.Now().Add(72 * time.Hour)
-	cb, err := f.disp.OpenChargeback(f.ctx, f.tenant, e.ID, disputes.ChargebackRequest{Amount: "40.00", Currency: "EUR", PSPRef: "psp-comp", Reason: "fraudulent", RespondBy: &by})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cb := f.chargebackNextDay("psp-comp") // funded 2026-03-02, charged back 2026-03-03
 	report := func(day string) []string {
 		t.Helper()
 		p, err := reconcile.ParsePeriod(day, day)

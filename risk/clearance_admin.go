@@ -18,8 +18,8 @@ import (
 // its data is the clearance as it was, with who revoked it, when and why.
 const EventClearanceRevoked = "risk.clearance_revoked"
 
-// MaxClearancePage bounds a page of ListClearances.
-const MaxClearancePage = 200
+// MaxClearancePage bounds a page of ListClearances (as the API's pages).
+const MaxClearancePage = 500
 
 // Clearance is a sanctions match cleared as a false positive (see
 // decideMatch): the party, as buyer or seller, under the name screened, is
