@@ -176,36 +176,64 @@ func TestWonChargebackReopensWithoutAutoRelease(t *testing.T) {
 	}
 }
 
-// TestDisputeAfterChargebackOfReleasedMoney: the card network gave the
-// buyer 300 of a released 500 back. A dispute can then claim, and the
-// guarantee cover, only the other 200: the buyer is not refunded twice.
-func TestDisputeAfterChargebackOfReleasedMoney(t *testing.T) {
-	f := newFixture(t)
-	e := f.delivered("500.00", nil)
-	if _, err := f.esc.Accept(f.ctx, f.tenant, e.ID, 0); err != nil {
-		t.Fatal(err)
+// TestClaimsAfterChargebacks: what a chargeback gave the buyer back
+// through the card network is not claimed again through a dispute, in
+// order money (the buyer's fee on it is not order money), and does not use
+// up the guarantee's coverage limit; a chargeback of held money counts
+// once (it is a refund of the escrow); a won chargeback gives the claim
+// back.
+func TestClaimsAfterChargebacks(t *testing.T) {
+	buyerFee := func(r *escrow.CreateRequest) {
+		r.Fees = &escrow.FeesInput{PlatformFeeBps: 250, PaidBy: escrow.PaidByBuyer}
 	}
-	cb := f.chargeback(e, "300.00", "psp-overlap", 48*time.Hour)
-	if !cb.FromHeld.IsZero() || !cb.ClawedBack.Add(cb.Loss).Equal(dec("300")) {
-		t.Fatalf("chargeback %+v", cb)
+	limit200 := func(r *escrow.CreateRequest) { r.Terms = &escrow.TermsInput{CoverageLimit: ptr("200.00")} }
+	for _, tc := range []struct {
+		name       string
+		mutate     func(*escrow.CreateRequest)
+		released   bool
+		chargeback string
+		win        bool
+		claimable  string // the most a claim may ask
+		covered    string // by the guarantee when that claim is resolved refund_full
+	}{
+		{name: "released money charged back", released: true, chargeback: "300.00", claimable: "200", covered: "200"},
+		{name: "coverage limit untouched by the chargeback", mutate: limit200, released: true, chargeback: "300.00", claimable: "200", covered: "200"},
+		{name: "buyer's fee is not order money", mutate: buyerFee, released: true, chargeback: "256.25", claimable: "250", covered: "250"},
+		{name: "held money charged back counts once", chargeback: "100.00", claimable: "400", covered: "0"},
+		{name: "won chargeback gives the claim back", released: true, chargeback: "300.00", win: true, claimable: "500", covered: "500"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			e := f.delivered("500.00", tc.mutate)
+			if tc.released {
+				if _, err := f.esc.Accept(f.ctx, f.tenant, e.ID, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cb := f.chargeback(e, tc.chargeback, "psp-"+e.ID.String(), 48*time.Hour)
+			if tc.win {
+				f.defend(cb)
+				if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			over := dec(tc.claimable).Add(dec("0.01")).StringFixed(2)
+			_, err := f.svc.Open(f.ctx, f.tenant, e.ID, disputes.OpenRequest{Reason: disputes.ReasonDamaged, ClaimedAmount: over, Description: "d"})
+			if fe, ok := valid.As(err); !ok || fe[0].Field != "claimed_amount" {
+				t.Fatalf("claim of %s: %v, want refused", over, err)
+			}
+			d := f.open(e, disputes.ReasonDamaged, dec(tc.claimable).StringFixed(2))
+			if _, err := f.svc.Escalate(f.ctx, f.tenant, d.ID, disputes.EscalateRequest{By: disputes.PartySeller}); err != nil {
+				t.Fatal(err)
+			}
+			out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "r"}, "agent")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := out.Dispute.Resolution; r == nil || !r.RefundAmount.Equal(dec(tc.claimable)) || !r.Covered.Equal(dec(tc.covered)) || r.Capped {
+				t.Fatalf("resolution %+v, want %s refunded, %s of it covered, not capped", r, tc.claimable, tc.covered)
+			}
+			f.checkEscrow(e.ID)
+		})
 	}
-	_, err := f.svc.Open(f.ctx, f.tenant, e.ID, disputes.OpenRequest{Reason: disputes.ReasonDamaged, ClaimedAmount: "200.01", Description: "d"})
-	if fe, ok := valid.As(err); !ok || fe[0].Field != "claimed_amount" {
-		t.Fatalf("claim above what the chargeback left: %v", err)
-	}
-	d := f.open(e, disputes.ReasonDamaged, "200.00")
-	if _, err := f.svc.Escalate(f.ctx, f.tenant, d.ID, disputes.EscalateRequest{By: disputes.PartySeller}); err != nil {
-		t.Fatal(err)
-	}
-	out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "r"}, "agent")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := out.Dispute.Resolution; r == nil || !r.RefundAmount.Equal(dec("200")) || !r.Covered.Equal(dec("200")) {
-		t.Fatalf("resolution %+v, want 200 refunded, all of it covered", r)
-	}
-	if b := f.balance("buyer:" + e.Buyer.ID + ":refund:EUR"); !b.Equal(dec("200")) {
-		t.Fatalf("buyer refund account %s, want 200 (with the chargeback's 300, the 500 paid)", b)
-	}
-	f.checkEscrow(e.ID)
 }

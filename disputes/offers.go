@@ -73,11 +73,11 @@ func (s *Service) claimable(ctx context.Context, q db.Querier, d Dispute) (decim
 	if err != nil {
 		return decimal.Zero, err
 	}
-	covered, err := recoveredBefore(ctx, q, d.EscrowID)
+	covered, chargedBack, err := recoveredBefore(ctx, q, d.EscrowID)
 	if err != nil {
 		return decimal.Zero, err
 	}
-	return e.Claimable(covered), nil
+	return e.Claimable(covered, chargedBack), nil
 }
 
 // AcceptOffer is the other party's acceptance of an open offer: the

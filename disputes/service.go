@@ -61,7 +61,7 @@ func (s *Service) Open(ctx context.Context, tenant, escrowID uuid.UUID, req Open
 	}
 	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Dispute, error) {
 		now := s.Clock.Now()
-		covered, err := recoveredBefore(ctx, tx, escrowID)
+		covered, chargedBack, err := recoveredBefore(ctx, tx, escrowID)
 		if err != nil {
 			return Dispute{}, err
 		}
@@ -70,7 +70,7 @@ func (s *Service) Open(ctx context.Context, tenant, escrowID uuid.UUID, req Open
 			if claimed, err = parseAmount("claimed_amount", req.ClaimedAmount, e.Currency, true); err != nil {
 				return err
 			}
-			if most := e.Claimable(covered); claimed.GreaterThan(most) {
+			if most := e.Claimable(covered, chargedBack); claimed.GreaterThan(most) {
 				return valid.FieldCode("amount_mismatch", "claimed_amount", fmt.Sprintf("%s exceeds the %s the buyer paid for the order and has not got back",
 					fmtAmount(claimed, e.Currency), fmtAmount(most, e.Currency)))
 			}
@@ -350,11 +350,11 @@ func (s *Service) Resolve(ctx context.Context, tenant, id uuid.UUID, req Resolve
 
 // settle carries out an outcome on the escrow and records it on d.
 func (s *Service) settle(ctx context.Context, tx pgx.Tx, d *Dispute, outcome string, refund *decimal.Decimal, rationale, by string, offer *Offer, now time.Time) (escrow.Settlement, error) {
-	covered, err := recoveredBefore(ctx, tx, d.EscrowID)
+	covered, chargedBack, err := recoveredBefore(ctx, tx, d.EscrowID)
 	if err != nil {
 		return escrow.Settlement{}, err
 	}
-	st, err := s.Escrows.SettleDispute(ctx, tx, d.TenantID, d.EscrowID, escrow.SettleInput{DisputeID: d.ID, Refund: refund, CoveredBefore: covered,
+	st, err := s.Escrows.SettleDispute(ctx, tx, d.TenantID, d.EscrowID, escrow.SettleInput{DisputeID: d.ID, Refund: refund, CoveredBefore: covered, ChargedBack: chargedBack,
 		Reason: "dispute " + d.ID.String() + ": " + outcome}, now)
 	if err != nil {
 		return escrow.Settlement{}, err

@@ -135,14 +135,16 @@ func Read(ctx context.Context, q db.Querier, tenant, id uuid.UUID) (Escrow, erro
 
 // Claimable is the order money the buyer may still get back: the order
 // money it paid (the order amount once fully funded) less what was
-// refunded and what it got back outside the escrow account before
-// (coveredBefore: earlier disputes' coverage, chargebacks of released money).
-func (e Escrow) Claimable(coveredBefore decimal.Decimal) decimal.Decimal {
+// refunded (a chargeback of held money is a refund), what earlier disputes
+// covered from the guarantee (coveredBefore), and the order part of what
+// chargebacks not won took back beyond the money the escrow held
+// (chargedBack, gross: the card network returned it to the buyer).
+func (e Escrow) Claimable(coveredBefore, chargedBack decimal.Decimal) decimal.Decimal {
 	paid := e.Amount
 	if e.FundedAt == nil {
 		paid = decimal.Min(e.Amount, e.Funded)
 	}
-	r := paid.Sub(coveredBefore)
+	r := paid.Sub(coveredBefore).Sub(e.OrderShare(chargedBack))
 	for _, m := range e.Milestones {
 		r = r.Sub(m.Refunded)
 	}
@@ -150,6 +152,17 @@ func (e Escrow) Claimable(coveredBefore decimal.Decimal) decimal.Decimal {
 		return decimal.Zero
 	}
 	return r
+}
+
+// OrderShare is the order money in g, an amount the buyer paid (order
+// money plus the buyer's fee on it, in proportion): g × amount / (amount +
+// buyer fee), rounded half-even to the currency's minor unit.
+func (e Escrow) OrderShare(g decimal.Decimal) decimal.Decimal {
+	if !e.BuyerFee.IsPositive() {
+		return g
+	}
+	cur, _ := money.Lookup(e.Currency)
+	return money.Round(g.Mul(e.Amount).DivRound(e.Amount.Add(e.BuyerFee), 24), cur)
 }
 
 // OpenDispute moves the escrow to disputed (through the transition table),
@@ -246,11 +259,14 @@ type SettleInput struct {
 	// Refund is the order money the buyer gets back; nil is everything
 	// Claimable. Zero releases everything to the seller.
 	Refund *decimal.Decimal
-	// CoveredBefore is what the buyer got back outside the escrow account
-	// before: earlier disputes' coverage from the guarantee and chargebacks
-	// of money the escrow no longer held. It counts against the coverage
-	// limit.
+	// CoveredBefore is what earlier disputes of the escrow covered from
+	// the guarantee (it counts against the coverage limit).
 	CoveredBefore decimal.Decimal
+	// ChargedBack is what chargebacks not won took back beyond the money
+	// the escrow held (gross); its order part is not claimable again, and
+	// it does not count against the coverage limit (the guarantee did not
+	// pay it).
+	ChargedBack decimal.Decimal
 	// Reason is written on the payouts.
 	Reason string
 }
@@ -303,7 +319,7 @@ func (s *Service) SettleDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.
 	if out.Voided, err = s.voidPending(ctx, tx, &e, now); err != nil {
 		return Settlement{}, err
 	}
-	claimable := e.Claimable(in.CoveredBefore)
+	claimable := e.Claimable(in.CoveredBefore, in.ChargedBack)
 	r := claimable
 	if in.Refund != nil {
 		r = *in.Refund
@@ -545,8 +561,7 @@ func (s *Service) chargebackPayout(ctx context.Context, tx pgx.Tx, e *Escrow, g 
 	open := e.OrderOpen()
 	x := open
 	if !g.Equal(e.Held()) {
-		cur, _ := money.Lookup(e.Currency)
-		x = decimal.Min(money.Round(g.Mul(e.Amount).DivRound(e.Amount.Add(e.BuyerFee), 24), cur), open)
+		x = decimal.Min(e.OrderShare(g), open)
 	}
 	bp := g.Sub(x)
 	if left := decimal.Max(e.BuyerFee.Sub(e.BuyerFeeParts), decimal.Zero); bp.GreaterThan(left) {
