@@ -91,7 +91,7 @@ type rcStatementJSON struct {
 	ExistingLines int                `json:"existing_lines"`
 	// DuplicateLines were held already by another statement of the
 	// account (overlapping CSV exports, skip_duplicates) and were not
-	// stored; DuplicateLineNumbers are their first file line numbers.
+	// stored; DuplicateLineNumbers are their first data row numbers.
 	DuplicateLines       int   `json:"duplicate_lines"`
 	DuplicateLineNumbers []int `json:"duplicate_line_numbers"`
 	PendingLines         int   `json:"pending_lines"`

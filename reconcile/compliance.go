@@ -55,7 +55,8 @@ type ComplianceTxn struct {
 	// Kind is funding, release or refund, or refund_reversal (release_reversal)
 	// when a won chargeback reversed a payout: the payout stays listed in
 	// its own period, and the reversal is a transaction of the period it
-	// was booked in.
+	// was booked in. ID is the funding's or payout's id; a reversal's is
+	// its ledger entry's.
 	Kind     string
 	ID       uuid.UUID
 	EscrowID uuid.UUID
@@ -173,7 +174,7 @@ func complianceTxns(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, q Complian
 		FROM escrow_payouts po JOIN escrows es ON es.id = po.escrow_id JOIN ledger_entries e ON e.id = po.entry_id
 		WHERE po.tenant_id = $1 AND po.status IN ('completed', 'reversed') AND e.created_at >= $2 AND e.created_at < $3
 		UNION ALL
-		SELECT po.kind || '_reversal', po.id, po.escrow_id, es.order_ref, rv.created_at, po.gross, es.currency, es.buyer, es.seller
+		SELECT po.kind || '_reversal', rv.id, po.escrow_id, es.order_ref, rv.created_at, po.gross, es.currency, es.buyer, es.seller
 		FROM escrow_payouts po JOIN escrows es ON es.id = po.escrow_id JOIN ledger_entries rv ON rv.reverses_id = po.entry_id
 		WHERE po.tenant_id = $1 AND po.status = 'reversed' AND rv.created_at >= $2 AND rv.created_at < $3
 		ORDER BY 5, 2`, tenant, q.From, q.End())

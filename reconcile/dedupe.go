@@ -74,7 +74,7 @@ func storedElsewhere(ctx context.Context, tx pgx.Tx, account uuid.UUID, ref stri
 
 // withoutStoredElsewhere drops from st the lines another statement of the
 // account holds already and returns the statement, the keys of the lines
-// kept, and the file line numbers (Index) of those dropped.
+// kept, and the row numbers (Index) of those dropped.
 func withoutStoredElsewhere(ctx context.Context, tx pgx.Tx, account uuid.UUID, st Statement, keys []string) (Statement, []string, []int, error) {
 	if keys == nil {
 		return st, nil, nil, nil

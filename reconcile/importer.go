@@ -81,7 +81,7 @@ type ImportResult struct {
 	// DuplicateLines are held by another statement of the account and were
 	// not stored (CSV with SkipDuplicates: an export overlapping an earlier
 	// one); DuplicateLineNumbers lists the first MaxReportedDuplicates of
-	// their file line numbers.
+	// their data row numbers (StatementLine.Index: 1 is the first row).
 	Lines, NewLines, ExistingLines, DuplicateLines int
 	DuplicateLineNumbers                           []int
 	PendingLines, Reversals                        int

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/escrowd/escrowd/reconcile"
 )
 
@@ -45,6 +47,7 @@ func TestLiabilityThroughWonChargeback(t *testing.T) {
 func TestComplianceThroughWonChargeback(t *testing.T) {
 	f := newFixture(t)
 	cb := f.chargebackNextDay("psp-comp") // funded 2026-03-02, charged back 2026-03-03
+	ids := map[string]uuid.UUID{}         // transaction id by kind
 	report := func(day string) []string {
 		t.Helper()
 		p, err := reconcile.ParsePeriod(day, day)
@@ -57,6 +60,10 @@ func TestComplianceThroughWonChargeback(t *testing.T) {
 		}
 		var out []string
 		for _, x := range rep.Transactions {
+			if x.RateMissing {
+				t.Errorf("%s: %+v: no USD rate", day, x)
+			}
+			ids[x.Kind] = x.ID
 			out = append(out, x.Kind+" "+x.Amount.String())
 		}
 		return out
@@ -74,5 +81,8 @@ func TestComplianceThroughWonChargeback(t *testing.T) {
 	}
 	if got := fmt.Sprint(report("2026-03-04")); got != "[refund_reversal 40]" {
 		t.Fatalf("2026-03-04: %s, want [refund_reversal 40]", got)
+	}
+	if ids["refund"] == ids["refund_reversal"] {
+		t.Fatalf("the payout and its reversal share the id %s", ids["refund"])
 	}
 }
