@@ -231,13 +231,13 @@ func (s *Server) recordFailure(ctx context.Context, p tenants.Principal, key str
 	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
 		if key != "" {
 			var err error
-			if !replayable(status) {
+			stored, sealErr := s.secrets.Seal(string(body), replayContext(p.TenantID, key))
+			if !replayable(status) || sealErr != nil {
+				// Nothing to replay (or nothing that can be kept): the
+				// key is released, and the audit record still written.
 				err = idem.Abandon(ctx, tx, p.TenantID, key, owner)
 			} else {
-				var stored string
-				if stored, err = s.secrets.Seal(string(body), replayContext(p.TenantID, key)); err == nil {
-					err = idem.Complete(ctx, tx, p.TenantID, key, owner, idem.Response{Status: status, Body: []byte(stored)})
-				}
+				err = idem.Complete(ctx, tx, p.TenantID, key, owner, idem.Response{Status: status, Body: []byte(stored)})
 			}
 			if err != nil {
 				return err

@@ -117,21 +117,27 @@ type GateConfig struct {
 	// StepUpKey keys the stored hashes of step-up codes (HMAC-SHA256);
 	// nil: salted SHA-256 only.
 	StepUpKey []byte
+	// StepUpKeySince is when this process started keying code hashes:
+	// a code created before it may have the unkeyed hash of a process that
+	// ran without the key, and still verifies; one created after it must
+	// be keyed. Zero: only keyed hashes verify.
+	StepUpKeySince time.Time
 }
 
 // Gate decides on payouts inside the caller's transaction. It is safe for
 // concurrent use.
 type Gate struct {
-	rules     *RuleStore
-	sanctions *SanctionsStore
-	fx        USDConverter
-	reviewTTL time.Duration
-	stepUpKey []byte
+	rules          *RuleStore
+	sanctions      *SanctionsStore
+	fx             USDConverter
+	reviewTTL      time.Duration
+	stepUpKey      []byte
+	stepUpKeySince time.Time
 }
 
 // NewGate returns a gate.
 func NewGate(cfg GateConfig) (*Gate, error) {
-	g := &Gate{rules: cfg.Rules, sanctions: cfg.Sanctions, fx: cfg.FX, reviewTTL: cfg.ReviewTTL, stepUpKey: cfg.StepUpKey}
+	g := &Gate{rules: cfg.Rules, sanctions: cfg.Sanctions, fx: cfg.FX, reviewTTL: cfg.ReviewTTL, stepUpKey: cfg.StepUpKey, stepUpKeySince: cfg.StepUpKeySince}
 	var err error
 	if g.rules == nil {
 		if g.rules, err = NewRuleStore(); err != nil {

@@ -72,12 +72,14 @@ func hashStepUpCode(key, salt []byte, code string) []byte {
 }
 
 // codeMatches compares a code with a challenge's stored hash in constant
-// time. With a key it also accepts the unkeyed hash, which codes issued
-// before the key was configured have (they live StepUpTTL); a keyed hash
-// never equals it.
+// time. With a key it also accepts the unkeyed hash for a challenge
+// created before the gate started keying (StepUpKeySince): codes issued
+// before the key was configured live StepUpTTL. A keyed hash never equals
+// an unkeyed one, and an unkeyed code issued later (by a process running
+// without the key) does not verify here.
 func (g *Gate) codeMatches(c stepUpChallenge, code string) bool {
 	ok := subtle.ConstantTimeCompare(hashStepUpCode(g.stepUpKey, c.salt, code), c.hash) == 1
-	if g.stepUpKey != nil {
+	if g.stepUpKey != nil && c.createdAt.Before(g.stepUpKeySince) {
 		ok = subtle.ConstantTimeCompare(hashStepUpCode(nil, c.salt, code), c.hash) == 1 || ok
 	}
 	return ok

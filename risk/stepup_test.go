@@ -175,7 +175,8 @@ func TestStepUpResendLimits(t *testing.T) {
 // TestStepUpCodeHashKeyed: with a StepUpKey the stored hash of a code is
 // keyed, so the table alone no longer gives the code away (a code has only
 // 10^6 values); the right code confirms and a wrong one does not. A code
-// issued before the key was configured still confirms.
+// issued before the key was configured still confirms; an unkeyed code
+// issued after it does not.
 func TestStepUpCodeHashKeyed(t *testing.T) {
 	e := newEnv(t)
 	unkeyed := e.gate
@@ -197,8 +198,17 @@ func TestStepUpCodeHashKeyed(t *testing.T) {
 	if salt, hash := stored(old.subject); !bytes.Equal(hashStepUpCode(nil, salt, oldDecision.StepUpCode), hash) {
 		t.Fatal("without a key the stored hash is not SHA-256(salt || code)")
 	}
+	e.clock.Advance(time.Second)
+	keyed.stepUpKeySince = e.clock.Now() // the keyed process starts
+	e.clock.Advance(time.Second)
+	// A process still without the key issues a code after that: the keyed
+	// gate does not take its unkeyed hash.
+	late, lateDecision := e.stepUp()
 
 	e.gate = keyed
+	if res, err := e.verify(late.subject, lateDecision.StepUpCode); err != nil || res.Confirmed {
+		t.Fatalf("unkeyed code issued after the key: %+v %v, want refused", res, err)
+	}
 	r, d := e.stepUp()
 	if salt, hash := stored(r.subject); bytes.Equal(hashStepUpCode(nil, salt, d.StepUpCode), hash) {
 		t.Fatal("with a key the stored hash is still SHA-256(salt || code)")

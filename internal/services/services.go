@@ -61,7 +61,8 @@ func New(d *db.DB, clk clock.Clock, s Settings) (*Set, error) {
 		FX:      &fx.Service{DB: d, Clock: clk, MaxRateAge: s.FXMaxRateAge, QuoteTTL: s.FXQuoteTTL, DefaultSpreadBps: s.FXSpreadBps},
 	}
 	var err error
-	if set.Gate, err = risk.NewGate(risk.GateConfig{FX: set.FX, ReviewTTL: s.RiskReviewTTL, StepUpKey: s.Secrets.Key("step-up codes")}); err != nil {
+	if set.Gate, err = risk.NewGate(risk.GateConfig{FX: set.FX, ReviewTTL: s.RiskReviewTTL, StepUpKey: s.Secrets.Key("step-up codes"),
+		StepUpKeySince: clk.Now()}); err != nil {
 		return nil, err
 	}
 	set.Risk = risk.NewService(d, clk, set.Gate)
