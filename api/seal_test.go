@@ -23,6 +23,11 @@ func TestSecretsSealedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Registered before the key was set: its response is kept in plain.
+	plainReq := req{method: http.MethodPost, path: "/v1/webhook-endpoints", role: mp, idemKey: "hook-0",
+		body: map[string]any{"url": "https://hooks.example.com/before", "event_types": []string{"*"}}}
+	plainSecret := e.must(http.StatusCreated, plainReq).json(t)["secret"]
+
 	deps := e.deps
 	deps.Secrets = box
 	deps.Outbox = &outbox.Store{DB: e.db, Clock: e.clock, Secrets: box}
@@ -37,7 +42,7 @@ func TestSecretsSealedAtRest(t *testing.T) {
 		t.Fatalf("created %s", first.body)
 	}
 	var stored, response []byte
-	if err := e.db.Pool.QueryRow(context.Background(), `SELECT secret FROM webhook_endpoints`).Scan(&stored); err != nil {
+	if err := e.db.Pool.QueryRow(context.Background(), `SELECT secret FROM webhook_endpoints WHERE url = 'https://hooks.example.com/escrowd'`).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.db.Pool.QueryRow(context.Background(), `SELECT response_body FROM idempotency_responses WHERE key = 'hook-1'`).Scan(&response); err != nil {
@@ -51,5 +56,22 @@ func TestSecretsSealedAtRest(t *testing.T) {
 	replay := e.must(http.StatusCreated, r)
 	if replay.header.Get("Idempotent-Replayed") != "true" || replay.json(t)["secret"] != secret {
 		t.Fatalf("replay %s (headers %v)", replay.body, replay.header)
+	}
+	// A response kept in plain before the key still replays.
+	if old := e.must(http.StatusCreated, plainReq); old.header.Get("Idempotent-Replayed") != "true" || old.json(t)["secret"] != plainSecret {
+		t.Fatalf("replay of a plain response %s", old.body)
+	}
+	// A rejection kept for replay is sealed too, and replays.
+	bad := req{method: http.MethodPost, path: "/v1/webhook-endpoints", role: mp, idemKey: "hook-bad",
+		body: map[string]any{"url": "ftp://hooks.example.com", "event_types": []string{"*"}}}
+	first422 := e.must(http.StatusUnprocessableEntity, bad)
+	if err := e.db.Pool.QueryRow(context.Background(), `SELECT response_body FROM idempotency_responses WHERE key = 'hook-bad'`).Scan(&response); err != nil {
+		t.Fatal(err)
+	}
+	if !seal.Sealed(string(response)) {
+		t.Fatalf("stored rejection %.80s: want it sealed", response)
+	}
+	if again := e.must(http.StatusUnprocessableEntity, bad); again.header.Get("Idempotent-Replayed") != "true" || string(again.body) != string(first422.body) {
+		t.Fatalf("replayed rejection %s, want %s", again.body, first422.body)
 	}
 }

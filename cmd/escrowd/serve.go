@@ -37,7 +37,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		}
 	}
 	if cfg.SecretKey == "" {
-		a.log.Warn("ESCROWD_SECRET_KEY is not set: new webhook signing secrets are stored in plain text and step-up code hashes are unkeyed")
+		a.log.Warn("ESCROWD_SECRET_KEY is not set: new webhook signing secrets and the responses kept for idempotent replay are stored in plain text, and step-up code hashes are unkeyed")
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
