@@ -78,7 +78,7 @@ func New(key []byte) (*Box, error) {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
 	sum := sha256.Sum256(key)
-	return &Box{aead: aead, id: hex.EncodeToString(sum[:4]), key: append([]byte(nil), key...)}, nil
+	return &Box{aead: aead, id: hex.EncodeToString(sum[:KeyIDLen/2]), key: append([]byte(nil), key...)}, nil
 }
 
 // Key derives a key for another use of the operator's key, such as
@@ -121,7 +121,7 @@ func Sealed(stored string) bool { return strings.HasPrefix(stored, prefix) }
 const KeyIDLen = 8
 
 // KeyIDPattern is a SQL LIKE pattern matching sealed values, and
-// KeyIDOffset the 1-based position of their key id (for SUBSTRING).
+// KeyIDOffset the 1-based position of their key id (for substr).
 const (
 	KeyIDPattern = prefix + "%"
 	KeyIDOffset  = len(prefix) + 1
