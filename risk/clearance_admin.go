@@ -33,6 +33,9 @@ type Clearance struct {
 	ReviewID  uuid.UUID `json:"review_id"` // the approval that cleared it (the latest)
 	ClearedBy string    `json:"cleared_by"`
 	ClearedAt time.Time `json:"cleared_at"`
+	// EntryFingerprint is what the entry said when cleared ("" for
+	// clearances older than fingerprints: any version).
+	EntryFingerprint string `json:"entry_fingerprint"`
 	// Set only in the answer to a revocation.
 	RevokedBy string     `json:"revoked_by,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
@@ -42,12 +45,12 @@ type Clearance struct {
 // ResourceID names the clearance for the audit log.
 func (c Clearance) ResourceID() string { return c.ID.String() }
 
-const clearanceColumns = `id, party, party_id, ent_num, name, review_id, cleared_by, cleared_at`
+const clearanceColumns = `id, party, party_id, ent_num, name, review_id, cleared_by, cleared_at, entry_fingerprint`
 
 func scanClearance(row pgx.Row) (Clearance, error) {
 	var c Clearance
 	var ent int64
-	err := row.Scan(&c.ID, &c.Party, &c.PartyID, &ent, &c.Name, &c.ReviewID, &c.ClearedBy, &c.ClearedAt)
+	err := row.Scan(&c.ID, &c.Party, &c.PartyID, &ent, &c.Name, &c.ReviewID, &c.ClearedBy, &c.ClearedAt, &c.EntryFingerprint)
 	c.EntNum = int(ent)
 	return c, err
 }

@@ -19,7 +19,9 @@ import (
 // name, so the party's payouts are no longer blocked by it and its next
 // escrows open no new review. Another name (a party renamed to a listed
 // name), another entry, the other role, or another party with the same
-// name still matches.
+// name still matches. Nor does a list that changes the entry (an alias, a
+// date of birth added): the clearance is bound to what the entry said
+// (SanctionsEntry.Fingerprint), and the match is reviewed again.
 //
 // The last decision on a review of the match wins: rejecting one (the
 // match is confirmed) deletes the clearance an earlier approval wrote, so
@@ -50,11 +52,12 @@ func decideMatch(ctx context.Context, tx pgx.Tx, rv Review, status, by string, n
 	var err error
 	if status == ReviewApproved {
 		_, err = tx.Exec(ctx, `
-			INSERT INTO risk_clearances (id, tenant_id, party, party_id, ent_num, name_key, name, review_id, cleared_by, cleared_at)
-			VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9)
+			INSERT INTO risk_clearances (id, tenant_id, party, party_id, ent_num, name_key, name, review_id, cleared_by, cleared_at, entry_fingerprint)
+			VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9, $11)
 			ON CONFLICT (tenant_id, party_id, party, ent_num, name_key)
-			DO UPDATE SET review_id = excluded.review_id, cleared_by = excluded.cleared_by, cleared_at = excluded.cleared_at`,
-			rv.TenantID, k.party, k.partyID, k.entNum, k.nameKey, cut(rv.Match.Name, MaxNameRunes*4), rv.ID, by, now, uuid.New())
+			DO UPDATE SET review_id = excluded.review_id, cleared_by = excluded.cleared_by, cleared_at = excluded.cleared_at,
+				entry_fingerprint = excluded.entry_fingerprint`,
+			rv.TenantID, k.party, k.partyID, k.entNum, k.nameKey, cut(rv.Match.Name, MaxNameRunes*4), rv.ID, by, now, uuid.New(), rv.Match.EntryFingerprint)
 	} else {
 		_, err = tx.Exec(ctx, `
 			DELETE FROM risk_clearances WHERE tenant_id = $1 AND party_id = $2 AND party = $3 AND ent_num = $4 AND name_key = $5`,
@@ -93,16 +96,18 @@ func dropCleared(ctx context.Context, q db.Querier, tenant uuid.UUID, recs []scr
 	if len(ids) == 0 {
 		return summarize(recs), nil
 	}
-	rows, err := q.Query(ctx, `SELECT party, party_id, ent_num, name_key FROM risk_clearances WHERE tenant_id = $1 AND party_id = ANY ($2)`, tenant, ids)
+	rows, err := q.Query(ctx, `SELECT party, party_id, ent_num, name_key, entry_fingerprint FROM risk_clearances
+		WHERE tenant_id = $1 AND party_id = ANY ($2)`, tenant, ids)
 	if err != nil {
 		return Screening{}, fmt.Errorf("risk: read clearances: %w", err)
 	}
-	cleared := map[clearanceKey]bool{}
+	cleared := map[clearanceKey]string{} // → the entry's fingerprint when cleared ("": any)
 	var k clearanceKey
 	var ent int64
-	_, err = pgx.ForEachRow(rows, []any{&k.party, &k.partyID, &ent, &k.nameKey}, func() error {
+	var fp string
+	_, err = pgx.ForEachRow(rows, []any{&k.party, &k.partyID, &ent, &k.nameKey, &fp}, func() error {
 		k.entNum = int(ent)
-		cleared[k] = true
+		cleared[k] = fp
 		return nil
 	})
 	if err != nil {
@@ -116,7 +121,8 @@ func dropCleared(ctx context.Context, q db.Querier, tenant uuid.UUID, recs []scr
 		key := nameKey(r.name)
 		kept := r.matches[:0:0]
 		for _, m := range r.matches {
-			if cleared[clearanceKey{party: r.party, partyID: r.partyID, nameKey: key, entNum: m.EntNum}] {
+			// A clearance holds while the entry says what it said then.
+			if fp, ok := cleared[clearanceKey{party: r.party, partyID: r.partyID, nameKey: key, entNum: m.EntNum}]; ok && (fp == "" || fp == m.Entry.Fingerprint()) {
 				r.cleared = append(r.cleared, m)
 			} else {
 				kept = append(kept, m)

@@ -2,6 +2,7 @@ package risk
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +121,48 @@ func TestSanctionsMatchCleared(t *testing.T) {
 	}
 	if d := release("b5", listed); !blocked(d) {
 		t.Errorf("cleared in another tenant: %s, want blocked", d.Outcome)
+	}
+}
+
+// TestClearanceEndsWhenTheEntryChanges: a clearance is bound to what the
+// list entry said. Reloading the same entry keeps it; a list that changes
+// the entry (OFAC adds a date of birth) brings the match back for review.
+func TestClearanceEndsWhenTheEntryChanges(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	load := func(remarks string) {
+		t.Helper()
+		csv := `2682,"ISLAMBOULI, Mohammad Shawqi","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,"` + remarks + `"` + "\n"
+		if _, err := e.svc.LoadSanctions(ctx, e.tenant, strings.NewReader(csv), "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.establish("b", "s")
+	release := func() GateDecision {
+		t.Helper()
+		r := e.newRelease("b", "s")
+		r.escrowID = e.observe("b", "s", "", r.amount, "USD", e.clock.Now().Add(-time.Hour))
+		r.buyerName = "Mohammad Shawqi Islambouli"
+		return e.decide(r)
+	}
+	load("POB Egypt.")
+	d := release()
+	if d.Outcome != OutcomeBlock || d.ReviewID == nil {
+		t.Fatalf("%s %v, want a sanctions block with a review", d.Outcome, reasonCodes(d.Decision))
+	}
+	rv, err := e.svc.DecideReview(ctx, e.tenant, *d.ReviewID, true, "namesake", "reviewer-1")
+	if err != nil || rv.Match == nil || rv.Match.EntryFingerprint == "" {
+		t.Fatalf("approved review %+v: %v", rv.Match, err)
+	}
+	if d := release(); d.Outcome == OutcomeBlock {
+		t.Fatalf("after clearance: %s %v", d.Outcome, reasonCodes(d.Decision))
+	}
+	load("POB Egypt.") // the same entry again
+	if d := release(); d.Outcome == OutcomeBlock {
+		t.Fatalf("after reloading the same entry: %s %v", d.Outcome, reasonCodes(d.Decision))
+	}
+	load("DOB 15 Jan 1955; POB Egypt.") // the entry changed
+	if d := release(); d.Outcome != OutcomeBlock || !hasReason(d.Decision, ReasonSanctionsMatch) || d.ReviewID == nil {
+		t.Fatalf("after the entry changed: %s %v, want blocked for review again", d.Outcome, reasonCodes(d.Decision))
 	}
 }

@@ -235,6 +235,9 @@ type ScreeningMatch struct {
 	MatchedName string   `json:"matched_name"`
 	Score       float64  `json:"score"`
 	Programs    []string `json:"programs,omitempty"`
+	// EntryFingerprint identifies what the list entry said when it
+	// matched (SanctionsEntry.Fingerprint); a clearance is bound to it.
+	EntryFingerprint string `json:"entry_fingerprint,omitempty"`
 }
 
 // Screening is the result of screening both parties of an escrow.
@@ -295,7 +298,7 @@ func summarize(recs []screeningRecord) Screening {
 			m := r.matches[0]
 			out.Match = true
 			out.Matches = append(out.Matches, ScreeningMatch{Party: r.party, PartyID: r.partyID, Name: r.name, EntNum: m.EntNum,
-				MatchedName: m.MatchedName, Score: m.Score, Programs: m.Entry.Programs})
+				MatchedName: m.MatchedName, Score: m.Score, Programs: m.Entry.Programs, EntryFingerprint: m.Entry.Fingerprint()})
 		}
 	}
 	return out

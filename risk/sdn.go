@@ -1,11 +1,14 @@
 package risk
 
 import (
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -56,6 +59,29 @@ type SanctionsEntry struct {
 	Aliases []string
 	// Remarks is the Remarks column as it was, empty for "-0-".
 	Remarks string
+}
+
+// Fingerprint identifies what the entry says: its names, type, programs
+// and remarks (16 hex digits of a SHA-256 over them, each field
+// length-prefixed). A clearance of a match is bound to it, so that a list
+// that changes the entry brings the match back for review.
+func (e SanctionsEntry) Fingerprint() string {
+	h := sha256.New()
+	field := func(s string) { h.Write([]byte(strconv.Itoa(len(s)) + ":" + s)) }
+	field(e.Name)
+	field(e.Type)
+	programs := slices.Clone(e.Programs)
+	slices.Sort(programs)
+	aliases := slices.Clone(e.Aliases)
+	slices.Sort(aliases)
+	for _, list := range [][]string{programs, aliases} {
+		field(strconv.Itoa(len(list)))
+		for _, x := range list {
+			field(x)
+		}
+	}
+	field(e.Remarks)
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // ErrSDNFormat is wrapped by every *SDNParseError caused by the content
