@@ -2,8 +2,11 @@ package disputes_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/escrowd/escrowd/disputes"
 	"github.com/escrowd/escrowd/escrow"
@@ -188,19 +191,21 @@ func TestClaimsAfterChargebacks(t *testing.T) {
 	}
 	limit200 := func(r *escrow.CreateRequest) { r.Terms = &escrow.TermsInput{CoverageLimit: ptr("200.00")} }
 	for _, tc := range []struct {
-		name       string
-		mutate     func(*escrow.CreateRequest)
-		released   bool
-		chargeback string
-		win        bool
-		claimable  string // the most a claim may ask
-		covered    string // by the guarantee when that claim is resolved refund_full
+		name        string
+		mutate      func(*escrow.CreateRequest)
+		released    bool
+		chargebacks []string
+		win         bool
+		claimable   string // the most a claim may ask
+		covered     string // by the guarantee when that claim is resolved refund_full
 	}{
-		{name: "released money charged back", released: true, chargeback: "300.00", claimable: "200", covered: "200"},
-		{name: "coverage limit untouched by the chargeback", mutate: limit200, released: true, chargeback: "300.00", claimable: "200", covered: "200"},
-		{name: "buyer's fee is not order money", mutate: buyerFee, released: true, chargeback: "256.25", claimable: "250", covered: "250"},
-		{name: "held money charged back counts once", chargeback: "100.00", claimable: "400", covered: "0"},
-		{name: "won chargeback gives the claim back", released: true, chargeback: "300.00", win: true, claimable: "500", covered: "500"},
+		{name: "released money charged back", released: true, chargebacks: []string{"300.00"}, claimable: "200", covered: "200"},
+		{name: "coverage limit untouched by the chargeback", mutate: limit200, released: true, chargebacks: []string{"300.00"}, claimable: "200", covered: "200"},
+		{name: "buyer's fee is not order money", mutate: buyerFee, released: true, chargebacks: []string{"256.25"}, claimable: "250", covered: "250"},
+		// Each 100.00 holds 97.56 of order money (100 × 500 / 512.50, half-even).
+		{name: "order share rounded per chargeback", mutate: buyerFee, released: true, chargebacks: []string{"100.00", "100.00"}, claimable: "304.88", covered: "304.88"},
+		{name: "held money charged back counts once", chargebacks: []string{"100.00"}, claimable: "400", covered: "0"},
+		{name: "won chargeback gives the claim back", released: true, chargebacks: []string{"300.00"}, win: true, claimable: "500", covered: "500"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -210,11 +215,13 @@ func TestClaimsAfterChargebacks(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			cb := f.chargeback(e, tc.chargeback, "psp-"+e.ID.String(), 48*time.Hour)
-			if tc.win {
-				f.defend(cb)
-				if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
-					t.Fatal(err)
+			for i, amount := range tc.chargebacks {
+				cb := f.chargeback(e, amount, fmt.Sprintf("psp-%s-%d", e.ID, i), 48*time.Hour)
+				if tc.win {
+					f.defend(cb)
+					if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			over := dec(tc.claimable).Add(dec("0.01")).StringFixed(2)
@@ -235,5 +242,31 @@ func TestClaimsAfterChargebacks(t *testing.T) {
 			}
 			f.checkEscrow(e.ID)
 		})
+	}
+}
+
+// TestChargebackOfPartlyFundedEscrow: an escrow still awaiting the rest of
+// its funding (disputed before it arrived) is charged back for all it
+// holds. The money splits like any partial chargeback, order money and the
+// buyer's fee on it in proportion, not as if all the order money had been
+// paid (which once left the escrow's buyer fee parts negative).
+func TestChargebackOfPartlyFundedEscrow(t *testing.T) {
+	f := newFixture(t)
+	e := f.create("500.00", func(r *escrow.CreateRequest) {
+		r.Fees = &escrow.FeesInput{PlatformFeeBps: 250, PaidBy: escrow.PaidByBuyer}
+	})
+	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "256.25", Currency: "EUR", PaymentRef: "part-1"}); err != nil {
+		t.Fatal(err)
+	}
+	f.open(e, disputes.ReasonNotReceived, "250.00")
+	cb := f.chargeback(e, "256.25", "psp-part", 48*time.Hour)
+	got := f.checkEscrow(e.ID)
+	order := decimal.Zero
+	for _, m := range got.Milestones {
+		order = order.Add(m.Refunded)
+	}
+	if !cb.FromHeld.Equal(dec("256.25")) || !got.Held().IsZero() || !order.Equal(dec("250")) || !got.BuyerFeeParts.Equal(dec("6.25")) {
+		t.Fatalf("chargeback %s from held; escrow held %s, order money refunded %s, buyer fee parts %s; want 256.25, 0, 250, 6.25",
+			cb.FromHeld, got.Held(), order, got.BuyerFeeParts)
 	}
 }

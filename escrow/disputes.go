@@ -553,21 +553,23 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 
 // chargebackPayout takes g from the escrow account to cash:psp as a
 // completed refund payout. g is order money plus the buyer's fee part on
-// it: when g is everything held it is all the open order money and what is
-// left of the buyer's fee; otherwise the order part is g × amount /
-// (amount + buyer fee) rounded half-even to the minor unit, and the
-// remainder is the buyer's fee part.
+// it: when g is everything a fully funded escrow holds it is all the open
+// order money and what is left of the buyer's fee; otherwise (part of the
+// money, or an escrow still awaiting the rest of its funding, whose open
+// order money was never all paid) the order part is g × amount / (amount +
+// buyer fee) rounded half-even to the minor unit, and the remainder is the
+// buyer's fee part.
 func (s *Service) chargebackPayout(ctx context.Context, tx pgx.Tx, e *Escrow, g decimal.Decimal, cash ledger.Account, in ChargebackInput, now time.Time) (Payout, error) {
 	open := e.OrderOpen()
 	x := open
-	if !g.Equal(e.Held()) {
+	if !g.Equal(e.Held()) || e.FundedAt == nil {
 		x = decimal.Min(e.OrderShare(g), open)
 	}
 	bp := g.Sub(x)
 	if left := decimal.Max(e.BuyerFee.Sub(e.BuyerFeeParts), decimal.Zero); bp.GreaterThan(left) {
 		bp, x = left, g.Sub(left)
 	}
-	if x.GreaterThan(open) || x.IsNegative() {
+	if x.GreaterThan(open) || x.IsNegative() || bp.IsNegative() {
 		return Payout{}, fmt.Errorf("escrow %s: chargeback of %s does not split into order money (%s open) and buyer fee", e.ID, g, open)
 	}
 	_, sp := feeParts(*e, x, open, e.BuyerFeeParts, e.SellerFeeParts)
