@@ -38,9 +38,11 @@ func nameKey(name string) string { return strings.Join(NormalizeName(name), " ")
 
 // decideMatch applies a decided review to the clearance of its match, in
 // the review's transaction: approved writes it (the latest approval's
-// review, reviewer and time), rejected deletes it, expired does nothing. A
-// review without a match (or an older one that did not record the
-// screened name) changes nothing.
+// review, reviewer and time, and the entry's fingerprint), rejected
+// deletes it, expired does nothing. A review without a match (or an older
+// one that did not record the screened name) changes nothing. A review
+// recorded before matches carried fingerprints writes ” (any version of
+// the entry) for a new clearance, and never widens one bound to a version.
 func decideMatch(ctx context.Context, tx pgx.Tx, rv Review, status, by string, now time.Time) error {
 	if rv.Match == nil || status == ReviewExpired {
 		return nil
@@ -56,7 +58,7 @@ func decideMatch(ctx context.Context, tx pgx.Tx, rv Review, status, by string, n
 			VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9, $11)
 			ON CONFLICT (tenant_id, party_id, party, ent_num, name_key)
 			DO UPDATE SET review_id = excluded.review_id, cleared_by = excluded.cleared_by, cleared_at = excluded.cleared_at,
-				entry_fingerprint = excluded.entry_fingerprint`,
+				entry_fingerprint = COALESCE(NULLIF(excluded.entry_fingerprint, ''), risk_clearances.entry_fingerprint)`,
 			rv.TenantID, k.party, k.partyID, k.entNum, k.nameKey, cut(rv.Match.Name, MaxNameRunes*4), rv.ID, by, now, uuid.New(), rv.Match.EntryFingerprint)
 	} else {
 		_, err = tx.Exec(ctx, `
@@ -157,7 +159,9 @@ func pendingMatchReview(ctx context.Context, q db.Querier, tenant, escrowID uuid
 	}
 	want := m.key()
 	for _, rv := range rvs {
-		if rv.Match != nil && rv.Match.key() == want {
+		// The same match of the same version of the entry: a review opened
+		// before the list changed the entry would clear the old version.
+		if rv.Match != nil && rv.Match.key() == want && rv.Match.EntryFingerprint == m.EntryFingerprint {
 			return rv.ID, true, nil
 		}
 	}

@@ -166,3 +166,71 @@ func TestClearanceEndsWhenTheEntryChanges(t *testing.T) {
 		t.Fatalf("after the entry changed: %s %v, want blocked for review again", d.Outcome, reasonCodes(d.Decision))
 	}
 }
+
+// TestReviewOfAChangedEntry: a payout blocked while a review of the match
+// waits, and blocked again after the list changed the entry, gets a review
+// of its own (approving the old one would clear the old version); approving
+// it clears the match as the list says it now. Approving the old review
+// afterwards binds the clearance to the old version again (the last
+// decision wins), so the payout is blocked: fail closed.
+func TestReviewOfAChangedEntry(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	load := func(remarks string) {
+		t.Helper()
+		csv := `2682,"ISLAMBOULI, Mohammad Shawqi","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,"` + remarks + `"` + "\n"
+		if _, err := e.svc.LoadSanctions(ctx, e.tenant, strings.NewReader(csv), "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.establish("b", "s")
+	r := e.newRelease("b", "s")
+	r.escrowID = e.observe("b", "s", "", r.amount, "USD", e.clock.Now().Add(-time.Hour))
+	r.buyerName = "Mohammad Shawqi Islambouli"
+	load("POB Egypt.")
+	first := e.decide(r)
+	load("DOB 15 Jan 1955; POB Egypt.")
+	second := e.decide(r)
+	if first.ReviewID == nil || second.ReviewID == nil || *first.ReviewID == *second.ReviewID {
+		t.Fatalf("reviews %v and %v: want one per version of the entry", first.ReviewID, second.ReviewID)
+	}
+	if _, err := e.svc.DecideReview(ctx, e.tenant, *second.ReviewID, true, "namesake", "reviewer-1"); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.decide(r); d.Outcome == OutcomeBlock {
+		t.Fatalf("after approving the review of the entry as it is: %s %v", d.Outcome, reasonCodes(d.Decision))
+	}
+	if _, err := e.svc.DecideReview(ctx, e.tenant, *first.ReviewID, true, "namesake", "reviewer-1"); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.decide(r); d.Outcome != OutcomeBlock {
+		t.Fatalf("after approving the review of the older entry: %s, want blocked (that approval cleared the old version)", d.Outcome)
+	}
+}
+
+// TestOldReviewDoesNotWidenAClearance: approving a review recorded before
+// matches carried the entry's fingerprint does not turn a clearance bound
+// to a version of the entry into one for every version.
+func TestOldReviewDoesNotWidenAClearance(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.loadRealList()
+	const listed = "mohammed shawki islambuli" // SDN entry 2682
+	first, _ := e.screen(e.gate, Party{ID: "b", Name: listed}, Party{ID: "s", Name: "Pieter Jansen"})
+	old, _ := e.screen(e.gate, Party{ID: "b", Name: listed}, Party{ID: "s", Name: "Pieter Jansen"})
+	if first.ReviewID == nil || old.ReviewID == nil {
+		t.Fatal("screenings opened no reviews")
+	}
+	if _, err := e.db.Pool.Exec(ctx, `UPDATE risk_reviews SET matched_entry = matched_entry - 'entry_fingerprint' WHERE id = $1`, *old.ReviewID); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []*uuid.UUID{first.ReviewID, old.ReviewID} {
+		if _, err := e.svc.DecideReview(ctx, e.tenant, *id, true, "namesake", "reviewer-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := e.svc.ListClearances(ctx, e.tenant, "b", uuid.Nil, 10)
+	if err != nil || len(cs) != 1 || cs[0].EntryFingerprint == "" || cs[0].ReviewID != *old.ReviewID {
+		t.Fatalf("clearances %+v, %v: want one, by the later approval, still bound to the entry's version", cs, err)
+	}
+}
