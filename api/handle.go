@@ -232,6 +232,9 @@ func (s *Server) recordFailure(ctx context.Context, p tenants.Principal, key str
 		if key != "" {
 			var err error
 			stored, sealErr := s.secrets.Seal(string(body), replayContext(p.TenantID, key))
+			if sealErr != nil {
+				s.log.ErrorContext(ctx, "sealing a response for replay failed: the idempotency key is released", "route", rec.Route, "err", sealErr)
+			}
 			if !replayable(status) || sealErr != nil {
 				// Nothing to replay (or nothing that can be kept): the
 				// key is released, and the audit record still written.

@@ -288,17 +288,19 @@ type rcPartyViewJSON struct {
 }
 
 type rcComplianceTxnJSON struct {
-	Kind        string          `json:"kind"`
-	ID          uuid.UUID       `json:"id"`
-	EscrowID    uuid.UUID       `json:"escrow_id"`
-	OrderRef    string          `json:"order_ref"`
-	At          time.Time       `json:"at"`
-	Amount      string          `json:"amount"`
-	Currency    string          `json:"currency"`
-	AmountUSD   *string         `json:"amount_usd"`
-	RateMissing bool            `json:"rate_missing,omitempty"`
-	Buyer       rcPartyViewJSON `json:"buyer"`
-	Seller      rcPartyViewJSON `json:"seller"`
+	Kind        string    `json:"kind"`
+	ID          uuid.UUID `json:"id"`
+	EscrowID    uuid.UUID `json:"escrow_id"`
+	OrderRef    string    `json:"order_ref"`
+	At          time.Time `json:"at"`
+	Amount      string    `json:"amount"`
+	Currency    string    `json:"currency"`
+	AmountUSD   *string   `json:"amount_usd"`
+	RateMissing bool      `json:"rate_missing,omitempty"`
+	// ReversesPayoutID: on a <kind>_reversal, the payout it reversed.
+	ReversesPayoutID *uuid.UUID      `json:"reverses_payout_id,omitempty"`
+	Buyer            rcPartyViewJSON `json:"buyer"`
+	Seller           rcPartyViewJSON `json:"seller"`
 }
 
 type rcCrossBorderJSON struct {
@@ -379,7 +381,7 @@ func (s *Server) complianceReport(r *http.Request) (any, error) {
 	for _, t := range rep.Transactions {
 		out.Transactions = append(out.Transactions, rcComplianceTxnJSON{Kind: t.Kind, ID: t.ID, EscrowID: t.EscrowID, OrderRef: t.OrderRef, At: t.At,
 			Amount: rcFmtAmount(t.Amount, t.Currency), Currency: t.Currency, AmountUSD: rcOptAmount(t.AmountUSD, "USD"), RateMissing: t.RateMissing,
-			Buyer: rcPartyView(t.Buyer), Seller: rcPartyView(t.Seller)})
+			Buyer: rcPartyView(t.Buyer), Seller: rcPartyView(t.Seller), ReversesPayoutID: t.ReversesPayoutID})
 	}
 	for _, f := range rep.CrossBorder {
 		out.CrossBorder = append(out.CrossBorder, rcCrossBorderJSON{BuyerCountry: f.BuyerCountry, SellerCountry: f.SellerCountry, Currency: f.Currency,
@@ -400,9 +402,13 @@ func (s *Server) complianceReport(r *http.Request) (any, error) {
 		if t.AmountUSD != nil {
 			usd = *t.AmountUSD
 		}
+		reverses := ""
+		if t.ReversesPayoutID != nil {
+			reverses = t.ReversesPayoutID.String()
+		}
 		rows = append(rows, []string{t.Kind, t.ID.String(), t.EscrowID.String(), t.OrderRef, t.At.Format(time.RFC3339), t.Amount, t.Currency, usd,
-			t.Buyer.ID, t.Buyer.Name, t.Buyer.Email, t.Buyer.Country, t.Seller.ID, t.Seller.Name, t.Seller.Email, t.Seller.Country})
+			t.Buyer.ID, t.Buyer.Name, t.Buyer.Email, t.Buyer.Country, t.Seller.ID, t.Seller.Name, t.Seller.Email, t.Seller.Country, reverses})
 	}
 	return rcCsvBody([]string{"kind", "id", "escrow_id", "order_ref", "at", "amount", "currency", "amount_usd",
-		"buyer_id", "buyer_name", "buyer_email", "buyer_country", "seller_id", "seller_name", "seller_email", "seller_country"}, rows)
+		"buyer_id", "buyer_name", "buyer_email", "buyer_country", "seller_id", "seller_name", "seller_email", "seller_country", "reverses_payout_id"}, rows)
 }

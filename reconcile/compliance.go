@@ -56,7 +56,7 @@ type ComplianceTxn struct {
 	// when a won chargeback reversed a payout: the payout stays listed in
 	// its own period, and the reversal is a transaction of the period it
 	// was booked in. ID is the funding's or payout's id; a reversal's is
-	// its ledger entry's.
+	// its ledger entry's, and ReversesPayoutID names the payout it reversed.
 	Kind     string
 	ID       uuid.UUID
 	EscrowID uuid.UUID
@@ -71,6 +71,8 @@ type ComplianceTxn struct {
 	RateMissing bool
 	Buyer       PartyView
 	Seller      PartyView
+	// ReversesPayoutID is set on a reversal: the payout it reversed.
+	ReversesPayoutID *uuid.UUID
 }
 
 // CrossBorderFlow is the fundings of the period from buyers in one country
@@ -166,15 +168,15 @@ func (s *Service) Compliance(ctx context.Context, tenant uuid.UUID, q Compliance
 // later included: it happened) and payout reversals.
 func complianceTxns(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, q ComplianceQuery, usd *usdConverter, mask masker, rep *ComplianceReport) error {
 	rows, err := tx.Query(ctx, `
-		SELECT 'funding', f.id, f.escrow_id, es.order_ref, f.created_at, f.amount, f.currency, es.buyer, es.seller
+		SELECT 'funding', f.id, f.escrow_id, es.order_ref, f.created_at, f.amount, f.currency, es.buyer, es.seller, NULL::UUID
 		FROM escrow_fundings f JOIN escrows es ON es.id = f.escrow_id
 		WHERE f.tenant_id = $1 AND f.created_at >= $2 AND f.created_at < $3
 		UNION ALL
-		SELECT po.kind, po.id, po.escrow_id, es.order_ref, e.created_at, po.gross, es.currency, es.buyer, es.seller
+		SELECT po.kind, po.id, po.escrow_id, es.order_ref, e.created_at, po.gross, es.currency, es.buyer, es.seller, NULL::UUID
 		FROM escrow_payouts po JOIN escrows es ON es.id = po.escrow_id JOIN ledger_entries e ON e.id = po.entry_id
 		WHERE po.tenant_id = $1 AND po.status IN ('completed', 'reversed') AND e.created_at >= $2 AND e.created_at < $3
 		UNION ALL
-		SELECT po.kind || '_reversal', rv.id, po.escrow_id, es.order_ref, rv.created_at, po.gross, es.currency, es.buyer, es.seller
+		SELECT po.kind || '_reversal', rv.id, po.escrow_id, es.order_ref, rv.created_at, po.gross, es.currency, es.buyer, es.seller, po.id
 		FROM escrow_payouts po JOIN escrows es ON es.id = po.escrow_id JOIN ledger_entries rv ON rv.reverses_id = po.entry_id
 		WHERE po.tenant_id = $1 AND po.status = 'reversed' AND rv.created_at >= $2 AND rv.created_at < $3
 		ORDER BY 5, 2`, tenant, q.From, q.End())
@@ -185,7 +187,13 @@ func complianceTxns(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, q Complian
 	flows := map[flowKey]*CrossBorderFlow{}
 	var t ComplianceTxn
 	var buyerRaw, sellerRaw []byte
-	_, err = pgx.ForEachRow(rows, []any{&t.Kind, &t.ID, &t.EscrowID, &t.OrderRef, &t.At, &t.Amount, &t.Currency, &buyerRaw, &sellerRaw}, func() error {
+	var reverses uuid.UUID // the nil UUID for a NULL (db's UUID codec)
+	_, err = pgx.ForEachRow(rows, []any{&t.Kind, &t.ID, &t.EscrowID, &t.OrderRef, &t.At, &t.Amount, &t.Currency, &buyerRaw, &sellerRaw, &reverses}, func() error {
+		t.ReversesPayoutID = nil
+		if reverses != uuid.Nil {
+			id := reverses
+			t.ReversesPayoutID = &id
+		}
 		var buyer, seller partyJSON
 		if err := json.Unmarshal(buyerRaw, &buyer); err != nil {
 			return fmt.Errorf("escrow %s buyer: %w", t.EscrowID, err)

@@ -64,6 +64,9 @@ func TestComplianceThroughWonChargeback(t *testing.T) {
 				t.Errorf("%s: %+v: no USD rate", day, x)
 			}
 			ids[x.Kind] = x.ID
+			if (x.Kind == "refund_reversal") != (x.ReversesPayoutID != nil) || x.ReversesPayoutID != nil && *x.ReversesPayoutID != ids["refund"] {
+				t.Errorf("%s: %s reverses %v, want the refund's id %s on the reversal only", day, x.Kind, x.ReversesPayoutID, ids["refund"])
+			}
 			out = append(out, x.Kind+" "+x.Amount.String())
 		}
 		return out
