@@ -130,13 +130,6 @@ func TestSanctionsMatchCleared(t *testing.T) {
 func TestClearanceEndsWhenTheEntryChanges(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	load := func(remarks string) {
-		t.Helper()
-		csv := `2682,"ISLAMBOULI, Mohammad Shawqi","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,"` + remarks + `"` + "\n"
-		if _, err := e.svc.LoadSanctions(ctx, e.tenant, strings.NewReader(csv), "test"); err != nil {
-			t.Fatal(err)
-		}
-	}
 	e.establish("b", "s")
 	release := func() GateDecision {
 		t.Helper()
@@ -145,7 +138,7 @@ func TestClearanceEndsWhenTheEntryChanges(t *testing.T) {
 		r.buyerName = "Mohammad Shawqi Islambouli"
 		return e.decide(r)
 	}
-	load("POB Egypt.")
+	e.loadEntry2682("POB Egypt.")
 	d := release()
 	if d.Outcome != OutcomeBlock || d.ReviewID == nil {
 		t.Fatalf("%s %v, want a sanctions block with a review", d.Outcome, reasonCodes(d.Decision))
@@ -157,11 +150,11 @@ func TestClearanceEndsWhenTheEntryChanges(t *testing.T) {
 	if d := release(); d.Outcome == OutcomeBlock {
 		t.Fatalf("after clearance: %s %v", d.Outcome, reasonCodes(d.Decision))
 	}
-	load("POB Egypt.") // the same entry again
+	e.loadEntry2682("POB Egypt.") // the same entry again
 	if d := release(); d.Outcome == OutcomeBlock {
 		t.Fatalf("after reloading the same entry: %s %v", d.Outcome, reasonCodes(d.Decision))
 	}
-	load("DOB 15 Jan 1955; POB Egypt.") // the entry changed
+	e.loadEntry2682("DOB 15 Jan 1955; POB Egypt.") // the entry changed
 	if d := release(); d.Outcome != OutcomeBlock || !hasReason(d.Decision, ReasonSanctionsMatch) || d.ReviewID == nil {
 		t.Fatalf("after the entry changed: %s %v, want blocked for review again", d.Outcome, reasonCodes(d.Decision))
 	}
@@ -176,20 +169,13 @@ func TestClearanceEndsWhenTheEntryChanges(t *testing.T) {
 func TestReviewOfAChangedEntry(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	load := func(remarks string) {
-		t.Helper()
-		csv := `2682,"ISLAMBOULI, Mohammad Shawqi","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,"` + remarks + `"` + "\n"
-		if _, err := e.svc.LoadSanctions(ctx, e.tenant, strings.NewReader(csv), "test"); err != nil {
-			t.Fatal(err)
-		}
-	}
 	e.establish("b", "s")
 	r := e.newRelease("b", "s")
 	r.escrowID = e.observe("b", "s", "", r.amount, "USD", e.clock.Now().Add(-time.Hour))
 	r.buyerName = "Mohammad Shawqi Islambouli"
-	load("POB Egypt.")
+	e.loadEntry2682("POB Egypt.")
 	first := e.decide(r)
-	load("DOB 15 Jan 1955; POB Egypt.")
+	e.loadEntry2682("DOB 15 Jan 1955; POB Egypt.")
 	second := e.decide(r)
 	if first.ReviewID == nil || second.ReviewID == nil || *first.ReviewID == *second.ReviewID {
 		t.Fatalf("reviews %v and %v: want one per version of the entry", first.ReviewID, second.ReviewID)
@@ -232,5 +218,15 @@ func TestOldReviewDoesNotWidenAClearance(t *testing.T) {
 	cs, err := e.svc.ListClearances(ctx, e.tenant, "b", uuid.Nil, 10)
 	if err != nil || len(cs) != 1 || cs[0].EntryFingerprint == "" || cs[0].ReviewID != *old.ReviewID {
 		t.Fatalf("clearances %+v, %v: want one, by the later approval, still bound to the entry's version", cs, err)
+	}
+}
+
+// loadEntry2682 loads a sanctions list of one entry, OFAC's 2682, with
+// remarks (what changes between versions of the entry).
+func (e *env) loadEntry2682(remarks string) {
+	e.t.Helper()
+	csv := `2682,"ISLAMBOULI, Mohammad Shawqi","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,"` + remarks + `"` + "\n"
+	if _, err := e.svc.LoadSanctions(context.Background(), e.tenant, strings.NewReader(csv), "test"); err != nil {
+		e.t.Fatal(err)
 	}
 }
