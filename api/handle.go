@@ -228,13 +228,17 @@ const statusClientClosed = 499
 // with its audit record, in one transaction of its own.
 func (s *Server) recordFailure(ctx context.Context, p tenants.Principal, key string, owner uuid.UUID, rec audit.Record, status int, body []byte) {
 	ctx = context.WithoutCancel(ctx)
+	var stored string
+	var sealErr error
+	if key != "" {
+		// Sealed before the transaction, which may run more than once.
+		if stored, sealErr = s.secrets.Seal(string(body), replayContext(p.TenantID, key)); sealErr != nil {
+			s.log.ErrorContext(ctx, "sealing a response for replay failed: the idempotency key will be released", "route", rec.Route, "err", sealErr)
+		}
+	}
 	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
 		if key != "" {
 			var err error
-			stored, sealErr := s.secrets.Seal(string(body), replayContext(p.TenantID, key))
-			if sealErr != nil {
-				s.log.ErrorContext(ctx, "sealing a response for replay failed: the idempotency key is released", "route", rec.Route, "err", sealErr)
-			}
 			if !replayable(status) || sealErr != nil {
 				// Nothing to replay (or nothing that can be kept): the
 				// key is released, and the audit record still written.

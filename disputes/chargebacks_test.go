@@ -202,8 +202,8 @@ func TestClaimsAfterChargebacks(t *testing.T) {
 		{name: "released money charged back", released: true, chargebacks: []string{"300.00"}, claimable: "200", covered: "200"},
 		{name: "coverage limit untouched by the chargeback", mutate: limit200, released: true, chargebacks: []string{"300.00"}, claimable: "200", covered: "200"},
 		{name: "buyer's fee is not order money", mutate: buyerFee, released: true, chargebacks: []string{"256.25"}, claimable: "250", covered: "250"},
-		// Each 100.00 holds 97.56 of order money (100 × 500 / 512.50, half-even).
-		{name: "order share rounded per chargeback", mutate: buyerFee, released: true, chargebacks: []string{"100.00", "100.00"}, claimable: "304.88", covered: "304.88"},
+		// Two chargebacks of 100.00: 200 × 500 / 512.50 = 195.12 of order money.
+		{name: "two chargebacks with the buyer's fee", mutate: buyerFee, released: true, chargebacks: []string{"100.00", "100.00"}, claimable: "304.88", covered: "304.88"},
 		{name: "held money charged back counts once", chargebacks: []string{"100.00"}, claimable: "400", covered: "0"},
 		{name: "won chargeback gives the claim back", released: true, chargebacks: []string{"300.00"}, win: true, claimable: "500", covered: "500"},
 	} {
@@ -246,10 +246,12 @@ func TestClaimsAfterChargebacks(t *testing.T) {
 }
 
 // TestChargebackOfPartlyFundedEscrow: an escrow still awaiting the rest of
-// its funding (disputed before it arrived) is charged back for all it
-// holds. The money splits like any partial chargeback, order money and the
-// buyer's fee on it in proportion, not as if all the order money had been
-// paid (which once left the escrow's buyer fee parts negative).
+// its funding (disputed before it arrived) is charged back, in two parts,
+// for all it holds. What it holds is order money first, as claims and
+// dispute refunds count it, not all the open order money (which once left
+// the buyer fee parts negative), nor order money and fee in proportion
+// (which left the buyer a claim the guarantee then paid: more back than
+// paid). The dispute then has nothing left to refund or cover.
 func TestChargebackOfPartlyFundedEscrow(t *testing.T) {
 	f := newFixture(t)
 	e := f.create("500.00", func(r *escrow.CreateRequest) {
@@ -258,15 +260,28 @@ func TestChargebackOfPartlyFundedEscrow(t *testing.T) {
 	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "256.25", Currency: "EUR", PaymentRef: "part-1"}); err != nil {
 		t.Fatal(err)
 	}
-	f.open(e, disputes.ReasonNotReceived, "250.00")
-	cb := f.chargeback(e, "256.25", "psp-part", 48*time.Hour)
+	d := f.open(e, disputes.ReasonNotReceived, "250.00")
+	for i, amount := range []string{"100.00", "156.25"} {
+		if cb := f.chargeback(e, amount, fmt.Sprintf("psp-part-%d", i), 48*time.Hour); !cb.FromHeld.Equal(dec(amount)) {
+			t.Fatalf("chargeback %s: %s from held", amount, cb.FromHeld)
+		}
+	}
 	got := f.checkEscrow(e.ID)
 	order := decimal.Zero
 	for _, m := range got.Milestones {
 		order = order.Add(m.Refunded)
 	}
-	if !cb.FromHeld.Equal(dec("256.25")) || !got.Held().IsZero() || !order.Equal(dec("250")) || !got.BuyerFeeParts.Equal(dec("6.25")) {
-		t.Fatalf("chargeback %s from held; escrow held %s, order money refunded %s, buyer fee parts %s; want 256.25, 0, 250, 6.25",
-			cb.FromHeld, got.Held(), order, got.BuyerFeeParts)
+	if !got.Held().IsZero() || !order.Equal(dec("256.25")) || !got.BuyerFeeParts.IsZero() {
+		t.Fatalf("escrow held %s, order money refunded %s, buyer fee parts %s; want 0, 256.25, 0", got.Held(), order, got.BuyerFeeParts)
+	}
+	if _, err := f.svc.Escalate(f.ctx, f.tenant, d.ID, disputes.EscalateRequest{By: disputes.PartySeller}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "r"}, "agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := out.Dispute.Resolution; r == nil || !r.RefundAmount.IsZero() || !r.Covered.IsZero() {
+		t.Fatalf("resolution %+v, want nothing refunded or covered: the card network returned all 256.25 paid", r)
 	}
 }

@@ -554,22 +554,26 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 // chargebackPayout takes g from the escrow account to cash:psp as a
 // completed refund payout. g is order money plus the buyer's fee part on
 // it: when g is everything a fully funded escrow holds it is all the open
-// order money and what is left of the buyer's fee; otherwise (part of the
-// money, or an escrow still awaiting the rest of its funding, whose open
-// order money was never all paid) the order part is g × amount / (amount +
-// buyer fee) rounded half-even to the minor unit, and the remainder is the
-// buyer's fee part.
+// order money and what is left of the buyer's fee; part of it splits in
+// proportion, the order part g × amount / (amount + buyer fee) rounded
+// half-even to the minor unit and the remainder the buyer's fee part. An
+// escrow still awaiting the rest of its funding holds order money first,
+// as Claimable and dispute refunds count it: there g is order money up to
+// what is open (its open order money was never all paid).
 func (s *Service) chargebackPayout(ctx context.Context, tx pgx.Tx, e *Escrow, g decimal.Decimal, cash ledger.Account, in ChargebackInput, now time.Time) (Payout, error) {
 	open := e.OrderOpen()
 	x := open
-	if !g.Equal(e.Held()) || e.FundedAt == nil {
+	switch {
+	case e.FundedAt == nil:
+		x = decimal.Min(g, open)
+	case !g.Equal(e.Held()):
 		x = decimal.Min(e.OrderShare(g), open)
 	}
 	bp := g.Sub(x)
 	if left := decimal.Max(e.BuyerFee.Sub(e.BuyerFeeParts), decimal.Zero); bp.GreaterThan(left) {
 		bp, x = left, g.Sub(left)
 	}
-	if x.GreaterThan(open) || x.IsNegative() || bp.IsNegative() {
+	if x.GreaterThan(open) || x.IsNegative() || bp.IsNegative() { // assertions: a split cannot do this
 		return Payout{}, fmt.Errorf("escrow %s: chargeback of %s does not split into order money (%s open) and buyer fee", e.ID, g, open)
 	}
 	_, sp := feeParts(*e, x, open, e.BuyerFeeParts, e.SellerFeeParts)
