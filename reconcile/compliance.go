@@ -50,7 +50,8 @@ type PartyView struct {
 	ID, Name, Email, Phone, Country string
 }
 
-// ComplianceTxn is a funding or completed payout at or above the threshold.
+// ComplianceTxn is a funding, payout or payout reversal at or above the
+// threshold.
 type ComplianceTxn struct {
 	// Kind is funding, release or refund, or refund_reversal (release_reversal)
 	// when a won chargeback reversed a payout: the payout stays listed in
@@ -164,11 +165,15 @@ func (s *Service) Compliance(ctx context.Context, tenant uuid.UUID, q Compliance
 	return rep, nil
 }
 
-// complianceTxns streams the period's fundings, payouts (a payout reversed
-// later included: it happened) and payout reversals.
-func complianceTxns(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, q ComplianceQuery, usd *usdConverter, mask masker, rep *ComplianceReport) error {
-	rows, err := tx.Query(ctx, `
-		SELECT 'funding', f.id, f.escrow_id, es.order_ref, f.created_at, f.amount, f.currency, es.buyer, es.seller, NULL::UUID
+// complianceTxnsSQL selects the transactions of a tenant ($1) in [$2, $3):
+// fundings, payouts (a payout reversed later included: it happened) and
+// payout reversals, each with kind, id, escrow_id, order_ref, at, amount,
+// currency, buyer, seller and reverses (the payout a reversal reversed).
+// complianceTxns lists them and loadUSDRates prices their days, so both
+// see the same transactions.
+const complianceTxnsSQL = `
+		SELECT 'funding' AS kind, f.id, f.escrow_id, es.order_ref, f.created_at AS at, f.amount, f.currency, es.buyer, es.seller,
+			NULL::UUID AS reverses
 		FROM escrow_fundings f JOIN escrows es ON es.id = f.escrow_id
 		WHERE f.tenant_id = $1 AND f.created_at >= $2 AND f.created_at < $3
 		UNION ALL
@@ -178,8 +183,11 @@ func complianceTxns(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, q Complian
 		UNION ALL
 		SELECT po.kind || '_reversal', rv.id, po.escrow_id, es.order_ref, rv.created_at, po.gross, es.currency, es.buyer, es.seller, po.id
 		FROM escrow_payouts po JOIN escrows es ON es.id = po.escrow_id JOIN ledger_entries rv ON rv.reverses_id = po.entry_id
-		WHERE po.tenant_id = $1 AND po.status = 'reversed' AND rv.created_at >= $2 AND rv.created_at < $3
-		ORDER BY 5, 2`, tenant, q.From, q.End())
+		WHERE po.tenant_id = $1 AND po.status = 'reversed' AND rv.created_at >= $2 AND rv.created_at < $3`
+
+// complianceTxns streams the period's transactions (complianceTxnsSQL).
+func complianceTxns(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, q ComplianceQuery, usd *usdConverter, mask masker, rep *ComplianceReport) error {
+	rows, err := tx.Query(ctx, complianceTxnsSQL+` ORDER BY 5, 2`, tenant, q.From, q.End())
 	if err != nil {
 		return fmt.Errorf("reconcile: compliance transactions: %w", err)
 	}
@@ -343,19 +351,7 @@ func rateKey(currency string, at time.Time) string {
 // loadUSDRates looks up the rate of every currency and day the period's
 // transactions are in.
 func loadUSDRates(ctx context.Context, q db.Querier, tenant uuid.UUID, p Period, now time.Time) (*usdConverter, error) {
-	rows, err := q.Query(ctx, `
-		SELECT DISTINCT x.currency, x.day FROM (
-			SELECT f.currency, (f.created_at AT TIME ZONE 'UTC')::DATE AS day FROM escrow_fundings f
-			WHERE f.tenant_id = $1 AND f.created_at >= $2 AND f.created_at < $3
-			UNION ALL
-			SELECT es.currency, (e.created_at AT TIME ZONE 'UTC')::DATE FROM escrow_payouts po
-			JOIN escrows es ON es.id = po.escrow_id JOIN ledger_entries e ON e.id = po.entry_id
-			WHERE po.tenant_id = $1 AND po.status IN ('completed', 'reversed') AND e.created_at >= $2 AND e.created_at < $3
-			UNION ALL
-			SELECT es.currency, (rv.created_at AT TIME ZONE 'UTC')::DATE FROM escrow_payouts po
-			JOIN escrows es ON es.id = po.escrow_id JOIN ledger_entries rv ON rv.reverses_id = po.entry_id
-			WHERE po.tenant_id = $1 AND po.status = 'reversed' AND rv.created_at >= $2 AND rv.created_at < $3
-		) x`, tenant, p.From, p.End())
+	rows, err := q.Query(ctx, `SELECT DISTINCT x.currency, (x.at AT TIME ZONE 'UTC')::DATE FROM (`+complianceTxnsSQL+`) x`, tenant, p.From, p.End())
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: transaction days: %w", err)
 	}
