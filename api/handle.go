@@ -164,11 +164,11 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 		// The stored response and the audit record, sent with COMMIT.
 		batch := &db.Batch{}
 		if key != "" {
-			stored, err := s.secrets.Seal(string(b), replayContext(p.TenantID, key))
+			resp, err := s.replayResponse(p.TenantID, key, st, b)
 			if err != nil {
 				return err
 			}
-			idem.QueueComplete(batch, p.TenantID, key, claim.Owner, idem.Response{Status: st, Body: []byte(stored)})
+			idem.QueueComplete(batch, p.TenantID, key, claim.Owner, resp)
 		}
 		a := rec
 		if id, ok := v.(resourceIDer); ok && a.ResourceID == "" {
@@ -209,6 +209,14 @@ func replayContext(tenant uuid.UUID, key string) string {
 	return "idempotency_responses:" + tenant.String() + ":" + key
 }
 
+// replayResponse is a response as it is kept for replay under an
+// idempotency key: its body sealed under the secret key (plain without
+// one), bound to the tenant and the key.
+func (s *Server) replayResponse(tenant uuid.UUID, key string, status int, body []byte) (idem.Response, error) {
+	sealed, err := s.secrets.Seal(string(body), replayContext(tenant, key))
+	return idem.Response{Status: status, Body: []byte(sealed)}, err
+}
+
 // replayable reports whether a rejection is final, so that the same
 // request with the same key must get it again. Answers that say "try again"
 // (timeouts, rate limits, a closed client, server errors) release the key.
@@ -228,11 +236,11 @@ const statusClientClosed = 499
 // with its audit record, in one transaction of its own.
 func (s *Server) recordFailure(ctx context.Context, p tenants.Principal, key string, owner uuid.UUID, rec audit.Record, status int, body []byte) {
 	ctx = context.WithoutCancel(ctx)
-	var stored string
+	var resp idem.Response
 	var sealErr error
 	if key != "" {
 		// Sealed before the transaction, which may run more than once.
-		if stored, sealErr = s.secrets.Seal(string(body), replayContext(p.TenantID, key)); sealErr != nil {
+		if resp, sealErr = s.replayResponse(p.TenantID, key, status, body); sealErr != nil {
 			s.log.ErrorContext(ctx, "sealing a response for replay failed: the idempotency key will be released", "route", rec.Route, "err", sealErr)
 		}
 	}
@@ -244,7 +252,7 @@ func (s *Server) recordFailure(ctx context.Context, p tenants.Principal, key str
 				// key is released, and the audit record still written.
 				err = idem.Abandon(ctx, tx, p.TenantID, key, owner)
 			} else {
-				err = idem.Complete(ctx, tx, p.TenantID, key, owner, idem.Response{Status: status, Body: []byte(stored)})
+				err = idem.Complete(ctx, tx, p.TenantID, key, owner, resp)
 			}
 			if err != nil {
 				return err

@@ -150,28 +150,22 @@ func coveredBefore(ctx context.Context, q db.Querier, escrowID uuid.UUID) (decim
 	return sum, nil
 }
 
-// chargedBackBefore is what chargebacks of the escrow not won (lost, or
-// still undecided: the card network returned the money to the buyer at
-// once) took back beyond the money the escrow held, gross. A chargeback of
-// held money is a refund payout of the escrow, which escrow.Claimable
-// counts already. Without this, a buyer refunded by the card network could
-// be refunded again by a dispute.
-func chargedBackBefore(ctx context.Context, q db.Querier, escrowID uuid.UUID) (decimal.Decimal, error) {
-	var sum decimal.Decimal
-	if err := q.QueryRow(ctx, `SELECT COALESCE(sum(amount - from_held), 0) FROM chargebacks WHERE escrow_id = $1 AND status <> 'won'`,
-		escrowID).Scan(&sum); err != nil {
-		return decimal.Zero, fmt.Errorf("escrow %s: charged back: %w", escrowID, err)
-	}
-	return sum, nil
-}
-
-// recoveredBefore returns coveredBefore and chargedBackBefore.
+// recoveredBefore is what the buyer of the escrow got back outside the
+// escrow account, in one round trip: covered, what earlier resolved
+// disputes covered from the guarantee (coveredBefore), and chargedBack,
+// what chargebacks not won (lost, or still undecided: the card network
+// returned the money to the buyer at once) took back beyond the money the
+// escrow held, gross. A chargeback of held money is a refund payout of the
+// escrow, which escrow.Claimable counts already. Without chargedBack, a
+// buyer refunded by the card network could be refunded again by a dispute.
 func recoveredBefore(ctx context.Context, q db.Querier, escrowID uuid.UUID) (covered, chargedBack decimal.Decimal, err error) {
-	if covered, err = coveredBefore(ctx, q, escrowID); err != nil {
-		return covered, chargedBack, err
+	if err := q.QueryRow(ctx, `
+		SELECT (SELECT COALESCE(sum(covered_amount), 0) FROM disputes WHERE escrow_id = $1 AND status = 'resolved'),
+		       (SELECT COALESCE(sum(amount - from_held), 0) FROM chargebacks WHERE escrow_id = $1 AND status <> 'won')`,
+		escrowID).Scan(&covered, &chargedBack); err != nil {
+		return covered, chargedBack, fmt.Errorf("escrow %s: recovered: %w", escrowID, err)
 	}
-	chargedBack, err = chargedBackBefore(ctx, q, escrowID)
-	return covered, chargedBack, err
+	return covered, chargedBack, nil
 }
 
 const offerColumns = `id, dispute_id, by_party, refund_amount, note, status, created_at, decided_at`

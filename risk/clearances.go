@@ -41,8 +41,9 @@ func nameKey(name string) string { return strings.Join(NormalizeName(name), " ")
 // review, reviewer and time, and the entry's fingerprint), rejected
 // deletes it, expired does nothing. A review without a match (or an older
 // one that did not record the screened name) changes nothing. A review
-// recorded before matches carried fingerprints writes the empty one (any version of
-// the entry) for a new clearance, and never widens one bound to a version.
+// recorded before matches carried fingerprints writes the empty one (any
+// version of the entry) for a new clearance, and never widens one bound
+// to a version.
 func decideMatch(ctx context.Context, tx pgx.Tx, rv Review, status, by string, now time.Time) error {
 	if rv.Match == nil || status == ReviewExpired {
 		return nil

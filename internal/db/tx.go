@@ -121,13 +121,10 @@ func (d *DB) run(ctx context.Context, kind txKind, fn TxFunc) error {
 // normal business of an API.
 func outcomeOf(err error) string {
 	var netErr net.Error
+	var connErr *pgconn.ConnectError
 	switch {
 	case SQLState(err) != "", errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
-		errors.As(err, &netErr), pgconn.Timeout(err), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "failed"
-	}
-	var connErr *pgconn.ConnectError
-	if errors.As(err, &connErr) {
+		errors.As(err, &netErr), errors.As(err, &connErr), pgconn.Timeout(err), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "failed"
 	}
 	return "rejected"

@@ -80,10 +80,10 @@ func CreateEndpoint(ctx context.Context, tx pgx.Tx, secrets *seal.Box, tenant uu
 // secretContext binds an endpoint's sealed secret to its row.
 func secretContext(endpoint uuid.UUID) string { return "webhook_endpoints.secret:" + endpoint.String() }
 
-// CheckSecrets verifies that box opens every enabled endpoint's sealed
-// signing secret: a process that delivers webhooks without the key they
-// were sealed under would fail every delivery until it gives up. It names
-// the keys that are missing.
+// CheckSecrets verifies that every enabled endpoint's sealed signing secret
+// names box's key (by key id; none without a box): a process that delivers
+// webhooks without the key they were sealed under would fail every
+// delivery until it gives up. It names the keys that are missing.
 func CheckSecrets(ctx context.Context, d *db.DB, box *seal.Box) error {
 	rows, err := d.Pool.Query(ctx, `
 		SELECT substr(secret, $1::INT4, $2::INT4) AS key_id, count(*) FROM webhook_endpoints
