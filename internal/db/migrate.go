@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -104,10 +105,19 @@ var bootstrap = []string{
 		holder TEXT NOT NULL,
 		expires_at TIMESTAMPTZ NOT NULL
 	)`,
+	// Schema changes begun on CockroachDB and not yet recorded (applyAlone).
+	`CREATE TABLE IF NOT EXISTS schema_steps_started (
+		version INT8 NOT NULL,
+		step INT8 NOT NULL,
+		started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+		PRIMARY KEY (version, step)
+	)`,
 }
 
 // Migrate applies every statement of ms not yet recorded in
-// schema_migrations, in order, each in its own transaction. It is a no-op
+// schema_migrations, in order, each in its own transaction with its record
+// (on CockroachDB, a schema change runs alone and is recorded after it
+// completes: see applyAlone). It is a no-op
 // when everything is applied. Two instances starting at once are safe: a
 // lock row with a lease (no advisory locks, which CockroachDB lacks) lets one
 // migrate while the other waits, then finds nothing left to do.
@@ -135,24 +145,22 @@ func (d *DB) Migrate(ctx context.Context, ms []Migration, holder string) (applie
 			if done[[2]int{m.Version, i}] {
 				continue
 			}
-			err := d.Tx(ctx, func(tx pgx.Tx) error {
-				// The DDL comes first: CockroachDB refuses a schema change
-				// after a write in the same transaction. Renewing the lease
-				// in the same transaction proves we still hold it.
-				if _, err := tx.Exec(ctx, stmt); err != nil {
-					return err
-				}
-				tag, err := tx.Exec(ctx, `UPDATE schema_lock SET expires_at = now() + $2 * INTERVAL '1 second' WHERE id = 1 AND holder = $1`,
-					holder, int64(migrationLockLease.Seconds()))
-				if err != nil {
-					return err
-				}
-				if tag.RowsAffected() != 1 {
-					return fmt.Errorf("lost the migration lock")
-				}
-				_, err = tx.Exec(ctx, `INSERT INTO schema_migrations (version, step, name) VALUES ($1, $2, $3)`, m.Version, i, m.Name)
-				return err
-			})
+			var err error
+			if d.CockroachDB && isSchemaChange(stmt) {
+				err = d.applyAlone(ctx, holder, m, i, stmt)
+			} else {
+				err = d.Tx(ctx, func(tx pgx.Tx) error {
+					// The DDL comes first. Renewing the lease in the same
+					// transaction proves we still hold it.
+					if _, err := tx.Exec(ctx, stmt); err != nil {
+						return err
+					}
+					if err := renewMigrationLock(ctx, tx, holder); err != nil {
+						return err
+					}
+					return recordStep(ctx, tx, m, i)
+				})
+			}
 			if err != nil {
 				return applied, fmt.Errorf("migrate %04d_%s step %d: %w", m.Version, m.Name, i, err)
 			}
@@ -160,6 +168,124 @@ func (d *DB) Migrate(ctx context.Context, ms []Migration, holder string) (applie
 		}
 	}
 	return applied, nil
+}
+
+// renewMigrationLock extends holder's lease on the migration lock, in tx;
+// it fails when another migrator has taken the lock over.
+func renewMigrationLock(ctx context.Context, tx pgx.Tx, holder string) error {
+	tag, err := tx.Exec(ctx, `UPDATE schema_lock SET expires_at = now() + $2::INT8 * INTERVAL '1 second' WHERE id = 1 AND holder = $1`,
+		holder, int64(migrationLockLease.Seconds()))
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return errLostMigrationLock
+	}
+	return nil
+}
+
+var errLostMigrationLock = errors.New("lost the migration lock")
+
+// recordStep records step i of m as applied, in tx.
+func recordStep(ctx context.Context, tx pgx.Tx, m Migration, i int) error {
+	_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, step, name) VALUES ($1, $2, $3)`, m.Version, i, m.Name)
+	return err
+}
+
+// isSchemaChange reports whether stmt is DDL (CREATE, ALTER, DROP,
+// COMMENT) rather than a data migration.
+func isSchemaChange(stmt string) bool {
+	first, _, _ := strings.Cut(strings.TrimSpace(stmt), " ")
+	switch strings.ToUpper(strings.TrimSpace(first)) {
+	case "CREATE", "ALTER", "DROP", "COMMENT":
+		return true
+	}
+	return false
+}
+
+// alreadyApplied reports whether err says that what a schema change
+// creates exists already, or what it drops is gone.
+func alreadyApplied(err error) bool {
+	switch SQLState(err) {
+	case "42P07", // duplicate_table (tables and indexes)
+		"42701", // duplicate_column
+		"42710", // duplicate_object (constraints)
+		"42P06", // duplicate_schema
+		"42P01", // undefined_table
+		"42703", // undefined_column
+		"42704": // undefined_object
+		return true
+	}
+	return false
+}
+
+// applyAlone applies the schema change stmt, step i of m, on CockroachDB.
+// There a schema change inside an explicit transaction is finished after
+// COMMIT, where a failed backfill or validation is no longer reported to
+// the transaction that recorded it as applied; and from v25.1 on
+// (autocommit_before_ddl) the transaction is committed before the change
+// runs, so the statements after it and the RELEASE SAVEPOINT run outside
+// it. So the statement runs alone, as an implicit transaction that
+// CockroachDB answers once the change is complete, with the lease renewed
+// while it runs; then a transaction records it. The step is marked started
+// first: a migrator that stopped between the change and its record finds
+// the mark, runs the change again and takes "already exists" (or "does not
+// exist", for a drop) as done. Without the mark such an error is returned.
+func (d *DB) applyAlone(ctx context.Context, holder string, m Migration, i int, stmt string) error {
+	var resumed bool
+	err := d.Tx(ctx, func(tx pgx.Tx) error {
+		if err := renewMigrationLock(ctx, tx, holder); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO schema_steps_started (version, step) VALUES ($1, $2) ON CONFLICT (version, step) DO NOTHING`, m.Version, i)
+		resumed = tag.RowsAffected() == 0
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := d.execRenewing(ctx, holder, stmt); err != nil && !(resumed && alreadyApplied(err)) {
+		return err
+	}
+	return d.Tx(ctx, func(tx pgx.Tx) error {
+		if err := renewMigrationLock(ctx, tx, holder); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM schema_steps_started WHERE version = $1 AND step = $2`, m.Version, i); err != nil {
+			return err
+		}
+		return recordStep(ctx, tx, m, i)
+	})
+}
+
+// execRenewing runs stmt on the pool, renewing holder's lease every third
+// of it until stmt returns: a schema change may run for longer than a
+// lease (an index built over a large table).
+func (d *DB) execRenewing(ctx context.Context, holder, stmt string) error {
+	done := make(chan struct{})
+	renewed := make(chan error, 1)
+	go func() {
+		t := time.NewTicker(migrationLockLease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				renewed <- nil
+				return
+			case <-t.C:
+				if err := d.Tx(ctx, func(tx pgx.Tx) error { return renewMigrationLock(ctx, tx, holder) }); err != nil {
+					renewed <- err
+					return
+				}
+			}
+		}
+	}()
+	_, err := d.Pool.Exec(ctx, stmt)
+	close(done)
+	if rerr := <-renewed; err == nil && rerr != nil {
+		return fmt.Errorf("renew lease: %w", rerr)
+	}
+	return err
 }
 
 // Pending returns how many statements of ms are not applied yet.
@@ -222,7 +348,7 @@ func (d *DB) acquireMigrationLock(ctx context.Context, holder string) error {
 		var got string
 		err := d.Tx(ctx, func(tx pgx.Tx) error {
 			return tx.QueryRow(ctx, `
-				INSERT INTO schema_lock (id, holder, expires_at) VALUES (1, $1, now() + $2 * INTERVAL '1 second')
+				INSERT INTO schema_lock (id, holder, expires_at) VALUES (1, $1, now() + $2::INT8 * INTERVAL '1 second')
 				ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
 				WHERE schema_lock.expires_at < now() OR schema_lock.holder = excluded.holder
 				RETURNING holder`, holder, int64(migrationLockLease.Seconds())).Scan(&got)
