@@ -9,7 +9,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/cockroachdb/cockroach-go/v2/crdb"
 	crdbpgx "github.com/cockroachdb/cockroach-go/v2/crdb/crdbpgxv5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -94,14 +93,24 @@ func (d *DB) run(ctx context.Context, kind txKind, fn TxFunc) error {
 			opts.AccessMode = pgx.ReadOnly
 		}
 		attempt := 0
-		// WithMaxRetries counts retries, not attempts.
-		err = crdbpgx.ExecuteTx(crdb.WithMaxRetries(ctx, d.maxAttempts-1), d.Pool, opts, func(tx pgx.Tx) error {
+		// The attempts are counted here: crdb.WithMaxRetries(ctx, 0),
+		// for one attempt, would retry without limit.
+		var last error
+		err = crdbpgx.ExecuteTx(ctx, d.Pool, opts, func(tx pgx.Tx) error {
 			attempt++
+			if attempt > d.maxAttempts {
+				return errRetriesExhausted{last}
+			}
 			if attempt > 1 {
 				d.metrics.txRetries.WithLabelValues("40001", "body").Inc()
 			}
-			return fn(tx)
+			last = fn(tx)
+			return last
 		})
+		var x errRetriesExhausted
+		if errors.As(err, &x) {
+			err = fmt.Errorf("db: transaction failed after %d attempts: %w", d.maxAttempts, x.cause())
+		}
 	} else {
 		err = d.restartLoop(ctx, beginPG[kind], fn)
 	}
@@ -111,6 +120,21 @@ func (d *DB) run(ctx context.Context, kind txKind, fn TxFunc) error {
 	}
 	d.metrics.txTotal.WithLabelValues("committed").Inc()
 	return nil
+}
+
+// errRetriesExhausted ends the CockroachDB retry loop. It hides the
+// transaction function's last error (nil when the last attempt failed at
+// RELEASE) from crdbpgx, which would retry a 40001 it finds in the chain;
+// run wraps the cause once the loop has ended.
+type errRetriesExhausted struct{ last error }
+
+func (e errRetriesExhausted) Error() string { return e.cause().Error() }
+
+func (e errRetriesExhausted) cause() error {
+	if e.last == nil {
+		return errors.New("serialization failure at commit")
+	}
+	return e.last
 }
 
 // outcomeOf labels a transaction that did not commit: "failed" when the

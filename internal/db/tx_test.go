@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/db/dbtest"
@@ -163,6 +164,35 @@ func TestNonRetryableErrorIsReturnedOnce(t *testing.T) {
 	err := d.Tx(context.Background(), func(pgx.Tx) error { calls++; return boom })
 	if !errors.Is(err, boom) || calls != 1 {
 		t.Fatalf("err=%v calls=%d, want boom once", err, calls)
+	}
+}
+
+// TestAttemptsAreBounded: a transaction that keeps failing to serialize
+// runs MaxTxAttempts times, then returns the serialization failure; on
+// both paths (the CockroachDB one, crdbpgx's savepoint retries, runs
+// against PostgreSQL too). One attempt means no retry.
+func TestAttemptsAreBounded(t *testing.T) {
+	_, url := dbtest.NewEmpty(t)
+	for _, cockroach := range []bool{false, true} {
+		for _, max := range []int{1, 3} {
+			d, err := db.Open(context.Background(), url, db.Options{MaxConns: 2, MaxTxAttempts: max})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.CockroachDB = cockroach
+			calls := 0
+			err = d.Tx(context.Background(), func(pgx.Tx) error {
+				calls++
+				if calls < 10 {
+					return &pgconn.PgError{Code: "40001", Message: "conflict"}
+				}
+				return nil
+			})
+			d.Close()
+			if calls != max || !db.Retryable(err) {
+				t.Errorf("cockroach=%v max=%d: %d attempts, err %v; want %d attempts and the 40001", cockroach, max, calls, err, max)
+			}
+		}
 	}
 }
 
