@@ -38,9 +38,10 @@ type DB struct {
 	// CockroachDB is true when the server reported a crdb_version parameter.
 	CockroachDB bool
 
-	maxAttempts int
-	metrics     *metrics
-	gate        serialGate
+	maxAttempts    int
+	metrics        *metrics
+	gate           serialGate
+	migrationLease time.Duration // 0: migrationLockLease (tests shorten it)
 }
 
 type metrics struct {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -155,7 +156,7 @@ func (d *DB) Migrate(ctx context.Context, ms []Migration, holder string) (applie
 					if _, err := tx.Exec(ctx, stmt); err != nil {
 						return err
 					}
-					if err := renewMigrationLock(ctx, tx, holder); err != nil {
+					if err := d.renewMigrationLock(ctx, tx, holder); err != nil {
 						return err
 					}
 					return recordStep(ctx, tx, m, i)
@@ -172,9 +173,9 @@ func (d *DB) Migrate(ctx context.Context, ms []Migration, holder string) (applie
 
 // renewMigrationLock extends holder's lease on the migration lock, in tx;
 // it fails when another migrator has taken the lock over.
-func renewMigrationLock(ctx context.Context, tx pgx.Tx, holder string) error {
-	tag, err := tx.Exec(ctx, `UPDATE schema_lock SET expires_at = now() + $2::INT8 * INTERVAL '1 second' WHERE id = 1 AND holder = $1`,
-		holder, int64(migrationLockLease.Seconds()))
+func (d *DB) renewMigrationLock(ctx context.Context, tx pgx.Tx, holder string) error {
+	tag, err := tx.Exec(ctx, `UPDATE schema_lock SET expires_at = now() + $2::INT8 * INTERVAL '1 millisecond' WHERE id = 1 AND holder = $1`,
+		holder, d.lease().Milliseconds())
 	if err != nil {
 		return err
 	}
@@ -192,28 +193,17 @@ func recordStep(ctx context.Context, tx pgx.Tx, m Migration, i int) error {
 	return err
 }
 
-// isSchemaChange reports whether stmt is DDL (CREATE, ALTER, DROP,
-// COMMENT) rather than a data migration.
+// isSchemaChange reports whether stmt is a schema change on CockroachDB
+// (CREATE, ALTER, DROP, COMMENT, GRANT, REVOKE, TRUNCATE) rather than a
+// data migration. Statements come from SplitStatements, so they start with
+// their keyword (comment lines are dropped).
 func isSchemaChange(stmt string) bool {
-	first, _, _ := strings.Cut(strings.TrimSpace(stmt), " ")
-	switch strings.ToUpper(strings.TrimSpace(first)) {
-	case "CREATE", "ALTER", "DROP", "COMMENT":
-		return true
+	words := strings.Fields(stmt)
+	if len(words) == 0 {
+		return false
 	}
-	return false
-}
-
-// alreadyApplied reports whether err says that what a schema change
-// creates exists already, or what it drops is gone.
-func alreadyApplied(err error) bool {
-	switch SQLState(err) {
-	case "42P07", // duplicate_table (tables and indexes)
-		"42701", // duplicate_column
-		"42710", // duplicate_object (constraints)
-		"42P06", // duplicate_schema
-		"42P01", // undefined_table
-		"42703", // undefined_column
-		"42704": // undefined_object
+	switch strings.ToUpper(words[0]) {
+	case "CREATE", "ALTER", "DROP", "COMMENT", "GRANT", "REVOKE", "TRUNCATE":
 		return true
 	}
 	return false
@@ -227,14 +217,20 @@ func alreadyApplied(err error) bool {
 // runs, so the statements after it and the RELEASE SAVEPOINT run outside
 // it. So the statement runs alone, as an implicit transaction that
 // CockroachDB answers once the change is complete, with the lease renewed
-// while it runs; then a transaction records it. The step is marked started
-// first: a migrator that stopped between the change and its record finds
-// the mark, runs the change again and takes "already exists" (or "does not
-// exist", for a drop) as done. Without the mark such an error is returned.
+// while it runs (execRenewing); then a transaction records it.
+//
+// The step is marked started first, and the mark is removed when the
+// statement fails with a definite error (the change was rolled back) or is
+// recorded. A migrator that finds the mark of a step not recorded knows
+// that an earlier one stopped, or lost the lock, while the change ran: it
+// runs the statement again, and when that fails it says so, because the
+// earlier change may be complete or still running (a schema change job on
+// CockroachDB outlives the statement that started it), which only an
+// operator can tell (SHOW JOBS).
 func (d *DB) applyAlone(ctx context.Context, holder string, m Migration, i int, stmt string) error {
 	var resumed bool
 	err := d.Tx(ctx, func(tx pgx.Tx) error {
-		if err := renewMigrationLock(ctx, tx, holder); err != nil {
+		if err := d.renewMigrationLock(ctx, tx, holder); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO schema_steps_started (version, step) VALUES ($1, $2) ON CONFLICT (version, step) DO NOTHING`, m.Version, i)
@@ -244,11 +240,21 @@ func (d *DB) applyAlone(ctx context.Context, holder string, m Migration, i int, 
 	if err != nil {
 		return err
 	}
-	if err := d.execRenewing(ctx, holder, stmt); err != nil && !(resumed && alreadyApplied(err)) {
+	if err := d.execRenewing(ctx, holder, stmt); err != nil {
+		if resumed {
+			return fmt.Errorf("%w (an earlier migrator started this step and did not record it: when SHOW JOBS shows its change complete, "+
+				"INSERT INTO schema_migrations (version, step, name) VALUES (%d, %d, '%s') and DELETE FROM schema_steps_started WHERE version = %d AND step = %d)",
+				err, m.Version, i, m.Name, m.Version, i)
+		}
+		if rolledBack(ctx, err) {
+			if _, derr := d.Pool.Exec(context.WithoutCancel(ctx), `DELETE FROM schema_steps_started WHERE version = $1 AND step = $2`, m.Version, i); derr != nil {
+				return fmt.Errorf("%w (and clearing its started mark: %v)", err, derr)
+			}
+		}
 		return err
 	}
 	return d.Tx(ctx, func(tx pgx.Tx) error {
-		if err := renewMigrationLock(ctx, tx, holder); err != nil {
+		if err := d.renewMigrationLock(ctx, tx, holder); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM schema_steps_started WHERE version = $1 AND step = $2`, m.Version, i); err != nil {
@@ -258,34 +264,67 @@ func (d *DB) applyAlone(ctx context.Context, holder string, m Migration, i int, 
 	})
 }
 
-// execRenewing runs stmt on the pool, renewing holder's lease every third
+// rolledBack reports whether the schema change that failed with err
+// certainly changed nothing: the database refused it with a SQLSTATE, and
+// neither the context nor a lost lease cancelled it (on CockroachDB a
+// cancelled statement's schema change job may go on), nor is its outcome
+// unknown (40003).
+func rolledBack(ctx context.Context, err error) bool {
+	switch SQLState(err) {
+	case "", "40003", "57014": // none, statement_completion_unknown, query_canceled
+		return false
+	}
+	return ctx.Err() == nil && !errors.Is(err, errLostMigrationLock)
+}
+
+// execRenewing runs stmt on the pool and renews holder's lease every third
 // of it until stmt returns: a schema change may run for longer than a
-// lease (an index built over a large table).
+// lease (an index built over a large table). A renewal that fails is tried
+// again at the next tick until the lease would have run out; when the lock
+// is lost, or the lease runs out, stmt is cancelled and the error says so.
 func (d *DB) execRenewing(ctx context.Context, holder, stmt string) error {
-	done := make(chan struct{})
-	renewed := make(chan error, 1)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		t := time.NewTicker(migrationLockLease / 3)
+		defer wg.Done()
+		t := time.NewTicker(d.lease() / 3)
 		defer t.Stop()
+		renewed := time.Now()
 		for {
 			select {
-			case <-done:
-				renewed <- nil
+			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := d.Tx(ctx, func(tx pgx.Tx) error { return renewMigrationLock(ctx, tx, holder) }); err != nil {
-					renewed <- err
-					return
-				}
+			}
+			err := d.Tx(ctx, func(tx pgx.Tx) error { return d.renewMigrationLock(ctx, tx, holder) })
+			switch {
+			case err == nil:
+				renewed = time.Now()
+			case ctx.Err() != nil:
+				return
+			case errors.Is(err, errLostMigrationLock) || time.Since(renewed) >= d.lease():
+				cancel(fmt.Errorf("renew lease: %w", err))
+				return
 			}
 		}
 	}()
 	_, err := d.Pool.Exec(ctx, stmt)
-	close(done)
-	if rerr := <-renewed; err == nil && rerr != nil {
-		return fmt.Errorf("renew lease: %w", rerr)
+	if cause := context.Cause(ctx); err != nil && cause != nil {
+		err = fmt.Errorf("%w: %w", cause, err)
 	}
+	cancel(nil)
+	wg.Wait()
 	return err
+}
+
+// lease is how long a migrator holds the lock without renewing it.
+func (d *DB) lease() time.Duration {
+	if d.migrationLease > 0 {
+		return d.migrationLease
+	}
+	return migrationLockLease
 }
 
 // Pending returns how many statements of ms are not applied yet.
@@ -348,10 +387,10 @@ func (d *DB) acquireMigrationLock(ctx context.Context, holder string) error {
 		var got string
 		err := d.Tx(ctx, func(tx pgx.Tx) error {
 			return tx.QueryRow(ctx, `
-				INSERT INTO schema_lock (id, holder, expires_at) VALUES (1, $1, now() + $2::INT8 * INTERVAL '1 second')
+				INSERT INTO schema_lock (id, holder, expires_at) VALUES (1, $1, now() + $2::INT8 * INTERVAL '1 millisecond')
 				ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
 				WHERE schema_lock.expires_at < now() OR schema_lock.holder = excluded.holder
-				RETURNING holder`, holder, int64(migrationLockLease.Seconds())).Scan(&got)
+				RETURNING holder`, holder, d.lease().Milliseconds()).Scan(&got)
 		})
 		if err == nil && got == holder {
 			return nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/db/dbtest"
@@ -108,9 +109,9 @@ func TestMigrateTwiceAndConcurrently(t *testing.T) {
 
 // TestMigrateSchemaChangesAloneOnCockroachDB runs the CockroachDB path of
 // Migrate (schema changes alone, then recorded) against the test server:
-// everything applies, and a migrator that stopped between a schema change
-// and its record resumes, while an unrecorded change without the started
-// mark is reported.
+// everything applies; a step marked started whose change had not run is
+// applied; one whose change had run is reported, naming the earlier
+// migrator; an unrecorded change without a mark is reported.
 func TestMigrateSchemaChangesAloneOnCockroachDB(t *testing.T) {
 	d, _ := dbtest.NewEmpty(t)
 	d.CockroachDB = true // the path runs on PostgreSQL too
@@ -131,22 +132,110 @@ func TestMigrateSchemaChangesAloneOnCockroachDB(t *testing.T) {
 		t.Fatalf("%d steps left marked started (%v)", left, err)
 	}
 
-	// Stopped after CREATE TABLE ran, before it was recorded.
-	first := ms[0]
-	dbtest.MustExec(t, d, `DELETE FROM schema_migrations WHERE version = $1 AND step = 0`, first.Version)
-	dbtest.MustExec(t, d, `INSERT INTO schema_steps_started (version, step) VALUES ($1, 0)`, first.Version)
-	if n, err := d.Migrate(ctx, ms, "b"); err != nil || n != 1 {
+	// Stopped after marking a step, before its change ran: the next run
+	// applies it.
+	extra := append(ms, db.Migration{Version: 9000, Name: "extra", Statements: []string{`CREATE TABLE extra (x INT8)`}})
+	dbtest.MustExec(t, d, `INSERT INTO schema_steps_started (version, step) VALUES (9000, 0)`)
+	if n, err := d.Migrate(ctx, extra, "b"); err != nil || n != 1 {
 		t.Fatalf("resume: applied %d: %v", n, err)
 	}
 	if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM schema_steps_started`).Scan(&left); err != nil || left != 0 {
 		t.Fatalf("%d steps left marked started after resuming (%v)", left, err)
 	}
 
+	// Stopped after the change ran, before it was recorded: the rerun
+	// fails, and the error says that the earlier change may be complete
+	// or still running.
+	dbtest.MustExec(t, d, `DELETE FROM schema_migrations WHERE version = 9000`)
+	dbtest.MustExec(t, d, `INSERT INTO schema_steps_started (version, step) VALUES (9000, 0)`)
+	if _, err := d.Migrate(ctx, extra, "c"); err == nil || db.SQLState(err) != "42P07" || !strings.Contains(err.Error(), "earlier migrator") {
+		t.Fatalf("marked rerun: err %v, want 42P07 naming the earlier migrator", err)
+	}
+
 	// Unrecorded and never marked started: the schema is not what the
-	// record says, which needs an operator.
-	dbtest.MustExec(t, d, `DELETE FROM schema_migrations WHERE version = $1 AND step = 0`, first.Version)
-	if _, err := d.Migrate(ctx, ms, "c"); err == nil || db.SQLState(err) != "42P07" {
-		t.Fatalf("unmarked rerun of %q: err %v, want 42P07", first.Statements[0], err)
+	// record says, which needs an operator too.
+	dbtest.MustExec(t, d, `DELETE FROM schema_steps_started`)
+	if _, err := d.Migrate(ctx, extra, "c"); err == nil || db.SQLState(err) != "42P07" || strings.Contains(err.Error(), "earlier migrator") {
+		t.Fatalf("unmarked rerun: err %v, want 42P07", err)
+	}
+}
+
+// TestFailedSchemaChangeIsNotResumed: a schema change that fails leaves
+// no started mark, so the next run fails the same way instead of taking
+// the error as "already applied".
+func TestFailedSchemaChangeIsNotResumed(t *testing.T) {
+	d, _ := dbtest.NewEmpty(t)
+	d.CockroachDB = true
+	ctx := context.Background()
+	bad := []db.Migration{{Version: 1, Name: "bad", Statements: []string{`CREATE TABLE t (x INT8)`, `CREATE INDEX t_y ON t (y)`}}}
+	for run := range 2 {
+		n, err := d.Migrate(ctx, bad, "a")
+		if db.SQLState(err) != "42703" || n != 1-run {
+			t.Fatalf("run %d: applied %d, err %v; want the undefined column", run, n, err)
+		}
+	}
+	var marks int
+	if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM schema_steps_started`).Scan(&marks); err != nil || marks != 0 {
+		t.Fatalf("%d started marks (%v), want 0", marks, err)
+	}
+}
+
+// TestSchemaChangeRenewsTheLease: on the CockroachDB path a schema change
+// longer than the lease keeps the lock (a second migrator waits, then finds
+// it applied), and one whose lock is taken over is cancelled, then resumed
+// by the next migrator.
+func TestSchemaChangeRenewsTheLease(t *testing.T) {
+	d, _ := dbtest.NewEmpty(t)
+	d.CockroachDB = true
+	db.SetMigrationLease(d, 300*time.Millisecond)
+	ctx := context.Background()
+	slow := []db.Migration{{Version: 1, Name: "slow", Statements: []string{`CREATE TABLE slow AS SELECT 1 AS x FROM pg_sleep(1.2)`}}}
+	var wg sync.WaitGroup
+	applied := make([]int, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * 100 * time.Millisecond) // "a" first
+			applied[i], errs[i] = d.Migrate(ctx, slow, []string{"a", "b"}[i])
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil || applied[0] != 1 || applied[1] != 0 {
+		t.Fatalf("applied %v, errors %v; want a to apply it and b to find it applied", applied, errs)
+	}
+
+	lost := []db.Migration{{Version: 2, Name: "lost", Statements: []string{`CREATE TABLE lost AS SELECT 1 AS x FROM pg_sleep(2)`}}}
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		dbtest.MustExec(t, d, `UPDATE schema_lock SET holder = 'thief' WHERE id = 1`)
+	}()
+	start := time.Now()
+	if _, err := d.Migrate(ctx, lost, "c"); err == nil || !strings.Contains(err.Error(), "lost the migration lock") {
+		t.Fatalf("lock taken over during the change: err %v", err)
+	}
+	if took := time.Since(start); took >= 2*time.Second {
+		t.Fatalf("the change ran to its end (%s) after the lock was lost", took)
+	}
+	time.Sleep(400 * time.Millisecond) // the thief's lease runs out
+	if n, err := d.Migrate(ctx, lost, "d"); err != nil || n != 1 {
+		t.Fatalf("resume after the lost lock: applied %d, err %v", n, err)
+	}
+}
+
+// TestIsSchemaChange: the statements CockroachDB runs as schema changes,
+// whatever space follows their keyword.
+func TestIsSchemaChange(t *testing.T) {
+	for stmt, want := range map[string]bool{
+		"CREATE TABLE a (x INT8)": true, "create\nindex i on a (x)": true, "ALTER\tTABLE a ADD COLUMN y INT8": true,
+		"DROP INDEX IF EXISTS i": true, "GRANT SELECT ON a TO b": true, "UPDATE a SET x = 1": false,
+		"INSERT INTO a VALUES (1)": false, "WITH c AS (SELECT 1) UPDATE a SET x = 1": false, "": false,
+	} {
+		stmt = strings.NewReplacer(`\n`, "\n", `\t`, "\t").Replace(stmt)
+		if got := db.IsSchemaChange(stmt); got != want {
+			t.Errorf("IsSchemaChange(%q) = %v, want %v", stmt, got, want)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/cockroachdb/cockroach-go/v2/crdb"
 	crdbpgx "github.com/cockroachdb/cockroach-go/v2/crdb/crdbpgxv5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -94,15 +95,22 @@ func (d *DB) run(ctx context.Context, kind txKind, fn TxFunc) error {
 		}
 		attempt := 0
 		// The attempts are counted here: crdb.WithMaxRetries(ctx, 0),
-		// for one attempt, would retry without limit.
+		// for one attempt, would retry without limit (the context's
+		// bound is a backstop: crdb's own default stops at 50 retries).
 		var last error
-		err = crdbpgx.ExecuteTx(ctx, d.Pool, opts, func(tx pgx.Tx) error {
+		err = crdbpgx.ExecuteTx(crdb.WithMaxRetries(ctx, d.maxAttempts), d.Pool, opts, func(tx pgx.Tx) error {
 			attempt++
-			if attempt > d.maxAttempts {
-				return errRetriesExhausted{last}
-			}
 			if attempt > 1 {
-				d.metrics.txRetries.WithLabelValues("40001", "body").Inc()
+				// The last attempt failed in fn, or fn succeeded and
+				// RELEASE (the commit) failed.
+				phase := "commit"
+				if last != nil {
+					phase = "body"
+				}
+				if attempt > d.maxAttempts {
+					return errRetriesExhausted{last}
+				}
+				d.metrics.txRetries.WithLabelValues("40001", phase).Inc()
 			}
 			last = fn(tx)
 			return last
@@ -132,7 +140,7 @@ func (e errRetriesExhausted) Error() string { return e.cause().Error() }
 
 func (e errRetriesExhausted) cause() error {
 	if e.last == nil {
-		return errors.New("serialization failure at commit")
+		return &pgconn.PgError{Severity: "ERROR", Code: "40001", Message: "serialization failure at commit (RELEASE SAVEPOINT)"}
 	}
 	return e.last
 }

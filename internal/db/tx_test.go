@@ -179,6 +179,10 @@ func TestAttemptsAreBounded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if d.CockroachDB && !cockroach {
+				d.Close()
+				continue // the PostgreSQL path begins with PostgreSQL settings
+			}
 			d.CockroachDB = cockroach
 			calls := 0
 			err = d.Tx(context.Background(), func(pgx.Tx) error {
