@@ -65,11 +65,9 @@ func TestSplitStatements(t *testing.T) {
 	}
 }
 
-// TestMigrateTwiceAndConcurrently: two migrators racing apply everything
-// once; a rerun is a no-op.
-func TestMigrateTwiceAndConcurrently(t *testing.T) {
-	d, _ := dbtest.NewEmpty(t)
-	ctx := context.Background()
+// embedded returns the embedded migrations and their number of statements.
+func embedded(t *testing.T) ([]db.Migration, int) {
+	t.Helper()
 	ms, err := db.LoadMigrations(escrowdsql.Migrations())
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +76,15 @@ func TestMigrateTwiceAndConcurrently(t *testing.T) {
 	for _, m := range ms {
 		total += len(m.Statements)
 	}
+	return ms, total
+}
+
+// TestMigrateTwiceAndConcurrently: two migrators racing apply everything
+// once; a rerun is a no-op.
+func TestMigrateTwiceAndConcurrently(t *testing.T) {
+	d, _ := dbtest.NewEmpty(t)
+	ctx := context.Background()
+	ms, total := embedded(t)
 	var wg sync.WaitGroup
 	applied := make([]int, 2)
 	errs := make([]error, 2)
@@ -116,14 +123,7 @@ func TestMigrateSchemaChangesAloneOnCockroachDB(t *testing.T) {
 	d, _ := dbtest.NewEmpty(t)
 	d.CockroachDB = true // the path runs on PostgreSQL too
 	ctx := context.Background()
-	ms, err := db.LoadMigrations(escrowdsql.Migrations())
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := 0
-	for _, m := range ms {
-		total += len(m.Statements)
-	}
+	ms, total := embedded(t)
 	if n, err := d.Migrate(ctx, ms, "a"); err != nil || n != total {
 		t.Fatalf("applied %d of %d: %v", n, total, err)
 	}
