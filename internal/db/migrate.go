@@ -219,15 +219,16 @@ func isSchemaChange(stmt string) bool {
 // CockroachDB answers once the change is complete, with the lease renewed
 // while it runs (execRenewing); then a transaction records it.
 //
-// The step is marked started first, and the mark is removed when the
-// statement fails with a definite error (the change was rolled back) or is
-// recorded. A migrator that finds the mark of a step not recorded knows
-// that an earlier one stopped, or lost the lock, while the change ran: it
-// runs the statement again, and when that fails it says so, because the
-// earlier change may be complete or still running (a schema change job on
-// CockroachDB outlives the statement that started it), which only an
-// operator can tell (SHOW JOBS).
+// The step is marked started first, and the mark is removed when the step
+// is recorded or its statement is refused with an error that says nothing
+// changed (rolledBack). A migrator that finds the mark of an unrecorded
+// step stops with an error: an earlier one stopped, or lost the lock,
+// after marking it, and its change may be complete, still running (a
+// schema change job on CockroachDB outlives the statement that started
+// it, and IF NOT EXISTS does not wait for it) or never started. Only an
+// operator can tell (SHOW JOBS); the error says what to do in each case.
 func (d *DB) applyAlone(ctx context.Context, holder string, m Migration, i int, stmt string) error {
+	leaseFrom := time.Now()
 	var resumed bool
 	err := d.Tx(ctx, func(tx pgx.Tx) error {
 		if err := d.renewMigrationLock(ctx, tx, holder); err != nil {
@@ -240,12 +241,14 @@ func (d *DB) applyAlone(ctx context.Context, holder string, m Migration, i int, 
 	if err != nil {
 		return err
 	}
-	if err := d.execRenewing(ctx, holder, stmt); err != nil {
-		if resumed {
-			return fmt.Errorf("%w (an earlier migrator started this step and did not record it: when SHOW JOBS shows its change complete, "+
-				"INSERT INTO schema_migrations (version, step, name) VALUES (%d, %d, '%s') and DELETE FROM schema_steps_started WHERE version = %d AND step = %d)",
-				err, m.Version, i, m.Name, m.Version, i)
-		}
+	if resumed {
+		name := strings.ReplaceAll(m.Name, "'", "''")
+		return fmt.Errorf("an earlier migrator started this step and did not record it. Look for its job in SHOW JOBS: once it has succeeded, "+
+			"record the step (INSERT INTO schema_migrations (version, step, name) VALUES (%d, %d, '%s'); DELETE FROM schema_steps_started WHERE version = %d AND step = %d); "+
+			"when it failed, or there is none, delete the mark (DELETE FROM schema_steps_started WHERE version = %d AND step = %d) and migrate again",
+			m.Version, i, name, m.Version, i, m.Version, i)
+	}
+	if err := d.execRenewing(ctx, holder, stmt, leaseFrom); err != nil {
 		if rolledBack(ctx, err) {
 			if _, derr := d.Pool.Exec(context.WithoutCancel(ctx), `DELETE FROM schema_steps_started WHERE version = $1 AND step = $2`, m.Version, i); derr != nil {
 				return fmt.Errorf("%w (and clearing its started mark: %v)", err, derr)
@@ -264,9 +267,13 @@ func (d *DB) applyAlone(ctx context.Context, holder string, m Migration, i int, 
 	})
 }
 
+// errStatementCancelled marks a statement execRenewing cancelled because
+// the lease could not be kept.
+var errStatementCancelled = errors.New("migration statement cancelled")
+
 // rolledBack reports whether the schema change that failed with err
 // certainly changed nothing: the database refused it with a SQLSTATE, and
-// neither the context nor a lost lease cancelled it (on CockroachDB a
+// neither the context nor the lease cancelled it (on CockroachDB a
 // cancelled statement's schema change job may go on), nor is its outcome
 // unknown (40003).
 func rolledBack(ctx context.Context, err error) bool {
@@ -274,44 +281,49 @@ func rolledBack(ctx context.Context, err error) bool {
 	case "", "40003", "57014": // none, statement_completion_unknown, query_canceled
 		return false
 	}
-	return ctx.Err() == nil && !errors.Is(err, errLostMigrationLock)
+	return ctx.Err() == nil && !errors.Is(err, errStatementCancelled)
 }
 
-// execRenewing runs stmt on the pool and renews holder's lease every third
-// of it until stmt returns: a schema change may run for longer than a
-// lease (an index built over a large table). A renewal that fails is tried
-// again at the next tick until the lease would have run out; when the lock
-// is lost, or the lease runs out, stmt is cancelled and the error says so.
-func (d *DB) execRenewing(ctx context.Context, holder, stmt string) error {
+// execRenewing runs stmt on the pool and renews holder's lease, renewed
+// last at leaseFrom, every third of it until stmt returns: a schema change
+// may run for longer than a lease (an index built over a large table). A
+// renewal that fails is tried again at the next tick, each bounded by the
+// lease's end; when the lock is lost, or the next tick would come after
+// the lease's end, stmt is cancelled and the error (errStatementCancelled)
+// says why.
+func (d *DB) execRenewing(ctx context.Context, holder, stmt string, leaseFrom time.Time) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	lease, every := d.lease(), d.lease()/3
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(d.lease() / 3)
+		t := time.NewTicker(every)
 		defer t.Stop()
-		renewed := time.Now()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
-			err := d.Tx(ctx, func(tx pgx.Tx) error { return d.renewMigrationLock(ctx, tx, holder) })
+			start := time.Now()
+			rctx, done := context.WithDeadline(ctx, leaseFrom.Add(lease))
+			err := d.Tx(rctx, func(tx pgx.Tx) error { return d.renewMigrationLock(rctx, tx, holder) })
+			done()
 			switch {
 			case err == nil:
-				renewed = time.Now()
+				leaseFrom = start // the server counts from its transaction's start, after this
 			case ctx.Err() != nil:
 				return
-			case errors.Is(err, errLostMigrationLock) || time.Since(renewed) >= d.lease():
-				cancel(fmt.Errorf("renew lease: %w", err))
+			case errors.Is(err, errLostMigrationLock) || !time.Now().Add(every).Before(leaseFrom.Add(lease)):
+				cancel(fmt.Errorf("%w: renew lease: %v", errStatementCancelled, err))
 				return
 			}
 		}
 	}()
 	_, err := d.Pool.Exec(ctx, stmt)
-	if cause := context.Cause(ctx); err != nil && cause != nil {
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, errStatementCancelled) {
 		err = fmt.Errorf("%w: %w", cause, err)
 	}
 	cancel(nil)

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -132,32 +133,58 @@ func TestMigrateSchemaChangesAloneOnCockroachDB(t *testing.T) {
 		t.Fatalf("%d steps left marked started (%v)", left, err)
 	}
 
-	// Stopped after marking a step, before its change ran: the next run
-	// applies it.
+	// An earlier migrator marked a step and stopped: the next one stops
+	// too, without running the statement, and says what to do.
 	extra := append(ms, db.Migration{Version: 9000, Name: "extra", Statements: []string{`CREATE TABLE extra (x INT8)`}})
 	dbtest.MustExec(t, d, `INSERT INTO schema_steps_started (version, step) VALUES (9000, 0)`)
-	if n, err := d.Migrate(ctx, extra, "b"); err != nil || n != 1 {
-		t.Fatalf("resume: applied %d: %v", n, err)
+	if _, err := d.Migrate(ctx, extra, "b"); err == nil || !strings.Contains(err.Error(), "earlier migrator") {
+		t.Fatalf("marked step: err %v, want one naming the earlier migrator", err)
+	}
+	if tableExists(t, d, "extra") {
+		t.Fatal("the marked step's statement ran")
+	}
+	// Its change never ran: the operator deletes the mark, as the error
+	// says, and the next run applies it.
+	dbtest.MustExec(t, d, `DELETE FROM schema_steps_started WHERE version = 9000 AND step = 0`)
+	if n, err := d.Migrate(ctx, extra, "c"); err != nil || n != 1 || !tableExists(t, d, "extra") {
+		t.Fatalf("after deleting the mark: applied %d: %v", n, err)
 	}
 	if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM schema_steps_started`).Scan(&left); err != nil || left != 0 {
-		t.Fatalf("%d steps left marked started after resuming (%v)", left, err)
-	}
-
-	// Stopped after the change ran, before it was recorded: the rerun
-	// fails, and the error says that the earlier change may be complete
-	// or still running.
-	dbtest.MustExec(t, d, `DELETE FROM schema_migrations WHERE version = 9000`)
-	dbtest.MustExec(t, d, `INSERT INTO schema_steps_started (version, step) VALUES (9000, 0)`)
-	if _, err := d.Migrate(ctx, extra, "c"); err == nil || db.SQLState(err) != "42P07" || !strings.Contains(err.Error(), "earlier migrator") {
-		t.Fatalf("marked rerun: err %v, want 42P07 naming the earlier migrator", err)
+		t.Fatalf("%d steps left marked started (%v)", left, err)
 	}
 
 	// Unrecorded and never marked started: the schema is not what the
-	// record says, which needs an operator too.
-	dbtest.MustExec(t, d, `DELETE FROM schema_steps_started`)
-	if _, err := d.Migrate(ctx, extra, "c"); err == nil || db.SQLState(err) != "42P07" || strings.Contains(err.Error(), "earlier migrator") {
+	// record says, and the statement's own error is returned.
+	dbtest.MustExec(t, d, `DELETE FROM schema_migrations WHERE version = 9000`)
+	if _, err := d.Migrate(ctx, extra, "d"); err == nil || db.SQLState(err) != "42P07" {
 		t.Fatalf("unmarked rerun: err %v, want 42P07", err)
 	}
+}
+
+func tableExists(t *testing.T, d *db.DB, name string) bool {
+	t.Helper()
+	var n int
+	if err := d.Pool.QueryRow(context.Background(), `SELECT count(*) FROM information_schema.tables WHERE table_name = $1`, name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// waitForMark waits until step (version, 0) is marked started, that is
+// until its migrator holds the lock and is about to run the statement.
+func waitForMark(t *testing.T, d *db.DB, version int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var n int
+		err := d.Pool.QueryRow(context.Background(), `SELECT count(*) FROM schema_steps_started WHERE version = $1`, version).Scan(&n)
+		if err != nil && db.SQLState(err) != "42P01" { // created by the migrator
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+	}
+	t.Fatalf("step %d never marked started", version)
 }
 
 // TestFailedSchemaChangeIsNotResumed: a schema change that fails leaves
@@ -182,45 +209,71 @@ func TestFailedSchemaChangeIsNotResumed(t *testing.T) {
 
 // TestSchemaChangeRenewsTheLease: on the CockroachDB path a schema change
 // longer than the lease keeps the lock (a second migrator waits, then finds
-// it applied), and one whose lock is taken over is cancelled, then resumed
-// by the next migrator.
+// it applied); one whose lock is taken over is cancelled, and one whose
+// renewals cannot get through before the lease ends is cancelled too;
+// both keep their started mark.
 func TestSchemaChangeRenewsTheLease(t *testing.T) {
 	d, _ := dbtest.NewEmpty(t)
 	d.CockroachDB = true
-	db.SetMigrationLease(d, 300*time.Millisecond)
+	db.SetMigrationLease(d, 600*time.Millisecond)
 	ctx := context.Background()
-	slow := []db.Migration{{Version: 1, Name: "slow", Statements: []string{`CREATE TABLE slow AS SELECT 1 AS x FROM pg_sleep(1.2)`}}}
-	var wg sync.WaitGroup
-	applied := make([]int, 2)
-	errs := make([]error, 2)
-	for i := range 2 {
-		wg.Add(1)
+	migrate := func(ms []db.Migration, holder string) <-chan error {
+		out := make(chan error, 1)
 		go func() {
-			defer wg.Done()
-			time.Sleep(time.Duration(i) * 100 * time.Millisecond) // "a" first
-			applied[i], errs[i] = d.Migrate(ctx, slow, []string{"a", "b"}[i])
+			n, err := d.Migrate(ctx, ms, holder)
+			if err == nil && n != 1 {
+				err = fmt.Errorf("%s applied %d steps", holder, n)
+			}
+			out <- err
 		}()
-	}
-	wg.Wait()
-	if errs[0] != nil || errs[1] != nil || applied[0] != 1 || applied[1] != 0 {
-		t.Fatalf("applied %v, errors %v; want a to apply it and b to find it applied", applied, errs)
+		return out
 	}
 
-	lost := []db.Migration{{Version: 2, Name: "lost", Statements: []string{`CREATE TABLE lost AS SELECT 1 AS x FROM pg_sleep(2)`}}}
-	go func() {
-		time.Sleep(200 * time.Millisecond)
-		dbtest.MustExec(t, d, `UPDATE schema_lock SET holder = 'thief' WHERE id = 1`)
-	}()
-	start := time.Now()
-	if _, err := d.Migrate(ctx, lost, "c"); err == nil || !strings.Contains(err.Error(), "lost the migration lock") {
+	slow := []db.Migration{{Version: 1, Name: "slow", Statements: []string{`CREATE TABLE slow AS SELECT 1 AS x FROM pg_sleep(2)`}}}
+	a := migrate(slow, "a")
+	waitForMark(t, d, 1)
+	n, err := d.Migrate(ctx, slow, "b") // waits for a's lock, renewed through the change
+	if err != nil || n != 0 {
+		t.Fatalf("b: applied %d, err %v; want it to find the step applied", n, err)
+	}
+	if err := <-a; err != nil {
+		t.Fatalf("a: %v", err)
+	}
+
+	lost := []db.Migration{{Version: 2, Name: "lost", Statements: []string{`CREATE TABLE lost AS SELECT 1 AS x FROM pg_sleep(5)`}}}
+	c := migrate(lost, "c")
+	waitForMark(t, d, 2)
+	dbtest.MustExec(t, d, `UPDATE schema_lock SET holder = 'thief' WHERE id = 1`)
+	if err := <-c; err == nil || !strings.Contains(err.Error(), "lost the migration lock") {
 		t.Fatalf("lock taken over during the change: err %v", err)
 	}
-	if took := time.Since(start); took >= 2*time.Second {
-		t.Fatalf("the change ran to its end (%s) after the lock was lost", took)
+
+	stuck := []db.Migration{{Version: 3, Name: "stuck", Statements: []string{`CREATE TABLE stuck AS SELECT 1 AS x FROM pg_sleep(5)`}}}
+	dbtest.MustExec(t, d, `DELETE FROM schema_lock`)
+	e := migrate(stuck, "e")
+	waitForMark(t, d, 3)
+	tx, err := d.Pool.Begin(ctx) // holds the lock row: renewals wait
+	if err != nil {
+		t.Fatal(err)
 	}
-	time.Sleep(400 * time.Millisecond) // the thief's lease runs out
-	if n, err := d.Migrate(ctx, lost, "d"); err != nil || n != 1 {
-		t.Fatalf("resume after the lost lock: applied %d, err %v", n, err)
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT holder FROM schema_lock WHERE id = 1 FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the lease; the statement runs 5 s
+	_ = tx.Rollback(ctx)                // lets e release the lock and return
+	err = <-e
+	if err == nil || !strings.Contains(err.Error(), "cancelled") {
+		t.Fatalf("renewals blocked past the lease: err %v", err)
+	}
+	for _, name := range []string{"lost", "stuck"} {
+		if tableExists(t, d, name) {
+			t.Errorf("table %s exists: its statement was not cancelled", name)
+		}
+	}
+	var marks int
+	if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM schema_steps_started WHERE version IN (2, 3)`).Scan(&marks); err != nil || marks != 2 {
+		t.Fatalf("%d marks of the cancelled steps (%v), want 2", marks, err)
 	}
 }
 
@@ -229,10 +282,10 @@ func TestSchemaChangeRenewsTheLease(t *testing.T) {
 func TestIsSchemaChange(t *testing.T) {
 	for stmt, want := range map[string]bool{
 		"CREATE TABLE a (x INT8)": true, "create\nindex i on a (x)": true, "ALTER\tTABLE a ADD COLUMN y INT8": true,
-		"DROP INDEX IF EXISTS i": true, "GRANT SELECT ON a TO b": true, "UPDATE a SET x = 1": false,
+		"DROP INDEX IF EXISTS i": true, "GRANT SELECT ON a TO b": true, "REVOKE SELECT ON a FROM b": true,
+		"TRUNCATE a": true, "COMMENT ON TABLE a IS 'x'": true, "UPDATE a SET x = 1": false,
 		"INSERT INTO a VALUES (1)": false, "WITH c AS (SELECT 1) UPDATE a SET x = 1": false, "": false,
 	} {
-		stmt = strings.NewReplacer(`\n`, "\n", `\t`, "\t").Replace(stmt)
 		if got := db.IsSchemaChange(stmt); got != want {
 			t.Errorf("IsSchemaChange(%q) = %v, want %v", stmt, got, want)
 		}
