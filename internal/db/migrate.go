@@ -151,8 +151,8 @@ func (d *DB) Migrate(ctx context.Context, ms []Migration, holder string) (applie
 				err = d.applyAlone(ctx, holder, m, i, stmt)
 			} else {
 				err = d.Tx(ctx, func(tx pgx.Tx) error {
-					// The DDL comes first. Renewing the lease in the same
-					// transaction proves we still hold it.
+					// The statement, the lease renewal (which proves we
+					// still hold the lock) and the record commit together.
 					if _, err := tx.Exec(ctx, stmt); err != nil {
 						return err
 					}
@@ -250,7 +250,7 @@ func (d *DB) applyAlone(ctx context.Context, holder string, m Migration, i int, 
 	}
 	if err := d.execRenewing(ctx, holder, stmt, leaseFrom); err != nil {
 		if rolledBack(ctx, err) {
-			if _, derr := d.Pool.Exec(context.WithoutCancel(ctx), `DELETE FROM schema_steps_started WHERE version = $1 AND step = $2`, m.Version, i); derr != nil {
+			if _, derr := d.Pool.Exec(context.WithoutCancel(ctx), clearMarkSQL, m.Version, i); derr != nil {
 				return fmt.Errorf("%w (and clearing its started mark: %v)", err, derr)
 			}
 		}
@@ -260,12 +260,15 @@ func (d *DB) applyAlone(ctx context.Context, holder string, m Migration, i int, 
 		if err := d.renewMigrationLock(ctx, tx, holder); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM schema_steps_started WHERE version = $1 AND step = $2`, m.Version, i); err != nil {
+		if _, err := tx.Exec(ctx, clearMarkSQL, m.Version, i); err != nil {
 			return err
 		}
 		return recordStep(ctx, tx, m, i)
 	})
 }
+
+// clearMarkSQL removes the started mark of step $2 of version $1.
+const clearMarkSQL = `DELETE FROM schema_steps_started WHERE version = $1 AND step = $2`
 
 // errStatementCancelled marks a statement execRenewing cancelled because
 // the lease could not be kept.
