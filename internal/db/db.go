@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -88,7 +87,7 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 	cfg.ConnConfig.ConnectTimeout = opt.ConnectTimeout
 	cfg.ConnConfig.RuntimeParams["application_name"] = opt.ApplicationName
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		pgxdecimal.Register(c.TypeMap())
+		registerDecimal(c.TypeMap())
 		registerUUID(c.TypeMap())
 		// A transaction left open by a crashed or stuck caller is ended by
 		// the server, so it can hold no lock for long (ledger sealing also

@@ -8,10 +8,11 @@ import (
 // registerUUID makes pgx send and read github.com/google/uuid values as
 // binary UUIDs. Without it pgx falls back to uuid.UUID's driver.Valuer and
 // formats every id as text (36 bytes, about a tenth of the server's CPU in
-// escrowd bench), and scans through sql.Scanner.
+// escrowd bench), and scans through uuid.UUID's sql.Scanner, which pgx
+// prefers to any scan wrapper: so the scans are planned by uuidCodec.
 func registerUUID(m *pgtype.Map) {
+	m.RegisterType(&pgtype.Type{Name: "uuid", OID: pgtype.UUIDOID, Codec: uuidCodec{}})
 	m.TryWrapEncodePlanFuncs = append([]pgtype.TryWrapEncodePlanFunc{tryWrapUUIDEncode}, m.TryWrapEncodePlanFuncs...)
-	m.TryWrapScanPlanFuncs = append([]pgtype.TryWrapScanPlanFunc{tryWrapUUIDScan}, m.TryWrapScanPlanFuncs...)
 }
 
 // pgUUID is a uuid.UUID as pgtype's UUID codec takes and fills it.
@@ -31,10 +32,29 @@ func (u *pgUUID) ScanUUID(v pgtype.UUID) error {
 }
 
 func tryWrapUUIDEncode(value any) (pgtype.WrappedEncodePlanNextSetter, any, bool) {
-	if u, ok := value.(uuid.UUID); ok {
+	switch u := value.(type) {
+	case uuid.UUID:
 		return &uuidEncodePlan{}, pgUUID(u), true
+	case *uuid.UUID:
+		// pgx does not follow a pointer to a driver.Valuer (the pointer
+		// might have its own Value), so without this case a *uuid.UUID
+		// went through Value as text, failed as binary and was parsed back.
+		return &uuidPointerEncodePlan{}, pgUUID{}, true
 	}
 	return nil, nil, false
+}
+
+// uuidPointerEncodePlan sends a *uuid.UUID as its UUID, nil as NULL.
+type uuidPointerEncodePlan struct{ next pgtype.EncodePlan }
+
+func (p *uuidPointerEncodePlan) SetNext(next pgtype.EncodePlan) { p.next = next }
+
+func (p *uuidPointerEncodePlan) Encode(value any, buf []byte) ([]byte, error) {
+	u := value.(*uuid.UUID)
+	if u == nil {
+		return nil, nil
+	}
+	return p.next.Encode(pgUUID(*u), buf)
 }
 
 type uuidEncodePlan struct{ next pgtype.EncodePlan }
@@ -45,16 +65,22 @@ func (p *uuidEncodePlan) Encode(value any, buf []byte) ([]byte, error) {
 	return p.next.Encode(pgUUID(value.(uuid.UUID)), buf)
 }
 
-func tryWrapUUIDScan(target any) (pgtype.WrappedScanPlanNextSetter, any, bool) {
+// uuidCodec is pgtype's UUID codec that also plans scans into *uuid.UUID,
+// which pgx would otherwise give to uuid.UUID's sql.Scanner (the value
+// formatted as text, then parsed).
+type uuidCodec struct{ pgtype.UUIDCodec }
+
+// PlanScan implements pgtype.Codec.
+func (c uuidCodec) PlanScan(m *pgtype.Map, oid uint32, format int16, target any) pgtype.ScanPlan {
 	if u, ok := target.(*uuid.UUID); ok {
-		return &uuidScanPlan{}, (*pgUUID)(u), true
+		if plan := c.UUIDCodec.PlanScan(m, oid, format, (*pgUUID)(u)); plan != nil {
+			return &uuidScanPlan{next: plan}
+		}
 	}
-	return nil, nil, false
+	return c.UUIDCodec.PlanScan(m, oid, format, target)
 }
 
 type uuidScanPlan struct{ next pgtype.ScanPlan }
-
-func (p *uuidScanPlan) SetNext(next pgtype.ScanPlan) { p.next = next }
 
 func (p *uuidScanPlan) Scan(src []byte, dst any) error {
 	return p.next.Scan(src, (*pgUUID)(dst.(*uuid.UUID)))
