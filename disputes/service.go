@@ -105,11 +105,23 @@ func (s *Service) Open(ctx context.Context, tenant, escrowID uuid.UUID, req Open
 	})
 }
 
-// claimWindow checks that a claim of reason may be made on e now.
+// claimWindow checks that a claim of reason may be made on e now: claims
+// close terms.claim_window_days after delivery, or after the escrow closed
+// when it closed undelivered; before delivery only not_received and
+// late_shipment may be claimed.
 func claimWindow(e escrow.Escrow, reason string, now time.Time) error {
 	if e.DeliveredAt == nil {
 		if reason != ReasonNotReceived && reason != ReasonLateShipment {
 			return &ClaimWindowError{Detail: beforeDeliveryMsg}
+		}
+		if e.ClosedAt == nil {
+			return nil
+		}
+		// Closed without a delivery (released in full before it): the
+		// window runs from the close.
+		closes := e.ClosedAt.Add(time.Duration(e.Terms.ClaimWindowDays) * 24 * hour)
+		if now.After(closes) {
+			return &ClaimWindowError{Detail: fmt.Sprintf("claims close %d days after the escrow closed undelivered (%s)", e.Terms.ClaimWindowDays, closes.Format(time.RFC3339))}
 		}
 		return nil
 	}

@@ -316,7 +316,7 @@ func (s *Service) SettleDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.
 		return Settlement{}, err
 	}
 	out := Settlement{}
-	if out.Voided, err = s.voidPending(ctx, tx, &e, now); err != nil {
+	if out.Voided, err = s.voidPending(ctx, tx, &e, "superseded by the dispute outcome", now); err != nil {
 		return Settlement{}, err
 	}
 	claimable := e.Claimable(in.CoveredBefore, in.ChargedBack)
@@ -375,9 +375,9 @@ func (s *Service) SettleDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.
 }
 
 // voidPending voids the escrow's payouts waiting for a review or a step-up
-// confirmation: their holds are released and they become rejected, so a
-// later approval finds nothing to commit.
-func (s *Service) voidPending(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Time) ([]Payout, error) {
+// confirmation: their holds are released and they become rejected (their
+// events give reason), so a later approval finds nothing to commit.
+func (s *Service) voidPending(ctx context.Context, tx pgx.Tx, e *Escrow, reason string, now time.Time) ([]Payout, error) {
 	ps, err := payoutsOf(ctx, tx, e.ID)
 	if err != nil {
 		return nil, err
@@ -397,7 +397,7 @@ func (s *Service) voidPending(ctx context.Context, tx pgx.Tx, e *Escrow, now tim
 			return nil, err
 		}
 		e.announce(p.Kind+".rejected", map[string]any{p.Kind + "_id": p.ID, "status": p.Status,
-			"amount": fmtAmount(p.OrderAmount, e.Currency), "reason": "superseded by the dispute outcome"})
+			"amount": fmtAmount(p.OrderAmount, e.Currency), "reason": reason})
 		out = append(out, p)
 	}
 	return out, nil
@@ -489,12 +489,14 @@ type ChargebackInput struct {
 // ChargebackBooking is how a chargeback was covered: FromHeld taken from
 // the escrow account, ClawedBack from the seller's payable balance, and the
 // shortfall Loss booked to chargeback:loss, of which the seller owes
-// Receivable. EntryIDs are the ledger entries, in the order posted.
+// Receivable. EntryIDs are the ledger entries, in the order posted. Voided
+// are the payouts that were waiting for a review or a confirmation.
 type ChargebackBooking struct {
 	Escrow                                 Escrow
 	FromHeld, ClawedBack, Loss, Receivable decimal.Decimal
 	PayoutID                               *uuid.UUID
 	EntryIDs                               []uuid.UUID
+	Voided                                 []Payout
 }
 
 // ApplyChargeback books money the PSP took back for an escrow:
@@ -509,7 +511,8 @@ type ChargebackBooking struct {
 // escrow's totals stay in step with its account. The clawback takes from
 // the seller's payable balance at most what the escrow released to the
 // seller; the shortfall is a loss, owed back by the seller up to what it
-// was paid. The escrow keeps its state: the chargeback may still be won.
+// was paid. Payouts waiting for a review or a confirmation are voided
+// first. The escrow keeps its state: the chargeback may still be won.
 func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, in ChargebackInput, now time.Time) (ChargebackBooking, error) {
 	e, err := load(ctx, tx, tenant, id, true)
 	if err != nil {
@@ -525,8 +528,16 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 		return ChargebackBooking{}, valid.FieldCode(codeAmountMismatch, "amount", fmt.Sprintf("%s exceeds the %s captured for the escrow and not charged back yet",
 			fmtAmount(in.Amount, e.Currency), fmtAmount(most, e.Currency)))
 	}
+	// The card network has paid the buyer: a payout still waiting for a
+	// review or a confirmation would pay the same money again (a refund)
+	// or pay the seller money the chargeback takes (a release). Voiding
+	// them puts their holds back into what the chargeback takes from.
+	voided, err := s.voidPending(ctx, tx, &e, "superseded by chargeback "+in.PSPRef, now)
+	if err != nil {
+		return ChargebackBooking{}, err
+	}
 	cur := e.Currency
-	out := ChargebackBooking{FromHeld: decimal.Min(in.Amount, e.Held()), ClawedBack: decimal.Zero, Loss: decimal.Zero, Receivable: decimal.Zero}
+	out := ChargebackBooking{FromHeld: decimal.Min(in.Amount, e.Held()), ClawedBack: decimal.Zero, Loss: decimal.Zero, Receivable: decimal.Zero, Voided: voided}
 	cash, err := s.account(ctx, tx, tenant, "cash:psp:"+cur, cur, ledger.KindAsset, HotShards, now)
 	if err != nil {
 		return ChargebackBooking{}, err
@@ -661,7 +672,8 @@ func (s *Service) clawBack(ctx context.Context, tx pgx.Tx, e Escrow, in Chargeba
 
 // ReverseChargeback undoes a won chargeback: its entries are reversed
 // (last first) and its payout, if any, is marked reversed, so the money is
-// held again. An escrow that settled meanwhile is open again.
+// held again. An escrow that settled meanwhile is open again; one that was
+// cancelled or expired meanwhile refunds the money to the buyer.
 func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, payoutID *uuid.UUID, entryIDs []uuid.UUID, now time.Time) (Escrow, error) {
 	e, err := load(ctx, tx, tenant, id, true)
 	if err != nil {
@@ -683,6 +695,16 @@ func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id u
 			if err := setPayoutStatus(ctx, tx, p, StatusCompleted, now); err != nil {
 				return Escrow{}, err
 			}
+		}
+	}
+	if (e.State == Cancelled || e.State == Expired) && e.Held().IsPositive() && !e.Pending.IsPositive() {
+		// Closed meanwhile: the order is off, so the money goes back to
+		// the buyer as the closing refund took the rest (through the
+		// gate; while the refund waits, or if the gate blocks it, the
+		// escrow is funded again, as returnAll leaves it).
+		trigger := map[State]string{Cancelled: "cancel", Expired: "expire"}[e.State]
+		if _, err := s.returnAll(ctx, tx, &e, trigger, "chargeback won after the escrow was "+string(e.State), now); err != nil {
+			return Escrow{}, err
 		}
 	}
 	if (e.State == Completed || e.State == Refunded) && e.OrderOpen().IsPositive() {

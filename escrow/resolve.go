@@ -17,7 +17,8 @@ import (
 // ResolveReview is the risk review resolver for payouts ("release" and
 // "refund" subjects): approval commits the pending ledger entry, rejection
 // (or expiry) voids it and the money stays in escrow. While the escrow is
-// disputed an approval is refused, so the review stays pending.
+// disputed an approval is refused (but that of a refund an earlier
+// dispute's outcome decided), so the review stays pending.
 func (s *Service) ResolveReview(ctx context.Context, tx pgx.Tx, rv risk.Review, approved bool, now time.Time) error {
 	_, _, err := s.resolve(ctx, tx, rv.TenantID, rv.SubjectID, approved, now)
 	return err
@@ -43,7 +44,9 @@ func (s *Service) resolve(ctx context.Context, tx pgx.Tx, tenant, payoutID uuid.
 	e.holdPayout(p, -1)
 	var typ string
 	if approved {
-		if e.State == Disputed && p.Trigger != "dispute" {
+		// While a dispute is open no release moves; a refund the outcome
+		// of an earlier dispute decided still may.
+		if e.State == Disputed && (p.Kind == KindRelease || p.Trigger != TriggerDispute) {
 			return Payout{}, Escrow{}, fmt.Errorf("escrow %s: %w", e.ID, &InvalidStateError{State: e.State, Action: ActRelease})
 		}
 		posted, err := ledger.Commit(ctx, tx, tenant, *p.EntryID, nil, now)

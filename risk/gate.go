@@ -311,7 +311,11 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 
 // applyHardRules adds the gate's own reasons to d: scoring failures make
 // the outcome at least review; a frozen party and a sanctions match block,
-// with their reason whether or not the tenant's rules gave it.
+// with their reason whether or not the tenant's rules gave it. Only a
+// release can be confirmed by step-up (the buyer's code, POST
+// /v1/releases/{id}/confirm), so a refund the rules would step up goes to
+// review: it would otherwise wait for a code nobody can enter and be
+// cancelled by the confirmation timeout.
 func applyHardRules(d Decision, f Features, failures []Reason) Decision {
 	has := func(code string) bool {
 		for _, r := range d.Reasons {
@@ -324,6 +328,9 @@ func applyHardRules(d Decision, f Features, failures []Reason) Decision {
 	for _, r := range failures {
 		d.Reasons = append(d.Reasons, r)
 		d.Outcome = moreSevere(d.Outcome, OutcomeReview)
+	}
+	if d.Outcome == OutcomeStepUp && f.Operation != OperationRelease {
+		d.Outcome = OutcomeReview
 	}
 	if f.PartyFrozen {
 		if !has(ReasonPartyFrozen) {

@@ -1,0 +1,160 @@
+package disputes_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/escrowd/escrowd/disputes"
+	"github.com/escrowd/escrowd/escrow"
+	"github.com/escrowd/escrowd/risk"
+)
+
+// reviewAbove makes the tenant's gate send payouts of op above 50 USD to
+// review, on top of the default rules.
+func (f *fixture) reviewAbove(op string) {
+	f.t.Helper()
+	rules := append(risk.DefaultRules().Rules, risk.Rule{ID: "big_" + op, When: `operation == "` + op + `" && amount_usd_cents > 5000`,
+		Action: risk.OutcomeReview, Reason: "big_" + op})
+	if _, err := f.risk.PutRules(f.ctx, f.tenant, risk.RuleSetInput{Rules: rules}, "test"); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// escalated opens a dispute on e and has the seller escalate it.
+func (f *fixture) escalated(e escrow.Escrow, reason, amount string) disputes.Dispute {
+	f.t.Helper()
+	d := f.open(e, reason, amount)
+	if _, err := f.svc.Escalate(f.ctx, f.tenant, d.ID, disputes.EscalateRequest{By: disputes.PartySeller}); err != nil {
+		f.t.Fatal(err)
+	}
+	return d
+}
+
+// TestChargebackVoidsPayoutsOnHold: a chargeback that arrives while a
+// dispute refund waits for review voids the refund and takes the money
+// from the escrow, so the buyer is not paid twice (the refund approved
+// after the card network paid).
+func TestChargebackVoidsPayoutsOnHold(t *testing.T) {
+	f := newFixture(t)
+	f.reviewAbove("refund")
+	e := f.delivered("100.00", nil)
+	d := f.escalated(e, disputes.ReasonDamaged, "100.00")
+	out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "broken"}, "agent")
+	if err != nil || out.Settlement.Refund == nil || out.Settlement.Refund.Status != escrow.StatusPendingReview {
+		t.Fatalf("resolve: %v %+v", err, out.Settlement.Refund)
+	}
+	cb := f.chargeback(e, "100.00", "psp-double", 48*time.Hour)
+	if !cb.FromHeld.Equal(e.Amount) || !cb.Loss.IsZero() {
+		t.Fatalf("chargeback took %s from the escrow and booked a loss of %s, want %s and 0", cb.FromHeld, cb.Loss, e.Amount)
+	}
+	if _, err := f.risk.DecideReview(f.ctx, f.tenant, *out.Settlement.Refund.ReviewID, true, "ok", "reviewer"); !errors.Is(err, escrow.ErrPayoutNotAwaiting) {
+		t.Fatalf("approving the voided refund: %v, want ErrPayoutNotAwaiting", err)
+	}
+	if _, err := f.svc.LoseChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := f.checkEscrow(e.ID)
+	if refund := f.balance("buyer:" + e.Buyer.ID + ":refund:EUR"); !refund.IsZero() {
+		t.Fatalf("buyer refunded %s on top of the %s chargeback", refund, cb.Amount)
+	}
+	if !f.balance("chargeback:loss:EUR").IsZero() || got.Held().IsPositive() {
+		t.Fatalf("loss %s, escrow %s holds %s", f.balance("chargeback:loss:EUR"), got.State, got.Held())
+	}
+}
+
+// TestLargeDisputeRefundGoesToReview: a refund the default rules would
+// step up (over USD 10,000) cannot be confirmed by the buyer's code, so it
+// goes to review, and the approval refunds the buyer.
+func TestLargeDisputeRefundGoesToReview(t *testing.T) {
+	f := newFixture(t)
+	e := f.delivered("20000.00", nil)
+	d := f.escalated(e, disputes.ReasonDamaged, "20000.00")
+	out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "broken"}, "agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf := out.Settlement.Refund
+	if rf == nil || rf.Status != escrow.StatusPendingReview || rf.ReviewID == nil {
+		t.Fatalf("refund %+v, want pending_review with a review", rf)
+	}
+	if _, err := f.risk.DecideReview(f.ctx, f.tenant, *rf.ReviewID, true, "ok", "reviewer"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.checkEscrow(e.ID); got.State != escrow.Refunded || !got.Refunded.Equal(e.Amount) {
+		t.Fatalf("escrow %s, refunded %s, want refunded %s", got.State, got.Refunded, e.Amount)
+	}
+}
+
+// TestWonChargebackAfterCancelRefundsBuyer: money a won chargeback puts
+// back into an escrow cancelled meanwhile goes to the buyer, as the
+// cancellation's refund did, instead of staying in a state with no action.
+func TestWonChargebackAfterCancelRefundsBuyer(t *testing.T) {
+	f := newFixture(t)
+	e := f.create("100.00", nil)
+	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "100.00", Currency: "EUR", PaymentRef: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	cb := f.chargeback(e, "40.00", "psp-cancel", 48*time.Hour)
+	if _, err := f.esc.Cancel(f.ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "buyer changed mind"}); err != nil {
+		t.Fatal(err)
+	}
+	f.defend(cb)
+	if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := f.checkEscrow(e.ID)
+	if got.State != escrow.Cancelled || got.Held().IsPositive() || !got.Refunded.Equal(e.Amount) {
+		t.Fatalf("escrow %s holds %s, refunded %s; want cancelled, 0 held, %s refunded", got.State, got.Held(), got.Refunded, e.Amount)
+	}
+	if refund := f.balance("buyer:" + e.Buyer.ID + ":refund:EUR"); !refund.Equal(e.Amount) {
+		t.Fatalf("buyer refunded %s, want %s", refund, e.Amount)
+	}
+}
+
+// TestApprovalWaitsForSecondDispute: a release an earlier dispute's
+// outcome left waiting for review is not approved while a second dispute
+// is open; that dispute's outcome voids it.
+func TestApprovalWaitsForSecondDispute(t *testing.T) {
+	f := newFixture(t)
+	f.reviewAbove("release")
+	e := f.delivered("1000.00", nil)
+	d := f.escalated(e, disputes.ReasonDamaged, "100.00")
+	amt := "100.00"
+	out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundPartial, RefundAmount: &amt, Rationale: "part"}, "agent")
+	if err != nil || out.Settlement.Release == nil || out.Settlement.Release.Status != escrow.StatusPendingReview {
+		t.Fatalf("resolve: %v %+v", err, out.Settlement.Release)
+	}
+	f.open(e, disputes.ReasonNotAsDescribed, "900.00")
+	var state *escrow.InvalidStateError
+	if _, err := f.risk.DecideReview(f.ctx, f.tenant, *out.Settlement.Release.ReviewID, true, "ok", "reviewer"); !errors.As(err, &state) {
+		t.Fatalf("approval during the second dispute: %v, want an invalid state error", err)
+	}
+	if got := f.checkEscrow(e.ID); got.Released.IsPositive() || got.State != escrow.Disputed {
+		t.Fatalf("escrow %s released %s during the dispute", got.State, got.Released)
+	}
+}
+
+// TestClaimWindowAfterUndeliveredClose: an escrow released in full before
+// delivery takes claims for claim_window_days after it closed, not
+// forever.
+func TestClaimWindowAfterUndeliveredClose(t *testing.T) {
+	f := newFixture(t)
+	e := f.create("100.00", nil)
+	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "100.00", Currency: "EUR", PaymentRef: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := f.esc.Release(f.ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{}); err != nil || res.Escrow.State != escrow.Completed {
+		t.Fatalf("release: %v", err)
+	}
+	req := disputes.OpenRequest{Reason: disputes.ReasonNotReceived, ClaimedAmount: "100.00", Description: "never came"}
+	f.clock.Advance(time.Duration(e.Terms.ClaimWindowDays)*24*time.Hour + time.Minute)
+	var closed *disputes.ClaimWindowError
+	if _, err := f.svc.Open(f.ctx, f.tenant, e.ID, req); !errors.As(err, &closed) {
+		t.Fatalf("claim %d days after the close: %v, want a claim window error", e.Terms.ClaimWindowDays, err)
+	}
+	f.clock.Advance(-48 * time.Hour) // back within the window
+	if _, err := f.svc.Open(f.ctx, f.tenant, e.ID, req); err != nil {
+		t.Fatalf("claim within the window: %v", err)
+	}
+}
