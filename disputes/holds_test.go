@@ -158,3 +158,32 @@ func TestClaimWindowAfterUndeliveredClose(t *testing.T) {
 		t.Fatalf("claim within the window: %v", err)
 	}
 }
+
+// TestChargebackOnCancelledEscrow: a payment refunded by a cancellation
+// can still be charged back; the chargeback is booked as on a refunded
+// escrow (nothing held, nothing released: all of it a loss), and winning
+// it moves the money back without reopening the escrow.
+func TestChargebackOnCancelledEscrow(t *testing.T) {
+	f := newFixture(t)
+	e := f.create("100.00", nil)
+	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "100.00", Currency: "EUR", PaymentRef: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.esc.Cancel(f.ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "out of stock"}); err != nil {
+		t.Fatal(err)
+	}
+	cb := f.chargeback(e, "100.00", "psp-after-cancel", 48*time.Hour)
+	if !cb.FromHeld.IsZero() || !cb.Loss.Equal(e.Amount) {
+		t.Fatalf("chargeback took %s from the escrow, loss %s; want 0 and %s", cb.FromHeld, cb.Loss, e.Amount)
+	}
+	if loss := f.balance("chargeback:loss:EUR"); !loss.Equal(e.Amount) {
+		t.Fatalf("chargeback:loss %s, want %s", loss, e.Amount)
+	}
+	f.defend(cb)
+	if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.checkEscrow(e.ID); got.State != escrow.Cancelled || got.Held().IsPositive() || !f.balance("chargeback:loss:EUR").IsZero() {
+		t.Fatalf("after the win: escrow %s holds %s, loss %s", got.State, got.Held(), f.balance("chargeback:loss:EUR"))
+	}
+}

@@ -70,8 +70,14 @@ var transitions = map[State]map[Action]State{
 		ActDispute:    Disputed, // within the claim window, covered by the guarantee
 		ActChargeback: Completed,
 	},
-	Cancelled: {},
-	Expired:   {},
+	// A payment refunded by a cancellation or an expiry can still be
+	// charged back by the card network, as a refunded one can.
+	Cancelled: {
+		ActChargeback: Cancelled,
+	},
+	Expired: {
+		ActChargeback: Expired,
+	},
 	Refunded: {
 		ActChargeback: Refunded,
 	},
