@@ -8,7 +8,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Body limits.
@@ -63,6 +66,9 @@ func decodeJSON(body []byte, v any) error {
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
+		if field, typ, ok := failingField(body, v); ok && !isKnownJSONError(err) {
+			return fieldProblem(http.StatusBadRequest, "invalid_json", field, mustBe(typ))
+		}
 		return jsonProblem(err)
 	}
 	if dec.More() {
@@ -88,13 +94,78 @@ func jsonProblem(err error) error {
 	case errors.As(err, &syntaxErr):
 		return problemf(http.StatusBadRequest, "invalid_json", fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		quoted := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		field, uerr := strconv.Unquote(quoted) // encoding/json quotes it with %q
+		if uerr != nil {
+			field = strings.Trim(quoted, `"`)
+		}
 		return fieldProblem(http.StatusBadRequest, "unknown_field", field, "is not a known field")
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return problemf(http.StatusBadRequest, "invalid_json", "the JSON body ends unexpectedly")
 	default:
 		return problemf(http.StatusBadRequest, "invalid_json", "the request body is not valid JSON")
 	}
+}
+
+// isKnownJSONError reports whether jsonProblem can explain err by itself.
+func isKnownJSONError(err error) bool {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	return errors.As(err, &typeErr) || errors.As(err, &syntaxErr) || strings.HasPrefix(err.Error(), "json: unknown field ") ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+// failingField finds the top-level field of the JSON object body whose
+// value the matching field of *v cannot take. A type with its own
+// UnmarshalJSON (time.Time) fails without telling encoding/json which
+// field it was, so a bad delivered_at would otherwise be "not valid JSON"
+// with no field named. Each field is decoded alone; at most
+// maxFailingFieldScan fields are tried.
+func failingField(body []byte, v any) (string, reflect.Type, bool) {
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(body, &raw) != nil {
+		return "", nil, false
+	}
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return "", nil, false
+	}
+	for i := 0; i < t.NumField() && i < maxFailingFieldScan; i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || f.Anonymous || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		for key, val := range raw {
+			if !strings.EqualFold(key, name) {
+				continue
+			}
+			if err := json.Unmarshal(val, reflect.New(f.Type).Interface()); err != nil {
+				return name, f.Type, true
+			}
+		}
+	}
+	return "", nil, false
+}
+
+// maxFailingFieldScan bounds the fields failingField tries.
+const maxFailingFieldScan = 64
+
+// mustBe says what a field of type t takes, for a field problem.
+func mustBe(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeOf(time.Time{}) {
+		return "must be an RFC 3339 date-time string, e.g. 2026-11-22T10:00:00Z"
+	}
+	return "is not a valid " + jsonKind(t.Kind().String())
 }
 
 func jsonKind(k string) string {
