@@ -41,21 +41,7 @@ func (c numericCodec) PlanScan(m *pgtype.Map, oid uint32, format int16, target a
 
 func tryWrapDecimalPointerEncode(value any) (pgtype.WrappedEncodePlanNextSetter, any, bool) {
 	if _, ok := value.(*decimal.Decimal); ok {
-		return &decimalPointerEncodePlan{}, pgxdecimal.Decimal{}, true
+		return &pointerEncodePlan[decimal.Decimal]{conv: func(d decimal.Decimal) any { return pgxdecimal.Decimal(d) }}, pgxdecimal.Decimal{}, true
 	}
 	return nil, nil, false
-}
-
-// decimalPointerEncodePlan sends a *decimal.Decimal as its NUMERIC, nil as
-// NULL.
-type decimalPointerEncodePlan struct{ next pgtype.EncodePlan }
-
-func (p *decimalPointerEncodePlan) SetNext(next pgtype.EncodePlan) { p.next = next }
-
-func (p *decimalPointerEncodePlan) Encode(value any, buf []byte) ([]byte, error) {
-	d := value.(*decimal.Decimal)
-	if d == nil {
-		return nil, nil
-	}
-	return p.next.Encode(pgxdecimal.Decimal(*d), buf)
 }

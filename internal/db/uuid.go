@@ -36,25 +36,9 @@ func tryWrapUUIDEncode(value any) (pgtype.WrappedEncodePlanNextSetter, any, bool
 	case uuid.UUID:
 		return &uuidEncodePlan{}, pgUUID(u), true
 	case *uuid.UUID:
-		// pgx does not follow a pointer to a driver.Valuer (the pointer
-		// might have its own Value), so without this case a *uuid.UUID
-		// went through Value as text, failed as binary and was parsed back.
-		return &uuidPointerEncodePlan{}, pgUUID{}, true
+		return &pointerEncodePlan[uuid.UUID]{conv: func(u uuid.UUID) any { return pgUUID(u) }}, pgUUID{}, true
 	}
 	return nil, nil, false
-}
-
-// uuidPointerEncodePlan sends a *uuid.UUID as its UUID, nil as NULL.
-type uuidPointerEncodePlan struct{ next pgtype.EncodePlan }
-
-func (p *uuidPointerEncodePlan) SetNext(next pgtype.EncodePlan) { p.next = next }
-
-func (p *uuidPointerEncodePlan) Encode(value any, buf []byte) ([]byte, error) {
-	u := value.(*uuid.UUID)
-	if u == nil {
-		return nil, nil
-	}
-	return p.next.Encode(pgUUID(*u), buf)
 }
 
 type uuidEncodePlan struct{ next pgtype.EncodePlan }
