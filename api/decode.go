@@ -66,8 +66,10 @@ func decodeJSON(body []byte, v any) error {
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
-		if field, typ, ok := failingField(body, v); ok && !isKnownJSONError(err) {
-			return fieldProblem(http.StatusBadRequest, "invalid_json", field, mustBe(typ))
+		if !isKnownJSONError(err) {
+			if field, typ, ok := failingField(body, v); ok {
+				return fieldProblem(http.StatusBadRequest, "invalid_json", field, mustBe(typ))
+			}
 		}
 		return jsonProblem(err)
 	}

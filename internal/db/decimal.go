@@ -11,11 +11,11 @@ import (
 //
 // pgx-shopspring-decimal alone covers decimal.Decimal parameters only.
 // pgx prefers a target's sql.Scanner to the wrapper that package registers
-// for scans, and does not follow a pointer to a driver.Valuer, so a
-// *decimal.Decimal, *decimal.NullDecimal or a *decimal.Decimal parameter
-// went through text: formatted, parsed, and for the pointer parameter
-// first refused as binary (together about 7% of escrowd's CPU in
-// escrowd bench). numericCodec plans those scans, and
+// for scans, and does not follow a pointer to a driver.Valuer, so scans
+// into decimal.Decimal and decimal.NullDecimal, and *decimal.Decimal
+// parameters, went through text: formatted and parsed, the parameters
+// first refused as binary (with the UUIDs' detour, about 7% of escrowd's
+// CPU in escrowd bench). numericCodec plans those scans, and
 // tryWrapDecimalPointerEncode those parameters.
 func registerDecimal(m *pgtype.Map) {
 	pgxdecimal.Register(m)
