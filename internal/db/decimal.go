@@ -28,9 +28,11 @@ func registerDecimal(m *pgtype.Map) {
 // otherwise give to their sql.Scanner.
 type numericCodec struct{ pgxdecimal.NumericCodec }
 
-// PlanScan implements pgtype.Codec.
+// PlanScan implements pgtype.Codec. Text results keep going to the
+// decimal's own Scan, which reads the exponent form CockroachDB writes
+// (1E+2) and pgtype's text parser refuses.
 func (c numericCodec) PlanScan(m *pgtype.Map, oid uint32, format int16, target any) pgtype.ScanPlan {
-	if wrap, next, ok := pgxdecimal.TryWrapNumericScanPlan(target); ok {
+	if wrap, next, ok := pgxdecimal.TryWrapNumericScanPlan(target); ok && format == pgtype.BinaryFormatCode {
 		if plan := c.NumericCodec.PlanScan(m, oid, format, next); plan != nil {
 			wrap.SetNext(plan)
 			return wrap

@@ -124,6 +124,29 @@ func TestNoTextDetour(t *testing.T) {
 	})
 }
 
+// TestDecimalTextExponent: a NUMERIC result in text format may be in
+// exponent form (CockroachDB writes DECIMAL text as 1E+2), which
+// pgtype's own text parser refuses; the decimals still read it.
+func TestDecimalTextExponent(t *testing.T) {
+	d, _ := dbtest.NewEmpty(t)
+	c, err := d.Pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	m := c.Conn().TypeMap()
+	for text, want := range map[string]string{"1E+2": "100", "1E-8": "0.00000001", "-1.5E+3": "-1500", "12.50": "12.5"} {
+		var got decimal.Decimal
+		var null decimal.NullDecimal
+		if err := m.Scan(pgtype.NumericOID, pgtype.TextFormatCode, []byte(text), &got); err != nil || !got.Equal(decimal.RequireFromString(want)) {
+			t.Errorf("%s into a decimal: %s, %v; want %s", text, got, err, want)
+		}
+		if err := m.Scan(pgtype.NumericOID, pgtype.TextFormatCode, []byte(text), &null); err != nil || !null.Valid || !null.Decimal.Equal(decimal.RequireFromString(want)) {
+			t.Errorf("%s into a null decimal: %v, %v; want %s", text, null, err, want)
+		}
+	}
+}
+
 // directUUID is scanned by pgtype's UUID codec without a wrapper.
 type directUUID uuid.UUID
 

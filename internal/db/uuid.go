@@ -20,8 +20,8 @@ type pgUUID uuid.UUID
 
 func (u pgUUID) UUIDValue() (pgtype.UUID, error) { return pgtype.UUID{Bytes: u, Valid: true}, nil }
 
-// ScanUUID stores v; NULL is uuid.Nil, without error, as it was through
-// uuid.UUID's own sql.Scanner.
+// ScanUUID stores v; NULL is uuid.Nil, without error (uuid.UUID's own
+// Scan left the target as it was).
 func (u *pgUUID) ScanUUID(v pgtype.UUID) error {
 	if !v.Valid {
 		*u = pgUUID(uuid.Nil)
@@ -49,14 +49,15 @@ func (p *uuidEncodePlan) Encode(value any, buf []byte) ([]byte, error) {
 	return p.next.Encode(pgUUID(value.(uuid.UUID)), buf)
 }
 
-// uuidCodec is pgtype's UUID codec that also plans scans into *uuid.UUID,
-// which pgx would otherwise give to uuid.UUID's sql.Scanner (the value
-// formatted as text, then parsed).
+// uuidCodec is pgtype's UUID codec that also plans binary scans into
+// *uuid.UUID, which pgx would otherwise give to uuid.UUID's sql.Scanner
+// (the value formatted as text, then parsed). Text results still go to
+// the Scanner, which reads every form uuid.Parse does.
 type uuidCodec struct{ pgtype.UUIDCodec }
 
 // PlanScan implements pgtype.Codec.
 func (c uuidCodec) PlanScan(m *pgtype.Map, oid uint32, format int16, target any) pgtype.ScanPlan {
-	if u, ok := target.(*uuid.UUID); ok {
+	if u, ok := target.(*uuid.UUID); ok && format == pgtype.BinaryFormatCode {
 		if plan := c.UUIDCodec.PlanScan(m, oid, format, (*pgUUID)(u)); plan != nil {
 			return &uuidScanPlan{next: plan}
 		}
