@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/escrowd/escrowd/disputes"
 	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/risk"
@@ -96,9 +98,12 @@ func TestWonChargebackAfterCancelRefundsBuyer(t *testing.T) {
 		t.Fatal(err)
 	}
 	cb := f.chargeback(e, "40.00", "psp-cancel", 48*time.Hour)
-	if _, err := f.esc.Cancel(f.ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "buyer changed mind"}); err != nil {
-		t.Fatal(err)
+	c, err := f.esc.Cancel(f.ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "buyer changed mind"})
+	if err != nil || c.Escrow.ClosedAt == nil {
+		t.Fatalf("cancel: %v, closed at %v", err, c.Escrow.ClosedAt)
 	}
+	closedAt := *c.Escrow.ClosedAt
+	f.clock.Advance(time.Hour)
 	f.defend(cb)
 	if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
 		t.Fatal(err)
@@ -106,6 +111,9 @@ func TestWonChargebackAfterCancelRefundsBuyer(t *testing.T) {
 	got := f.checkEscrow(e.ID)
 	if got.State != escrow.Cancelled || got.Held().IsPositive() || !got.Refunded.Equal(e.Amount) {
 		t.Fatalf("escrow %s holds %s, refunded %s; want cancelled, 0 held, %s refunded", got.State, got.Held(), got.Refunded, e.Amount)
+	}
+	if got.ClosedAt == nil || !got.ClosedAt.Equal(closedAt) || count(f.events(e.ID), "escrow.cancelled") != 1 {
+		t.Fatalf("closed_at %v (was %s), events %v: want the close unchanged and one escrow.cancelled", got.ClosedAt, closedAt, f.events(e.ID))
 	}
 	if refund := f.balance("buyer:" + e.Buyer.ID + ":refund:EUR"); !refund.Equal(e.Amount) {
 		t.Fatalf("buyer refunded %s, want %s", refund, e.Amount)
@@ -185,5 +193,95 @@ func TestChargebackOnCancelledEscrow(t *testing.T) {
 	}
 	if got := f.checkEscrow(e.ID); got.State != escrow.Cancelled || got.Held().IsPositive() || !f.balance("chargeback:loss:EUR").IsZero() {
 		t.Fatalf("after the win: escrow %s holds %s, loss %s", got.State, got.Held(), f.balance("chargeback:loss:EUR"))
+	}
+}
+
+func count(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+// pendingReview is the tenant's one pending review.
+func (f *fixture) pendingReview() risk.Review {
+	f.t.Helper()
+	rvs, err := f.risk.ListReviews(f.ctx, f.tenant, risk.ReviewPending, uuid.Nil, 10)
+	if err != nil || len(rvs) != 1 {
+		f.t.Fatalf("pending reviews: %d, %v; want one", len(rvs), err)
+	}
+	return rvs[0]
+}
+
+// TestWonChargebackAfterCancelStaysClosed: when the gate holds the refund
+// of money a won chargeback brought back into a cancelled escrow, the
+// escrow stays cancelled; after a rejection the money is still the
+// buyer's, and a refund (allowed in a cancelled escrow) moves it.
+func TestWonChargebackAfterCancelStaysClosed(t *testing.T) {
+	f := newFixture(t)
+	e := f.create("100.00", nil)
+	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "100.00", Currency: "EUR", PaymentRef: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	cb := f.chargeback(e, "100.00", "psp-all", 48*time.Hour)
+	c, err := f.esc.Cancel(f.ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "out of stock"})
+	if err != nil || c.Escrow.State != escrow.Cancelled {
+		t.Fatalf("cancel: %v", err)
+	}
+	f.reviewAbove("refund")
+	f.defend(cb)
+	if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := f.checkEscrow(e.ID)
+	if got.State != escrow.Cancelled || !got.Pending.Equal(e.Amount) || got.ClosedAt == nil || !got.ClosedAt.Equal(*c.Escrow.ClosedAt) {
+		t.Fatalf("after the win: escrow %s, pending %s, closed at %v; want cancelled, %s pending, closed as before", got.State, got.Pending, got.ClosedAt, e.Amount)
+	}
+	if _, err := f.risk.DecideReview(f.ctx, f.tenant, f.pendingReview().ID, false, "no", "reviewer"); err != nil {
+		t.Fatal(err)
+	}
+	if got = f.checkEscrow(e.ID); got.State != escrow.Cancelled || !got.Held().Equal(e.Amount) {
+		t.Fatalf("after the rejection: escrow %s holds %s", got.State, got.Held())
+	}
+	r, err := f.esc.Refund(f.ctx, f.tenant, e.ID, 0, escrow.RefundRequest{Amount: "100.00", Reason: "the order is cancelled"})
+	if err != nil || r.Refund.Status != escrow.StatusPendingReview {
+		t.Fatalf("refund in the cancelled escrow: %v, %+v", err, r.Refund)
+	}
+	if _, err := f.risk.DecideReview(f.ctx, f.tenant, *r.Refund.ReviewID, true, "ok", "reviewer"); err != nil {
+		t.Fatal(err)
+	}
+	got = f.checkEscrow(e.ID)
+	if got.State != escrow.Cancelled || got.Held().IsPositive() || count(f.events(e.ID), "escrow.cancelled") != 1 {
+		t.Fatalf("escrow %s holds %s, events %v", got.State, got.Held(), f.events(e.ID))
+	}
+	if refund := f.balance("buyer:" + e.Buyer.ID + ":refund:EUR"); !refund.Equal(e.Amount) {
+		t.Fatalf("buyer refunded %s, want %s", refund, e.Amount)
+	}
+}
+
+// TestPartialChargebackKeepsTheCancellation: a chargeback voids a
+// cancellation's refund waiting for review, takes its part, and the
+// cancellation still stands: the rest is refunded and the escrow closes.
+func TestPartialChargebackKeepsTheCancellation(t *testing.T) {
+	f := newFixture(t)
+	f.reviewAbove("refund")
+	e := f.create("100.00", nil)
+	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "100.00", Currency: "EUR", PaymentRef: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.esc.Cancel(f.ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "out of stock"})
+	if err != nil || c.Refund.Status != escrow.StatusPendingReview {
+		t.Fatalf("cancel: %v, %+v", err, c.Refund)
+	}
+	cb := f.chargeback(e, "60.00", "psp-part", 48*time.Hour) // the 40 left is under the review rule's 50 USD
+	got := f.checkEscrow(e.ID)
+	if got.State != escrow.Cancelled || got.Held().IsPositive() || got.ClosedAt == nil {
+		t.Fatalf("after the chargeback: escrow %s holds %s, closed at %v; want cancelled, nothing held", got.State, got.Held(), got.ClosedAt)
+	}
+	if refund := f.balance("buyer:" + e.Buyer.ID + ":refund:EUR"); !refund.Add(cb.FromHeld).Equal(e.Amount) {
+		t.Fatalf("buyer refunded %s and charged back %s, want %s in all", refund, cb.FromHeld, e.Amount)
 	}
 }

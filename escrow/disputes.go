@@ -555,11 +555,31 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 			return ChargebackBooking{}, err
 		}
 	}
+	// A cancellation or expiry whose refund was voided above still
+	// stands: what is left goes back to the buyer as it would have, or
+	// the escrow closes when nothing is.
+	if trigger := closingTrigger(voided); trigger != "" {
+		e.State = map[string]State{"cancel": Cancelled, "expire": Expired}[trigger]
+		if _, err := s.returnAll(ctx, tx, &e, trigger, "rest of the "+trigger+" after chargeback "+in.PSPRef, now); err != nil {
+			return ChargebackBooking{}, err
+		}
+	}
 	if err := save(ctx, tx, &e, now); err != nil {
 		return ChargebackBooking{}, err
 	}
 	out.Escrow = e
 	return out, nil
+}
+
+// closingTrigger is the trigger ("cancel" or "expire") of a refund among
+// ps that would have closed its escrow, "" if none.
+func closingTrigger(ps []Payout) string {
+	for _, p := range ps {
+		if p.Kind == KindRefund && (p.Trigger == "cancel" || p.Trigger == "expire") {
+			return p.Trigger
+		}
+	}
+	return ""
 }
 
 // chargebackPayout takes g from the escrow account to cash:psp as a
@@ -697,13 +717,14 @@ func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id u
 			}
 		}
 	}
-	if (e.State == Cancelled || e.State == Expired) && e.Held().IsPositive() && !e.Pending.IsPositive() {
+	if held := e.orderHeld(); (e.State == Cancelled || e.State == Expired) && held.IsPositive() {
 		// Closed meanwhile: the order is off, so the money goes back to
-		// the buyer as the closing refund took the rest (through the
-		// gate; while the refund waits, or if the gate blocks it, the
-		// escrow is funded again, as returnAll leaves it).
+		// the buyer as the closing refund took the rest, through the
+		// gate. The escrow stays closed whatever the gate says; money a
+		// review or a block keeps is moved by a refund (allowed in
+		// these states).
 		trigger := map[State]string{Cancelled: "cancel", Expired: "expire"}[e.State]
-		if _, err := s.returnAll(ctx, tx, &e, trigger, "chargeback won after the escrow was "+string(e.State), now); err != nil {
+		if _, err := s.payout(ctx, tx, &e, KindRefund, trigger, allocateBackward(e, held), nil, "chargeback won after the escrow was "+string(e.State), now); err != nil {
 			return Escrow{}, err
 		}
 	}

@@ -213,8 +213,7 @@ func (s *Service) returnAll(ctx context.Context, tx pgx.Tx, e *Escrow, trigger, 
 		return Payout{}, nil
 	}
 	// Order money covered by what was funded, taken from the last milestones.
-	orderFunded := decimal.Min(e.Funded.Sub(e.Released).Sub(e.Refunded).Sub(e.Pending), e.OrderOpen())
-	p, err := s.payout(ctx, tx, e, KindRefund, trigger, allocateBackward(*e, orderFunded), nil, reason, now)
+	p, err := s.payout(ctx, tx, e, KindRefund, trigger, allocateBackward(*e, e.orderHeld()), nil, reason, now)
 	if err != nil {
 		return Payout{}, err
 	}

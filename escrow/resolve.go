@@ -82,8 +82,12 @@ func (s *Service) resolve(ctx context.Context, tx pgx.Tx, tenant, payoutID uuid.
 
 // settleAfter moves the escrow once a waiting payout resolved: an approved
 // cancellation or expiry refund closes it as cancelled or expired; anything
-// else settles as usual.
+// else settles as usual. An escrow closed already (the refund of money a
+// won chargeback brought back) stays as it is.
 func (s *Service) settleAfter(ctx context.Context, tx pgx.Tx, e *Escrow, p Payout, approved bool, now time.Time) error {
+	if e.State == Cancelled || e.State == Expired {
+		return nil
+	}
 	if approved && p.Kind == KindRefund && (p.Trigger == "cancel" || p.Trigger == "expire") && !e.Held().IsPositive() {
 		to := map[string]State{"cancel": Cancelled, "expire": Expired}[p.Trigger]
 		e.State, e.ClosedAt = to, &now

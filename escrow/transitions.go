@@ -71,12 +71,17 @@ var transitions = map[State]map[Action]State{
 		ActChargeback: Completed,
 	},
 	// A payment refunded by a cancellation or an expiry can still be
-	// charged back by the card network, as a refunded one can.
+	// charged back by the card network, as a refunded one can. A refund
+	// moves what a won chargeback brought back, when the gate did not let
+	// its automatic refund through (ReverseChargeback); nothing else is
+	// held in these states.
 	Cancelled: {
 		ActChargeback: Cancelled,
+		ActRefund:     Cancelled,
 	},
 	Expired: {
 		ActChargeback: Expired,
+		ActRefund:     Expired,
 	},
 	Refunded: {
 		ActChargeback: Refunded,

@@ -186,6 +186,13 @@ func (e Escrow) OrderOpen() decimal.Decimal {
 	return open
 }
 
+// orderHeld is the order money the escrow holds: what was funded and not
+// paid out or pending, at most what is still open (the rest of what is
+// held is the buyer's fee part).
+func (e Escrow) orderHeld() decimal.Decimal {
+	return decimal.Min(e.Funded.Sub(e.Released).Sub(e.Refunded).Sub(e.Pending), e.OrderOpen())
+}
+
 // LedgerCode is the code of the escrow's own ledger account.
 func (e Escrow) LedgerCode() string { return AccountCode(e.ID) }
 
