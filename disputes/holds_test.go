@@ -23,6 +23,16 @@ func (f *fixture) reviewAbove(op string) {
 	}
 }
 
+// funded creates an escrow of amount EUR and funds it in full.
+func (f *fixture) funded(amount string) escrow.Escrow {
+	f.t.Helper()
+	e := f.create(amount, nil)
+	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: amount, Currency: "EUR", PaymentRef: "p1"}); err != nil {
+		f.t.Fatal(err)
+	}
+	return e
+}
+
 // escalated opens a dispute on e and has the seller escalate it.
 func (f *fixture) escalated(e escrow.Escrow, reason, amount string) disputes.Dispute {
 	f.t.Helper()
@@ -93,10 +103,7 @@ func TestLargeDisputeRefundGoesToReview(t *testing.T) {
 // cancellation's refund did, instead of staying in a state with no action.
 func TestWonChargebackAfterCancelRefundsBuyer(t *testing.T) {
 	f := newFixture(t)
-	e := f.create("100.00", nil)
-	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "100.00", Currency: "EUR", PaymentRef: "p1"}); err != nil {
-		t.Fatal(err)
-	}
+	e := f.funded("100.00")
 	cb := f.chargeback(e, "40.00", "psp-cancel", 48*time.Hour)
 	c, err := f.esc.Cancel(f.ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "buyer changed mind"})
 	if err != nil || c.Escrow.ClosedAt == nil {
@@ -148,10 +155,7 @@ func TestApprovalWaitsForSecondDispute(t *testing.T) {
 // forever.
 func TestClaimWindowAfterUndeliveredClose(t *testing.T) {
 	f := newFixture(t)
-	e := f.create("100.00", nil)
-	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "100.00", Currency: "EUR", PaymentRef: "p1"}); err != nil {
-		t.Fatal(err)
-	}
+	e := f.funded("100.00")
 	if res, err := f.esc.Release(f.ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{}); err != nil || res.Escrow.State != escrow.Completed {
 		t.Fatalf("release: %v", err)
 	}
@@ -173,10 +177,7 @@ func TestClaimWindowAfterUndeliveredClose(t *testing.T) {
 // it moves the money back without reopening the escrow.
 func TestChargebackOnCancelledEscrow(t *testing.T) {
 	f := newFixture(t)
-	e := f.create("100.00", nil)
-	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "100.00", Currency: "EUR", PaymentRef: "p1"}); err != nil {
-		t.Fatal(err)
-	}
+	e := f.funded("100.00")
 	if _, err := f.esc.Cancel(f.ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "out of stock"}); err != nil {
 		t.Fatal(err)
 	}
@@ -222,10 +223,7 @@ func (f *fixture) pendingReview() risk.Review {
 // buyer's, and a refund (allowed in a cancelled escrow) moves it.
 func TestWonChargebackAfterCancelStaysClosed(t *testing.T) {
 	f := newFixture(t)
-	e := f.create("100.00", nil)
-	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "100.00", Currency: "EUR", PaymentRef: "p1"}); err != nil {
-		t.Fatal(err)
-	}
+	e := f.funded("100.00")
 	cb := f.chargeback(e, "100.00", "psp-all", 48*time.Hour)
 	c, err := f.esc.Cancel(f.ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "out of stock"})
 	if err != nil || c.Escrow.State != escrow.Cancelled {
@@ -268,10 +266,7 @@ func TestWonChargebackAfterCancelStaysClosed(t *testing.T) {
 func TestPartialChargebackKeepsTheCancellation(t *testing.T) {
 	f := newFixture(t)
 	f.reviewAbove("refund")
-	e := f.create("100.00", nil)
-	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "100.00", Currency: "EUR", PaymentRef: "p1"}); err != nil {
-		t.Fatal(err)
-	}
+	e := f.funded("100.00")
 	c, err := f.esc.Cancel(f.ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "out of stock"})
 	if err != nil || c.Refund.Status != escrow.StatusPendingReview {
 		t.Fatalf("cancel: %v, %+v", err, c.Refund)

@@ -46,13 +46,7 @@ func TestDecimalValues(t *testing.T) {
 // through text: formatted, parsed back, and for the pointer parameters
 // first refused as binary.
 func TestNoTextDetour(t *testing.T) {
-	d, _ := dbtest.NewEmpty(t)
-	c, err := d.Pool.Acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Release()
-	m := c.Conn().TypeMap() // as the pool's AfterConnect registered it
+	m := typeMap(t)
 	const binary = pgtype.BinaryFormatCode
 	dec := decimal.RequireFromString("-1234.5678")
 	id := uuid.New()
@@ -128,13 +122,7 @@ func TestNoTextDetour(t *testing.T) {
 // exponent form (CockroachDB writes DECIMAL text as 1E+2), which
 // pgtype's own text parser refuses; the decimals still read it.
 func TestDecimalTextExponent(t *testing.T) {
-	d, _ := dbtest.NewEmpty(t)
-	c, err := d.Pool.Acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Release()
-	m := c.Conn().TypeMap()
+	m := typeMap(t)
 	for text, want := range map[string]string{"1E+2": "100", "1E-8": "0.00000001", "-1.5E+3": "-1500", "12.50": "12.5"} {
 		var got decimal.Decimal
 		var null decimal.NullDecimal
@@ -145,6 +133,19 @@ func TestDecimalTextExponent(t *testing.T) {
 			t.Errorf("%s into a null decimal: %v, %v; want %s", text, null, err, want)
 		}
 	}
+}
+
+// typeMap is the type map of a pool connection, as the pool's AfterConnect
+// registered it.
+func typeMap(t *testing.T) *pgtype.Map {
+	t.Helper()
+	d, _ := dbtest.NewEmpty(t)
+	c, err := d.Pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Release)
+	return c.Conn().TypeMap()
 }
 
 // directUUID is scanned by pgtype's UUID codec without a wrapper.
