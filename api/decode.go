@@ -66,12 +66,7 @@ func decodeJSON(body []byte, v any) error {
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
-		if !isKnownJSONError(err) {
-			if field, typ, ok := failingField(body, v); ok {
-				return fieldProblem(http.StatusBadRequest, "invalid_json", field, mustBe(typ))
-			}
-		}
-		return jsonProblem(err)
+		return jsonProblem(err, body, v)
 	}
 	if dec.More() {
 		return problemf(http.StatusBadRequest, "invalid_json", "unexpected data after the JSON object")
@@ -83,7 +78,8 @@ func decodeJSON(body []byte, v any) error {
 	return nil
 }
 
-func jsonProblem(err error) error {
+// jsonProblem explains err, the error of decoding body into v.
+func jsonProblem(err error, body []byte, v any) error {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
@@ -105,16 +101,11 @@ func jsonProblem(err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return problemf(http.StatusBadRequest, "invalid_json", "the JSON body ends unexpectedly")
 	default:
+		if field, typ, ok := failingField(body, v); ok {
+			return fieldProblem(http.StatusBadRequest, "invalid_json", field, mustBe(typ))
+		}
 		return problemf(http.StatusBadRequest, "invalid_json", "the request body is not valid JSON")
 	}
-}
-
-// isKnownJSONError reports whether jsonProblem can explain err by itself.
-func isKnownJSONError(err error) bool {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	return errors.As(err, &typeErr) || errors.As(err, &syntaxErr) || strings.HasPrefix(err.Error(), "json: unknown field ") ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
 // failingField finds the top-level field of the JSON object body whose

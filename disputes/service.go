@@ -110,24 +110,20 @@ func (s *Service) Open(ctx context.Context, tenant, escrowID uuid.UUID, req Open
 // when it closed undelivered; before delivery only not_received and
 // late_shipment may be claimed.
 func claimWindow(e escrow.Escrow, reason string, now time.Time) error {
-	if e.DeliveredAt == nil {
+	from, after := e.DeliveredAt, "delivery"
+	if from == nil {
 		if reason != ReasonNotReceived && reason != ReasonLateShipment {
 			return &ClaimWindowError{Detail: beforeDeliveryMsg}
 		}
 		if e.ClosedAt == nil {
 			return nil
 		}
-		// Closed without a delivery (released in full before it): the
-		// window runs from the close.
-		closes := e.ClosedAt.Add(time.Duration(e.Terms.ClaimWindowDays) * 24 * hour)
-		if now.After(closes) {
-			return &ClaimWindowError{Detail: fmt.Sprintf("claims close %d days after the escrow closed undelivered (%s)", e.Terms.ClaimWindowDays, closes.Format(time.RFC3339))}
-		}
-		return nil
+		// Closed without a delivery (released in full before it).
+		from, after = e.ClosedAt, "the escrow closed undelivered"
 	}
-	closes := e.DeliveredAt.Add(time.Duration(e.Terms.ClaimWindowDays) * 24 * hour)
+	closes := from.Add(time.Duration(e.Terms.ClaimWindowDays) * 24 * hour)
 	if now.After(closes) {
-		return &ClaimWindowError{Detail: fmt.Sprintf("claims close %d days after delivery (%s)", e.Terms.ClaimWindowDays, closes.Format(time.RFC3339))}
+		return &ClaimWindowError{Detail: fmt.Sprintf("claims close %d days after %s (%s)", e.Terms.ClaimWindowDays, after, closes.Format(time.RFC3339))}
 	}
 	return nil
 }

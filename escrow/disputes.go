@@ -558,8 +558,8 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 	// A cancellation or expiry whose refund was voided above still
 	// stands: what is left goes back to the buyer as it would have, or
 	// the escrow closes when nothing is.
-	if trigger := closingTrigger(voided); trigger != "" {
-		e.State = map[string]State{"cancel": Cancelled, "expire": Expired}[trigger]
+	if trigger := voidedClosing(voided); trigger != "" {
+		e.State = closedBy[trigger]
 		if _, err := s.returnAll(ctx, tx, &e, trigger, "rest of the "+trigger+" after chargeback "+in.PSPRef, now); err != nil {
 			return ChargebackBooking{}, err
 		}
@@ -571,11 +571,11 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 	return out, nil
 }
 
-// closingTrigger is the trigger ("cancel" or "expire") of a refund among
-// ps that would have closed its escrow, "" if none.
-func closingTrigger(ps []Payout) string {
+// voidedClosing is the trigger (closedBy) of a refund among ps that would
+// have closed its escrow, "" if none.
+func voidedClosing(ps []Payout) string {
 	for _, p := range ps {
-		if p.Kind == KindRefund && (p.Trigger == "cancel" || p.Trigger == "expire") {
+		if _, ok := closedBy[p.Trigger]; ok && p.Kind == KindRefund {
 			return p.Trigger
 		}
 	}
@@ -717,13 +717,12 @@ func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id u
 			}
 		}
 	}
-	if held := e.orderHeld(); (e.State == Cancelled || e.State == Expired) && held.IsPositive() {
+	if trigger, held := closingTrigger(e.State), e.orderHeld(); trigger != "" && held.IsPositive() {
 		// Closed meanwhile: the order is off, so the money goes back to
 		// the buyer as the closing refund took the rest, through the
 		// gate. The escrow stays closed whatever the gate says; money a
 		// review or a block keeps is moved by a refund (allowed in
 		// these states).
-		trigger := map[State]string{Cancelled: "cancel", Expired: "expire"}[e.State]
 		if _, err := s.payout(ctx, tx, &e, KindRefund, trigger, allocateBackward(e, held), nil, "chargeback won after the escrow was "+string(e.State), now); err != nil {
 			return Escrow{}, err
 		}

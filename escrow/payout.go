@@ -196,6 +196,21 @@ func (s *Service) Cancel(ctx context.Context, tenant, id uuid.UUID, ifMatch int6
 	}, func(e Escrow) RefundResult { return RefundResult{Refund: p, Escrow: e} })
 }
 
+// closedBy maps the trigger of a refund that closes its escrow to the
+// state the escrow closes in.
+var closedBy = map[string]State{"cancel": Cancelled, "expire": Expired}
+
+// closingTrigger is the trigger of the refunds that close an escrow in
+// state s, "" for a state no refund closes in.
+func closingTrigger(s State) string {
+	for trigger, to := range closedBy {
+		if to == s {
+			return trigger
+		}
+	}
+	return ""
+}
+
 // returnAll refunds every unit the escrow holds (partial funding included)
 // and leaves the escrow in the state the table set when the refund went
 // through, or in its previous state while the refund waits for the gate.

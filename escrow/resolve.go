@@ -88,8 +88,7 @@ func (s *Service) settleAfter(ctx context.Context, tx pgx.Tx, e *Escrow, p Payou
 	if e.State == Cancelled || e.State == Expired {
 		return nil
 	}
-	if approved && p.Kind == KindRefund && (p.Trigger == "cancel" || p.Trigger == "expire") && !e.Held().IsPositive() {
-		to := map[string]State{"cancel": Cancelled, "expire": Expired}[p.Trigger]
+	if to, ok := closedBy[p.Trigger]; approved && ok && p.Kind == KindRefund && !e.Held().IsPositive() {
 		e.State, e.ClosedAt = to, &now
 		e.announce("escrow."+string(to), nil)
 		return nil
