@@ -280,3 +280,42 @@ func TestPartialChargebackKeepsTheCancellation(t *testing.T) {
 		t.Fatalf("buyer refunded %s and charged back %s, want %s in all", refund, cb.FromHeld, e.Amount)
 	}
 }
+
+// TestChargebackWhileAwaitingFunding: money captured for an escrow still
+// awaiting the rest of its funding can be charged back; the chargeback
+// takes it from the escrow, which keeps waiting for its funding, and
+// winning it holds the money again. (It was refused with 409, leaving
+// cash:psp out of step with the PSP's statement.)
+func TestChargebackWhileAwaitingFunding(t *testing.T) {
+	f := newFixture(t)
+	e := f.create("100.00", nil)
+	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "40.00", Currency: "EUR", PaymentRef: "part"}); err != nil {
+		t.Fatal(err)
+	}
+	if cash := f.balance("cash:psp:EUR"); !cash.Equal(dec("40.00")) {
+		t.Fatalf("cash:psp:EUR %s after the funding, want 40.00", cash)
+	}
+	cb := f.chargeback(e, "40.00", "psp-awaiting", 48*time.Hour)
+	if !cb.FromHeld.Equal(dec("40.00")) || !cb.Loss.IsZero() {
+		t.Fatalf("chargeback took %s from the escrow, loss %s; want 40.00 and 0", cb.FromHeld, cb.Loss)
+	}
+	if got := f.checkEscrow(e.ID); got.State != escrow.AwaitingFunding || !got.Held().IsZero() {
+		t.Fatalf("after the chargeback: escrow %s holds %s; want awaiting_funding holding 0", got.State, got.Held())
+	}
+	if cash := f.balance("cash:psp:EUR"); !cash.IsZero() {
+		t.Fatalf("cash:psp:EUR %s, want 0: the PSP gave the 40.00 back", cash)
+	}
+	f.defend(cb)
+	if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.checkEscrow(e.ID); got.State != escrow.AwaitingFunding || !got.Held().Equal(dec("40.00")) {
+		t.Fatalf("after the win: escrow %s holds %s; want awaiting_funding holding 40.00", got.State, got.Held())
+	}
+	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "60.00", Currency: "EUR", PaymentRef: "rest"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.checkEscrow(e.ID); got.State != escrow.Funded || !got.Held().Equal(e.Amount) {
+		t.Fatalf("after the rest: escrow %s holds %s; want funded holding %s", got.State, got.Held(), e.Amount)
+	}
+}

@@ -34,10 +34,11 @@ var Actions = []Action{ActFund, ActShip, ActDeliver, ActAccept, ActRelease, ActR
 // awaiting_funding.
 var transitions = map[State]map[Action]State{
 	AwaitingFunding: {
-		ActFund:    Funded,
-		ActCancel:  Cancelled,
-		ActExpire:  Expired,
-		ActDispute: Disputed, // not_received, late_shipment only (disputes checks)
+		ActFund:       Funded,
+		ActCancel:     Cancelled,
+		ActExpire:     Expired,
+		ActDispute:    Disputed,        // not_received, late_shipment only (disputes checks)
+		ActChargeback: AwaitingFunding, // of a partial funding; still awaiting the rest
 	},
 	Funded: {
 		ActShip:       Shipped,
