@@ -375,8 +375,9 @@ func (s *Service) SettleDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.
 }
 
 // voidPending voids the escrow's payouts waiting for a review or a step-up
-// confirmation: their holds are released and they become rejected (their
-// events give reason), so a later approval finds nothing to commit.
+// confirmation: their holds are released, they become rejected (their
+// events give reason) and their reviews are closed as rejected
+// (risk.Gate.WithdrawReview), so nothing is left to approve.
 func (s *Service) voidPending(ctx context.Context, tx pgx.Tx, e *Escrow, reason string, now time.Time) ([]Payout, error) {
 	ps, err := payoutsOf(ctx, tx, e.ID)
 	if err != nil {
@@ -395,6 +396,13 @@ func (s *Service) voidPending(ctx context.Context, tx pgx.Tx, e *Escrow, reason 
 		p.Status = StatusRejected
 		if err := setPayoutStatus(ctx, tx, p, from, now); err != nil {
 			return nil, err
+		}
+		// Its review has nothing left to decide: closed, so that the
+		// reviewers' queue does not hold a payout that cannot move.
+		if p.ReviewID != nil {
+			if err := s.Gate.WithdrawReview(ctx, tx, e.TenantID, *p.ReviewID, p.ID, reason, now); err != nil {
+				return nil, fmt.Errorf("payout %s: %w", p.ID, err)
+			}
 		}
 		e.announce(p.Kind+".rejected", map[string]any{p.Kind + "_id": p.ID, "status": p.Status,
 			"amount": fmtAmount(p.OrderAmount, e.Currency), "reason": reason})

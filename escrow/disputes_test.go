@@ -10,6 +10,7 @@ import (
 
 	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/risk"
 )
 
 func write[T any](f *fixture, fn func(tx pgx.Tx) (T, error)) (T, error) {
@@ -89,6 +90,13 @@ func TestDisputeHooksKeepInvariants(t *testing.T) {
 	if len(st.Voided) != 1 || st.Voided[0].ID != rel.Release.ID || st.Refund == nil || st.Refund.Status != escrow.StatusPendingReview ||
 		st.Release == nil || st.Release.Status != escrow.StatusPendingReview {
 		t.Fatalf("settlement %+v", st)
+	}
+	// The voided release's review is closed: nothing is left to approve.
+	if rv, err := f.risk.Review(ctx, f.tenant, *rel.Release.ReviewID); err != nil || rv.Status != risk.ReviewRejected || rv.DecidedBy != risk.DecidedBySuperseded {
+		t.Fatalf("the voided release's review: %v, %s by %q; want rejected by %s", err, rv.Status, rv.DecidedBy, risk.DecidedBySuperseded)
+	}
+	if _, err := f.risk.DecideReview(ctx, f.tenant, *rel.Release.ReviewID, true, "", "r"); !errors.Is(err, risk.ErrReviewDecided) {
+		t.Fatalf("approving the voided release: %v, want ErrReviewDecided", err)
 	}
 	if st.Escrow.State != escrow.Delivered || !st.Escrow.Pending.Equal(dec("300")) {
 		t.Fatalf("escrow %s pending %s", st.Escrow.State, st.Escrow.Pending)

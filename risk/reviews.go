@@ -38,6 +38,9 @@ const (
 	JobReviewExpire = "risk.review_expire"
 	// DecidedByExpiry is DecidedBy of an expired review.
 	DecidedByExpiry = "system:expiry"
+	// DecidedBySuperseded is DecidedBy of a review closed because its
+	// payout was voided by something else (WithdrawReview).
+	DecidedBySuperseded = "system:superseded"
 )
 
 // Review is a payout (or an escrow) held for a person to decide.
@@ -290,13 +293,51 @@ func (s *Service) decideReview(ctx context.Context, tx pgx.Tx, tenant, id uuid.U
 			return Review{}, false, fmt.Errorf("risk: resolve review %s (%s %s): %w", id, rv.SubjectType, rv.SubjectID, err)
 		}
 	}
-	_, err = outbox.Emit(ctx, tx, tenant, EventReviewDecided, rv.SubjectID.String(), map[string]any{
-		"review_id": rv.ID, "subject_type": rv.SubjectType, "subject_id": rv.SubjectID, "escrow_id": rv.EscrowID, "status": rv.Status,
-	}, now)
-	if err != nil {
+	if err := emitDecided(ctx, tx, rv, now); err != nil {
 		return Review{}, false, err
 	}
 	return rv, true, nil
+}
+
+// emitDecided writes EventReviewDecided for rv.
+func emitDecided(ctx context.Context, tx pgx.Tx, rv Review, now time.Time) error {
+	_, err := outbox.Emit(ctx, tx, rv.TenantID, EventReviewDecided, rv.SubjectID.String(), map[string]any{
+		"review_id": rv.ID, "subject_type": rv.SubjectType, "subject_id": rv.SubjectID, "escrow_id": rv.EscrowID, "status": rv.Status,
+		"decided_by": rv.DecidedBy,
+	}, now)
+	return err
+}
+
+// WithdrawReview closes the pending review reviewID of subjectID in tx
+// because the subject was voided by something other than the review (a
+// dispute outcome, a chargeback): status rejected, DecidedBySuperseded,
+// reason as the note, its expiry job cancelled and EventReviewDecided
+// written. The subject's resolver does not run (the caller voided the
+// subject) and no sanctions clearance changes (nobody judged the match).
+// A review of another tenant or subject, or no longer pending, is left
+// alone.
+func (g *Gate) WithdrawReview(ctx context.Context, tx pgx.Tx, tenant, reviewID, subjectID uuid.UUID, reason string, now time.Time) error {
+	rv, err := getReview(ctx, tx, tenant, reviewID)
+	if errors.Is(err, ErrNotFound) || err == nil && (rv.Status != ReviewPending || rv.SubjectID != subjectID) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rv, err = scanReview(tx.QueryRow(ctx, `
+		UPDATE risk_reviews SET status = 'rejected', note = $2, decided_by = $3, decided_at = $4
+		WHERE id = $1 AND status = 'pending'
+		RETURNING `+reviewColumns, reviewID, cut(reason, MaxReviewNoteLen), DecidedBySuperseded, now))
+	if db.IsNoRows(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("risk: withdraw review %s: %w", reviewID, err)
+	}
+	if err := jobs.Cancel(ctx, tx, JobReviewExpire, reviewID.String(), now); err != nil {
+		return err
+	}
+	return emitDecided(ctx, tx, rv, now)
 }
 
 func nonNilReasons(r []Reason) []Reason {

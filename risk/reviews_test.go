@@ -142,3 +142,44 @@ func TestReviewExpiry(t *testing.T) {
 		t.Errorf("resolver ran %d times for the expired review", n)
 	}
 }
+
+// TestWithdrawReview: a review whose payout was voided elsewhere is closed
+// as rejected by the system, without running the resolver, once; a wrong
+// tenant or subject leaves it alone.
+func TestWithdrawReview(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.resolverLog(nil)
+	id, subject := e.openTestReview()
+	withdraw := func(tenant, subject uuid.UUID) error {
+		return e.db.Tx(ctx, func(tx pgx.Tx) error {
+			return e.gate.WithdrawReview(ctx, tx, tenant, id, subject, "superseded by chargeback psp-1", e.clock.Now())
+		})
+	}
+	for _, c := range []struct{ tenant, subject uuid.UUID }{{uuid.Must(uuid.NewV7()), subject}, {e.tenant, uuid.Must(uuid.NewV7())}} {
+		if err := withdraw(c.tenant, c.subject); err != nil {
+			t.Fatal(err)
+		}
+		if rv, _ := e.svc.Review(ctx, e.tenant, id); rv.Status != ReviewPending {
+			t.Fatalf("withdrawn by tenant %s subject %s: %s", c.tenant, c.subject, rv.Status)
+		}
+	}
+	for range 2 {
+		if err := withdraw(e.tenant, subject); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rv, err := e.svc.Review(ctx, e.tenant, id)
+	if err != nil || rv.Status != ReviewRejected || rv.DecidedBy != DecidedBySuperseded || rv.Note != "superseded by chargeback psp-1" || rv.DecidedAt == nil {
+		t.Fatalf("withdrawn: %+v %v", rv, err)
+	}
+	if n := e.count(`SELECT count(*) FROM resolver_log`); n != 0 {
+		t.Errorf("the resolver ran %d times", n)
+	}
+	if n := e.count(`SELECT count(*) FROM jobs WHERE kind = $1 AND dedupe_key = $2 AND status = 'cancelled'`, JobReviewExpire, id.String()); n != 1 {
+		t.Errorf("expiry job not cancelled")
+	}
+	if n := e.count(`SELECT count(*) FROM events WHERE tenant_id = $1 AND type = $2`, e.tenant, EventReviewDecided); n != 1 {
+		t.Errorf("%d review_decided events, want 1", n)
+	}
+}
