@@ -323,3 +323,34 @@ func TestChargebackWhileAwaitingFunding(t *testing.T) {
 		t.Fatalf("after the rest: escrow %s holds %s; want funded holding %s", got.State, got.Held(), e.Amount)
 	}
 }
+
+// TestPartialChargebackAfterExpiry: an escrow expired at its deadline
+// while the gate holds the refund of its partial funding; a chargeback
+// voids that refund, takes its part, and the rest goes back to the buyer.
+// The escrow stays expired, closed when it expired, announced once.
+func TestPartialChargebackAfterExpiry(t *testing.T) {
+	f := newFixture(t)
+	f.reviewAbove("refund")
+	e := f.create("500.00", func(r *escrow.CreateRequest) { h := 24; r.Terms = &escrow.TermsInput{FundingDeadlineHours: &h} })
+	if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "100.00", Currency: "EUR", PaymentRef: "part"}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(25 * time.Hour)
+	f.runJobs()
+	expired := f.checkEscrow(e.ID)
+	if expired.State != escrow.Expired || !expired.Pending.Equal(dec("100")) || expired.ClosedAt == nil {
+		t.Fatalf("at the deadline: %s pending %s closed %v; want expired, 100 pending", expired.State, expired.Pending, expired.ClosedAt)
+	}
+	f.clock.Advance(time.Hour)
+	cb := f.chargeback(e, "60.00", "psp-part", 48*time.Hour) // the 40 left is under the review rule's 50 USD
+	got := f.checkEscrow(e.ID)
+	if got.State != escrow.Expired || got.Held().IsPositive() || got.Pending.IsPositive() || !got.ClosedAt.Equal(*expired.ClosedAt) {
+		t.Fatalf("after the chargeback: escrow %s holds %s pending %s closed at %v; want expired at %v, nothing held", got.State, got.Held(), got.Pending, got.ClosedAt, expired.ClosedAt)
+	}
+	if refund := f.balance("buyer:" + e.Buyer.ID + ":refund:EUR"); !refund.Add(cb.FromHeld).Equal(dec("100")) {
+		t.Fatalf("buyer refunded %s and charged back %s, want 100 in all", refund, cb.FromHeld)
+	}
+	if n := count(f.events(e.ID), "escrow.expired"); n != 1 {
+		t.Fatalf("%d escrow.expired events, want 1: %v", n, f.events(e.ID))
+	}
+}

@@ -567,8 +567,14 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 	// stands: what is left goes back to the buyer as it would have, or
 	// the escrow closes when nothing is.
 	if trigger := voidedClosing(voided); trigger != "" {
-		e.State = closedBy[trigger]
-		if _, err := s.returnAll(ctx, tx, &e, trigger, "rest of the "+trigger+" after chargeback "+in.PSPRef, now); err != nil {
+		reason := "rest of the " + trigger + " after chargeback " + in.PSPRef
+		if e.State == closedBy[trigger] { // an expiry closes before its refund is through
+			err = s.refundClosed(ctx, tx, &e, reason, now)
+		} else {
+			e.State = closedBy[trigger]
+			_, err = s.returnAll(ctx, tx, &e, trigger, reason, now)
+		}
+		if err != nil {
 			return ChargebackBooking{}, err
 		}
 	}
@@ -725,15 +731,10 @@ func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id u
 			}
 		}
 	}
-	if trigger, held := closingTrigger(e.State), e.orderHeld(); trigger != "" && held.IsPositive() {
-		// Closed meanwhile: the order is off, so the money goes back to
-		// the buyer as the closing refund took the rest, through the
-		// gate. The escrow stays closed whatever the gate says; money a
-		// review or a block keeps is moved by a refund (allowed in
-		// these states).
-		if _, err := s.payout(ctx, tx, &e, KindRefund, trigger, allocateBackward(e, held), nil, "chargeback won after the escrow was "+string(e.State), now); err != nil {
-			return Escrow{}, err
-		}
+	// Closed meanwhile: the order is off, so the money goes back to the
+	// buyer as the closing refund took the rest.
+	if err := s.refundClosed(ctx, tx, &e, "chargeback won after the escrow was "+string(e.State), now); err != nil {
+		return Escrow{}, err
 	}
 	if (e.State == Completed || e.State == Refunded) && e.OrderOpen().IsPositive() {
 		e.State, e.ClosedAt = Funded, nil
@@ -753,6 +754,20 @@ func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id u
 		return Escrow{}, err
 	}
 	return e, nil
+}
+
+// refundClosed refunds the order money a cancelled or expired escrow
+// still holds to the buyer, through the gate, as the refund that closed it
+// (same trigger). The escrow stays closed whatever the gate says; money a
+// review or a block keeps is moved by a refund (allowed in these states).
+// Other states, or nothing held, are left alone.
+func (s *Service) refundClosed(ctx context.Context, tx pgx.Tx, e *Escrow, reason string, now time.Time) error {
+	trigger, held := closingTrigger(e.State), e.orderHeld()
+	if trigger == "" || !held.IsPositive() {
+		return nil
+	}
+	_, err := s.payout(ctx, tx, e, KindRefund, trigger, allocateBackward(*e, held), nil, reason, now)
+	return err
 }
 
 // SettleChargeback closes the escrow after a lost chargeback when nothing

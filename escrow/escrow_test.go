@@ -570,3 +570,92 @@ func TestStepUpTimesOut(t *testing.T) {
 	}
 	f.checkInvariants(got)
 }
+
+// TestExpiryHeldBackByTheGate: an escrow partly funded at its deadline
+// expires even when the gate holds the refund of what arrived back: it is
+// expired at once and cannot be funded any more. The refund waits for its
+// review (approval refunds, the escrow stays expired); after a rejection
+// or a block the money stays in the expired escrow, where a refund moves
+// it. (It used to stay awaiting_funding, with no expiry left to run, so
+// the order could still be funded to completion after its deadline.)
+func TestExpiryHeldBackByTheGate(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		outcome string
+		approve bool
+	}{
+		{"review approved", risk.OutcomeReview, true},
+		{"review rejected", risk.OutcomeReview, false},
+		{"blocked", risk.OutcomeBlock, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			if _, err := f.risk.PutRules(ctx, f.tenant, risk.RuleSetInput{Rules: []risk.Rule{
+				{ID: "hold_refunds", When: "operation == 'refund'", Action: c.outcome, Reason: "manual_check"}}}, "test"); err != nil {
+				t.Fatal(err)
+			}
+			e := f.fund(f.create("70.00", "EUR", func(r *escrow.CreateRequest) { h := 24; r.Terms = &escrow.TermsInput{FundingDeadlineHours: &h} }), "20.00")
+			f.clock.Advance(25 * time.Hour)
+			if _, err := f.jobs.RunAll(ctx, 10); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := f.svc.Get(ctx, f.tenant, e.ID)
+			wantPending := dec("20")
+			if c.outcome == risk.OutcomeBlock {
+				wantPending = decimal.Zero
+			}
+			if got.State != escrow.Expired || got.ClosedAt == nil || !got.Pending.Equal(wantPending) || !got.Refunded.IsZero() {
+				t.Fatalf("at the deadline: %s pending %s refunded %s closed %v; want expired pending %s", got.State, got.Pending, got.Refunded, got.ClosedAt, wantPending)
+			}
+			f.checkInvariants(got)
+			if _, err := f.svc.Fund(ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "50.00", Currency: "EUR", PaymentRef: "late"}); !errors.Is(err, escrow.ErrInvalidState) {
+				t.Fatalf("funding after the deadline: %v, want ErrInvalidState", err)
+			}
+			if c.outcome == risk.OutcomeReview {
+				rvs, err := f.risk.ListReviews(ctx, f.tenant, risk.ReviewPending, uuid.Nil, 10)
+				if err != nil || len(rvs) != 1 {
+					t.Fatalf("reviews %d %v", len(rvs), err)
+				}
+				if _, err := f.risk.DecideReview(ctx, f.tenant, rvs[0].ID, c.approve, "", "tester"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, _ = f.svc.Get(ctx, f.tenant, e.ID)
+			wantRefunded, wantHeld := decimal.Zero, dec("20")
+			if c.approve {
+				wantRefunded, wantHeld = dec("20"), decimal.Zero
+			}
+			if got.State != escrow.Expired || !got.Refunded.Equal(wantRefunded) || !got.Held().Equal(wantHeld) || !got.Pending.IsZero() {
+				t.Fatalf("after the gate: %s refunded %s held %s pending %s", got.State, got.Refunded, got.Held(), got.Pending)
+			}
+			f.checkInvariants(got)
+			if n := count(f.events(got), "escrow.expired"); n != 1 {
+				t.Fatalf("%d escrow.expired events, want 1", n)
+			}
+			if c.approve {
+				return
+			}
+			// The money the gate kept is refunded by hand, once the
+			// rule allows it.
+			if _, err := f.risk.PutRules(ctx, f.tenant, risk.RuleSetInput{Rules: []risk.Rule{}}, "test"); err != nil {
+				t.Fatal(err)
+			}
+			r, err := f.svc.Refund(ctx, f.tenant, e.ID, 0, escrow.RefundRequest{Amount: "20.00", Reason: "deadline passed"})
+			if err != nil || r.Escrow.State != escrow.Expired || !r.Escrow.Held().IsZero() || !r.Escrow.Refunded.Equal(dec("20")) {
+				t.Fatalf("refund in the expired escrow: %v %+v", err, r.Escrow)
+			}
+			f.checkInvariants(r.Escrow)
+		})
+	}
+}
+
+func count(evs []event, typ string) int {
+	n := 0
+	for _, e := range evs {
+		if e.typ == typ {
+			n++
+		}
+	}
+	return n
+}

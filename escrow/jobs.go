@@ -15,7 +15,9 @@ import (
 )
 
 // HandleExpire is the job that expires an escrow not fully funded by its
-// deadline: any partial funding is refunded, then it is expired. It is
+// deadline: any partial funding is refunded through the gate, and it is
+// expired whatever the gate says (what the gate holds back stays in the
+// expired escrow until a review approves it or a refund moves it). It is
 // idempotent: an escrow that was fully funded (the job is not cancelled
 // then), cancelled or expired meanwhile is left alone.
 func (s *Service) HandleExpire(ctx context.Context, j jobs.Job) error {
@@ -27,8 +29,18 @@ func (s *Service) HandleExpire(ctx context.Context, j jobs.Job) error {
 		if now.Before(e.FundingDeadlineAt) || e.FundedAt != nil {
 			return errNotDue
 		}
-		_, err := s.returnAll(ctx, tx, e, "expire", "funding deadline passed", now)
-		return err
+		if _, err := s.returnAll(ctx, tx, e, "expire", "funding deadline passed", now); err != nil {
+			return err
+		}
+		if e.State != Expired {
+			// The gate held the refund back (review or block). The
+			// deadline has passed all the same: the escrow expires now,
+			// so it cannot be funded any more, and what the gate kept
+			// is moved by the review's approval or by a refund.
+			e.State, e.ClosedAt = Expired, &now
+			e.announce("escrow.expired", map[string]any{"reason": "funding deadline passed"})
+		}
+		return nil
 	}, same)
 	return ignoreSettled(err)
 }

@@ -73,8 +73,9 @@ var transitions = map[State]map[Action]State{
 	},
 	// A payment refunded by a cancellation or an expiry can still be
 	// charged back by the card network, as a refunded one can. A refund
-	// moves what a won chargeback brought back, when the gate did not let
-	// its automatic refund through (ReverseChargeback); nothing else is
+	// moves what the gate did not let through automatically: the refund
+	// of money a won chargeback brought back (ReverseChargeback) or of an
+	// expired escrow's partial funding (HandleExpire); nothing else is
 	// held in these states.
 	Cancelled: {
 		ActChargeback: Cancelled,
