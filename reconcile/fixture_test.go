@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/escrowd/escrowd/disputes"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,4 +146,22 @@ func (f *fixture) chargebackNextDay(pspRef string) disputes.Chargeback {
 		f.t.Fatalf("chargeback %+v: %v", cb, err)
 	}
 	return cb
+}
+
+// camtStatement is a camt.053.001.02 document of one EUR statement with
+// the given id, opening and closing balances (credit) and entries.
+func camtStatement(id, opening, closing string, entries ...string) []byte {
+	bal := func(code, amt string) string {
+		return `<Bal><Tp><CdOrPrtry><Cd>` + code + `</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">` + amt + `</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-03-02</Dt></Dt></Bal>`
+	}
+	return []byte(`<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt><GrpHdr><MsgId>m</MsgId><CreDtTm>2026-03-02T18:00:00Z</CreDtTm></GrpHdr>
+<Stmt><Id>` + id + `</Id><CreDtTm>2026-03-02T18:00:00Z</CreDtTm><Acct><Id><IBAN>NL77ABNA0574908765</IBAN></Id><Ccy>EUR</Ccy></Acct>` +
+		bal("OPBD", opening) + bal("CLBD", closing) + strings.Join(entries, "") + `</Stmt></BkToCstmrStmt></Document>`)
+}
+
+// camtEntry is a booked camt.053 entry of amt EUR (ind CRDT or DBIT)
+// followed by extra elements (NtryRef, dates, references).
+func camtEntry(amt, ind, extra string) string {
+	return `<Ntry><Amt Ccy="EUR">` + amt + `</Amt><CdtDbtInd>` + ind + `</CdtDbtInd><Sts>BOOK</Sts>` + extra + `</Ntry>`
 }

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 )
 
@@ -115,6 +116,9 @@ type matcher struct {
 
 	steps     int
 	truncated bool
+	// err is the first group addGroup refused (an item in two groups, or
+	// twice in one): a bug in a rule, which the run reports as an error.
+	err error
 }
 
 func newMatcher(cfg MatchConfig) *matcher {
@@ -139,7 +143,8 @@ func (m *matcher) addLine(amount int64, ok bool, day int32, refs ...string) int3
 
 // addPosting adds a posting with its references and applies the
 // reference rule: the first open line that shares a reference and the
-// amount is matched with it.
+// amount is matched with it. A line sharing several references with the
+// posting is one candidate, not one per reference.
 func (m *matcher) addPosting(amount int64, day int32, refs ...string) int32 {
 	pi := int32(len(m.postings))
 	m.postings = append(m.postings, mPosting{amount: amount, day: day, group: -1})
@@ -159,6 +164,10 @@ func (m *matcher) addPosting(amount int64, day int32, refs ...string) int32 {
 			}
 			hits = append(hits, li)
 		}
+	}
+	if len(hits) > 1 {
+		slices.Sort(hits)
+		hits = slices.Compact(hits)
 	}
 	var split []int32
 	for _, li := range hits {
@@ -190,12 +199,21 @@ func (m *matcher) finish() {
 	}
 }
 
+// addGroup records a match of lines and postings, each of which must be
+// open and listed once. A group that breaks this is refused, and the first
+// one refused is kept in m.err: stored, it would count an item twice and
+// claim it twice.
 func (m *matcher) addGroup(rule string, lines, postings []int32) {
 	g := int32(len(m.groups))
+	if err := m.claim(g, lines, postings); err != nil {
+		if m.err == nil {
+			m.err = fmt.Errorf("reconcile: %s match refused: %w", rule, err)
+		}
+		return
+	}
 	var lt, pt int64
 	for _, li := range lines {
 		l := &m.lines[li]
-		l.group = g
 		lt += l.amount
 		if m.lDayCount[0] != nil {
 			m.lDayCount[signIndex(l.amount)][l.day-m.minDay]--
@@ -203,7 +221,6 @@ func (m *matcher) addGroup(rule string, lines, postings []int32) {
 	}
 	for _, pi := range postings {
 		p := &m.postings[pi]
-		p.group = g
 		pt += p.amount
 		if m.pDaySum[0] != nil {
 			s, d := signIndex(p.amount), p.day-m.minDay
@@ -212,6 +229,36 @@ func (m *matcher) addGroup(rule string, lines, postings []int32) {
 		}
 	}
 	m.groups = append(m.groups, mGroup{rule: rule, lines: lines, postings: postings, difference: lt - pt})
+}
+
+// claim sets the group of lines and postings to g. An item in a group
+// already (another one, or g when listed twice) undoes the claims made and
+// is an error.
+func (m *matcher) claim(g int32, lines, postings []int32) error {
+	for i, li := range lines {
+		if m.lines[li].group >= 0 {
+			m.unclaim(lines[:i], nil)
+			return fmt.Errorf("statement line %d is twice in the group or in another one", li)
+		}
+		m.lines[li].group = g
+	}
+	for i, pi := range postings {
+		if m.postings[pi].group >= 0 {
+			m.unclaim(lines, postings[:i])
+			return fmt.Errorf("posting %d is twice in the group or in another one", pi)
+		}
+		m.postings[pi].group = g
+	}
+	return nil
+}
+
+func (m *matcher) unclaim(lines, postings []int32) {
+	for _, li := range lines {
+		m.lines[li].group = -1
+	}
+	for _, pi := range postings {
+		m.postings[pi].group = -1
+	}
 }
 
 // buildDayIndexes orders postings and lines by (day, amount) with a

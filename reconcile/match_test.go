@@ -99,6 +99,40 @@ func TestMatcherRules(t *testing.T) {
 			want: []wantGroup{{RuleOneToMany, []int32{0}, []int32{0, 1, 2, 3, 4, 5}}, {RuleOneToMany, []int32{1}, []int32{6, 7, 8}}},
 		},
 		{
+			// EndToEndId = payment_ref and AcctSvcrRef = psp_ref: the line
+			// is one item of the posting's batch, not two.
+			name: "a line sharing two references with a larger posting counts once",
+			cfg:  MatchConfig{WindowDays: 3},
+			lines: func(m *matcher) {
+				m.addLine(u(10000), true, 100, "PO-1", "ST-77", "")
+			},
+			postings: func(m *matcher) {
+				m.addPosting(u(20000), 100, "payout:1", "PO-1", "", "ST-77")
+			},
+		},
+		{
+			name: "a posting sharing two references with a larger line counts once",
+			cfg:  MatchConfig{WindowDays: 3},
+			lines: func(m *matcher) {
+				m.addLine(u(20000), true, 100, "PO-1", "ST-77", "")
+			},
+			postings: func(m *matcher) {
+				m.addPosting(u(10000), 100, "payout:1", "PO-1", "", "ST-77")
+			},
+		},
+		{
+			name: "two lines sharing both references with a posting: many-to-one of the two",
+			cfg:  MatchConfig{WindowDays: 3},
+			lines: func(m *matcher) {
+				m.addLine(u(10000), true, 100, "PO-1", "ST-77", "")
+				m.addLine(u(10000), true, 100, "PO-1", "ST-77", "")
+			},
+			postings: func(m *matcher) {
+				m.addPosting(u(20000), 100, "payout:1", "PO-1", "", "ST-77")
+			},
+			want: []wantGroup{{RuleManyToOne, []int32{0, 1}, []int32{0}}},
+		},
+		{
 			name: "fee tolerance: the closest amount within the tolerance",
 			cfg:  MatchConfig{WindowDays: 3, FeeTolerance: u(200)},
 			lines: func(m *matcher) {
@@ -130,6 +164,9 @@ func TestMatcherRules(t *testing.T) {
 			tc.lines(m)
 			tc.postings(m)
 			m.finish()
+			if m.err != nil {
+				t.Fatal(m.err)
+			}
 			got := groupsOf(m)
 			if len(got) != len(tc.want) {
 				t.Fatalf("groups = %+v, want %+v", got, tc.want)
@@ -142,6 +179,44 @@ func TestMatcherRules(t *testing.T) {
 			for _, g := range m.groups {
 				if g.rule != RuleFeeTolerance && g.difference != 0 {
 					t.Errorf("group %+v has a difference", g)
+				}
+			}
+		})
+	}
+}
+
+// TestAddGroupRefusesRepeatedItems: a group listing an item twice, or an
+// item of another group, is refused whole and reported in m.err.
+func TestAddGroupRefusesRepeatedItems(t *testing.T) {
+	tests := []struct {
+		name            string
+		lines, postings []int32
+	}{
+		{"line twice", []int32{0, 0}, []int32{1}},
+		{"posting twice", []int32{1}, []int32{1, 1}},
+		{"line of another group", []int32{1, 2}, []int32{1}},
+		{"posting of another group", []int32{1}, []int32{1, 0}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMatcher(MatchConfig{WindowDays: 3})
+			for range 3 {
+				m.addLine(u(100), true, 100)
+				m.addPosting(u(100), 100)
+			}
+			m.addGroup(RuleAmountDate, []int32{2}, []int32{0})
+			m.addGroup(RuleManyToOne, tc.lines, tc.postings)
+			if m.err == nil || len(m.groups) != 1 {
+				t.Fatalf("err %v, groups %+v", m.err, m.groups)
+			}
+			for i, l := range m.lines {
+				if want := map[bool]int32{true: 0, false: -1}[i == 2]; l.group != want {
+					t.Errorf("line %d: group %d, want %d", i, l.group, want)
+				}
+			}
+			for i, p := range m.postings {
+				if want := map[bool]int32{true: 0, false: -1}[i == 0]; p.group != want {
+					t.Errorf("posting %d: group %d, want %d", i, p.group, want)
 				}
 			}
 		})

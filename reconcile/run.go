@@ -228,6 +228,9 @@ func (s *Service) match(ctx context.Context, tenant uuid.UUID, acct ledger.Accou
 		return RunResult{}, err
 	}
 	m.finish()
+	if m.err != nil {
+		return RunResult{}, m.err
+	}
 
 	res := RunResult{DryRun: c.dryRun, AccountID: acct.ID, Account: acct.Code, Currency: acct.Currency, From: c.from, To: c.to, AsOf: now,
 		WindowDays: cfg.WindowDays, Lines: len(lines), Postings: len(postings), ByRule: map[string]int{}, SearchTruncated: m.truncated}

@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
+	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/ledger"
 	"github.com/escrowd/escrowd/reconcile"
 )
 
@@ -136,5 +139,64 @@ func TestRunRules(t *testing.T) {
 	}
 	if open, _ := f.svc.Run(f.ctx, f.tenant, reconcile.RunRequest{Account: "cash:psp:EUR", From: "2026-03-01", To: "2026-03-05", DryRun: true}); open.UnmatchedLineCount != 1 || open.UnmatchedPostingCount != 1 {
 		t.Fatalf("after the delete: %+v", open)
+	}
+}
+
+// TestRunLineWithTwoReferencesOfOnePosting: a bank line of 100.00 carrying
+// the PSP's two references (EndToEndId = payment_ref, AcctSvcrRef =
+// psp_ref) of one 200.00 payout is the first of two transfers: it matches
+// nothing yet, in a dry run or a stored one, and with the second transfer
+// the two lines match the payout.
+func TestRunLineWithTwoReferencesOfOnePosting(t *testing.T) {
+	f := newFixture(t)
+	cash := f.account("cash:bank:EUR", "EUR")
+	recv := f.account("psp:receivable:EUR", "EUR")
+	now := f.clock.Now()
+	if _, err := db.Write(f.ctx, f.db, func(tx pgx.Tx) (ledger.Entry, error) {
+		return ledger.Post(f.ctx, tx, ledger.Entry{TenantID: f.tenant, Kind: "psp.payout", Reference: "payout:PO-1", EffectiveAt: now, CreatedAt: now,
+			Metadata: map[string]string{"payment_ref": "PO-1", "psp_ref": "ST-77"},
+			Postings: []ledger.Posting{
+				{AccountID: cash.ID, Direction: ledger.SideDebit, Amount: dec("200.00"), Currency: "EUR"},
+				{AccountID: recv.ID, Direction: ledger.SideCredit, Amount: dec("200.00"), Currency: "EUR"},
+			}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	transfer := func(ref string) string {
+		return camtEntry("100.00", "CRDT", `<NtryRef>`+ref+`</NtryRef><BookgDt><Dt>2026-03-02</Dt></BookgDt><AcctSvcrRef>ST-77</AcctSvcrRef>`+
+			`<NtryDtls><TxDtls><Refs><EndToEndId>PO-1</EndToEndId></Refs></TxDtls></NtryDtls>`)
+	}
+	imp := func(doc []byte) {
+		t.Helper()
+		if _, err := f.svc.ImportStatement(f.ctx, f.tenant, reconcile.ImportRequest{Account: "cash:bank:EUR", Format: reconcile.FormatCamt053, Data: doc}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	imp(camtStatement("S-1", "0", "100.00", transfer("T1")))
+	req := reconcile.RunRequest{Account: "cash:bank:EUR", From: "2026-03-01", To: "2026-03-03"}
+	for _, dry := range []bool{true, false} {
+		req.DryRun = dry
+		res, err := f.svc.Run(f.ctx, f.tenant, req)
+		if err != nil {
+			t.Fatalf("dry run %v: %v", dry, err)
+		}
+		for _, m := range res.Matches {
+			t.Errorf("dry run %v: %s match, line_count %d, line_total %s, posting_total %s", dry, m.Rule, m.LineCount, m.LineTotal, m.PostingTotal)
+		}
+		if res.UnmatchedLineCount != 1 || res.UnmatchedPostingCount != 1 {
+			t.Errorf("dry run %v: unmatched %d lines, %d postings", dry, res.UnmatchedLineCount, res.UnmatchedPostingCount)
+		}
+	}
+	imp(camtStatement("S-2", "100.00", "200.00", transfer("T2")))
+	res, err := f.svc.Run(f.ctx, f.tenant, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.MatchCount != 1 || res.Matches[0].Rule != reconcile.RuleManyToOne || res.Matches[0].LineCount != 2 || !res.Matches[0].LineTotal.Equal(dec("200")) ||
+		res.UnmatchedLineCount != 0 || res.UnmatchedPostingCount != 0 {
+		t.Fatalf("with the second transfer: %+v", res)
+	}
+	if n := f.count(`SELECT count(*) FROM recon_match_lines`); n != 2 {
+		t.Fatalf("%d matched lines stored", n)
 	}
 }
