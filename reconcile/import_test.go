@@ -215,8 +215,9 @@ func TestImportCSVVariants(t *testing.T) {
 			}
 		})
 	}
-	// A CSV statement with an explicit id can grow: a new line is added, the
-	// old ones are not; a changed amount under an old reference is refused.
+	// A CSV statement with an explicit id does not grow: imported again with
+	// a new line, or with a changed amount under an old reference, it is
+	// refused.
 	base := "booking_date,amount,entry_ref\n2026-03-01,5.00,a\n"
 	p, _ := reconcile.ParseCSVMappingList("statement_id=psp-2026-03")
 	imp := func(csv string) (reconcile.ImportResult, error) {
@@ -225,8 +226,7 @@ func TestImportCSVVariants(t *testing.T) {
 	if _, err := imp(base); err != nil {
 		t.Fatal(err)
 	}
-	res, err := imp(base + "2026-03-02,6.00,b\n")
-	if err != nil || res.NewLines != 1 || res.ExistingLines != 1 || res.Statement.LineCount != 2 {
+	if res, err := imp(base + "2026-03-02,6.00,b\n"); !errors.Is(err, reconcile.ErrStatementConflict) {
 		t.Fatalf("grown statement: %+v, %v", res, err)
 	}
 	if _, err := imp("booking_date,amount,entry_ref\n2026-03-01,5.01,a\n"); !errors.Is(err, reconcile.ErrStatementConflict) {
@@ -249,6 +249,56 @@ func TestImportCSVVariants(t *testing.T) {
 		if err := imp("booking_date,amount\n" + d + "3,7.00\n" + d + "2,6.00\n" + d + "1,5.00\n"); !errors.Is(err, reconcile.ErrStatementConflict) {
 			t.Fatalf("skip_duplicates=%s: grown newest-first statement: %v, want a statement conflict", skip, err)
 		}
+	}
+}
+
+// TestImportKnownStatementWithOtherEntries: a statement id imported before
+// with other entry references (one more, one less, one replaced) is a
+// conflict and stores nothing, so the stored balance check and booked
+// total stay those of the lines stored; the same file again is a no-op.
+func TestImportKnownStatementWithOtherEntries(t *testing.T) {
+	f := newFixture(t)
+	f.account("bank:EUR", "EUR")
+	e1 := camtEntry("100.00", "CRDT", `<NtryRef>N1</NtryRef><BookgDt><Dt>2026-03-02</Dt></BookgDt>`)
+	e2 := camtEntry("999.00", "CRDT", `<NtryRef>N2</NtryRef><BookgDt><Dt>2026-03-02</Dt></BookgDt>`)
+	e3 := camtEntry("100.00", "CRDT", `<NtryRef>N3</NtryRef><BookgDt><Dt>2026-03-02</Dt></BookgDt>`)
+	imp := func(doc []byte) (reconcile.ImportResult, error) {
+		return f.svc.ImportStatement(f.ctx, f.tenant, reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCamt053, Data: doc})
+	}
+	first, err := imp(camtStatement("S-9", "0", "100.00", e1))
+	if err != nil || first.Statement.Balance.Status != reconcile.BalanceTied {
+		t.Fatalf("first import: %+v, %v", first, err)
+	}
+	tests := []struct {
+		name string
+		doc  []byte
+	}{
+		{"one more entry, balances as before", camtStatement("S-9", "0", "100.00", e1, e2)}, // 0 + 100 + 999 != 100
+		{"two more entries that leave the balances tied", camtStatement("S-9", "0", "100.00", e1,
+			camtEntry("50.00", "CRDT", `<NtryRef>N4</NtryRef>`), camtEntry("50.00", "DBIT", `<NtryRef>N5</NtryRef>`))},
+		{"one entry less", camtStatement("S-9", "0", "100.00")},
+		{"an entry replaced by another of the same amount", camtStatement("S-9", "0", "100.00", e3)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := imp(tc.doc)
+			if !errors.Is(err, reconcile.ErrStatementConflict) {
+				t.Fatalf("new_lines %d, balance %q, err %v; want a statement conflict", res.NewLines, res.Statement.Balance.Status, err)
+			}
+		})
+	}
+	again, err := imp(camtStatement("S-9", "0", "100.00", e1))
+	if err != nil || again.NewStatement || again.NewLines != 0 || again.ExistingLines != 1 || again.Statement.Balance.Status != reconcile.BalanceTied {
+		t.Fatalf("same file again: %+v, %v", again, err)
+	}
+	var status, booked string
+	var lineCount, lines int
+	if err := f.db.Pool.QueryRow(f.ctx, `SELECT balance_status, booked_total::TEXT, line_count, (SELECT count(*) FROM recon_lines WHERE statement_id = s.id)
+		FROM recon_statements s WHERE id = $1`, first.Statement.ID).Scan(&status, &booked, &lineCount, &lines); err != nil {
+		t.Fatal(err)
+	}
+	if status != reconcile.BalanceTied || !dec(booked).Equal(dec("100")) || lineCount != 1 || lines != 1 {
+		t.Errorf("stored: balance_status %q, booked_total %s, line_count %d, %d lines; want tied, 100, 1, 1", status, booked, lineCount, lines)
 	}
 }
 

@@ -96,8 +96,9 @@ func (r ImportResult) ResourceID() string { return r.Statement.ID.String() }
 // statement whose balances do not tie is stored with the mismatch, not
 // rejected. A file that cannot be read is *InvalidStatementError; lines in
 // another currency than the account's are a validation error
-// (currency_mismatch); a statement id imported before with other balances
-// or other amounts under the same entry references is ErrStatementConflict.
+// (currency_mismatch); a statement id imported before with other balances,
+// other entry references or other amounts under the same entry references
+// is ErrStatementConflict.
 func (s *Service) ImportStatement(ctx context.Context, tenant uuid.UUID, req ImportRequest) (ImportResult, error) {
 	acct, err := s.account(ctx, s.DB.Pool, tenant, req.Account)
 	if err != nil {
@@ -126,15 +127,17 @@ func (s *Service) ImportStatement(ctx context.Context, tenant uuid.UUID, req Imp
 		if err != nil {
 			return ImportResult{}, err
 		}
+		if !isNew {
+			if err := checkSameEntries(ctx, tx, rec, st, kept); err != nil {
+				return ImportResult{}, err
+			}
+		}
 		added, err := insertLines(ctx, tx, tenant, rec, kept, keptKeys, now)
 		if err != nil {
 			return ImportResult{}, err
 		}
-		if !isNew && added > 0 {
-			if _, err := tx.Exec(ctx, `UPDATE recon_statements SET line_count = line_count + $2 WHERE id = $1`, rec.ID, added); err != nil {
-				return ImportResult{}, fmt.Errorf("reconcile: statement %s: %w", rec.ID, err)
-			}
-			rec.LineCount += added
+		if !isNew && added > 0 { // not after checkSameEntries
+			return ImportResult{}, fmt.Errorf("reconcile: statement %q: %d lines added to the statement imported before", st.ID, added)
 		}
 		res := ImportResult{Statement: rec, NewStatement: isNew, Lines: len(st.Lines), NewLines: added, ExistingLines: len(kept.Lines) - added,
 			DuplicateLines: len(dups), DuplicateLineNumbers: dups[:min(len(dups), MaxReportedDuplicates)]}
@@ -354,6 +357,44 @@ func insertLines(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, rec Statement
 		}
 	}
 	return added, nil
+}
+
+// checkSameEntries checks that a statement imported before (rec) has the
+// entries of the file: every line to store (kept) is stored already, and
+// every stored line is in the file (st). Otherwise the import would add
+// lines under the first import's balance check and booked total, or hide
+// that lines are gone: ErrStatementConflict. Lines of the file that
+// another statement of the account holds (kept without them, CSV
+// skip_duplicates) are not looked for.
+func checkSameEntries(ctx context.Context, tx pgx.Tx, rec StatementRecord, st, kept Statement) error {
+	rows, err := tx.Query(ctx, `SELECT entry_ref FROM recon_lines WHERE statement_id = $1 ORDER BY line_no, entry_ref`, rec.ID)
+	if err != nil {
+		return fmt.Errorf("reconcile: entries of %q: %w", rec.Ref, err)
+	}
+	refs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("reconcile: entries of %q: %w", rec.Ref, err)
+	}
+	stored := make(map[string]bool, len(refs))
+	for _, r := range refs {
+		stored[r] = true
+	}
+	imported := rec.ImportedAt.Format(time.RFC3339)
+	for _, l := range kept.Lines {
+		if !stored[l.EntryRef] {
+			return fmt.Errorf("%w: statement %q was imported on %s without entry %q (line %d of the file)", ErrStatementConflict, rec.Ref, imported, l.EntryRef, l.Index)
+		}
+	}
+	inFile := make(map[string]bool, len(st.Lines))
+	for _, l := range st.Lines {
+		inFile[l.EntryRef] = true
+	}
+	for _, r := range refs {
+		if !inFile[r] {
+			return fmt.Errorf("%w: statement %q was imported on %s with entry %q, which the file does not have", ErrStatementConflict, rec.Ref, imported, r)
+		}
+	}
+	return nil
 }
 
 // checkStoredLines compares the stored lines of a batch with the file's:

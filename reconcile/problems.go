@@ -13,7 +13,8 @@ var (
 	// ErrUnknownAccount: the account code names no ledger account of the tenant.
 	ErrUnknownAccount = errors.New("reconcile: unknown account")
 	// ErrStatementConflict: a statement with this id was imported before
-	// with other balances or other lines under the same entry references.
+	// with other balances, other entry references or other lines under the
+	// same entry references.
 	ErrStatementConflict = errors.New("reconcile: statement conflicts with the one imported before")
 	// ErrNotFound: no such match (or line, posting) for the tenant.
 	ErrNotFound = errors.New("reconcile: not found")
