@@ -274,6 +274,11 @@ func checkAcceptedStatement(t *testing.T, st Statement) {
 		if l.Status != StatusBooked && l.Status != StatusPending {
 			t.Fatalf("line %d: status %q", l.Index, l.Status)
 		}
+		for _, s := range []string{l.EntryRef, l.EndToEndID, l.AcctSvcrRef, l.Reference, l.Description, l.Counterparty} {
+			if err := storableText(s); err != nil {
+				t.Fatalf("line %d: %q %v", l.Index, s, err)
+			}
+		}
 	}
 	_ = st.CheckBalances() // must not panic
 }

@@ -93,7 +93,8 @@ type csvColumns struct {
 
 // ParseCSVStatement reads a CSV statement with a header line, as described by
 // m. It accepts a UTF-8 BOM, ',' or ';' separators, quoted fields and blank
-// lines (skipped; so are rows whose fields are all blank). Lines get Status
+// lines (skipped; so are rows whose fields are all blank). Text cells must
+// be UTF-8 without NUL. Lines get Status
 // booked and Index 1..n in row order. Balances, dates of the statement and
 // CreatedAt stay unset. Every failure is a *MappingError or a *ParseError
 // naming the 1-based file line, and no partial Statement is returned.
@@ -225,13 +226,20 @@ func (m CSVMapping) line(rec []string, c csvColumns, index, fileLine int) (State
 	fail := func(column, reason string) error {
 		return &ParseError{Line: fileLine, Element: column, Reason: reason}
 	}
-	l := StatementLine{
-		Index:        index,
-		Status:       StatusBooked,
-		Reference:    cell(c.reference),
-		Description:  cell(c.description),
-		Counterparty: cell(c.counterparty),
-		EntryRef:     cell(c.entry),
+	l := StatementLine{Index: index, Status: StatusBooked}
+	for _, f := range []struct {
+		column string
+		i      int
+		dst    *string
+	}{
+		{m.EntryRef, c.entry, &l.EntryRef}, {m.Reference, c.reference, &l.Reference},
+		{m.Description, c.description, &l.Description}, {m.Counterparty, c.counterparty, &l.Counterparty},
+	} {
+		v := cell(f.i)
+		if err := storableText(v); err != nil {
+			return StatementLine{}, fail(f.column, fmt.Sprintf("%q %s", v, err.Error()))
+		}
+		*f.dst = v
 	}
 	if l.EntryRef == "" {
 		l.EntryRef = derivedEntryRef(index)
@@ -269,6 +277,18 @@ func (m CSVMapping) line(rec []string, c csvColumns, index, fileLine int) (State
 		return StatementLine{}, fail(m.Currency, fmt.Sprintf("currency %q is not 3 upper-case letters", l.Currency))
 	}
 	return l, nil
+}
+
+// storableText rejects text the database cannot store: bytes that are not
+// UTF-8 (an export in Latin-1 or Windows-1252) and NUL.
+func storableText(s string) error {
+	switch {
+	case !utf8.ValidString(s):
+		return errors.New("is not UTF-8 text; export the file as UTF-8")
+	case strings.IndexByte(s, 0) >= 0:
+		return errors.New("contains a NUL character")
+	}
+	return nil
 }
 
 // debitCredit combines the two unsigned columns into a signed amount. Exactly

@@ -140,6 +140,18 @@ func TestImportErrors(t *testing.T) {
 				var pe *reconcile.ParseError
 				return errors.As(err, &pe) && pe.Line == 3 && pe.Element == "amount"
 			}},
+		{"a Latin-1 CSV names the line and column", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCSV,
+			Data: []byte("booking_date,amount,counterparty\n2026-03-02,10.00,M\xfcller GmbH\n")},
+			func(err error) bool {
+				var pe *reconcile.ParseError
+				return errors.Is(err, reconcile.ErrInvalidStatement) && errors.As(err, &pe) && pe.Line == 2 && pe.Element == "counterparty"
+			}},
+		{"a NUL in a CSV cell names the line and column", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCSV,
+			Data: []byte("booking_date,amount,reference\n2026-03-02,10.00,ok\n2026-03-02,10.00,\"ESC\x00-1\"\n")},
+			func(err error) bool {
+				var pe *reconcile.ParseError
+				return errors.Is(err, reconcile.ErrInvalidStatement) && errors.As(err, &pe) && pe.Line == 3 && pe.Element == "reference"
+			}},
 		{"unknown account", reconcile.ImportRequest{Account: "bank:nope", Format: reconcile.FormatCamt053, Data: data},
 			func(err error) bool { return errors.Is(err, reconcile.ErrUnknownAccount) }},
 		{"statement in another currency", reconcile.ImportRequest{Account: "bank:USD", Format: reconcile.FormatCamt053, Data: data},
