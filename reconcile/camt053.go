@@ -28,9 +28,11 @@ const camtNotProvided = "NOTPROVIDED"
 // ParseCamt053 parses an ISO 20022 camt.053 bank-to-customer statement,
 // versions 001.02 to 001.13, holding exactly one Stmt. It reads at most
 // MaxStatementBytes. Amounts are signed by CdtDbtInd (DBIT negative), also for
-// reversal entries (RvslInd only sets StatementLine.Reversal). Dates without a
-// time zone are taken as UTC. Every failure is a *ParseError and no partial
-// Statement is returned.
+// reversal entries (RvslInd only sets StatementLine.Reversal). An ISODate
+// (Dt) is its calendar date as written, at UTC midnight, whatever zone
+// offset it carries; an ISODateTime (DtTm) keeps its offset, and one
+// without a time zone is taken as UTC. Every failure is a *ParseError and
+// no partial Statement is returned.
 func ParseCamt053(r io.Reader) (Statement, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxStatementBytes+1))
 	if err != nil {
@@ -436,9 +438,17 @@ var (
 	camtDateTimeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"}
 )
 
+// camtDateChoice parses a DateAndDateTimeChoice. A Dt is the bank's
+// calendar day: its offset (xs:date allows one) does not move it, so
+// 2026-03-02+01:00 is 2026-03-02 at UTC midnight, not 2026-03-01T23:00Z.
 func camtDateChoice(el string, d camtDate) (time.Time, error) {
 	if v := strings.TrimSpace(d.Dt); v != "" {
-		return parseCamtTime(el+"/Dt", v, camtDateLayouts)
+		t, err := parseCamtTime(el+"/Dt", v, camtDateLayouts)
+		if err != nil {
+			return time.Time{}, err
+		}
+		y, m, day := t.Date()
+		return time.Date(y, m, day, 0, 0, 0, 0, time.UTC), nil
 	}
 	return camtDateTime(el+"/DtTm", d.DtTm)
 }

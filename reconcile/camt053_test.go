@@ -178,6 +178,37 @@ func TestParseCamt053Variants(t *testing.T) {
 	}
 }
 
+// TestCamtDates: a Dt is the calendar date as written, whatever its zone
+// offset; a DtTm keeps its instant and offset, and its stored date is the
+// date in that offset.
+func TestCamtDates(t *testing.T) {
+	tests := []struct {
+		name     string
+		d        camtDate
+		want     time.Time
+		wantText string
+	}{
+		{"date", camtDate{Dt: "2026-03-02"}, day(2026, 3, 2), "2026-03-02"},
+		{"date, UTC", camtDate{Dt: "2026-03-02Z"}, day(2026, 3, 2), "2026-03-02"},
+		{"date east of UTC", camtDate{Dt: "2026-03-02+01:00"}, day(2026, 3, 2), "2026-03-02"},
+		{"date west of UTC", camtDate{Dt: " 2026-03-02-05:00 "}, day(2026, 3, 2), "2026-03-02"},
+		{"date and time without zone", camtDate{DtTm: "2026-03-02T23:30:00"}, time.Date(2026, 3, 2, 23, 30, 0, 0, time.UTC), "2026-03-02"},
+		{"date and time east of UTC, UTC the day before", camtDate{DtTm: "2026-03-02T00:30:00+01:00"}, time.Date(2026, 3, 1, 23, 30, 0, 0, time.UTC), "2026-03-02"},
+		{"date and time west of UTC, UTC the day after", camtDate{DtTm: "2026-03-02T23:30:00.5-05:00"}, time.Date(2026, 3, 3, 4, 30, 0, 5e8, time.UTC), "2026-03-02"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := camtDateChoice("BookgDt", tc.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Equal(tc.want) || dateText(got) != tc.wantText {
+				t.Errorf("%+v: %s, stored as %s; want %s, %s", tc.d, got.Format(time.RFC3339Nano), dateText(got), tc.want.Format(time.RFC3339Nano), tc.wantText)
+			}
+		})
+	}
+}
+
 func TestParseCamt053Errors(t *testing.T) {
 	ok := camtNtry("1.00", "CRDT", "<Sts>BOOK</Sts>", "")
 	tests := []struct {

@@ -264,6 +264,30 @@ func TestImportCSVVariants(t *testing.T) {
 	}
 }
 
+// TestImportCamtDatesWithZoneOffsets: the bank's day is stored, not the
+// UTC day: a Dt with an offset east of UTC, a DtTm late in the evening
+// west of UTC.
+func TestImportCamtDatesWithZoneOffsets(t *testing.T) {
+	f := newFixture(t)
+	f.account("bank:EUR", "EUR")
+	doc := camtStatement("S-2", "0", "30.00",
+		camtEntry("10.00", "CRDT", `<NtryRef>N1</NtryRef><BookgDt><Dt>2026-03-02+01:00</Dt></BookgDt><ValDt><Dt>2026-03-03+01:00</Dt></ValDt>`),
+		camtEntry("20.00", "CRDT", `<NtryRef>N2</NtryRef><BookgDt><DtTm>2026-03-02T23:30:00-05:00</DtTm></BookgDt>`))
+	res, err := f.svc.ImportStatement(f.ctx, f.tenant, reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCamt053, Data: doc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.storedLines(res.Statement.ID.String())
+	for _, l := range got {
+		if b, m := l.booking.Format(time.DateOnly), l.match.Format(time.DateOnly); b != "2026-03-02" || m != "2026-03-02" {
+			t.Errorf("entry %s: booking_date %s, match_date %s; want 2026-03-02", l.entryRef, b, m)
+		}
+	}
+	if n := f.count(`SELECT count(*) FROM recon_lines WHERE entry_ref = 'N1' AND value_date = '2026-03-03'`); n != 1 {
+		t.Errorf("N1: value date not 2026-03-03")
+	}
+}
+
 // TestImportKnownStatementWithOtherEntries: a statement id imported before
 // with other entry references (one more, one less, one replaced) is a
 // conflict and stores nothing, so the stored balance check and booked

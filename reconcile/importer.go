@@ -294,21 +294,24 @@ func loadStatementByRef(ctx context.Context, q db.Querier, tenant uuid.UUID, acc
 }
 
 // lineDate is the date a line is matched on: booking date, else value
-// date, else the statement's date, else the import date.
+// date, else the statement's date, else the import date (UTC).
 func lineDate(l StatementLine, st Statement, now time.Time) time.Time {
-	for _, t := range []time.Time{l.BookingDate, l.ValueDate, st.ToDate, st.FromDate, st.CreatedAt, now} {
+	for _, t := range []time.Time{l.BookingDate, l.ValueDate, st.ToDate, st.FromDate, st.CreatedAt} {
 		if !t.IsZero() {
 			return t
 		}
 	}
-	return now
+	return now.UTC()
 }
 
+// dateText is t's date in t's own zone offset, the one the file stated:
+// a bank's 2026-03-02T23:30:00-05:00 is booked on 2026-03-02, although it
+// is 2026-03-03 in UTC. Dates without a zone are parsed as UTC.
 func dateText(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(time.DateOnly)
+	return t.Format(time.DateOnly)
 }
 
 // insertLines stores the lines not stored yet (ON CONFLICT on the
