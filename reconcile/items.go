@@ -59,6 +59,7 @@ type LineItem struct {
 	AgeDays int
 
 	accountID uuid.UUID
+	pending   bool // status pending (announced, not booked)
 }
 
 // PostingItem is a ledger posting in a run's answer or a match.
@@ -101,12 +102,12 @@ func (m Match) ResourceID() string { return m.ID.String() }
 const MaxMatchListItems = 50
 
 const lineColumns = `l.id, l.statement_id, l.entry_ref, l.amount, l.currency, l.match_date, l.reversal, l.end_to_end_id, l.acct_svcr_ref,
-	l.reference, l.description, l.counterparty, l.account_id`
+	l.reference, l.description, l.counterparty, l.account_id, l.status = 'pending'`
 
 func scanLine(row pgx.Row) (LineItem, error) {
 	var l LineItem
 	err := row.Scan(&l.ID, &l.StatementID, &l.EntryRef, &l.Amount, &l.Currency, &l.Date, &l.Reversal, &l.EndToEndID, &l.AcctSvcrRef,
-		&l.Reference, &l.Description, &l.Counterparty, &l.accountID)
+		&l.Reference, &l.Description, &l.Counterparty, &l.accountID, &l.pending)
 	l.Date = l.Date.UTC()
 	return l, err
 }

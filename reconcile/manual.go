@@ -83,8 +83,9 @@ func (r ManualMatchRequest) Validate() (manualCommand, error) {
 
 // CreateMatch matches statement lines with ledger postings by hand (rule
 // manual). Every line and posting must be the tenant's (ErrNotFound), the
-// postings posted on the account of the lines' statements, and none may be
-// in another match (*AlreadyMatchedError).
+// lines booked and the postings posted (not pending) on the account of the
+// lines' statements, and none may be in another match
+// (*AlreadyMatchedError).
 func (s *Service) CreateMatch(ctx context.Context, tenant uuid.UUID, req ManualMatchRequest) (Match, error) {
 	c, err := req.Validate()
 	if err != nil {
@@ -105,6 +106,9 @@ func (s *Service) CreateMatch(ctx context.Context, tenant uuid.UUID, req ManualM
 			}
 			if i > 0 && l.accountID != account {
 				return Match{}, valid.Field(fmt.Sprintf("line_ids[%d]", i), "belongs to another account's statement")
+			}
+			if l.pending {
+				return Match{}, valid.Field(fmt.Sprintf("line_ids[%d]", i), "is a pending statement line; match the booked line")
 			}
 			account = l.accountID
 			g.lineSum = g.lineSum.Add(l.Amount)
