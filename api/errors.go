@@ -76,6 +76,7 @@ var errorTable = []struct {
 	{disputes.ErrDuplicatePSPRef, http.StatusConflict, "duplicate_psp_ref"},
 	{disputes.ErrConcurrentChange, http.StatusConflict, "conflict"},
 	{reconcile.ErrInvalidStatement, http.StatusBadRequest, "invalid_statement"},
+	{reconcile.ErrTooLarge, http.StatusRequestEntityTooLarge, "body_too_large"},
 	{reconcile.ErrUnknownAccount, http.StatusUnprocessableEntity, "unknown_account"},
 	{reconcile.ErrStatementConflict, http.StatusConflict, "statement_conflict"},
 	{reconcile.ErrNotFound, http.StatusNotFound, "not_found"},

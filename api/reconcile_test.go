@@ -11,9 +11,11 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/escrowd/escrowd/api"
 	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/tenants"
+	"github.com/escrowd/escrowd/reconcile"
 )
 
 const rcFin = tenants.RoleFinance
@@ -82,6 +84,14 @@ func TestReconciliationStatementsAPI(t *testing.T) {
 	csvBad := e.must(400, req{method: "POST", path: path, role: rcFin, raw: []byte("booking_date,amount\n2026-03-01,1\n2026-03-01,x\n"), contentType: "text/csv"})
 	if p := csvBad.json(t); p["code"] != "invalid_statement" || p["line"] != 3.0 || p["element"] != "amount" {
 		t.Fatalf("bad CSV: %s", csvBad.body)
+	}
+	// Over the camt.053 parser's limit, under the route's: too large, as
+	// over the route's.
+	for _, size := range []int{reconcile.MaxStatementBytes + 1, api.MaxFileBodyBytes + 1} {
+		big := append(append([]byte{}, sample...), strings.Repeat(" ", size-len(sample))...)
+		if got := e.must(413, req{method: "POST", path: path, role: rcFin, raw: big, contentType: "application/xml"}); got.code(t) != "body_too_large" {
+			t.Fatalf("%d bytes: %s", size, got.body)
+		}
 	}
 	if got := e.must(422, req{method: "POST", path: "/v1/reconciliation/statements?account=cash:nope", role: rcFin, raw: sample, contentType: "application/xml"}); got.code(t) != "unknown_account" {
 		t.Fatalf("unknown account: %s", got.body)

@@ -10,6 +10,8 @@ import (
 
 // ErrTooLarge is wrapped by the *ParseError returned when a statement file
 // exceeds MaxStatementBytes (camt.053) or MaxCSVBytes / MaxCSVLines (CSV).
+// ImportStatement returns that error as it is, not as an
+// *InvalidStatementError: the file is too large, not malformed.
 var ErrTooLarge = errors.New("statement too large")
 
 // ErrNoBalances is returned by Statement.CheckBalances when the opening or the

@@ -152,6 +152,11 @@ func TestImportErrors(t *testing.T) {
 				var pe *reconcile.ParseError
 				return errors.Is(err, reconcile.ErrInvalidStatement) && errors.As(err, &pe) && pe.Line == 3 && pe.Element == "reference"
 			}},
+		{"a camt.053 file over the parser's limit is too large, not invalid", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCamt053,
+			Data: append(append([]byte{}, data...), strings.Repeat(" ", reconcile.MaxStatementBytes)...)},
+			func(err error) bool {
+				return errors.Is(err, reconcile.ErrTooLarge) && !errors.Is(err, reconcile.ErrInvalidStatement)
+			}},
 		{"unknown account", reconcile.ImportRequest{Account: "bank:nope", Format: reconcile.FormatCamt053, Data: data},
 			func(err error) bool { return errors.Is(err, reconcile.ErrUnknownAccount) }},
 		{"statement in another currency", reconcile.ImportRequest{Account: "bank:USD", Format: reconcile.FormatCamt053, Data: data},

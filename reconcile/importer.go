@@ -94,7 +94,8 @@ func (r ImportResult) ResourceID() string { return r.Statement.ID.String() }
 // lines for the account, all or nothing, in one transaction. Importing the
 // same statement again stores nothing new (ImportResult.NewLines = 0). A
 // statement whose balances do not tie is stored with the mismatch, not
-// rejected. A file that cannot be read is *InvalidStatementError; lines in
+// rejected. A file over the parser's limits is a *ParseError wrapping
+// ErrTooLarge; one that cannot be read is *InvalidStatementError; lines in
 // another currency than the account's are a validation error
 // (currency_mismatch); a statement id imported before with other balances,
 // other entry references or other amounts under the same entry references
@@ -175,6 +176,9 @@ func parseStatement(req ImportRequest, accountCurrency string) (Statement, error
 	var me *MappingError
 	if errors.As(err, &me) {
 		return Statement{}, mappingError(me)
+	}
+	if errors.Is(err, ErrTooLarge) { // too large, not malformed: the API answers 413
+		return Statement{}, err
 	}
 	if err != nil {
 		return Statement{}, &InvalidStatementError{Err: err}
