@@ -9,22 +9,26 @@ import (
 const (
 	// OutcomeApprove lets the operation go ahead.
 	OutcomeApprove = "approve"
-	// OutcomeReview holds the operation for a person to look at.
-	OutcomeReview = "review"
 	// OutcomeStepUp asks the acting party to authenticate again.
 	OutcomeStepUp = "step_up"
+	// OutcomeReview holds the operation for a person to look at.
+	OutcomeReview = "review"
 	// OutcomeBlock refuses the operation.
 	OutcomeBlock = "block"
 )
 
-// severity orders outcomes: block > step_up > review > approve.
+// severity orders outcomes: block > review > step_up > approve. Review
+// outranks step-up: the buyer's code proves who confirms, not that the
+// payout is sound, so a payout a rule, the score or a scoring error sends
+// to review waits for a person even when it is also large (issue 6: an
+// error while scoring gives review; score ≥ 65 gives review).
 func severity(outcome string) int {
 	switch outcome {
 	case OutcomeBlock:
 		return 3
-	case OutcomeStepUp:
-		return 2
 	case OutcomeReview:
+		return 2
+	case OutcomeStepUp:
 		return 1
 	}
 	return 0

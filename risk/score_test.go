@@ -104,11 +104,11 @@ func TestEvaluateDefaultRules(t *testing.T) {
 			f.DeviceEscrows1h = 9                             // 25
 			f.SellerFirstSeenDays, f.SellerEscrowCount = 1, 0 // 20
 		}, []string{ReasonNewSeller, ReasonDeviceVelocity, ReasonCardTesting}, OutcomeBlock},
-		{"step_up beats score review", func(f *Features) {
+		{"score review beats step_up", func(f *Features) {
 			f.AmountUSD = decimal.RequireFromString("25000")
 			f.TinyEscrowsBuyer1h = 6
 			f.DeviceEscrows1h = 9
-		}, []string{ReasonLargeAmount, ReasonDeviceVelocity, ReasonCardTesting, ReasonAmountAboveSellerP95}, OutcomeStepUp},
+		}, []string{ReasonLargeAmount, ReasonDeviceVelocity, ReasonCardTesting, ReasonAmountAboveSellerP95}, OutcomeReview},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,7 +144,8 @@ func TestEvaluateThresholds(t *testing.T) {
 	}
 	c, err := CompileRules(RuleSet{
 		Version: 7, ReviewThreshold: 40, BlockThreshold: 60,
-		Rules: []Rule{rule("a", 39), rule("b", 1), rule("c", 20), rule("d", 100), rule("neg", -100)},
+		Rules: []Rule{rule("a", 39), rule("b", 1), rule("c", 20), rule("d", 100), rule("neg", -100),
+			{ID: "large", When: `"points_large" in context`, Action: OutcomeStepUp, Reason: ReasonLargeAmount}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -161,6 +162,8 @@ func TestEvaluateThresholds(t *testing.T) {
 		{[]string{"a", "b", "c"}, 60, OutcomeBlock},
 		{[]string{"a", "d"}, 100, OutcomeBlock},   // clamped
 		{[]string{"a", "neg"}, 0, OutcomeApprove}, // clamped
+		{[]string{"large"}, 0, OutcomeStepUp},
+		{[]string{"a", "b", "large"}, 40, OutcomeReview}, // the score's review outranks the large amount's step-up
 	}
 	for _, tt := range tests {
 		ctx := map[string]string{}
@@ -190,7 +193,8 @@ func TestEvaluateActions(t *testing.T) {
 	}{
 		{[]string{"approve"}, OutcomeApprove},
 		{[]string{"approve", "review"}, OutcomeReview},
-		{[]string{"review", "step_up"}, OutcomeStepUp},
+		{[]string{"approve", "step_up"}, OutcomeStepUp},
+		{[]string{"review", "step_up"}, OutcomeReview}, // a person looks, whatever the buyer's code says
 		{[]string{"approve", "review", "step_up", "block"}, OutcomeBlock},
 	}
 	for _, tt := range tests {
@@ -225,6 +229,8 @@ func TestEvaluateFailsClosed(t *testing.T) {
 			[]Rule{{ID: "frozen", When: "party_frozen", Action: OutcomeBlock, Reason: ReasonPartyFrozen}}, OutcomeBlock},
 		{"error with approve action", `context["x"] == "y"`, nil,
 			[]Rule{{ID: "allow", When: "true", Action: OutcomeApprove, Points: -100, Reason: "allow_listed"}}, OutcomeReview},
+		{"error with step_up action", `context["x"] == "y"`, nil,
+			[]Rule{{ID: "large", When: "true", Action: OutcomeStepUp, Reason: ReasonLargeAmount}}, OutcomeReview},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
