@@ -55,6 +55,7 @@ var errorTable = []struct {
 	{escrow.ErrPayoutsPending, http.StatusConflict, "payouts_pending"},
 	{risk.ErrNotFound, http.StatusNotFound, "not_found"},
 	{risk.ErrReviewDecided, http.StatusConflict, "review_decided"},
+	{risk.ErrPartyFrozen, http.StatusConflict, "party_frozen"},
 	{risk.ErrStepUpExpired, http.StatusUnprocessableEntity, "code_expired"},
 	{risk.ErrStepUpNotFound, http.StatusConflict, "confirmation_not_pending"},
 	{risk.ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},

@@ -26,6 +26,7 @@ func TestRiskProblems(t *testing.T) {
 		{fmt.Errorf("confirm: %w", risk.ErrStepUpExpired), 422, "code_expired"},
 		{fmt.Errorf("confirm: %w", risk.ErrStepUpNotFound), 409, "confirmation_not_pending"},
 		{fmt.Errorf("review: %w", risk.ErrReviewDecided), 409, "review_decided"},
+		{fmt.Errorf("approve: %w", risk.ErrPartyFrozen), 409, "party_frozen"},
 		{fmt.Errorf("review: %w", risk.ErrNotFound), 404, "not_found"},
 		{&risk.RuleError{Index: 2, Field: "when", Message: "bad"}, 422, "invalid_rule"},
 	}

@@ -659,3 +659,59 @@ func count(evs []event, typ string) int {
 	}
 	return n
 }
+
+// TestFreezeStopsHeldPayouts: a payout the gate let through to review or
+// step-up before a party was frozen does not move while it is frozen: the
+// reviewer's approval and the buyer's code are refused (party_frozen) and
+// the money stays held; once unfrozen, the approval goes through.
+func TestFreezeStopsHeldPayouts(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.risk.PutRules(ctx, f.tenant, risk.RuleSetInput{Rules: []risk.Rule{
+		{ID: "review_small", When: "operation == 'release' && amount_usd_cents < 100000", Action: risk.OutcomeReview, Reason: "manual_check"},
+		{ID: "large", When: "amount_usd_cents > 1000000", Action: risk.OutcomeStepUp, Reason: risk.ReasonLargeAmount}}}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	reviewed := f.fund(f.create("100.00", "USD", nil), "100.00")
+	rr, err := f.svc.Release(ctx, f.tenant, reviewed.ID, 0, escrow.ReleaseRequest{})
+	if err != nil || rr.Release.Status != escrow.StatusPendingReview {
+		t.Fatalf("release for review: %v %+v", err, rr.Release)
+	}
+	stepped := f.fund(f.create("12000.00", "USD", nil), "12000.00")
+	rs, err := f.svc.Release(ctx, f.tenant, stepped.ID, 0, escrow.ReleaseRequest{})
+	if err != nil || rs.Release.Status != escrow.StatusAwaitingConfirmation {
+		t.Fatalf("release for step-up: %v %+v", err, rs.Release)
+	}
+	var code string // handed to the marketplace in the event
+	if err := f.db.Pool.QueryRow(ctx, `SELECT payload->>'code' FROM events WHERE tenant_id = $1 AND type = 'release.confirmation_required'`,
+		f.tenant).Scan(&code); err != nil {
+		t.Fatal(err)
+	}
+	for _, party := range []string{reviewed.Seller.ID, stepped.Buyer.ID} {
+		if _, err := f.risk.Freeze(ctx, f.tenant, party, "account takeover"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.risk.DecideReview(ctx, f.tenant, *rr.Release.ReviewID, true, "", "rev"); !errors.Is(err, risk.ErrPartyFrozen) {
+		t.Fatalf("approval while the seller is frozen: %v, want ErrPartyFrozen", err)
+	}
+	if _, err := f.svc.ConfirmRelease(ctx, f.tenant, rs.Release.ID, code); !errors.Is(err, risk.ErrPartyFrozen) {
+		t.Fatalf("the buyer's code while the buyer is frozen: %v, want ErrPartyFrozen", err)
+	}
+	for _, e := range []escrow.Escrow{reviewed, stepped} {
+		got, _ := f.svc.Get(ctx, f.tenant, e.ID)
+		if !got.Released.IsZero() || !got.Pending.Equal(e.Amount) {
+			t.Fatalf("escrow %s: released %s pending %s; want nothing released, all pending", e.OrderRef, got.Released, got.Pending)
+		}
+		f.checkInvariants(got)
+	}
+	if _, err := f.risk.Unfreeze(ctx, f.tenant, reviewed.Seller.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.risk.DecideReview(ctx, f.tenant, *rr.Release.ReviewID, true, "", "rev"); err != nil {
+		t.Fatalf("approval after the unfreeze: %v", err)
+	}
+	if got, _ := f.svc.Get(ctx, f.tenant, reviewed.ID); !got.Released.Equal(reviewed.Amount) {
+		t.Fatalf("released %s after the approval", got.Released)
+	}
+}

@@ -49,6 +49,10 @@ func (s *Service) resolve(ctx context.Context, tx pgx.Tx, tenant, payoutID uuid.
 		if e.State == Disputed && (p.Kind == KindRelease || p.Trigger != TriggerDispute) {
 			return Payout{}, Escrow{}, fmt.Errorf("escrow %s: %w", e.ID, &InvalidStateError{State: e.State, Action: ActRelease})
 		}
+		// A freeze since the gate let it through stops it now.
+		if err := risk.CheckNotFrozen(ctx, tx, tenant, e.Buyer.ID, e.Seller.ID); err != nil {
+			return Payout{}, Escrow{}, fmt.Errorf("payout %s: %w", p.ID, err)
+		}
 		posted, err := ledger.Commit(ctx, tx, tenant, *p.EntryID, nil, now)
 		if err != nil {
 			return Payout{}, Escrow{}, fmt.Errorf("payout %s: commit: %w", p.ID, err)

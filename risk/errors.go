@@ -26,6 +26,9 @@ var (
 	ErrRulesChanged = errors.New("the rules were changed concurrently; read them and try again")
 	// ErrEmptySanctionsList: a sanctions file without a single entry.
 	ErrEmptySanctionsList = errors.New("the sanctions list has no entries")
+	// ErrPartyFrozen: a payout held by the gate cannot be approved or
+	// confirmed while its buyer or seller is frozen (LOCK).
+	ErrPartyFrozen = errors.New("a party of the payout is frozen")
 	// ErrInvalidGateInput: the caller gave the gate an incomplete input
 	// (a programming error, not a client one).
 	ErrInvalidGateInput = errors.New("invalid gate input")

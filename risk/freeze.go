@@ -106,3 +106,22 @@ func IsFrozen(ctx context.Context, q db.Querier, tenant uuid.UUID, partyID strin
 	}
 	return n > 0, nil
 }
+
+// CheckNotFrozen returns ErrPartyFrozen, naming the party, when any of
+// partyIDs is frozen. A payout that passed the gate before a freeze and
+// waits for a review or the buyer's code is checked again with it when it
+// would move: while frozen, nothing is paid to or from the party.
+func CheckNotFrozen(ctx context.Context, q db.Querier, tenant uuid.UUID, partyIDs ...string) error {
+	var frozen []string
+	rows, err := q.Query(ctx, `SELECT party_id FROM party_freezes WHERE tenant_id = $1 AND party_id = ANY ($2) ORDER BY party_id`, tenant, partyIDs)
+	if err == nil {
+		frozen, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if err != nil {
+		return fmt.Errorf("risk: are %q frozen: %w", partyIDs, err)
+	}
+	if len(frozen) > 0 {
+		return fmt.Errorf("party %q: %w", frozen[0], ErrPartyFrozen)
+	}
+	return nil
+}
