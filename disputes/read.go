@@ -2,7 +2,6 @@ package disputes
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -69,9 +68,7 @@ func (s *Service) Get(ctx context.Context, tenant, id uuid.UUID) (Detail, error)
 	var payload []byte
 	var at time.Time
 	_, err = pgx.ForEachRow(rows, []any{&evID, &typ, &payload, &at}, func() error {
-		var data map[string]any
-		_ = json.Unmarshal(payload, &data)
-		out.Timeline = append(out.Timeline, TimelineItem{At: at, Kind: "event", Type: typ, ID: evID.String(), Data: data})
+		out.Timeline = append(out.Timeline, TimelineItem{At: at, Kind: "event", Type: typ, ID: evID.String(), Data: escrow.TimelineData(typ, payload)})
 		return nil
 	})
 	if err != nil {

@@ -715,3 +715,33 @@ func TestFreezeStopsHeldPayouts(t *testing.T) {
 		t.Fatalf("released %s after the approval", got.Released)
 	}
 }
+
+// TestTimelineHidesTheCode: the buyer's one-time code is in the
+// release.confirmation_required event the marketplace receives, but not
+// in the escrow's timeline, which finance, dispute agents and risk
+// reviewers read too.
+func TestTimelineHidesTheCode(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	e := f.fund(f.create("12000.00", "USD", nil), "12000.00")
+	if r, err := f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{}); err != nil || r.Release.Status != escrow.StatusAwaitingConfirmation {
+		t.Fatalf("release: %v %+v", err, r.Release)
+	}
+	items, err := f.svc.Timeline(ctx, f.tenant, e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	for _, it := range items {
+		if it.Type != "release.confirmation_required" {
+			continue
+		}
+		seen = true
+		if _, ok := it.Data["code"]; ok || it.Data["code_expires_at"] == nil {
+			t.Fatalf("timeline item %v: want code_expires_at and no code", it.Data)
+		}
+	}
+	if !seen {
+		t.Fatal("no release.confirmation_required in the timeline")
+	}
+}

@@ -81,6 +81,19 @@ type TimelineItem struct {
 	Data map[string]any `json:"data"`
 }
 
+// TimelineData decodes an event's stored payload for a timeline, which
+// every role that reads the escrow sees: the buyer's one-time code of a
+// release.confirmation_required event is left out (the marketplace gets
+// it in the event itself, by webhook or GET /v1/events).
+func TimelineData(typ string, payload []byte) map[string]any {
+	var data map[string]any
+	_ = json.Unmarshal(payload, &data)
+	if typ == "release.confirmation_required" {
+		delete(data, "code")
+	}
+	return data
+}
+
 // Timeline lists, in order, an escrow's events (state changes, releases,
 // refunds, risk alerts, dispute events), its fundings with their ledger
 // entries, and its payouts with their ledger entries and risk decisions.
@@ -100,9 +113,7 @@ func (s *Service) Timeline(ctx context.Context, tenant, id uuid.UUID) ([]Timelin
 	var payload []byte
 	var at time.Time
 	_, err = pgx.ForEachRow(rows, []any{&evID, &typ, &payload, &at}, func() error {
-		var data map[string]any
-		_ = json.Unmarshal(payload, &data)
-		out = append(out, TimelineItem{At: at, Kind: "event", Type: typ, ID: evID.String(), Data: data})
+		out = append(out, TimelineItem{At: at, Kind: "event", Type: typ, ID: evID.String(), Data: TimelineData(typ, payload)})
 		return nil
 	})
 	if err != nil {
