@@ -32,6 +32,7 @@ import (
 
 // Payout triggers and the status of a payout a won chargeback undid.
 const (
+	TriggerAuto       = "auto" // the auto-release after the inspection window
 	TriggerDispute    = "dispute"
 	TriggerChargeback = "chargeback"
 	StatusReversed    = "reversed"

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
@@ -135,4 +137,62 @@ func TestDisputeBeforeFullFunding(t *testing.T) {
 		t.Fatalf("settlement: %s refund %+v", st.Escrow.State, st.Refund)
 	}
 	f.checkInvariants(st.Escrow)
+}
+
+// TestUnattendedLargeReleaseGoesToReview: a release over USD 10,000 that
+// the buyer did not ask for at the time (the auto-release, a dispute
+// outcome) cannot be confirmed by the buyer's code, so the gate sends it
+// to review instead of step-up. (Stepped up, it waited for a code nobody
+// entered, was voided after ConfirmationTimeout and left the money held
+// with nothing to release it.)
+func TestUnattendedLargeReleaseGoesToReview(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	delivered := func() escrow.Escrow {
+		e := f.fund(f.create("12000.00", "USD", func(r *escrow.CreateRequest) { h := 48; r.Terms = &escrow.TermsInput{InspectionHours: &h} }), "12000.00")
+		if _, err := f.svc.Ship(ctx, f.tenant, e.ID, 0, escrow.ShipRequest{Carrier: "c", TrackingNumber: "t"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Deliver(ctx, f.tenant, e.ID, 0, escrow.DeliverRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	auto, disputed := delivered(), delivered()
+	if _, err := write(f, func(tx pgx.Tx) (escrow.Escrow, error) {
+		return f.svc.OpenDispute(ctx, tx, f.tenant, disputed.ID, nil, f.clock.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	none := decimal.Zero
+	st, err := write(f, func(tx pgx.Tx) (escrow.Settlement, error) {
+		return f.svc.SettleDispute(ctx, tx, f.tenant, disputed.ID, escrow.SettleInput{Refund: &none, CoveredBefore: decimal.Zero, Reason: "seller right"}, f.clock.Now())
+	})
+	if err != nil || st.Release == nil || st.Release.Status != escrow.StatusPendingReview || st.Release.ReviewID == nil {
+		t.Fatalf("dispute outcome release: %v %+v", err, st.Release)
+	}
+	f.clock.Advance(49 * time.Hour)
+	if _, err := f.jobs.RunAll(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.svc.Get(ctx, f.tenant, auto.ID)
+	if !got.Pending.Equal(auto.Amount) {
+		t.Fatalf("after the inspection window: %s pending %s released %s", got.State, got.Pending, got.Released)
+	}
+	rvs, err := f.risk.ListReviews(ctx, f.tenant, risk.ReviewPending, uuid.Nil, 10)
+	if err != nil || len(rvs) != 2 {
+		t.Fatalf("pending reviews %d, %v; want the dispute outcome's and the auto-release's", len(rvs), err)
+	}
+	for _, rv := range rvs {
+		if _, err := f.risk.DecideReview(ctx, f.tenant, rv.ID, true, "", "r"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range []escrow.Escrow{auto, disputed} {
+		got, _ := f.svc.Get(ctx, f.tenant, e.ID)
+		if got.State != escrow.Completed || !got.Released.Equal(e.Amount) {
+			t.Fatalf("after the approvals: %s released %s", got.State, got.Released)
+		}
+		f.checkInvariants(got)
+	}
 }

@@ -58,7 +58,7 @@ func (s *Service) HandleAutoRelease(ctx context.Context, j jobs.Job) error {
 		if e.InspectionEndsAt == nil || now.Before(*e.InspectionEndsAt) {
 			return errNotDue
 		}
-		_, err := s.releaseAllOpen(ctx, tx, e, "auto", now)
+		_, err := s.releaseAllOpen(ctx, tx, e, TriggerAuto, now)
 		return err
 	}, same)
 	return ignoreSettled(err)

@@ -290,7 +290,7 @@ func (s *Service) payout(ctx context.Context, tx pgx.Tx, e *Escrow, kind, trigge
 	}
 	d, err := s.Gate.Decide(ctx, tx, risk.GateInput{TenantID: e.TenantID, Operation: op, SubjectType: kind, SubjectID: p.ID, EscrowID: e.ID,
 		Amount: p.Gross, Currency: e.Currency, Buyer: riskParty(e.Buyer), Seller: riskParty(e.Seller), Payee: payee, RiskContext: e.RiskContext,
-		Features: features(ctx)}, now)
+		Features: features(ctx), Unattended: trigger == TriggerAuto || trigger == TriggerDispute}, now)
 	if err != nil {
 		return Payout{}, fmt.Errorf("escrow %s: risk gate: %w", e.ID, err)
 	}

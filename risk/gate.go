@@ -46,6 +46,11 @@ type GateInput struct {
 	// before the transaction by Gate.ReadFeatures for the same tenant,
 	// parties and escrow; nil: Decide reads them in the transaction.
 	Features *FeatureSnapshot
+	// Unattended marks a release that nobody asked for at the time (the
+	// auto-release after the inspection window, a dispute outcome): the
+	// buyer is not there to enter a step-up code, so a step_up outcome
+	// becomes review, as for refunds.
+	Unattended bool
 }
 
 // GateDecision is the stored decision on one payout.
@@ -252,7 +257,7 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 	} else {
 		d = Decision{Outcome: OutcomeApprove, RulesVersion: max(h.rulesVersion, g.rules.defaults.Version()), Features: f.clone()}
 	}
-	d = applyHardRules(d, f, failures)
+	d = applyHardRules(d, f, failures, in.Operation == OperationRelease && !in.Unattended)
 
 	gd := GateDecision{ID: uuid.Must(uuid.NewV7()), Decision: d}
 	escrowID := optionalID(in.EscrowID)
@@ -312,11 +317,13 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 // applyHardRules adds the gate's own reasons to d: scoring failures make
 // the outcome at least review; a frozen party and a sanctions match block,
 // with their reason whether or not the tenant's rules gave it. Only a
-// release can be confirmed by step-up (the buyer's code, POST
-// /v1/releases/{id}/confirm), so a refund the rules would step up goes to
-// review: it would otherwise wait for a code nobody can enter and be
-// cancelled by the confirmation timeout.
-func applyHardRules(d Decision, f Features, failures []Reason) Decision {
+// release the buyer is there for can be confirmed by step-up (the
+// buyer's code, POST /v1/releases/{id}/confirm): unless confirmable, a
+// payout the rules would step up (a refund, an unattended release) goes to
+// review. It would otherwise wait for a code nobody enters, be voided by
+// the confirmation timeout, and leave the money held with nothing to move
+// it.
+func applyHardRules(d Decision, f Features, failures []Reason, confirmable bool) Decision {
 	has := func(code string) bool {
 		for _, r := range d.Reasons {
 			if r.Code == code {
@@ -329,7 +336,7 @@ func applyHardRules(d Decision, f Features, failures []Reason) Decision {
 		d.Reasons = append(d.Reasons, r)
 		d.Outcome = moreSevere(d.Outcome, OutcomeReview)
 	}
-	if d.Outcome == OutcomeStepUp && f.Operation != OperationRelease {
+	if d.Outcome == OutcomeStepUp && !confirmable {
 		d.Outcome = OutcomeReview
 	}
 	if f.PartyFrozen {
