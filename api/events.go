@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
@@ -9,12 +10,23 @@ import (
 	"github.com/escrowd/escrowd/internal/outbox"
 )
 
+// pathVar is the {name} path variable, unescaped (routes match the
+// escaped path: see New).
+func pathVar(r *http.Request, name string) string {
+	v := mux.Vars(r)[name]
+	if u, err := url.PathUnescape(v); err == nil {
+		return u
+	}
+	return v
+}
+
 // pathID parses the {name} path variable as a UUID; anything else is a
 // resource that cannot exist: 404.
 func pathID(r *http.Request, name string) (uuid.UUID, error) {
-	id, err := uuid.Parse(mux.Vars(r)[name])
+	v := pathVar(r, name)
+	id, err := uuid.Parse(v)
 	if err != nil {
-		return uuid.Nil, problemf(http.StatusNotFound, "not_found", name+" "+mux.Vars(r)[name]+" not found")
+		return uuid.Nil, problemf(http.StatusNotFound, "not_found", name+" "+v+" not found")
 	}
 	return id, nil
 }

@@ -138,7 +138,7 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 		key = ""
 	}
 	rec := audit.Record{TenantID: p.TenantID, KeyID: p.KeyID, Role: string(p.Role), Method: r.Method,
-		Route: routeTemplate(r), ResourceID: mux.Vars(r)["id"], RequestID: requestID(r.Context())}
+		Route: routeTemplate(r), ResourceID: pathVar(r, "id"), RequestID: requestID(r.Context())}
 
 	if key != "" {
 		// A panic below must not leave the key claimed for its whole lease.

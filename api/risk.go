@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/google/uuid"
-	"github.com/gorilla/mux"
 
 	"github.com/escrowd/escrowd/risk"
 )
@@ -125,7 +124,7 @@ func (s *Server) freezeParty(r *http.Request, body []byte) (any, error) {
 	if err := decodeJSON(body, &in); err != nil {
 		return nil, err
 	}
-	return s.risk.Freeze(r.Context(), principal(r).TenantID, mux.Vars(r)["id"], in.Reason)
+	return s.risk.Freeze(r.Context(), principal(r).TenantID, pathVar(r, "id"), in.Reason)
 }
 
 // unfreezeParty answers POST /v1/parties/{id}/unfreeze; the body, if any,
@@ -137,5 +136,5 @@ func (s *Server) unfreezeParty(r *http.Request, body []byte) (any, error) {
 			return nil, err
 		}
 	}
-	return s.risk.Unfreeze(r.Context(), principal(r).TenantID, mux.Vars(r)["id"])
+	return s.risk.Unfreeze(r.Context(), principal(r).TenantID, pathVar(r, "id"))
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -219,6 +220,16 @@ func TestFreezeAPI(t *testing.T) {
 	var n int
 	if err := e.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE tenant_id = $1 AND type IN ('party.frozen', 'party.unfrozen') AND subject_id = 'seller-77'`, e.tenantA).Scan(&n); err != nil || n != 2 {
 		t.Errorf("%d freeze events (%v), want 2", n, err)
+	}
+	// A party id with a "/" (escrows accept any printable id) is
+	// addressed escaped.
+	got = e.must(http.StatusOK, req{method: http.MethodPost, path: "/v1/parties/" + url.PathEscape("shop/42 é") + "/freeze", role: tenants.RoleRiskReviewer,
+		body: map[string]any{"reason": "fraud ring"}}).json(t)
+	if got["party_id"] != "shop/42 é" {
+		t.Fatalf("freeze of an escaped id: %v", got)
+	}
+	if ok, err := risk.IsFrozen(context.Background(), e.db.Pool, e.tenantA, "shop/42 é"); !ok || err != nil {
+		t.Fatalf("shop/42 é not frozen: %v", err)
 	}
 }
 

@@ -83,7 +83,10 @@ func New(d Deps) *Server {
 		s.reg = prometheus.NewRegistry()
 	}
 	s.reg.MustRegister(s.metrics.requests, s.metrics.latency)
-	s.router = mux.NewRouter()
+	// Routes match the escaped path, so a path variable may hold an
+	// escaped "/" (a marketplace's party id "shop/42" is
+	// /v1/parties/shop%2F42/freeze); pathVar unescapes it.
+	s.router = mux.NewRouter().UseEncodedPath()
 	s.router.NotFoundHandler = s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(http.StatusNotFound, "route_not_found", "no route "+r.URL.Path))
 	}))
