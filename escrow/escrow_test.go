@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -743,5 +744,46 @@ func TestTimelineHidesTheCode(t *testing.T) {
 	}
 	if !seen {
 		t.Fatal("no release.confirmation_required in the timeline")
+	}
+}
+
+// TestRefundLeavesOutTheBuyersLocation: the escrow's risk context is the
+// buyer's session; on a refund the seller acts, so the buyer's country is
+// not compared with the seller's (a spurious ip_country_mismatch on every
+// cross-border refund), while a release still compares it with the
+// buyer's.
+func TestRefundLeavesOutTheBuyersLocation(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	reasons := func(p escrow.Payout) []string {
+		var out []string
+		for _, r := range p.Risk.Reasons {
+			out = append(out, r.Code)
+		}
+		return out
+	}
+	ordered := func(ref, country string) escrow.Escrow {
+		return f.fund(f.create("100.00", "USD", func(r *escrow.CreateRequest) {
+			r.OrderRef, r.RiskContext = ref, &escrow.RiskContextInput{Country: country}
+		}), "100.00")
+	}
+	e := ordered("refunded", "DE")
+	if e.Buyer.Country == e.Seller.Country || e.Buyer.Country != "DE" {
+		t.Fatalf("fixture: buyer %s seller %s; want a DE buyer and a foreign seller", e.Buyer.Country, e.Seller.Country)
+	}
+	r, err := f.svc.Refund(ctx, f.tenant, e.ID, 0, escrow.RefundRequest{Amount: "100.00", Reason: "not shipped"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reasons(r.Refund); slices.Contains(got, risk.ReasonIPCountryMismatch) || !slices.Contains(got, risk.ReasonCrossBorder) {
+		t.Fatalf("refund reasons %v: want cross_border and no ip_country_mismatch", got)
+	}
+	e = ordered("released", "FR")
+	rel, err := f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reasons(rel.Release); !slices.Contains(got, risk.ReasonIPCountryMismatch) {
+		t.Fatalf("release reasons %v: the buyer's session in FR, buyer in DE, want ip_country_mismatch", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/google/uuid"
@@ -289,7 +290,7 @@ func (s *Service) payout(ctx context.Context, tx pgx.Tx, e *Escrow, kind, trigge
 		op, payee = risk.OperationRefund, e.Buyer.ID
 	}
 	d, err := s.Gate.Decide(ctx, tx, risk.GateInput{TenantID: e.TenantID, Operation: op, SubjectType: kind, SubjectID: p.ID, EscrowID: e.ID,
-		Amount: p.Gross, Currency: e.Currency, Buyer: riskParty(e.Buyer), Seller: riskParty(e.Seller), Payee: payee, RiskContext: e.RiskContext,
+		Amount: p.Gross, Currency: e.Currency, Buyer: riskParty(e.Buyer), Seller: riskParty(e.Seller), Payee: payee, RiskContext: actingContext(*e, kind),
 		Features: features(ctx), Unattended: trigger == TriggerAuto || trigger == TriggerDispute}, now)
 	if err != nil {
 		return Payout{}, fmt.Errorf("escrow %s: risk gate: %w", e.ID, err)
@@ -430,6 +431,22 @@ func (s *Service) settle(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Tim
 	}
 	e.announce("escrow."+string(to), nil)
 	return nil
+}
+
+// actingContext is the risk context of the party acting on a payout of
+// kind. The escrow's context is the buyer's session when it was opened:
+// it describes the buyer acting on a release, but not the seller acting
+// on a refund, so a refund's context leaves out the buyer's location (ip,
+// country), which would otherwise be compared with the seller's country
+// (ip_country_mismatch on every cross-border refund).
+func actingContext(e Escrow, kind string) map[string]string {
+	if kind != KindRefund {
+		return e.RiskContext
+	}
+	out := maps.Clone(e.RiskContext)
+	delete(out, "ip")
+	delete(out, "country")
+	return out
 }
 
 func riskParty(p Party) risk.Party { return risk.Party{ID: p.ID, Name: p.Name, Country: p.Country} }
