@@ -88,8 +88,11 @@ func ParseCSVMappingParams(get func(string) string) (CSVMappingParams, error) {
 	m := &out.Mapping
 	m.DefaultCurrency = strings.TrimSpace(get(ParamDefaultCurrency))
 	m.StatementID = strings.TrimSpace(get(ParamStatementID))
-	if len(m.StatementID) > maxRefLength {
+	switch {
+	case len(m.StatementID) > maxRefLength:
 		errs.Add(ParamStatementID, fmt.Sprintf("at most %d characters", maxRefLength))
+	case !utf8.ValidString(m.StatementID) || strings.ContainsRune(m.StatementID, 0):
+		errs.Add(ParamStatementID, "must be UTF-8 text without NUL")
 	}
 	m.DateLayout = get(ParamDateLayout)
 	if v := get(ParamDecimalComma); v != "" {

@@ -405,3 +405,21 @@ func TestImportOverlappingCSVExports(t *testing.T) {
 		t.Fatalf("without skip_duplicates: %+v, %v", res, err)
 	}
 }
+
+// TestCSVStatementIDText: the statement_id parameter is stored as the
+// statement's id, so bytes PostgreSQL refuses in text (not UTF-8, NUL)
+// are a 422 naming it, not a 500 from the database.
+func TestCSVStatementIDText(t *testing.T) {
+	for _, id := range []string{"stmt-\xff", "stmt-\x00-1"} {
+		_, err := reconcile.ParseCSVMappingParams(func(k string) string {
+			if k == reconcile.ParamStatementID {
+				return id
+			}
+			return ""
+		})
+		var errs valid.Errors
+		if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Field != reconcile.ParamStatementID {
+			t.Errorf("statement_id %q: %v, want a validation error naming statement_id", id, err)
+		}
+	}
+}
