@@ -334,23 +334,5 @@ func (s *Screener) score(qr [][]rune, qw []float64, n *screenName, sims map[int3
 		len(qr) == len(n.tokens) && !(qAll && eAll):
 		return 0, false
 	}
-	score := (qSum + eSum) / (qTotal + n.weight)
-	// A listed person named without one of their names (the patronymic,
-	// a middle name, a second surname: "Vladimir Putin" for "Vladimir
-	// Vladimirovich PUTIN") leaves that name unmatched and the average
-	// below the threshold. When every one of at least two query tokens
-	// matches a listed individual's name that has exactly one name more,
-	// the query's own coverage counts, discounted for the missing name.
-	// Not for entities: "International Trading Company" is not
-	// "MULTITEX INTERNATIONAL TRADING".
-	if qAll && len(qr) >= 2 && len(n.tokens) == len(qr)+1 && s.entries[n.entry].Type == SDNTypeIndividual {
-		score = max(score, droppedNameFactor*qSum/qTotal)
-	}
-	return score, true
+	return (qSum + eSum) / (qTotal + n.weight), true
 }
-
-// droppedNameFactor discounts the query coverage of a name that leaves out
-// one of the listed names (see score): an exact match of the others
-// scores 0.95, above the default threshold, and a misspelt one falls
-// below it.
-const droppedNameFactor = 0.95
