@@ -569,7 +569,7 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 	// the escrow closes when nothing is.
 	if trigger := voidedClosing(voided); trigger != "" {
 		reason := "rest of the " + trigger + " after chargeback " + in.PSPRef
-		if e.State == closedBy[trigger] { // an expiry closes before its refund is through
+		if closingTrigger(e.State) != "" { // closed already: an expiry closes before its refund is through
 			err = s.refundClosed(ctx, tx, &e, reason, now)
 		} else {
 			e.State = closedBy[trigger]

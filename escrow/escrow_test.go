@@ -787,3 +787,41 @@ func TestRefundLeavesOutTheBuyersLocation(t *testing.T) {
 		t.Fatalf("release reasons %v: the buyer's session in FR, buyer in DE, want ip_country_mismatch", got)
 	}
 }
+
+// TestExpiryAroundAWaitingRefund: at the funding deadline a
+// cancellation's refund still waits for review; the escrow expires
+// anyway (it used to fail the expiry job until its attempts ran out) and
+// after the review is rejected it cannot be funded.
+func TestExpiryAroundAWaitingRefund(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.risk.PutRules(ctx, f.tenant, risk.RuleSetInput{Rules: []risk.Rule{
+		{ID: "hold_refunds", When: "operation == 'refund'", Action: risk.OutcomeReview, Reason: "manual_check"}}}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	e := f.fund(f.create("70.00", "EUR", func(r *escrow.CreateRequest) { h := 24; r.Terms = &escrow.TermsInput{FundingDeadlineHours: &h} }), "20.00")
+	c, err := f.svc.Cancel(ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "buyer changed mind"})
+	if err != nil || c.Refund.Status != escrow.StatusPendingReview {
+		t.Fatalf("cancel: %v %+v", err, c.Refund)
+	}
+	f.clock.Advance(25 * time.Hour)
+	if _, err := f.jobs.RunAll(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.svc.Get(ctx, f.tenant, e.ID)
+	if got.State != escrow.Expired || !got.Pending.Equal(dec("20")) || got.ClosedAt == nil {
+		t.Fatalf("at the deadline: %s pending %s closed %v; want expired with the refund pending", got.State, got.Pending, got.ClosedAt)
+	}
+	f.checkInvariants(got)
+	if _, err := f.risk.DecideReview(ctx, f.tenant, *c.Refund.ReviewID, false, "", "tester"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Fund(ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: "50.00", Currency: "EUR", PaymentRef: "late"}); !errors.Is(err, escrow.ErrInvalidState) {
+		t.Fatalf("funding after the deadline: %v, want ErrInvalidState", err)
+	}
+	got, _ = f.svc.Get(ctx, f.tenant, e.ID)
+	if got.State != escrow.Expired || !got.Held().Equal(dec("20")) || count(f.events(got), "escrow.expired") != 1 {
+		t.Fatalf("after the rejection: %s held %s, events %v", got.State, got.Held(), f.events(got))
+	}
+	f.checkInvariants(got)
+}

@@ -29,7 +29,16 @@ func (s *Service) HandleExpire(ctx context.Context, j jobs.Job) error {
 		if now.Before(e.FundingDeadlineAt) || e.FundedAt != nil {
 			return errNotDue
 		}
-		if _, err := s.returnAll(ctx, tx, e, "expire", "funding deadline passed", now); err != nil {
+		const reason = "funding deadline passed"
+		if e.Pending.IsPositive() {
+			// A refund already waits for the gate (a cancellation's, a
+			// dispute outcome's): it stands, and the escrow expires
+			// around it; anything else it holds goes back to the buyer.
+			e.State, e.ClosedAt = Expired, &now
+			e.announce("escrow.expired", map[string]any{"reason": reason})
+			return s.refundClosed(ctx, tx, e, reason, now)
+		}
+		if _, err := s.returnAll(ctx, tx, e, "expire", reason, now); err != nil {
 			return err
 		}
 		if e.State != Expired {
@@ -38,7 +47,7 @@ func (s *Service) HandleExpire(ctx context.Context, j jobs.Job) error {
 			// so it cannot be funded any more, and what the gate kept
 			// is moved by the review's approval or by a refund.
 			e.State, e.ClosedAt = Expired, &now
-			e.announce("escrow.expired", map[string]any{"reason": "funding deadline passed"})
+			e.announce("escrow.expired", map[string]any{"reason": reason})
 		}
 		return nil
 	}, same)
