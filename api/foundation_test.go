@@ -425,8 +425,13 @@ func TestEventsPolling(t *testing.T) {
 
 func TestMethodNotAllowedSaysAllow(t *testing.T) {
 	e := newEnv(t)
-	got := e.must(405, req{method: "DELETE", path: "/v1/webhook-endpoints", role: tenants.RoleMarketplace})
-	if got.header.Get("Allow") != "GET, POST" {
-		t.Fatalf("Allow %q, want %q", got.header.Get("Allow"), "GET, POST")
+	for path, want := range map[string]string{
+		"/v1/webhook-endpoints":        "GET, POST",
+		"/v1/parties/shop%2F42/freeze": "POST", // routes match the escaped path
+	} {
+		got := e.must(405, req{method: "DELETE", path: path, role: tenants.RoleMarketplace})
+		if got.header.Get("Allow") != want {
+			t.Fatalf("%s: Allow %q, want %q", path, got.header.Get("Allow"), want)
+		}
 	}
 }

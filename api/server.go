@@ -110,7 +110,7 @@ func (s *Server) allowed(r *http.Request) []string {
 		if err != nil {
 			return nil
 		}
-		if ok, _ := regexp.MatchString(re, r.URL.Path); ok {
+		if ok, _ := regexp.MatchString(re, r.URL.EscapedPath()); ok {
 			methods, _ := rt.GetMethods()
 			out = append(out, methods...)
 		}
