@@ -519,10 +519,9 @@ func TestCreateValidation(t *testing.T) {
 func TestNoCancelWhilePayoutsWait(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if _, err := f.risk.PutRules(ctx, f.tenant, risk.RuleSetInput{Rules: []risk.Rule{
-		{ID: "review_all", When: "operation == 'release'", Action: risk.OutcomeReview, Reason: "manual_check"}}}, "test"); err != nil {
-		t.Fatal(err)
-	}
+	f.rules(
+		risk.Rule{ID: "review_all", When: "operation == 'release'", Action: risk.OutcomeReview, Reason: "manual_check"},
+	)
 	e := f.fund(f.create("100.00", "EUR", nil), "100.00")
 	r, err := f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{})
 	if err != nil || r.Release.Status != escrow.StatusPendingReview || r.Release.ReviewID == nil {
@@ -592,10 +591,9 @@ func TestExpiryHeldBackByTheGate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)
 			ctx := context.Background()
-			if _, err := f.risk.PutRules(ctx, f.tenant, risk.RuleSetInput{Rules: []risk.Rule{
-				{ID: "hold_refunds", When: "operation == 'refund'", Action: c.outcome, Reason: "manual_check"}}}, "test"); err != nil {
-				t.Fatal(err)
-			}
+			f.rules(
+				risk.Rule{ID: "hold_refunds", When: "operation == 'refund'", Action: c.outcome, Reason: "manual_check"},
+			)
 			e := f.fund(f.create("70.00", "EUR", func(r *escrow.CreateRequest) { h := 24; r.Terms = &escrow.TermsInput{FundingDeadlineHours: &h} }), "20.00")
 			f.clock.Advance(25 * time.Hour)
 			if _, err := f.jobs.RunAll(ctx, 10); err != nil {
@@ -639,9 +637,7 @@ func TestExpiryHeldBackByTheGate(t *testing.T) {
 			}
 			// The money the gate kept is refunded by hand, once the
 			// rule allows it.
-			if _, err := f.risk.PutRules(ctx, f.tenant, risk.RuleSetInput{Rules: []risk.Rule{}}, "test"); err != nil {
-				t.Fatal(err)
-			}
+			f.rules()
 			r, err := f.svc.Refund(ctx, f.tenant, e.ID, 0, escrow.RefundRequest{Amount: "20.00", Reason: "deadline passed"})
 			if err != nil || r.Escrow.State != escrow.Expired || !r.Escrow.Held().IsZero() || !r.Escrow.Refunded.Equal(dec("20")) {
 				t.Fatalf("refund in the expired escrow: %v %+v", err, r.Escrow)
@@ -668,11 +664,10 @@ func count(evs []event, typ string) int {
 func TestFreezeStopsHeldPayouts(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if _, err := f.risk.PutRules(ctx, f.tenant, risk.RuleSetInput{Rules: []risk.Rule{
-		{ID: "review_small", When: "operation == 'release' && amount_usd_cents < 100000", Action: risk.OutcomeReview, Reason: "manual_check"},
-		{ID: "large", When: "amount_usd_cents > 1000000", Action: risk.OutcomeStepUp, Reason: risk.ReasonLargeAmount}}}, "test"); err != nil {
-		t.Fatal(err)
-	}
+	f.rules(
+		risk.Rule{ID: "review_small", When: "operation == 'release' && amount_usd_cents < 100000", Action: risk.OutcomeReview, Reason: "manual_check"},
+		risk.Rule{ID: "large", When: "amount_usd_cents > 1000000", Action: risk.OutcomeStepUp, Reason: risk.ReasonLargeAmount},
+	)
 	reviewed := f.fund(f.create("100.00", "USD", nil), "100.00")
 	rr, err := f.svc.Release(ctx, f.tenant, reviewed.ID, 0, escrow.ReleaseRequest{})
 	if err != nil || rr.Release.Status != escrow.StatusPendingReview {
@@ -795,10 +790,9 @@ func TestRefundLeavesOutTheBuyersLocation(t *testing.T) {
 func TestExpiryAroundAWaitingRefund(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if _, err := f.risk.PutRules(ctx, f.tenant, risk.RuleSetInput{Rules: []risk.Rule{
-		{ID: "hold_refunds", When: "operation == 'refund'", Action: risk.OutcomeReview, Reason: "manual_check"}}}, "test"); err != nil {
-		t.Fatal(err)
-	}
+	f.rules(
+		risk.Rule{ID: "hold_refunds", When: "operation == 'refund'", Action: risk.OutcomeReview, Reason: "manual_check"},
+	)
 	e := f.fund(f.create("70.00", "EUR", func(r *escrow.CreateRequest) { h := 24; r.Terms = &escrow.TermsInput{FundingDeadlineHours: &h} }), "20.00")
 	c, err := f.svc.Cancel(ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "buyer changed mind"})
 	if err != nil || c.Refund.Status != escrow.StatusPendingReview {
@@ -824,4 +818,12 @@ func TestExpiryAroundAWaitingRefund(t *testing.T) {
 		t.Fatalf("after the rejection: %s held %s, events %v", got.State, got.Held(), f.events(got))
 	}
 	f.checkInvariants(got)
+}
+
+// rules replaces the tenant's risk rules with rules (none: no rule holds).
+func (f *fixture) rules(rules ...risk.Rule) {
+	f.t.Helper()
+	if _, err := f.risk.PutRules(context.Background(), f.tenant, risk.RuleSetInput{Rules: append([]risk.Rule{}, rules...)}, "test"); err != nil {
+		f.t.Fatal(err)
+	}
 }

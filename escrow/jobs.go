@@ -30,12 +30,15 @@ func (s *Service) HandleExpire(ctx context.Context, j jobs.Job) error {
 			return errNotDue
 		}
 		const reason = "funding deadline passed"
+		expire := func() {
+			e.State, e.ClosedAt = Expired, &now
+			e.announce("escrow.expired", map[string]any{"reason": reason})
+		}
 		if e.Pending.IsPositive() {
 			// A refund already waits for the gate (a cancellation's, a
 			// dispute outcome's): it stands, and the escrow expires
 			// around it; anything else it holds goes back to the buyer.
-			e.State, e.ClosedAt = Expired, &now
-			e.announce("escrow.expired", map[string]any{"reason": reason})
+			expire()
 			return s.refundClosed(ctx, tx, e, reason, now)
 		}
 		if _, err := s.returnAll(ctx, tx, e, "expire", reason, now); err != nil {
@@ -46,8 +49,7 @@ func (s *Service) HandleExpire(ctx context.Context, j jobs.Job) error {
 			// deadline has passed all the same: the escrow expires now,
 			// so it cannot be funded any more, and what the gate kept
 			// is moved by the review's approval or by a refund.
-			e.State, e.ClosedAt = Expired, &now
-			e.announce("escrow.expired", map[string]any{"reason": reason})
+			expire()
 		}
 		return nil
 	}, same)
