@@ -88,11 +88,10 @@ func ParseCSVMappingParams(get func(string) string) (CSVMappingParams, error) {
 	m := &out.Mapping
 	m.DefaultCurrency = strings.TrimSpace(get(ParamDefaultCurrency))
 	m.StatementID = strings.TrimSpace(get(ParamStatementID))
-	switch {
-	case len(m.StatementID) > maxRefLength:
+	if len(m.StatementID) > maxRefLength {
 		errs.Add(ParamStatementID, fmt.Sprintf("at most %d characters", maxRefLength))
-	case !utf8.ValidString(m.StatementID) || strings.ContainsRune(m.StatementID, 0):
-		errs.Add(ParamStatementID, "must be UTF-8 text without NUL")
+	} else if err := storableText(m.StatementID); err != nil {
+		errs.Add(ParamStatementID, err.Error())
 	}
 	m.DateLayout = get(ParamDateLayout)
 	if v := get(ParamDecimalComma); v != "" {
