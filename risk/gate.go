@@ -188,7 +188,9 @@ func (in GateInput) validate() error {
 // come from risk's own tables (see Observe); the tenant's current rule set
 // scores them. A review outcome opens a review; step_up opens a challenge
 // whose code is in StepUpCode; review, step_up and block write a
-// risk.alert event. Both names' screenings are stored.
+// risk.alert event. Both names' screenings are stored. The decision
+// records whether a step_up rule held (StepUpAsked) even when review or
+// block won, for StepUpAfterReview.
 //
 // Database errors are returned (the caller's transaction retries or
 // fails). Any other error while scoring — no USD rate, a rule that fails
@@ -322,7 +324,9 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 // payout the rules would step up (a refund, an unattended release) goes to
 // review. It would otherwise wait for a code nobody enters, be voided by
 // the confirmation timeout, and leave the money held with nothing to move
-// it.
+// it. StepUpAsked is left as the rules set it: whether a step-up is owed
+// after a review is for the payout's owner to tell (escrow asks only for
+// a release the buyer is there for).
 func applyHardRules(d Decision, f Features, failures []Reason, confirmable bool) Decision {
 	has := func(code string) bool {
 		for _, r := range d.Reasons {
@@ -430,9 +434,9 @@ func queueDecision(b *db.Batch, in GateInput, d GateDecision, now time.Time) err
 	}
 	b.Queue(`
 		INSERT INTO risk_decisions (id, tenant_id, operation, subject_type, subject_id, escrow_id, amount, currency,
-			outcome, score, reasons, rules_version, features, created_at, buyer_id, seller_id, review_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+			outcome, score, reasons, rules_version, features, created_at, buyer_id, seller_id, review_id, step_up_asked)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		d.ID, in.TenantID, in.Operation, in.SubjectType, in.SubjectID, optionalID(in.EscrowID), in.Amount, strings.ToUpper(in.Currency),
-		d.Outcome, d.Score, reasons, d.RulesVersion, features, now, in.Buyer.ID, in.Seller.ID, d.ReviewID)
+		d.Outcome, d.Score, reasons, d.RulesVersion, features, now, in.Buyer.ID, in.Seller.ID, d.ReviewID, d.StepUpAsked)
 	return nil
 }

@@ -186,3 +186,30 @@ func (s *RuleStore) put(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, in Rul
 	}
 	return RuleSetView{RuleSet: rs, CreatedAt: &now, CreatedBy: by}, nil
 }
+
+// stepUpAsked returns a stored decision's StepUpAsked: recorded, or, for a
+// decision stored before risk_decisions.step_up_asked existed (NULL),
+// derived from its reasons and the rule set of its version (rule sets never
+// change once stored; version 1 is DefaultRules): a reason whose rule's
+// action is step_up, held or failed, asked for it.
+func (s *RuleStore) stepUpAsked(ctx context.Context, q db.Querier, tenant uuid.UUID, recorded *bool, reasons []Reason, version int) (bool, error) {
+	if recorded != nil {
+		return *recorded, nil
+	}
+	rules := s.defaults.set.Rules
+	if version != s.defaults.Version() {
+		v, err := loadRuleSet(ctx, q, tenant, version)
+		if err != nil {
+			return false, err
+		}
+		rules = v.Rules
+	}
+	for _, r := range reasons {
+		for _, rule := range rules {
+			if rule.ID == r.Rule && rule.Action == OutcomeStepUp {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}

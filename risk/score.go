@@ -21,7 +21,11 @@ const (
 // outranks step-up: the buyer's code proves who confirms, not that the
 // payout is sound, so a payout a rule, the score or a scoring error sends
 // to review waits for a person even when it is also large (issue 6: an
-// error while scoring gives review; score ≥ 65 gives review).
+// error while scoring gives review; score ≥ 65 gives review). The step-up
+// is not dropped: Decision.StepUpAsked records it, and once the review is
+// approved a release the buyer can confirm still waits for the buyer's
+// code (Gate.StepUpAfterReview), since a reviewer's approval says the
+// payout is sound, not that the payer confirmed it.
 func severity(outcome string) int {
 	switch outcome {
 	case OutcomeBlock:
@@ -64,6 +68,11 @@ type Decision struct {
 	Reasons []Reason `json:"reasons"`
 	// RulesVersion is the version of the rule set used.
 	RulesVersion int `json:"rules_version"`
+	// StepUpAsked is true when a rule whose action is step_up held, or
+	// could not be evaluated (failing closed: it may have held), whatever
+	// outcome won. A review or block outranks it, but the step-up stays
+	// owed: see Gate.StepUpAfterReview.
+	StepUpAsked bool `json:"step_up_asked"`
 	// Features are the inputs, kept so the decision can be explained
 	// and replayed.
 	Features Features `json:"features"`
@@ -77,8 +86,9 @@ type Decision struct {
 // reaches the review threshold; approve otherwise. It fails closed: a
 // rule that cannot be evaluated (a missing context key, division by
 // zero, the cost limit) adds a ReasonScoringError reason and makes the
-// outcome at least review. The other rules are still evaluated, so a
-// failing rule never hides a block.
+// outcome at least review, and when its action is step_up it counts as
+// asking for step-up (StepUpAsked). The other rules are still evaluated,
+// so a failing rule never hides a block.
 func (c *Compiled) Evaluate(f Features) Decision {
 	d := Decision{
 		Outcome:      OutcomeApprove,
@@ -102,6 +112,7 @@ func (c *Compiled) Evaluate(f Features) Decision {
 		if !ok {
 			d.Reasons = append(d.Reasons, Reason{Code: ReasonScoringError, Rule: r.ID})
 			d.Outcome = moreSevere(d.Outcome, OutcomeReview)
+			d.StepUpAsked = d.StepUpAsked || r.Action == OutcomeStepUp
 			continue
 		}
 		if !held {
@@ -110,6 +121,7 @@ func (c *Compiled) Evaluate(f Features) Decision {
 		score += r.Points
 		d.Reasons = append(d.Reasons, Reason{Code: r.Reason, Points: r.Points, Rule: r.ID})
 		d.Outcome = moreSevere(d.Outcome, r.Action)
+		d.StepUpAsked = d.StepUpAsked || r.Action == OutcomeStepUp
 	}
 	d.Score = min(max(score, 0), 100)
 	switch {

@@ -116,9 +116,12 @@ type DecisionRecord struct {
 	Score        int        `json:"score"`
 	Reasons      []Reason   `json:"reasons"`
 	RulesVersion int        `json:"rules_version"`
-	Features     Features   `json:"features"`
-	ReviewID     *uuid.UUID `json:"review_id,omitempty"`
-	CreatedAt    time.Time  `json:"created_at"`
+	// StepUpAsked: a step_up rule held (or could not be evaluated),
+	// whatever outcome won (Decision.StepUpAsked).
+	StepUpAsked bool       `json:"step_up_asked"`
+	Features    Features   `json:"features"`
+	ReviewID    *uuid.UUID `json:"review_id,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
 }
 
 // Decision returns one stored decision of the tenant.
@@ -128,13 +131,14 @@ func (s *Service) Decision(ctx context.Context, tenant, id uuid.UUID) (DecisionR
 		amount            decimal.Decimal
 		score, version    int64
 		reasons, features []byte
+		stepUp            *bool
 	)
 	err := s.DB.Pool.QueryRow(ctx, `
 		SELECT id, operation, subject_type, subject_id, escrow_id, buyer_id, seller_id, amount, currency, outcome, score, reasons,
-			rules_version, features, review_id, created_at
+			rules_version, features, review_id, created_at, step_up_asked
 		FROM risk_decisions WHERE tenant_id = $1 AND id = $2`, tenant, id).
 		Scan(&d.ID, &d.Operation, &d.SubjectType, &d.SubjectID, &d.EscrowID, &d.BuyerID, &d.SellerID, &amount, &d.Currency, &d.Outcome,
-			&score, &reasons, &version, &features, &d.ReviewID, &d.CreatedAt)
+			&score, &reasons, &version, &features, &d.ReviewID, &d.CreatedAt, &stepUp)
 	if db.IsNoRows(err) {
 		return DecisionRecord{}, fmt.Errorf("decision %s: %w", id, ErrNotFound)
 	}
@@ -153,6 +157,9 @@ func (s *Service) Decision(ctx context.Context, tenant, id uuid.UUID) (DecisionR
 		return DecisionRecord{}, fmt.Errorf("risk: decision %s features: %w", id, err)
 	}
 	d.Reasons = nonNilReasons(d.Reasons)
+	if d.StepUpAsked, err = s.Gate.rules.stepUpAsked(ctx, s.DB.Pool, tenant, stepUp, d.Reasons, d.RulesVersion); err != nil {
+		return DecisionRecord{}, fmt.Errorf("risk: decision %s: %w", id, err)
+	}
 	return d, nil
 }
 
