@@ -328,3 +328,43 @@ func TestSanctionsFalsePositiveCleared(t *testing.T) {
 		t.Fatalf("after the revocation: %v", r)
 	}
 }
+
+// TestApprovedLargeReleaseAsksTheBuyer: a release over USD 10,000 that
+// also scores for review is approved by a risk reviewer; the answer says
+// the release now awaits the buyer's confirmation, the code comes in
+// release.confirmation_required, and only the code pays the seller.
+func TestApprovedLargeReleaseAsksTheBuyer(t *testing.T) {
+	e := newEnv(t)
+	e.loadRates(e.tenantA)
+	e.must(200, req{method: "PUT", path: "/v1/risk/rules", role: tenants.RoleAdmin, body: map[string]any{"rules": []any{
+		risk.DefaultRules().Rules[0], map[string]any{"id": "suspect", "when": "true", "points": 70, "reason": "suspect"}}}})
+	id := e.newEscrow(e.tenantA, "PO-large", "12000.00", "USD", nil)["id"].(string)
+	e.escrowAct(e.tenantA, id, "fund", map[string]any{"amount": "12000.00", "currency": "USD", "payment_ref": "pay-large"}, 200)
+	rel := e.escrowAct(e.tenantA, id, "release", nil, 200)["release"].(map[string]any)
+	if rel["status"] != "pending_review" || rel["review_id"] == nil {
+		t.Fatalf("release: %v", rel)
+	}
+	relID := rel["id"].(string)
+	got := e.must(200, req{method: "POST", path: "/v1/risk/reviews/" + rel["review_id"].(string) + "/approve", role: tenants.RoleRiskReviewer,
+		body: map[string]any{"note": "known buyer"}}).json(t)
+	if got["status"] != "approved" || got["subject_status"] != "awaiting_confirmation" {
+		t.Fatalf("approve answer %v, want approved with subject_status awaiting_confirmation", got)
+	}
+	if ev := e.lastEvent(e.tenantA, "risk.review_decided"); ev["subject_status"] != "awaiting_confirmation" {
+		t.Errorf("risk.review_decided %v, want subject_status awaiting_confirmation", ev)
+	}
+	after := e.must(200, req{method: "GET", path: "/v1/releases/" + relID, role: mp}).json(t)
+	es := e.must(200, req{method: "GET", path: "/v1/escrows/" + id, role: mp}).json(t)
+	if after["status"] != "awaiting_confirmation" || es["pending_amount"] != "12000.00" || es["released_amount"] != "0.00" {
+		t.Fatalf("after the approval: release %v, escrow %v", after, es)
+	}
+	ev := e.lastEvent(e.tenantA, "release.confirmation_required")
+	code, _ := ev["code"].(string)
+	if ev["release_id"] != relID || len(code) != 6 {
+		t.Fatalf("release.confirmation_required %v", ev)
+	}
+	ok := e.must(200, req{method: "POST", path: "/v1/releases/" + relID + "/confirm", role: mp, body: map[string]any{"code": code}}).json(t)
+	if ok["release"].(map[string]any)["status"] != "completed" || ok["escrow"].(map[string]any)["released_amount"] != "12000.00" {
+		t.Fatalf("the buyer's code: %v", ok)
+	}
+}

@@ -97,7 +97,7 @@ func (s *Service) HandleConfirmationTimeout(ctx context.Context, j jobs.Job) err
 		if err != nil || po.Status != StatusAwaitingConfirmation {
 			return po, err
 		}
-		po, _, err = s.resolve(ctx, tx, tenant, id, false, s.Clock.Now())
+		po, _, err = s.resolve(ctx, tx, tenant, id, false, nil, s.Clock.Now())
 		return po, err
 	})
 	if errors.Is(err, ErrReleaseNotFound) {

@@ -291,7 +291,7 @@ func (s *Service) payout(ctx context.Context, tx pgx.Tx, e *Escrow, kind, trigge
 	}
 	d, err := s.Gate.Decide(ctx, tx, risk.GateInput{TenantID: e.TenantID, Operation: op, SubjectType: kind, SubjectID: p.ID, EscrowID: e.ID,
 		Amount: p.Gross, Currency: e.Currency, Buyer: riskParty(e.Buyer), Seller: riskParty(e.Seller), Payee: payee, RiskContext: actingContext(*e, kind),
-		Features: features(ctx), Unattended: trigger == TriggerAuto || trigger == TriggerDispute}, now)
+		Features: features(ctx), Unattended: unattended(trigger)}, now)
 	if err != nil {
 		return Payout{}, fmt.Errorf("escrow %s: risk gate: %w", e.ID, err)
 	}
@@ -312,12 +312,8 @@ func (s *Service) payout(ctx context.Context, tx pgx.Tx, e *Escrow, kind, trigge
 	case risk.OutcomeReview, risk.OutcomeStepUp:
 		if d.Outcome == risk.OutcomeReview {
 			p.Status, p.ReviewID = StatusPendingReview, d.ReviewID
-		} else {
-			p.Status = StatusAwaitingConfirmation
-			if err := jobs.Schedule(ctx, tx, jobs.Job{TenantID: e.TenantID, Kind: JobConfirmationTimeout, DedupeKey: p.ID.String(),
-				RunAt: now.Add(ConfirmationTimeout), Payload: payoutJobPayload(e.TenantID, p.ID)}, now); err != nil {
-				return Payout{}, err
-			}
+		} else if err := awaitConfirmation(ctx, tx, &p, now); err != nil {
+			return Payout{}, err
 		}
 		pending, err := ledger.PostPending(ctx, tx, entry)
 		if err != nil {
@@ -334,6 +330,27 @@ func (s *Service) payout(ctx context.Context, tx pgx.Tx, e *Escrow, kind, trigge
 	e.announcePayout(p, d)
 	return p, nil
 }
+
+// awaitConfirmation makes p, whose ledger entry is pending, wait for the
+// buyer's step-up code (the challenge the gate opened): status
+// awaiting_confirmation, and voided by HandleConfirmationTimeout unless
+// confirmed within ConfirmationTimeout. A step_up outcome comes here, and
+// so does an approved review whose decision still owes the step-up
+// (resolve).
+func awaitConfirmation(ctx context.Context, tx pgx.Tx, p *Payout, now time.Time) error {
+	p.Status = StatusAwaitingConfirmation
+	return jobs.Schedule(ctx, tx, jobs.Job{TenantID: p.TenantID, Kind: JobConfirmationTimeout, DedupeKey: p.ID.String(),
+		RunAt: now.Add(ConfirmationTimeout), Payload: payoutJobPayload(p.TenantID, p.ID)}, now)
+}
+
+// unattended reports whether a payout of trigger was asked for by nobody
+// at the time (the auto-release after the inspection window, a dispute
+// outcome): the buyer is not there to confirm it with a step-up code.
+func unattended(trigger string) bool { return trigger == TriggerAuto || trigger == TriggerDispute }
+
+// buyerConfirms reports whether the buyer can confirm p with a step-up
+// code: a release the buyer is there for.
+func buyerConfirms(p Payout) bool { return p.Kind == KindRelease && !unattended(p.Trigger) }
 
 // payoutEntry is the ledger entry of a payout: the escrow account debited
 // the gross; the payee's payable account credited the net; fees credited.

@@ -18,14 +18,20 @@ import (
 // "refund" subjects): approval commits the pending ledger entry, rejection
 // (or expiry) voids it and the money stays in escrow. While the escrow is
 // disputed an approval is refused (but that of a refund an earlier
-// dispute's outcome decided), so the review stays pending.
-func (s *Service) ResolveReview(ctx context.Context, tx pgx.Tx, rv risk.Review, approved bool, now time.Time) error {
-	_, _, err := s.resolve(ctx, tx, rv.TenantID, rv.SubjectID, approved, now)
-	return err
+// dispute's outcome decided), so the review stays pending. An approved
+// release the buyer is there for, whose gate decision also asked for
+// step-up (over USD 10,000 while the score sent it to review), is not
+// committed: it waits for the buyer's code as a step_up outcome does
+// (risk.Gate.StepUpAfterReview), the money held. It returns the payout's
+// status.
+func (s *Service) ResolveReview(ctx context.Context, tx pgx.Tx, rv risk.Review, approved bool, now time.Time) (string, error) {
+	p, _, err := s.resolve(ctx, tx, rv.TenantID, rv.SubjectID, approved, &rv, now)
+	return p.Status, err
 }
 
-// resolve finishes a pending payout inside tx.
-func (s *Service) resolve(ctx context.Context, tx pgx.Tx, tenant, payoutID uuid.UUID, approved bool, now time.Time) (Payout, Escrow, error) {
+// resolve finishes a pending payout inside tx; rv is the review that
+// decided it (nil for the buyer's code and the confirmation timeout).
+func (s *Service) resolve(ctx context.Context, tx pgx.Tx, tenant, payoutID uuid.UUID, approved bool, rv *risk.Review, now time.Time) (Payout, Escrow, error) {
 	p, err := loadPayout(ctx, tx, tenant, payoutID)
 	if err != nil {
 		return Payout{}, Escrow{}, err
@@ -41,8 +47,6 @@ func (s *Service) resolve(ctx context.Context, tx pgx.Tx, tenant, payoutID uuid.
 	if from != StatusPendingReview && from != StatusAwaitingConfirmation || p.EntryID == nil {
 		return Payout{}, Escrow{}, fmt.Errorf("payout %s is %s: %w", p.ID, p.Status, ErrPayoutNotAwaiting)
 	}
-	e.holdPayout(p, -1)
-	var typ string
 	if approved {
 		// While a dispute is open no release moves; a refund the outcome
 		// of an earlier dispute decided still may.
@@ -53,6 +57,20 @@ func (s *Service) resolve(ctx context.Context, tx pgx.Tx, tenant, payoutID uuid.
 		if err := risk.CheckNotFrozen(ctx, tx, tenant, e.Buyer.ID, e.Seller.ID); err != nil {
 			return Payout{}, Escrow{}, fmt.Errorf("payout %s: %w", p.ID, err)
 		}
+		// A reviewer's approval does not stand in for the buyer's code.
+		if rv != nil && from == StatusPendingReview && buyerConfirms(p) {
+			asked, err := s.stepUpAfterReview(ctx, tx, e, &p, *rv, now)
+			if err != nil {
+				return Payout{}, Escrow{}, err
+			}
+			if asked {
+				return p, e, nil
+			}
+		}
+	}
+	e.holdPayout(p, -1)
+	var typ string
+	if approved {
 		posted, err := ledger.Commit(ctx, tx, tenant, *p.EntryID, nil, now)
 		if err != nil {
 			return Payout{}, Escrow{}, fmt.Errorf("payout %s: commit: %w", p.ID, err)
@@ -82,6 +100,31 @@ func (s *Service) resolve(ctx context.Context, tx pgx.Tx, tenant, payoutID uuid.
 		return Payout{}, Escrow{}, err
 	}
 	return p, e, nil
+}
+
+// stepUpAfterReview opens the buyer's step-up challenge for p, a release
+// pending review that the review rv just approved, when the gate's
+// decision still owes it (risk.Gate.StepUpAfterReview): p then awaits
+// confirmation like a step_up outcome (awaitConfirmation), its entry still
+// pending and the escrow unchanged, and release.confirmation_required
+// hands the code to the marketplace. asked is false, and nothing is
+// written, when no step-up is owed.
+func (s *Service) stepUpAfterReview(ctx context.Context, tx pgx.Tx, e Escrow, p *Payout, rv risk.Review, now time.Time) (asked bool, err error) {
+	code, expires, ok, err := s.Gate.StepUpAfterReview(ctx, tx, rv, now)
+	if err != nil || !ok {
+		return false, err
+	}
+	from := p.Status
+	if err := awaitConfirmation(ctx, tx, p, now); err != nil {
+		return false, err
+	}
+	if err := setPayoutStatus(ctx, tx, *p, from, now); err != nil {
+		return false, err
+	}
+	err = emit(ctx, tx, e, p.Kind+".confirmation_required", map[string]any{p.Kind + "_id": p.ID, "status": p.Status, "trigger": p.Trigger,
+		"amount": fmtAmount(p.OrderAmount, e.Currency), "fee_amount": fmtAmount(p.Fee, e.Currency), "gross_amount": fmtAmount(p.Gross, e.Currency),
+		"review_id": rv.ID, "code": code, "code_expires_at": expires}, now)
+	return err == nil, err
 }
 
 // settleAfter moves the escrow once a waiting payout resolved: an approved
@@ -117,7 +160,7 @@ func (s *Service) ConfirmRelease(ctx context.Context, tenant, id uuid.UUID, code
 		}
 		switch {
 		case res.Confirmed:
-			p, e, err := s.resolve(ctx, tx, tenant, p.ID, true, now)
+			p, e, err := s.resolve(ctx, tx, tenant, p.ID, true, nil, now)
 			return ReleaseResult{Release: p, Escrow: e}, err
 		case res.Blocked:
 			e, err := load(ctx, tx, tenant, p.EscrowID, true)

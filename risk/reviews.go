@@ -59,6 +59,12 @@ type Review struct {
 	ExpiresAt   time.Time       `json:"expires_at"`
 	DecidedAt   *time.Time      `json:"decided_at,omitempty"`
 	DecidedBy   string          `json:"decided_by,omitempty"`
+	// SubjectStatus is the subject's status after the decision, as its
+	// resolver reports it; only in the answer to a decision and in its
+	// risk.review_decided event (not stored). For a payout: completed or
+	// rejected, or awaiting_confirmation when an approved release still
+	// waits for the buyer's step-up code (Gate.StepUpAfterReview).
+	SubjectStatus string `json:"subject_status,omitempty"`
 }
 
 // ResourceID names the review for the audit log.
@@ -66,9 +72,11 @@ func (r Review) ResourceID() string { return r.ID.String() }
 
 // Resolver carries out a review's decision on its subject inside the
 // review's transaction: for a "release", approve commits the pending
-// ledger entry and reject voids it. approved is false for rejected and
-// expired reviews. It may run several times (transaction retries).
-type Resolver func(ctx context.Context, tx pgx.Tx, rv Review, approved bool, now time.Time) error
+// ledger entry (or, when the buyer's step-up is still owed, opens it) and
+// reject voids it. approved is false for rejected and expired reviews. It
+// returns the subject's status after the decision ("" for none to report:
+// Review.SubjectStatus). It may run several times (transaction retries).
+type Resolver func(ctx context.Context, tx pgx.Tx, rv Review, approved bool, now time.Time) (string, error)
 
 // newReview is what opening a review needs.
 type newReview struct {
@@ -289,7 +297,7 @@ func (s *Service) decideReview(ctx context.Context, tx pgx.Tx, tenant, id uuid.U
 		return Review{}, false, err
 	}
 	if r := s.resolver(rv.SubjectType); r != nil {
-		if err := r(ctx, tx, rv, status == ReviewApproved, now); err != nil {
+		if rv.SubjectStatus, err = r(ctx, tx, rv, status == ReviewApproved, now); err != nil {
 			return Review{}, false, fmt.Errorf("risk: resolve review %s (%s %s): %w", id, rv.SubjectType, rv.SubjectID, err)
 		}
 	}
@@ -301,10 +309,14 @@ func (s *Service) decideReview(ctx context.Context, tx pgx.Tx, tenant, id uuid.U
 
 // emitDecided writes EventReviewDecided for rv.
 func emitDecided(ctx context.Context, tx pgx.Tx, rv Review, now time.Time) error {
-	_, err := outbox.Emit(ctx, tx, rv.TenantID, EventReviewDecided, rv.SubjectID.String(), map[string]any{
+	data := map[string]any{
 		"review_id": rv.ID, "subject_type": rv.SubjectType, "subject_id": rv.SubjectID, "escrow_id": rv.EscrowID, "status": rv.Status,
 		"decided_by": rv.DecidedBy,
-	}, now)
+	}
+	if rv.SubjectStatus != "" {
+		data["subject_status"] = rv.SubjectStatus
+	}
+	_, err := outbox.Emit(ctx, tx, rv.TenantID, EventReviewDecided, rv.SubjectID.String(), data, now)
 	return err
 }
 

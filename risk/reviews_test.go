@@ -31,14 +31,17 @@ func (e *env) openTestReview() (uuid.UUID, uuid.UUID) {
 func (e *env) resolverLog(fail *bool) {
 	e.t.Helper()
 	dbtest.MustExec(e.t, e.db, `CREATE TABLE resolver_log (review_id UUID NOT NULL, subject_id UUID NOT NULL, approved BOOL NOT NULL, status TEXT NOT NULL)`)
-	e.svc.RegisterResolver(SubjectRelease, func(ctx context.Context, tx pgx.Tx, rv Review, approved bool, now time.Time) error {
+	e.svc.RegisterResolver(SubjectRelease, func(ctx context.Context, tx pgx.Tx, rv Review, approved bool, now time.Time) (string, error) {
 		if _, err := tx.Exec(ctx, `INSERT INTO resolver_log VALUES ($1, $2, $3, $4)`, rv.ID, rv.SubjectID, approved, rv.Status); err != nil {
-			return err
+			return "", err
 		}
 		if fail != nil && *fail {
-			return errors.New("ledger refused")
+			return "", errors.New("ledger refused")
 		}
-		return nil
+		if approved {
+			return "completed", nil
+		}
+		return "rejected", nil
 	})
 }
 
@@ -73,7 +76,8 @@ func TestDecideReview(t *testing.T) {
 	fail = false
 
 	rv, err := e.svc.DecideReview(ctx, e.tenant, approveID, true, "known customer", "key:1")
-	if err != nil || rv.Status != ReviewApproved || rv.Note != "known customer" || rv.DecidedBy != "key:1" || rv.DecidedAt == nil {
+	if err != nil || rv.Status != ReviewApproved || rv.Note != "known customer" || rv.DecidedBy != "key:1" || rv.DecidedAt == nil ||
+		rv.SubjectStatus != "completed" {
 		t.Fatalf("approve: %+v %v", rv, err)
 	}
 	if n := e.count(`SELECT count(*) FROM resolver_log WHERE review_id = $1 AND subject_id = $2 AND approved AND status = 'approved'`, approveID, approveSubject); n != 1 {

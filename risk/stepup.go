@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"time"
@@ -236,4 +237,61 @@ func (g *Gate) ResendStepUp(ctx context.Context, tx pgx.Tx, tenant, subjectID uu
 		return "", time.Time{}, &RateLimitedError{RetryAfter: recent[0].Add(stepUpDay).Sub(now), Limit: fmt.Sprintf("%d codes per day", MaxStepUpCodesPerDay)}
 	}
 	return g.createChallenge(ctx, tx, tenant, subjectID, c.escrowID, c.decisionID, now)
+}
+
+// StepUpAfterReview opens the step-up challenge of a payout whose review
+// was just approved (rv, in the caller's transaction), when the gate's
+// decision on it also asked for step-up (StepUpAsked: a release over USD
+// 10,000 that the score or a scoring error sent to review). A reviewer's
+// approval says the payout is sound, not that the payer confirmed it
+// (issue 6: large transfers confirmed by the payer), so the step-up the
+// review outranked is still owed. It returns the code in clear, for the
+// caller's release.confirmation_required event, and ok true; the
+// challenge is the one a step_up outcome opens (StepUpTTL, resends,
+// MaxStepUpAttempts). ok is false, and nothing is written, when no step-up
+// is owed.
+//
+// Only the review the gate opened with its decision owes it. The review
+// opened after MaxStepUpAttempts wrong codes (VerifyStepUp) is about the
+// same decision, but its approval is the reviewer's answer to the failed
+// codes: asking the same buyer again would loop. Whether the subject can
+// be confirmed at all (a release the buyer is there for, not a refund or
+// an unattended release) is the caller's to tell: it calls this only then.
+func (g *Gate) StepUpAfterReview(ctx context.Context, tx pgx.Tx, rv Review, now time.Time) (code string, expires time.Time, ok bool, err error) {
+	if rv.Status != ReviewApproved || rv.DecisionID == nil {
+		return "", time.Time{}, false, nil
+	}
+	var (
+		tenant   uuid.UUID
+		outcome  string
+		reviewID *uuid.UUID
+		recorded *bool
+		reasons  []byte
+		version  int64
+	)
+	// By primary key alone (db.PointLookup), the tenant compared here.
+	err = tx.QueryRow(ctx, `SELECT tenant_id, outcome, review_id, step_up_asked, reasons, rules_version FROM risk_decisions WHERE id = $1`,
+		*rv.DecisionID).Scan(&tenant, &outcome, &reviewID, &recorded, &reasons, &version)
+	if db.IsNoRows(err) || err == nil && tenant != rv.TenantID {
+		return "", time.Time{}, false, nil
+	}
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("risk: step-up after review %s: decision: %w", rv.ID, err)
+	}
+	if outcome != OutcomeReview || reviewID == nil || *reviewID != rv.ID {
+		return "", time.Time{}, false, nil
+	}
+	var rs []Reason
+	if err := json.Unmarshal(reasons, &rs); err != nil {
+		return "", time.Time{}, false, fmt.Errorf("risk: step-up after review %s: decision reasons: %w", rv.ID, err)
+	}
+	asked, err := g.rules.stepUpAsked(ctx, tx, tenant, recorded, rs, int(version))
+	if err != nil || !asked {
+		return "", time.Time{}, false, err
+	}
+	code, expires, err = g.createChallenge(ctx, tx, tenant, rv.SubjectID, rv.EscrowID, rv.DecisionID, now)
+	if err != nil {
+		return "", time.Time{}, false, err
+	}
+	return code, expires, true, nil
 }
