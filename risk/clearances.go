@@ -39,13 +39,14 @@ func nameKey(name string) string { return strings.Join(NormalizeName(name), " ")
 // decideMatch applies a decided review to the clearance of its match, in
 // the review's transaction: approved writes it (the latest approval's
 // review, reviewer and time, and the entry's fingerprint), rejected
-// deletes it, expired does nothing. A review without a match (or an older
+// deletes it, and a rejection by expiry (nobody judged the match) does
+// nothing. A review without a match (or an older
 // one that did not record the screened name) changes nothing. A review
 // recorded before matches carried fingerprints writes the empty one (any
 // version of the entry) for a new clearance, and never widens one bound
 // to a version.
 func decideMatch(ctx context.Context, tx pgx.Tx, rv Review, status, by string, now time.Time) error {
-	if rv.Match == nil || status == ReviewExpired {
+	if rv.Match == nil || by == DecidedByExpiry {
 		return nil
 	}
 	k := rv.Match.key()

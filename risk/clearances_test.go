@@ -84,14 +84,15 @@ func TestSanctionsMatchCleared(t *testing.T) {
 		t.Errorf("the cleared buyer as seller: %s %v, want blocked", d.Outcome, reasonCodes(d.Decision))
 	}
 
-	// Two escrows of b3 opened before any decision hold two reviews of
+	// Three escrows of b3 opened before any decision hold three reviews of
 	// the same match. Approving one clears it; deciding another party's
 	// review changes nothing for b3; rejecting the other one of b3 (the
 	// match is confirmed after all) takes the clearance back.
 	first, _ := e.screen(e.gate, Party{ID: "b3", Name: listed}, Party{ID: "s", Name: "Pieter Jansen"})
 	second, _ := e.screen(e.gate, Party{ID: "b3", Name: listed}, Party{ID: "s", Name: "Pieter Jansen"})
 	third, _ := e.screen(e.gate, Party{ID: "b4", Name: listed}, Party{ID: "s", Name: "Pieter Jansen"})
-	if first.ReviewID == nil || second.ReviewID == nil || third.ReviewID == nil {
+	fourth, _ := e.screen(e.gate, Party{ID: "b3", Name: listed}, Party{ID: "s", Name: "Pieter Jansen"})
+	if first.ReviewID == nil || second.ReviewID == nil || third.ReviewID == nil || fourth.ReviewID == nil {
 		t.Fatal("screenings opened no reviews")
 	}
 	decide := func(id *uuid.UUID, approve bool) {
@@ -104,6 +105,17 @@ func TestSanctionsMatchCleared(t *testing.T) {
 	decide(third.ReviewID, false)
 	if d := release("b3", listed); blocked(d) {
 		t.Fatalf("b3 after its approval and another party's rejection: %s, want cleared", d.Outcome)
+	}
+	// A review of the same match that nobody decided expires to rejected,
+	// but nobody confirmed the match: the clearance stays.
+	if _, err := e.db.Pool.Exec(ctx, `UPDATE risk_reviews SET expires_at = $2 WHERE id = $1`, *fourth.ReviewID, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if rv, ok, err := e.svc.ExpireReview(ctx, e.tenant, *fourth.ReviewID); err != nil || !ok || rv.Status != ReviewRejected {
+		t.Fatalf("expiry of the fourth review: %+v %v %v", rv, ok, err)
+	}
+	if d := release("b3", listed); blocked(d) {
+		t.Fatalf("b3 after an expiry of the same match: %s, want cleared", d.Outcome)
 	}
 	decide(second.ReviewID, false)
 	if d := release("b3", listed); !blocked(d) {

@@ -21,7 +21,12 @@ const (
 	ReviewPending  = "pending"
 	ReviewApproved = "approved"
 	ReviewRejected = "rejected"
-	ReviewExpired  = "expired"
+	// ReviewExpired is not a status a review is stored with: an undecided
+	// review expires to rejected, decided by DecidedByExpiry (issue 6).
+	// As a list filter it selects those reviews (and the rows stored as
+	// "expired" by versions before migration 0406 that an older binary may
+	// still write during an upgrade).
+	ReviewExpired = "expired"
 )
 
 // Review limits and names.
@@ -184,7 +189,7 @@ func ValidReviewStatus(status string) bool {
 }
 
 // ListReviews returns the tenant's reviews with the given status (all for
-// ""), oldest first, after the review id after (uuid.Nil from the start),
+// ""; "expired" for the ones rejected by expiry), oldest first, after the review id after (uuid.Nil from the start),
 // at most limit (1..MaxReviewPage).
 func (s *Service) ListReviews(ctx context.Context, tenant uuid.UUID, status string, after uuid.UUID, limit int) ([]Review, error) {
 	if status != "" && !ValidReviewStatus(status) {
@@ -194,7 +199,8 @@ func (s *Service) ListReviews(ctx context.Context, tenant uuid.UUID, status stri
 		limit = MaxReviewPage
 	}
 	rows, err := s.DB.Pool.Query(ctx, `SELECT `+reviewColumns+` FROM risk_reviews
-		WHERE tenant_id = $1 AND ($2 = '' OR status = $2) AND id > $3 ORDER BY id LIMIT $4`, tenant, status, after, limit)
+		WHERE tenant_id = $1 AND ($2 = '' OR status = $2 OR status = 'rejected' AND $2 = $5 AND decided_by = $6)
+			AND id > $3 ORDER BY id LIMIT $4`, tenant, status, after, limit, ReviewExpired, DecidedByExpiry)
 	if err != nil {
 		return nil, fmt.Errorf("risk: list reviews: %w", err)
 	}
@@ -248,11 +254,12 @@ func (s *Service) DecideReview(ctx context.Context, tenant, reviewID uuid.UUID, 
 }
 
 // ExpireReview expires a pending review past its expiry time: it is
-// rejected with status expired, through the same resolver. A review
+// rejected (status rejected, decided by DecidedByExpiry), through the same
+// resolver. A review
 // already decided, not yet due or absent is left alone (ok false).
 func (s *Service) ExpireReview(ctx context.Context, tenant, reviewID uuid.UUID) (rv Review, ok bool, err error) {
 	err = s.DB.Tx(ctx, func(tx pgx.Tx) error {
-		rv, ok, err = s.decideReview(ctx, tx, tenant, reviewID, ReviewExpired, "", DecidedByExpiry, s.Clock.Now())
+		rv, ok, err = s.decideReview(ctx, tx, tenant, reviewID, ReviewRejected, "", DecidedByExpiry, s.Clock.Now())
 		return err
 	})
 	return rv, ok, err
@@ -269,6 +276,7 @@ func (s *Service) HandleReviewExpire(ctx context.Context, j jobs.Job) error {
 }
 
 // decideReview moves a pending review to status and runs its resolver.
+// by DecidedByExpiry is the expiry: it matches only a review that is due.
 // ok is false when no pending review (due, for expiry) matched.
 func (s *Service) decideReview(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, status, note, by string, now time.Time) (Review, bool, error) {
 	// The tenant is checked by a read through the primary key, and the
@@ -280,15 +288,15 @@ func (s *Service) decideReview(ctx context.Context, tx pgx.Tx, tenant, id uuid.U
 	}
 	rv, err := scanReview(tx.QueryRow(ctx, `
 		UPDATE risk_reviews SET status = $2, note = $3, decided_by = $4, decided_at = $5
-		WHERE id = $1 AND status = 'pending' AND ($2 <> 'expired' OR expires_at <= $5)
-		RETURNING `+reviewColumns, id, status, note, by, now))
+		WHERE id = $1 AND status = 'pending' AND ($4 <> $6 OR expires_at <= $5)
+		RETURNING `+reviewColumns, id, status, note, by, now, DecidedByExpiry))
 	if db.IsNoRows(err) {
 		return Review{}, false, nil
 	}
 	if err != nil {
 		return Review{}, false, fmt.Errorf("risk: decide review %s: %w", id, err)
 	}
-	if status != ReviewExpired {
+	if by != DecidedByExpiry {
 		if err := jobs.Cancel(ctx, tx, JobReviewExpire, id.String(), now); err != nil {
 			return Review{}, false, err
 		}

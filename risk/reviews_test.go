@@ -3,6 +3,7 @@ package risk
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -129,11 +130,37 @@ func TestReviewExpiry(t *testing.T) {
 		t.Fatalf("at expiry ran %d jobs: %v", n, err)
 	}
 	rv, err := e.svc.Review(ctx, e.tenant, id)
-	if err != nil || rv.Status != ReviewExpired || rv.DecidedBy != DecidedByExpiry {
-		t.Fatalf("expired review %+v %v", rv, err)
+	if err != nil || rv.Status != ReviewRejected || rv.DecidedBy != DecidedByExpiry {
+		t.Fatalf("expired review %+v %v, want rejected by %s", rv, err, DecidedByExpiry)
 	}
-	if n := e.count(`SELECT count(*) FROM resolver_log WHERE review_id = $1 AND NOT approved AND status = 'expired'`, id); n != 1 {
+	if n := e.count(`SELECT count(*) FROM resolver_log WHERE review_id = $1 AND NOT approved AND status = 'rejected'`, id); n != 1 {
 		t.Errorf("resolver rows for expiry %d, want 1", n)
+	}
+	// The list: an expired review is among the rejected ones, and the
+	// filter "expired" finds it, with a row stored as "expired" by a
+	// version before migration 0406; a rejection by a reviewer is not
+	// expired.
+	rejected, _ := e.openTestReview()
+	if _, err := e.svc.DecideReview(ctx, e.tenant, rejected, false, "", "k"); err != nil {
+		t.Fatal(err)
+	}
+	legacy, _ := e.openTestReview()
+	dbtest.MustExec(t, e.db, `UPDATE risk_reviews SET status = 'expired', decided_by = 'system:expiry', decided_at = now() WHERE id = '`+legacy.String()+`'`)
+	for _, c := range []struct {
+		status string
+		want   []uuid.UUID
+	}{
+		{ReviewRejected, []uuid.UUID{id, rejected}},
+		{ReviewExpired, []uuid.UUID{id, legacy}},
+	} {
+		list, err := e.svc.ListReviews(ctx, e.tenant, c.status, uuid.Nil, 10)
+		var got []uuid.UUID
+		for _, rv := range list {
+			got = append(got, rv.ID)
+		}
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("status=%s: %v %v, want %v", c.status, got, err, c.want)
+		}
 	}
 	// Idempotent: expiring again changes nothing.
 	if _, ok, err := e.svc.ExpireReview(ctx, e.tenant, id); ok || err != nil {
