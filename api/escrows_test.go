@@ -151,6 +151,16 @@ func TestEscrowHTTPErrors(t *testing.T) {
 			t.Errorf("%s %s: %v", tc.amount, tc.currency, got)
 		}
 	}
+	// The session's countries are ISO 3166-1 alpha-2 codes.
+	for _, field := range []string{"country", "device_country"} {
+		b := escrowBody("PO-rc-"+field, "10.00", "EUR")
+		b["risk_context"] = map[string]any{field: "Germany"}
+		got := e.must(422, req{method: "POST", path: "/v1/escrows", role: mp, body: b}).json(t)
+		errs, _ := got["errors"].([]any)
+		if len(errs) != 1 || errs[0].(map[string]any)["field"] != "risk_context."+field {
+			t.Errorf("risk_context.%s Germany: %v", field, got)
+		}
+	}
 	// Amounts must be strings.
 	b := escrowBody("PO-num", "1", "EUR")
 	b["amount"] = 10.5

@@ -67,11 +67,14 @@ type FeesInput struct {
 	PaidBy         string `json:"paid_by"`
 }
 
-// RiskContextInput is what the marketplace knows of the buyer's session.
+// RiskContextInput is what the marketplace knows of the buyer's session:
+// Country is the country of its IP address, DeviceCountry the one its
+// device reports (the risk gate's device_country_mismatch compares them).
 type RiskContextInput struct {
-	IP       string `json:"ip,omitempty"`
-	DeviceID string `json:"device_id,omitempty"`
-	Country  string `json:"country,omitempty"`
+	IP            string `json:"ip,omitempty"`
+	DeviceID      string `json:"device_id,omitempty"`
+	Country       string `json:"country,omitempty"`
+	DeviceCountry string `json:"device_country,omitempty"`
 }
 
 // CreateRequest is the body of POST /v1/escrows.
@@ -187,11 +190,14 @@ func (r CreateRequest) Validate() (createCommand, error) {
 		if rc.DeviceID != "" {
 			c.riskContext["device_id"] = truncate(rc.DeviceID, 200)
 		}
-		if rc.Country != "" {
-			if !countryCode.MatchString(rc.Country) {
-				errs.Add("risk_context.country", "must be an ISO 3166-1 alpha-2 code")
+		for _, cc := range []struct{ key, value string }{{"country", rc.Country}, {"device_country", rc.DeviceCountry}} {
+			if cc.value == "" {
+				continue
 			}
-			c.riskContext["country"] = rc.Country
+			if !countryCode.MatchString(cc.value) {
+				errs.Add("risk_context."+cc.key, "must be an ISO 3166-1 alpha-2 code")
+			}
+			c.riskContext[cc.key] = cc.value
 		}
 	}
 	c.metadata = r.Metadata

@@ -743,10 +743,10 @@ func TestTimelineHidesTheCode(t *testing.T) {
 }
 
 // TestRefundLeavesOutTheBuyersLocation: the escrow's risk context is the
-// buyer's session; on a refund the seller acts, so the buyer's country is
-// not compared with the seller's (a spurious ip_country_mismatch on every
-// cross-border refund), while a release still compares it with the
-// buyer's.
+// buyer's session; on a refund the seller acts, so the buyer's countries
+// are not compared with the seller's (a spurious ip_country_mismatch on
+// every cross-border refund), while a release still compares the IP's
+// country with the buyer's and with the device's.
 func TestRefundLeavesOutTheBuyersLocation(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -757,12 +757,12 @@ func TestRefundLeavesOutTheBuyersLocation(t *testing.T) {
 		}
 		return out
 	}
-	ordered := func(ref, country string) escrow.Escrow {
+	ordered := func(ref, country, deviceCountry string) escrow.Escrow {
 		return f.fund(f.create("100.00", "USD", func(r *escrow.CreateRequest) {
-			r.OrderRef, r.RiskContext = ref, &escrow.RiskContextInput{Country: country}
+			r.OrderRef, r.RiskContext = ref, &escrow.RiskContextInput{Country: country, DeviceCountry: deviceCountry}
 		}), "100.00")
 	}
-	e := ordered("refunded", "DE")
+	e := ordered("refunded", "DE", "RU")
 	if e.Buyer.Country == e.Seller.Country || e.Buyer.Country != "DE" {
 		t.Fatalf("fixture: buyer %s seller %s; want a DE buyer and a foreign seller", e.Buyer.Country, e.Seller.Country)
 	}
@@ -770,16 +770,28 @@ func TestRefundLeavesOutTheBuyersLocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := reasons(r.Refund); slices.Contains(got, risk.ReasonIPCountryMismatch) || !slices.Contains(got, risk.ReasonCrossBorder) {
-		t.Fatalf("refund reasons %v: want cross_border and no ip_country_mismatch", got)
+	if got := reasons(r.Refund); slices.Contains(got, risk.ReasonIPCountryMismatch) || slices.Contains(got, risk.ReasonDeviceCountryMismatch) ||
+		!slices.Contains(got, risk.ReasonCrossBorder) {
+		t.Fatalf("refund reasons %v: want cross_border and no ip_country_mismatch or device_country_mismatch", got)
 	}
-	e = ordered("released", "FR")
-	rel, err := f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := reasons(rel.Release); !slices.Contains(got, risk.ReasonIPCountryMismatch) {
-		t.Fatalf("release reasons %v: the buyer's session in FR, buyer in DE, want ip_country_mismatch", got)
+	for _, c := range []struct {
+		ref, country, deviceCountry string
+		ip, device                  bool
+	}{
+		{"released-fr", "FR", "", true, false},
+		{"released-de-ru", "DE", "RU", false, true},
+		{"released-de-de", "DE", "DE", false, false},
+	} {
+		e = ordered(c.ref, c.country, c.deviceCountry)
+		rel, err := f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := reasons(rel.Release)
+		if slices.Contains(got, risk.ReasonIPCountryMismatch) != c.ip || slices.Contains(got, risk.ReasonDeviceCountryMismatch) != c.device {
+			t.Errorf("%s: release reasons %v (buyer in DE, session country %q, device country %q): want ip_country_mismatch %v, device_country_mismatch %v",
+				c.ref, got, c.country, c.deviceCountry, c.ip, c.device)
+		}
 	}
 }
 

@@ -454,8 +454,8 @@ func (s *Service) settle(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Tim
 // kind. The escrow's context is the buyer's session when it was opened:
 // it describes the buyer acting on a release, but not the seller acting
 // on a refund, so a refund's context leaves out the buyer's location (ip,
-// country), which would otherwise be compared with the seller's country
-// (ip_country_mismatch on every cross-border refund).
+// country, device_country), which would otherwise be compared with the
+// seller's country (ip_country_mismatch on every cross-border refund).
 func actingContext(e Escrow, kind string) map[string]string {
 	if kind != KindRefund {
 		return e.RiskContext
@@ -463,6 +463,7 @@ func actingContext(e Escrow, kind string) map[string]string {
 	out := maps.Clone(e.RiskContext)
 	delete(out, "ip")
 	delete(out, "country")
+	delete(out, "device_country")
 	return out
 }
 
