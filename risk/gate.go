@@ -40,7 +40,8 @@ type GateInput struct {
 	// request. The gate reads "device_id", "ip_country" (or "country")
 	// and "device_country" (ISO 3166-1 alpha-2): escrowd has no GeoIP
 	// database and makes no outside calls. Rules see the whole map as
-	// `context`.
+	// `context`. Escrow payouts pass the escrow's creation context, whose
+	// device_id is the one risk.Observe recorded for the escrow.
 	RiskContext map[string]string
 	// Features, when set, are the history and velocity features read
 	// before the transaction by Gate.ReadFeatures for the same tenant,
@@ -207,12 +208,6 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 		snap = nil
 	}
 	device := strings.TrimSpace(in.RiskContext["device_id"])
-	if device == "" && snap == nil {
-		var err error
-		if device, err = escrowDevice(ctx, tx, in.TenantID, in.EscrowID); err != nil {
-			return GateDecision{}, err
-		}
-	}
 	h, err := readState(ctx, tx, in, device, now, &f, snap)
 	if err != nil {
 		return GateDecision{}, err

@@ -19,17 +19,6 @@ type state struct {
 	listID       *uuid.UUID // nil: no sanctions list
 }
 
-// escrowDevice returns the device the escrow was created from ("" if
-// unknown), for requests that do not name their own.
-func escrowDevice(ctx context.Context, q db.Querier, tenant, escrowID uuid.UUID) (string, error) {
-	var device string
-	err := q.QueryRow(ctx, `SELECT device_id FROM risk_observations WHERE tenant_id = $1 AND escrow_id = $2`, tenant, escrowID).Scan(&device)
-	if err != nil && !db.IsNoRows(err) {
-		return "", fmt.Errorf("risk: decide: escrow device: %w", err)
-	}
-	return device, nil
-}
-
 // SQL of the gate's reads. hardColumns are read in the caller's
 // transaction, always: a freeze, a rule change or a new sanctions list that
 // commits concurrently must conflict with the payout. featureColumns and
@@ -37,7 +26,11 @@ func escrowDevice(ctx context.Context, q db.Querier, tenant, escrowID uuid.UUID)
 // bounded (LIMIT) and reads one index: the buyer's and seller's most
 // recent escrows, first-seen times, the seller's releases over 24 h
 // (risk_decisions), the buyer's and the device's escrows over the last
-// hour with the tiny ones among them.
+// hour with the tiny ones among them. The first-seen times are written as
+// ORDER BY … LIMIT 1, not min(): on a table without statistics (a new
+// database) PostgreSQL planned min() as a scan of the tenant's whole range
+// in another index (risk_observations_device, filtered by party), under
+// SERIALIZABLE a predicate lock on all of it.
 const (
 	hardColumns = `
 	(SELECT count(*) FROM party_freezes WHERE tenant_id = $1 AND party_id IN ($2, $3)),
@@ -46,8 +39,8 @@ const (
 	featureColumns = `
 	b.n, b.vol, b.pct,
 	s.n, s.vol, s.pct, s.disputed,
-	(SELECT min(observed_at) FROM risk_observations WHERE tenant_id = $1 AND buyer_id = $2),
-	(SELECT min(observed_at) FROM risk_observations WHERE tenant_id = $1 AND seller_id = $3),
+	(SELECT observed_at FROM risk_observations WHERE tenant_id = $1 AND buyer_id = $2 ORDER BY observed_at LIMIT 1),
+	(SELECT observed_at FROM risk_observations WHERE tenant_id = $1 AND seller_id = $3 ORDER BY observed_at LIMIT 1),
 	r.h1, r.h24, bv.n, bv.tiny, dv.n, dv.tiny`
 	featureFrom = `
 FROM
@@ -175,12 +168,6 @@ func (g *Gate) ReadFeatures(ctx context.Context, q db.Querier, in GateInput, now
 		return nil, err
 	}
 	device := strings.TrimSpace(in.RiskContext["device_id"])
-	if device == "" {
-		var err error
-		if device, err = escrowDevice(ctx, q, in.TenantID, in.EscrowID); err != nil {
-			return nil, err
-		}
-	}
 	var r featureRow
 	if err := q.QueryRow(ctx, featureSQL, featureArgs(in, device, now)...).Scan(r.dest()...); err != nil {
 		return nil, fmt.Errorf("risk: read features: %w", err)
