@@ -319,7 +319,9 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 // payout the rules would step up (a refund, an unattended release) goes to
 // review. It would otherwise wait for a code nobody enters, be voided by
 // the confirmation timeout, and leave the money held with nothing to move
-// it. StepUpAsked is left as the rules set it: whether a step-up is owed
+// it. StepUpAsked is left as the rules set it, except that a payout whose
+// USD amount or rule set could not be read counts as asking (failing
+// closed: the large-amount rule could not tell). Whether a step-up is owed
 // after a review is for the payout's owner to tell (escrow asks only for
 // a release the buyer is there for).
 func applyHardRules(d Decision, f Features, failures []Reason, confirmable bool) Decision {
@@ -334,6 +336,7 @@ func applyHardRules(d Decision, f Features, failures []Reason, confirmable bool)
 	for _, r := range failures {
 		d.Reasons = append(d.Reasons, r)
 		d.Outcome = moreSevere(d.Outcome, OutcomeReview)
+		d.StepUpAsked = d.StepUpAsked || r.Rule == failAmountUSD || r.Rule == failRules
 	}
 	if d.Outcome == OutcomeStepUp && !confirmable {
 		d.Outcome = OutcomeReview

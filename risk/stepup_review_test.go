@@ -2,6 +2,7 @@ package risk
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +24,9 @@ func (e *env) decideForStepUp(op, amount string, suspect, probe bool) (*release,
 	e.t.Helper()
 	r := e.newRelease("b", "s")
 	r.amount = amount
+	if amount, ok := strings.CutSuffix(amount, " GBP"); ok {
+		r.amount, r.currency = amount, "GBP" // no USD rate in these tests
+	}
 	if suspect {
 		r.ctx["suspect"] = "1"
 	}
@@ -61,6 +65,7 @@ func TestDecideRecordsStepUp(t *testing.T) {
 		{"large refund, high score", OperationRefund, "12000.00", true, false, OutcomeReview, true},
 		{"small, high score", OperationRelease, "100.00", true, false, OutcomeReview, false},
 		{"small, step-up rule fails", OperationRelease, "100.00", false, true, OutcomeReview, true},
+		{"no USD amount", OperationRelease, "100.00 GBP", false, false, OutcomeReview, true},
 		{"small", OperationRelease, "100.00", false, false, OutcomeApprove, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
