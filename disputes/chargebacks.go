@@ -240,7 +240,7 @@ const chargebackColumns = `id, tenant_id, escrow_id, status, amount, currency, p
 	loss_amount, receivable_amount, payout_id, entry_ids, version, created_at, updated_at, decided_at`
 
 func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, lock bool) (Chargeback, error) {
-	// By primary key alone, the tenant compared below (db.PointLookup).
+	// By primary key alone, the tenant compared below (see "Point reads" in docs/architecture.md).
 	sql := `SELECT ` + chargebackColumns + ` FROM chargebacks WHERE id = $1`
 	if lock {
 		sql += ` FOR UPDATE`

@@ -57,7 +57,7 @@ func scanDispute(row pgx.Row) (Dispute, error) {
 // lock the dispute before the escrow (the escrow hooks lock it), so locks
 // are always taken in that order.
 func loadDispute(ctx context.Context, q db.Querier, tenant, id uuid.UUID, lock bool) (Dispute, error) {
-	// By primary key alone, the tenant compared here (db.PointLookup).
+	// By primary key alone, the tenant compared here (see "Point reads" in docs/architecture.md).
 	sql := `SELECT ` + disputeColumns + ` FROM disputes WHERE id = $1`
 	if lock {
 		sql += ` FOR UPDATE`

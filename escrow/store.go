@@ -52,7 +52,7 @@ func scanEscrow(row pgx.Row) (Escrow, error) {
 // lock so that concurrent actions on the escrow queue instead of retrying.
 //
 // The row is read by its primary key alone and the tenant compared here
-// (db.PointLookup says why).
+// (docs/architecture.md, "Point reads", says why).
 //
 // The escrow and its milestones are read in one round trip.
 func load(ctx context.Context, q db.Querier, tenant, id uuid.UUID, lock bool) (Escrow, error) {

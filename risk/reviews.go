@@ -162,7 +162,7 @@ func scanReview(row pgx.Row) (Review, error) {
 }
 
 // getReview reads a review of tenant by its primary key alone, comparing the
-// tenant here (db.PointLookup).
+// tenant here (see "Point reads" in docs/architecture.md).
 func getReview(ctx context.Context, q db.Querier, tenant, id uuid.UUID) (Review, error) {
 	rv, err := scanReview(q.QueryRow(ctx, `SELECT `+reviewColumns+` FROM risk_reviews WHERE id = $1`, id))
 	if db.IsNoRows(err) || (err == nil && rv.TenantID != tenant) {
@@ -280,7 +280,7 @@ func (s *Service) HandleReviewExpire(ctx context.Context, j jobs.Job) error {
 // ok is false when no pending review (due, for expiry) matched.
 func (s *Service) decideReview(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, status, note, by string, now time.Time) (Review, bool, error) {
 	// The tenant is checked by a read through the primary key, and the
-	// update goes by the primary key alone (db.PointLookup).
+	// update goes by the primary key alone (see "Point reads" in docs/architecture.md).
 	if _, err := getReview(ctx, tx, tenant, id); errors.Is(err, ErrNotFound) {
 		return Review{}, false, nil
 	} else if err != nil {

@@ -189,7 +189,7 @@ func (g *Gate) VerifyStepUp(ctx context.Context, tx pgx.Tx, tenant, subjectID uu
 	}
 	subjectType := SubjectRelease
 	if c.decisionID != nil {
-		// By primary key alone (db.PointLookup); the decision is the step-up's own.
+		// By primary key alone (see "Point reads" in docs/architecture.md); the decision is the step-up's own.
 		if err := tx.QueryRow(ctx, `SELECT subject_type FROM risk_decisions WHERE id = $1`, *c.decisionID).Scan(&subjectType); err != nil && !db.IsNoRows(err) {
 			return StepUpResult{}, fmt.Errorf("risk: step-up of %s: decision: %w", subjectID, err)
 		}
@@ -269,7 +269,7 @@ func (g *Gate) StepUpAfterReview(ctx context.Context, tx pgx.Tx, rv Review, now 
 		reasons  []byte
 		version  int64
 	)
-	// By primary key alone (db.PointLookup), the tenant compared here.
+	// By primary key alone (see "Point reads" in docs/architecture.md), the tenant compared here.
 	err = tx.QueryRow(ctx, `SELECT tenant_id, outcome, review_id, step_up_asked, reasons, rules_version FROM risk_decisions WHERE id = $1`,
 		*rv.DecisionID).Scan(&tenant, &outcome, &reviewID, &recorded, &reasons, &version)
 	if db.IsNoRows(err) || err == nil && tenant != rv.TenantID {
