@@ -106,6 +106,163 @@ func TestScreenOrdinaryNames(t *testing.T) {
 	}
 }
 
+// commonNameParts are first names and surnames frequent among people of
+// several languages; commonNames combines them within each group.
+var commonNameParts = []struct {
+	first, last []string
+	feminine    bool // female first names take the surname with "a" (Russian)
+}{
+	// English.
+	{first: []string{"James", "John", "Robert", "Michael", "William", "David", "Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Sarah"},
+		last: []string{"Smith", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Wilson", "Anderson", "Taylor", "Thomas", "Moore"}},
+	// Spanish.
+	{first: []string{"José", "Juan", "Luis", "Carlos", "Jorge", "Miguel", "María", "Ana", "Carmen", "Rosa", "Pedro", "Antonio"},
+		last: []string{"García", "Rodríguez", "Martínez", "Hernández", "López", "González", "Pérez", "Sánchez", "Ramírez", "Torres", "Flores", "Díaz"}},
+	// Russian.
+	{first: []string{"Sergey", "Alexander", "Dmitry", "Andrey", "Alexey", "Vladimir", "Igor", "Nikolai"},
+		last: []string{"Ivanov", "Smirnov", "Kuznetsov", "Popov", "Vasiliev", "Petrov", "Sokolov", "Mikhailov", "Novikov", "Fedorov", "Morozov", "Volkov"}},
+	{first: []string{"Olga", "Elena", "Tatiana", "Natalia"},
+		last:     []string{"Ivanov", "Smirnov", "Kuznetsov", "Popov", "Vasiliev", "Petrov", "Sokolov", "Mikhailov", "Novikov", "Fedorov", "Morozov", "Volkov"},
+		feminine: true},
+	// Arabic.
+	{first: []string{"Mohammed", "Ahmed", "Ali", "Omar", "Hassan", "Hussein", "Ibrahim", "Khalid", "Fatima", "Aisha", "Youssef", "Mustafa"},
+		last: []string{"Hassan", "Ali", "Ahmed", "Mohamed", "Ibrahim", "Abdullah", "Mahmoud", "Saleh", "Khalil", "Haddad", "Nasser", "Mansour"}},
+	// Chinese.
+	{first: []string{"Wei", "Fang", "Min", "Jing", "Li", "Lei", "Jun", "Yan", "Hui", "Ying", "Xin", "Tao"},
+		last: []string{"Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu", "Sun"}},
+	// Persian.
+	{first: []string{"Ali", "Reza", "Hossein", "Mehdi", "Maryam", "Zahra", "Fatemeh", "Amir"},
+		last: []string{"Ahmadi", "Hosseini", "Mohammadi", "Rezaei", "Moradi", "Karimi", "Jafari", "Rahimi"}},
+	// Turkish.
+	{first: []string{"Mehmet", "Mustafa", "Ahmet", "Ali", "Hüseyin", "Ayşe", "Fatma", "Emine"},
+		last: []string{"Yılmaz", "Kaya", "Demir", "Şahin", "Çelik", "Yıldız", "Yıldırım", "Öztürk"}},
+	// Indian.
+	{first: []string{"Rahul", "Amit", "Priya", "Sunita", "Raj", "Anil", "Deepak", "Pooja"},
+		last: []string{"Sharma", "Patel", "Singh", "Kumar", "Gupta", "Reddy", "Shah", "Verma"}},
+	// A second set of Russian, English, Spanish and Arabic names.
+	{first: []string{"Mikhail", "Pavel", "Yuri", "Oleg", "Anatoly", "Viktor", "Maxim", "Roman", "Evgeny", "Denis"},
+		last: russianSurnames2},
+	{first: []string{"Irina", "Svetlana", "Anna", "Maria", "Ekaterina", "Yulia"},
+		last: russianSurnames2, feminine: true},
+	{first: []string{"Mark", "Paul", "Steven", "Andrew", "Kevin", "Brian", "George", "Daniel"},
+		last: []string{"Jackson", "White", "Harris", "Martin", "Thompson", "Clark", "Lewis", "Walker", "Hall", "Young", "Taylor", "King"}},
+	{first: []string{"Francisco", "Manuel", "Javier", "Rafael", "Alejandro", "Fernando", "Ricardo"},
+		last: []string{"Morales", "Jiménez", "Ruiz", "Vargas", "Castillo", "Romero", "Herrera", "Medina", "Castro", "Ortiz"}},
+	{first: []string{"Karim", "Samir", "Nabil", "Tariq", "Yusuf", "Abdullah", "Walid", "Hamza"},
+		last: []string{"Hamdan", "Othman", "Saeed", "Aziz", "Rashid", "Salem", "Yousef", "Qasim"}},
+}
+
+// russianSurnames2 are the surnames of the second set of Russian names.
+var russianSurnames2 = []string{"Lebedev", "Kozlov", "Egorov", "Pavlov", "Semenov", "Golubev", "Vinogradov", "Bogdanov", "Orlov", "Zaitsev",
+	"Ivanov", "Petrov", "Smirnov", "Kuznetsov", "Popov", "Sokolov", "Morozov", "Volkov", "Novikov", "Fedorov"}
+
+// commonNamesLong are common names of three words.
+var commonNamesLong = []string{
+	"Juan Carlos Martínez", "José Luis García", "María del Carmen López", "Juan Pablo Rodríguez",
+	"Mary Ann Smith", "John Paul Jones", "Mohammad Reza Ahmadi", "Ali Reza Hosseini",
+	"Abdul Rahman Ahmed", "Mohamed Ali Hassan", "Ahmed Ali Saleh", "Sergey Ivanovich Petrov",
+	"Vladimir Ivanovich Ivanov", "Olga Sergeevna Ivanova", "Nguyen Van Minh", "Kim Min Jun",
+}
+
+// commonNames returns every first name with every surname of its group
+// (but not itself: "Ali Ali"), then commonNamesLong.
+func commonNames() []string {
+	var out []string
+	for _, g := range commonNameParts {
+		for _, f := range g.first {
+			for _, l := range g.last {
+				if g.feminine {
+					l += "a"
+				}
+				if f != l {
+					out = append(out, f+" "+l)
+				}
+			}
+		}
+	}
+	return append(out, commonNamesLong...)
+}
+
+// commonNameMatches are the common names that match on the real list:
+// the same tokens as a listed name (score 1), or spelling variants
+// ("Mohammed Mahmoud" for "MAHMOUDI, Mohammad"). A reviewer clears them.
+var commonNameMatches = map[string][]int{
+	// The same tokens as a listed name.
+	"Miguel Martínez": {46474},        // "MARTINEZ, Miguel" 1.000
+	"Mohammed Ali":    {19930, 21387}, // two entries "MOHAMMED, Ali" 1.000
+	"Ahmed Abdullah":  {6915},         // "ABDULLAH, Abdullah Ahmed" 1.000 (a repeated word counts once)
+	"Ali Hassan":      {12113},        // "ALI, Hassan" 1.000
+	"Ali Ibrahim":     {22145, 22149}, // "IBRAHIM, 'Ali" 1.000; "IBRAHIM, Ali" 1.000
+	"Hassan Ali":      {12113},        // "ALI, Hassan" 1.000
+	"Hassan Mohamed":  {39520},        // "HASSAN, Mohamed" 1.000
+	"Hassan Khalil":   {40134},        // "KHALIL, Hassan" 1.000
+	"Ibrahim Ali":     {22145, 22149}, // "IBRAHIM, 'Ali" 1.000; "IBRAHIM, Ali" 1.000
+	"Mustafa Ibrahim": {22167},        // "MUSTAFA, Ibrahim" 1.000
+	"Wei Zhang":       {45391},        // "ZHANG, Wei" 1.000
+	"Wei Zhao":        {23647},        // "WEI, Zhao" 1.000
+	"Wei Sun":         {22623},        // "SUN, Wei" 1.000
+	"Lei Zhang":       {16318},        // "ZHANG, Lei" 1.000
+	"Ali Karimi":      {17208},        // "KARIMI, Ali" 1.000
+	"Hossein Rahimi":  {39440},        // "RAHIMI, Hossein" 1.000
+	"Mehmet Kaya":     {46233},        // "KAYA, Mehmet" 1.000
+	"Hüseyin Şahin":   {24998},        // "SAHIN, Huseyin" 1.000
+	"Roman Semenov":   {44718},        // "SEMENOV, Roman" 1.000
+	"Tariq Aziz":      {7867},         // "AZIZ, Tariq" 1.000
+	"Abdullah Aziz":   {19671},        // "AZIZ, Abdullah" 1.000
+	"Ahmed Ali Saleh": {17928},        // "SALEH, Ahmed Ali" 1.000
+	// Spelling variants (of at least one token).
+	"Alexander Sokolov": {41132},        // "ALEKSANDR SOKOLOV" 0.965
+	"Mohammed Hassan":   {39520},        // "HASSAN, Mohamed" 0.961
+	"Mohammed Ibrahim":  {21556, 21165}, // "IBRAHIM, Mohammed" 1.000; "IBRAHIM, Muhammad" 0.921
+	"Mohammed Mahmoud":  {29812},        // "MAHMOUDI, Mohammad" 0.938
+	"Mohammed Saleh":    {12293},        // "SALEH MOHAMMAD" 0.973
+	"Mohammed Khalil":   {45128},        // "KHALID, Mohamad" 0.927
+	"Ahmed Ali":         {21908},        // "'ALI, Ahmad" 0.939
+	"Ahmed Mansour":     {37958},        // "AHMADI, Mansour" 0.948
+	"Ali Ahmed":         {21908},        // "'ALI, Ahmad" 0.939
+	"Ali Mohamed":       {19930, 21387}, // two entries "MOHAMMED, Ali" 0.947
+	"Ali Abdullah":      {27856},        // "ABDOLLAHI, Ali" 0.930
+	"Omar Mohamed":      {43088, 6635},  // "MOHAMED, Mohamed Omar" 1.000; "OMAR, Mohammed" 0.957
+	"Hussein Abdullah":  {43076},        // "ABDULLAHI, Hussein" 0.956
+	"Ibrahim Mohamed":   {21556},        // "IBRAHIM, Mohammed" 0.963
+	"Khalid Hassan":     {40134},        // "KHALIL, Hassan" 0.963
+	"Khalid Mohamed":    {45128},        // "KHALID, Mohamad" 0.971
+	"Khalid Mahmoud":    {22131},        // "AL-MAHMUD, Khalid" 0.923
+	"Khalid Khalil":     {6924},         // "KHALID" 0.977 (both words take the one listed)
+	"Khalid Mansour":    {21961},        // "MANSUR, Khalil" 0.931
+	"Ali Ahmadi":        {21908},        // "'ALI, Ahmad" 0.947
+	"Ali Mohammadi":     {19930, 21387}, // two entries "MOHAMMED, Ali" 0.942
+	"Reza Mohammadi":    {40742},        // "MOHAMMADI, Mohammad Reza" 0.989 (MOHAMMAD and MOHAMMADI both take "Mohammadi")
+	"Amir Ahmadi":       {41482},        // "AMIRI, Ahmad" 0.930
+	"Mikhail Ivanov":    {44904},        // "IVANOV MIXAIL" 0.927
+	"Andrew Martin":     {23420},        // "ANDREA MARTINA LIMITED" 0.932 (an entity)
+	"Hamza Hamdan":      {7830, 7831},   // two entries "HAMZA" 0.943 (both words take the one listed)
+}
+
+// TestScreenCommonNames screens several hundred common names against
+// the real list: only commonNameMatches may match.
+func TestScreenCommonNames(t *testing.T) {
+	s := loadRealScreener(t)
+	names := commonNames()
+	if len(names) < 500 {
+		t.Fatalf("%d common names", len(names))
+	}
+	matched := 0
+	for _, name := range names {
+		var got []int
+		for _, m := range s.Screen(name) {
+			got = append(got, m.EntNum)
+		}
+		if len(got) > 0 {
+			matched++
+		}
+		if want := commonNameMatches[name]; !slices.Equal(got, want) {
+			t.Errorf("Screen(%q) = %v, want %v", name, got, want)
+		}
+	}
+	t.Logf("%d of %d common names match", matched, len(names))
+}
+
 func TestScreen(t *testing.T) {
 	entries := []SanctionsEntry{
 		{EntNum: 1, Name: "BANCO NACIONAL DE CUBA", Type: SDNTypeEntity, Aliases: []string{"BNC"}},
