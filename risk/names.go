@@ -73,6 +73,37 @@ var foldRunes = map[rune]string{
 //
 // It returns nil for a name with no letters or digits.
 func NormalizeName(s string) []string {
+	all := nameWords(s)
+	if len(all) == 0 {
+		return nil
+	}
+	toks := make([]string, 0, len(all))
+	for _, t := range all {
+		if !noiseWords[t] {
+			toks = append(toks, t)
+		}
+	}
+	if len(toks) == 0 {
+		toks = all
+	}
+	sort.Strings(toks)
+	return compactStrings(toks)
+}
+
+// firstWord returns the first word of s, as NormalizeName spells it, that
+// is not a noise word; "" if there is none.
+func firstWord(s string) string {
+	for _, w := range nameWords(s) {
+		if !noiseWords[w] {
+			return w
+		}
+	}
+	return ""
+}
+
+// nameWords returns the words of s as NormalizeName spells them, in the
+// order written, noise words and repeats included.
+func nameWords(s string) []string {
 	if n := utf8.RuneCountInString(s); n > MaxNameRunes {
 		s = string([]rune(s)[:MaxNameRunes])
 	}
@@ -99,21 +130,7 @@ func NormalizeName(s string) []string {
 			b.WriteByte(' ')
 		}
 	}
-	all := strings.Fields(b.String())
-	if len(all) == 0 {
-		return nil
-	}
-	toks := make([]string, 0, len(all))
-	for _, t := range all {
-		if !noiseWords[t] {
-			toks = append(toks, t)
-		}
-	}
-	if len(toks) == 0 {
-		toks = all
-	}
-	sort.Strings(toks)
-	return compactStrings(toks)
+	return strings.Fields(b.String())
 }
 
 // compactStrings removes adjacent duplicates from a sorted slice.

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // Screening parameters.
@@ -37,6 +39,21 @@ const (
 	MaxScreenTokens = 16
 	// MaxScreenMatches is the most matches Screen returns.
 	MaxScreenMatches = 50
+	// PartialNameScore is the score of a partial-name match (see
+	// Screener): above DefaultScreenThreshold, below the 1 of the same
+	// tokens, so that a threshold above it turns the rule off.
+	PartialNameScore = 0.95
+	// MinPartialRarity is the least sum of the rarities (see Screener) of
+	// the two rarest tokens of a name for a partial-name match. PUTIN (on
+	// 1 name, rarity 0.59) with VLADIMIR (98 names, 0.18) is 0.77, MADURO
+	// (4) with NICOLAS (5) 0.74, SECHIN (2) with IGOR (53) 0.68; most
+	// common names that a listed person has with a patronymic stay under
+	// it: IVANOVA (3) with ELENA (25) 0.65, MOROZOV (3) with IGOR 0.62,
+	// PETROV (8) with SERGEY (86) 0.50, IVANOV (14) with SERGEY 0.45.
+	// Rarity on the list is not rarity among customers: KUZNETSOVA (2)
+	// with ANNA (14) is 0.75 and TAYLOR (1) with MARK (2) 1.07, and those
+	// common names match (TestScreenCommonNames lists them).
+	MinPartialRarity = 0.66
 )
 
 // ErrInvalidThreshold is returned by NewScreener for a threshold
@@ -49,7 +66,9 @@ type Match struct {
 	EntNum int
 	// MatchedName is the entry's name or alias that scored best.
 	MatchedName string
-	// Score is the similarity in [0,1]; 1 is the same tokens.
+	// Score is the similarity in [0,1]; 1 is the same tokens,
+	// PartialNameScore a listed individual's name less one (see
+	// Screener).
 	Score float64
 	// Entry is the whole list entry.
 	Entry SanctionsEntry
@@ -76,6 +95,29 @@ type Match struct {
 // compared with list tokens starting with the same letter, so a
 // spelling variant in the first letter ("Qaddafi" for "Gaddafi") is
 // not found.
+//
+// Partial names: a listed individual is often named without the
+// patronymic, a second given name or the second surname ("Vladimir
+// Putin" for "PUTIN, Vladimir Vladimirovich", "Nicolas Maduro" for
+// "MADURO MOROS, Nicolas"), and the missing name pulls the average
+// under the threshold. Such a name scores PartialNameScore (or its
+// score as above, if higher) when all of these hold:
+//   - the listed name is an individual's written "SURNAME, Given names"
+//     (primary name or alias), so that its surname is known;
+//   - the query has at least two tokens and the listed name exactly one
+//     more;
+//   - every query token is spelt as one listed token after
+//     normalisation (no spelling variants), one to one: distinct query
+//     tokens, distinct listed tokens;
+//   - among them are the first word of the surname ("PUTIN", "MADURO")
+//     and the first given name ("Vladimir", "Nicolas"), so that the
+//     missing name is a later given name or a later surname, never the
+//     surname ("Vladimir Vladimirovich") or the first name ("John
+//     Taylor" for "TAYLOR, Mark John");
+//   - the query's two rarest tokens have rarities summing to at least
+//     MinPartialRarity, so that common names ("Sergey Ivanov" for
+//     "IVANOV, Sergey Borisovich") do not match a listed person's full
+//     name less the patronymic.
 type Screener struct {
 	threshold float64
 	entries   []SanctionsEntry
@@ -126,12 +168,19 @@ func tokenWeight(n, df int) float64 {
 	return float64(n) / (1 + math.Log1p(float64(df)))
 }
 
+// rarity is the rarity of a word found in df names (see Screener).
+func rarity(df int) float64 {
+	return 1 / (1 + math.Log1p(float64(df)))
+}
+
 // screenName is one name or alias of an entry, tokenised.
 type screenName struct {
-	entry  int32   // index into entries
-	name   string  // as listed
-	tokens []int32 // token ids
-	weight float64 // sum of token weights
+	entry   int32   // index into entries
+	surname int32   // token id of the first word of an individual's surname, -1 if not known
+	given   int32   // token id of its first given name, -1 if not known
+	name    string  // as listed
+	tokens  []int32 // token ids, distinct
+	weight  float64 // sum of token weights
 }
 
 // NewScreener indexes entries for Screen. A threshold of 0 means
@@ -175,7 +224,7 @@ func (s *Screener) addName(i int32, name string) {
 	if len(toks) == 0 {
 		return
 	}
-	n := screenName{entry: i, name: name, tokens: make([]int32, len(toks))}
+	n := screenName{entry: i, surname: -1, given: -1, name: name, tokens: make([]int32, len(toks))}
 	idx := int32(len(s.names))
 	for k, t := range toks {
 		id, ok := s.vocabID[t]
@@ -193,7 +242,25 @@ func (s *Screener) addName(i int32, name string) {
 		n.tokens[k] = id
 		s.postings[id] = append(s.postings[id], idx)
 	}
+	if s.entries[i].Type == SDNTypeIndividual {
+		if c := strings.IndexByte(name, ','); c > 0 {
+			n.surname = s.tokenOf(&n, firstWord(name[:c]))
+			n.given = s.tokenOf(&n, firstWord(name[c+1:]))
+			if n.surname < 0 || n.given < 0 {
+				n.surname, n.given = -1, -1
+			}
+		}
+	}
 	s.names = append(s.names, n)
+}
+
+// tokenOf returns the id of token t if it is one of n's tokens, else -1
+// (t is "" or was cut off by MaxNameRunes).
+func (s *Screener) tokenOf(n *screenName, t string) int32 {
+	if id, ok := s.vocabID[t]; ok && slices.Contains(n.tokens, id) {
+		return id
+	}
+	return -1
 }
 
 // Threshold returns the score from which Screen reports a match.
@@ -213,12 +280,26 @@ func (s *Screener) Screen(name string) []Match {
 	}
 	qr := make([][]rune, len(q))
 	qw := make([]float64, len(q)) // weight of a query token on the list, 0 if not on it
+	qid := make([]int32, len(q))  // id of a query token on the list, -1 if not on it
+	rare := [2]float64{}          // the two highest rarities of query tokens, highest first
+	partial := len(q) >= 2        // whether a partial-name match is possible (see Screener)
 	for i, t := range q {
 		qr[i] = []rune(t)
+		qid[i] = -1
 		if id, ok := s.vocabID[t]; ok {
 			qw[i] = s.weights[id]
+			qid[i] = id
+			r := rarity(len(s.postings[id]))
+			if r > rare[0] {
+				rare[0], rare[1] = r, rare[0]
+			} else if r > rare[1] {
+				rare[1] = r
+			}
+		} else {
+			partial = false
 		}
 	}
+	partial = partial && rare[0]+rare[1] >= MinPartialRarity
 
 	// sims[token id][i] is the similarity of list token id to query
 	// token i, for every list token similar enough to some query token.
@@ -259,6 +340,10 @@ func (s *Screener) Screen(name string) []Match {
 			continue
 		}
 		score, ok := s.score(qr, qw, n, sims)
+		if partial && partialName(qid, n) {
+			// score found every query token among n's: ok is true.
+			score = max(score, PartialNameScore)
+		}
 		if !ok || score < s.threshold {
 			continue
 		}
@@ -284,6 +369,25 @@ func (s *Screener) Screen(name string) []Match {
 		out = out[:MaxScreenMatches]
 	}
 	return out
+}
+
+// partialName reports whether the query tokens qid, all on the list and
+// distinct, are the tokens of n less one name, the first word of the
+// surname and the first given name kept (see Screener).
+func partialName(qid []int32, n *screenName) bool {
+	if n.surname < 0 || len(n.tokens) != len(qid)+1 {
+		return false
+	}
+	paired, surname, given := 0, false, false
+	for _, id := range n.tokens {
+		if slices.Contains(qid, id) {
+			paired++
+			surname = surname || id == n.surname
+			given = given || id == n.given
+		}
+	}
+	// Both sides distinct: paired query and listed tokens are one to one.
+	return paired == len(qid) && surname && given
 }
 
 // score computes the similarity of the query tokens qr with name n (see

@@ -66,6 +66,18 @@ func TestScreenRealNames(t *testing.T) {
 		{"MAHAN AIR", 12927, "MAHAN AIR"},
 		// A common name that is on the list matches: a reviewer decides.
 		{"Wei Zhang", 45391, "ZHANG, Wei"},
+		// A listed individual named without the patronymic or the second
+		// surname (the partial-name rule, see Screener), in any order,
+		// case and accents.
+		{"Vladimir Putin", 35096, "PUTIN, Vladimir Vladimirovich"},
+		{"Putin Vladimir", 35096, "PUTIN, Vladimir Vladimirovich"},
+		{"VLADIMIR PUTIN", 35096, "PUTIN, Vladimir Vladimirovich"},
+		{"Nicolas Maduro", 22790, "MADURO MOROS, Nicolas"},
+		{"Nicolás Maduro", 22790, "MADURO MOROS, Nicolas"},
+		{"Ramzan Kadyrov", 23343, "KADYROV, Ramzan Akhmatovich"},
+		{"Igor Sechin", 16692, "SECHIN, Igor Ivanovich"},
+		// All names given: the full-name scorer, as before.
+		{"Vladimir Vladimirovich Putin", 35096, "PUTIN, Vladimir Vladimirovich"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -106,6 +118,71 @@ func TestScreenOrdinaryNames(t *testing.T) {
 	}
 }
 
+// TestScreenPartialNamesNegative holds the names that the partial-name
+// rule must not turn into matches on the real list: each was a match, or
+// a near one, of a looser rule (reverted), or sits just under
+// MinPartialRarity. want is what Screen returns.
+func TestScreenPartialNamesNegative(t *testing.T) {
+	s := loadRealScreener(t)
+	tests := []struct {
+		query string
+		want  []int
+	}{
+		// No surname: the partial-name rule matches none of the 16
+		// entries "X, Vladimir Vladimirovich", PUTIN among them. 40273
+		// "VLADIMIROV, Vladimir Vladimirovich" matches at 0.945 by the
+		// full-name scorer, as it did before the rule: "vladimirov" is
+		// 0.86 like "vladimir", and that scorer lets two listed tokens
+		// take the same query token.
+		{"Vladimir Vladimirovich", []int{40273}},
+		// Listed as "IVANOV, Sergey Borisovich" (36799) and "IVANOV,
+		// Sergei Borisovich" (16688); there is no "IVANOV, Sergey". The
+		// structure fits the partial rule, but IVANOV is on 14 names and
+		// SERGEY on 86: rarity 0.45, under MinPartialRarity.
+		{"Sergey Ivanov", nil},
+		// "PETROV, Sergey Valeriyevich" (35697): rarity 0.50.
+		{"Sergey Petrov", nil},
+		// "IVANOV, Vladimir Valeryevich" and "IVANOV, Vladimir
+		// Aleksandrovich": rarity 0.45.
+		{"Vladimir Ivanov", nil},
+		// "MOROZOV, Igor Nikolayevich" (36827): MOROZOV is on 3 names,
+		// rarity 0.62, the closest common name to MinPartialRarity.
+		{"Igor Morozov", nil},
+		{"Sergey Morozov", nil},    // "MOROZOV, Sergey Ivanovich": 0.60
+		{"Alexey Novikov", nil},    // "NOVIKOV, Alexey Alexeyevich": 0.61
+		{"Vladimir Vasiliev", nil}, // "VASILIEV, Vladimir Abdualievich": 0.60
+		// One token is never a partial match.
+		{"Vladimir", nil},
+		{"Putin", nil},
+		// Misspelt: the partial rule needs every token spelt as listed.
+		{"Vladimr Putin", nil},
+		{"Vladimir Putn", nil},
+		{"Nicolas Madura", nil},
+		{"Igor Setchin", nil},
+		// The second surname, or the patronymic, instead of the first
+		// surname; the surnames without the given name.
+		{"Nicolas Moros", nil},
+		{"Igor Ivanovich", nil},
+		{"Maduro Moros", nil},
+		// The middle name instead of the first given name: "TAYLOR,
+		// Mark John" (21730).
+		{"John Taylor", nil},
+		// Two names missing ("MADURO GUERRA, Nicolas Ernesto", the son).
+		{"Nicolas Guerra", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			var got []int
+			for _, m := range s.Screen(tt.query) {
+				got = append(got, m.EntNum)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Screen(%q) = %v, want %v", tt.query, got, tt.want)
+			}
+		})
+	}
+}
+
 // commonNameParts are first names and surnames frequent among people of
 // several languages; commonNames combines them within each group.
 var commonNameParts = []struct {
@@ -139,7 +216,8 @@ var commonNameParts = []struct {
 	// Indian.
 	{first: []string{"Rahul", "Amit", "Priya", "Sunita", "Raj", "Anil", "Deepak", "Pooja"},
 		last: []string{"Sharma", "Patel", "Singh", "Kumar", "Gupta", "Reddy", "Shah", "Verma"}},
-	// A second set of Russian, English, Spanish and Arabic names.
+	// A second set of Russian, English, Spanish and Arabic names, added
+	// after MinPartialRarity was chosen on the sets above, to check it.
 	{first: []string{"Mikhail", "Pavel", "Yuri", "Oleg", "Anatoly", "Viktor", "Maxim", "Roman", "Evgeny", "Denis"},
 		last: russianSurnames2},
 	{first: []string{"Irina", "Svetlana", "Anna", "Maria", "Ekaterina", "Yulia"},
@@ -237,21 +315,32 @@ var commonNameMatches = map[string][]int{
 	"Mikhail Ivanov":    {44904},        // "IVANOV MIXAIL" 0.927
 	"Andrew Martin":     {23420},        // "ANDREA MARTINA LIMITED" 0.932 (an entity)
 	"Hamza Hamdan":      {7830, 7831},   // two entries "HAMZA" 0.943 (both words take the one listed)
+	// A listed individual's name less the patronymic or second given
+	// name: the partial-name rule, PartialNameScore. Common names whose
+	// words are rare on the list (see MinPartialRarity).
+	"Maxim Smirnov":   {47825}, // "SMIRNOV, Maxim Yuryevich", rarity 0.73
+	"Anna Kuznetsova": {37335}, // "KUZNETSOVA, Anna Yurievna", 0.75
+	"Mark Taylor":     {21730}, // "TAYLOR, Mark John", 1.07
 }
 
 // TestScreenCommonNames screens several hundred common names against
-// the real list: only commonNameMatches may match.
+// the real list: only commonNameMatches may match. Without
+// MinPartialRarity, the partial-name rule would make 34 more of them
+// match ("Sergey Ivanov", "Carlos García", "Ali Saleh"), not 3.
 func TestScreenCommonNames(t *testing.T) {
 	s := loadRealScreener(t)
 	names := commonNames()
 	if len(names) < 500 {
 		t.Fatalf("%d common names", len(names))
 	}
-	matched := 0
+	matched, partial := 0, 0
 	for _, name := range names {
 		var got []int
 		for _, m := range s.Screen(name) {
 			got = append(got, m.EntNum)
+			if m.Score == PartialNameScore {
+				partial++
+			}
 		}
 		if len(got) > 0 {
 			matched++
@@ -260,7 +349,7 @@ func TestScreenCommonNames(t *testing.T) {
 			t.Errorf("Screen(%q) = %v, want %v", name, got, want)
 		}
 	}
-	t.Logf("%d of %d common names match", matched, len(names))
+	t.Logf("%d of %d common names match, %d partial-name matches", matched, len(names), partial)
 }
 
 func TestScreen(t *testing.T) {
@@ -291,6 +380,57 @@ func TestScreen(t *testing.T) {
 		{"Ali Hasan", []int{5}},                // one Match per entry though two names match
 		{"", nil},
 		{"., -", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			var got []int
+			for _, m := range s.Screen(tt.query) {
+				got = append(got, m.EntNum)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Screen(%q) = %v, want %v", tt.query, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestScreenPartialNames checks the structure the partial-name rule
+// needs on a small list, where every word is rare enough.
+func TestScreenPartialNames(t *testing.T) {
+	entries := []SanctionsEntry{
+		{EntNum: 1, Name: "PUTIN, Vladimir Vladimirovich", Type: SDNTypeIndividual},
+		{EntNum: 2, Name: "MADURO MOROS, Nicolas", Type: SDNTypeIndividual},
+		{EntNum: 3, Name: "DOE, Jane Mary", Type: SDNTypeIndividual, Aliases: []string{"JANE ANN ROE"}},
+		{EntNum: 4, Name: "KOLT, Anna Maria", Type: SDNTypeEntity},
+		{EntNum: 5, Name: "RIVERA, Ana Lucia Sofia", Type: SDNTypeIndividual},
+		{EntNum: 6, Name: "AL-ZAHRANI, Omar", Type: SDNTypeIndividual},
+	}
+	s, err := NewScreener(entries, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		query string
+		want  []int
+	}{
+		{"Vladimir Putin", []int{1}},
+		{"putin vladimir", []int{1}},
+		{"Vladimir Vladimirovich Putin", []int{1}},
+		{"Vladimir Vladimirovich", nil}, // no surname
+		{"Putin Vladimirovich", nil},    // no first given name
+		{"Putin", nil},                  // one token
+		{"Vladimr Putin", nil},          // misspelt
+		{"Vladimir Puttin", nil},        // misspelt
+		{"Nicolas Maduro", []int{2}},
+		{"Nicolas Moros", nil}, // second surname only
+		{"Jane Doe", []int{3}},
+		{"Jane Roe", nil},              // alias without a comma: no surname known
+		{"Anna Kolt", nil},             // an entity
+		{"Ana Lucia Rivera", []int{5}}, // three of four
+		{"Ana Rivera", nil},            // two of four
+		{"Ana Sofia Rivera", []int{5}}, // the second given name may be missing
+		{"Omar Zahrani", nil},          // the first surname word is "al"
+		{"Vladimir Putin Putin", []int{1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
