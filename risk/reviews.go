@@ -198,9 +198,20 @@ func (s *Service) ListReviews(ctx context.Context, tenant uuid.UUID, status stri
 	if limit < 1 || limit > MaxReviewPage {
 		limit = MaxReviewPage
 	}
+	// One statement per filter, each planned on (tenant_id, status, id) or
+	// (tenant_id, id) whatever the parameters: the pending queue is read
+	// often and grows with the tenant.
+	var where string
+	switch status {
+	case "":
+		where = `tenant_id = $1 AND $2 = ''`
+	case ReviewExpired:
+		where = `tenant_id = $1 AND status IN ('rejected', $2) AND decided_by = '` + DecidedByExpiry + `'`
+	default:
+		where = `tenant_id = $1 AND status = $2`
+	}
 	rows, err := s.DB.Pool.Query(ctx, `SELECT `+reviewColumns+` FROM risk_reviews
-		WHERE tenant_id = $1 AND ($2 = '' OR status = $2 OR status = 'rejected' AND $2 = $5 AND decided_by = $6)
-			AND id > $3 ORDER BY id LIMIT $4`, tenant, status, after, limit, ReviewExpired, DecidedByExpiry)
+		WHERE `+where+` AND id > $3 ORDER BY id LIMIT $4`, tenant, status, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("risk: list reviews: %w", err)
 	}
