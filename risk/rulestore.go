@@ -191,7 +191,8 @@ func (s *RuleStore) put(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, in Rul
 // decision stored before risk_decisions.step_up_asked existed (NULL),
 // derived from its reasons and the rule set of its version (rule sets never
 // change once stored; version 1 is DefaultRules): a reason whose rule's
-// action is step_up, held or failed, asked for it.
+// action is step_up, held or failed, asked for it, and so did a USD amount
+// or a rule set that could not be read (as applyHardRules decides now).
 func (s *RuleStore) stepUpAsked(ctx context.Context, q db.Querier, tenant uuid.UUID, recorded *bool, reasons []Reason, version int) (bool, error) {
 	if recorded != nil {
 		return *recorded, nil
@@ -205,6 +206,9 @@ func (s *RuleStore) stepUpAsked(ctx context.Context, q db.Querier, tenant uuid.U
 		rules = v.Rules
 	}
 	for _, r := range reasons {
+		if r.Rule == failAmountUSD || r.Rule == failRules {
+			return true, nil
+		}
 		for _, rule := range rules {
 			if rule.ID == r.Rule && rule.Action == OutcomeStepUp {
 				return true, nil

@@ -165,6 +165,7 @@ func TestStepUpAfterReview(t *testing.T) {
 		{"approved after too many wrong codes", bruteForced, false},
 		{"large, stored before step_up_asked", func() (Review, *release) { return review("12000.00", true, true) }, true},
 		{"small, stored before step_up_asked", func() (Review, *release) { return review("100.00", true, true) }, false},
+		{"no USD amount, stored before step_up_asked", func() (Review, *release) { return review("100.00 GBP", true, true) }, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e.t = t
