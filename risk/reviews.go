@@ -207,6 +207,8 @@ func (s *Service) ListReviews(ctx context.Context, tenant uuid.UUID, status stri
 		where = `tenant_id = $1 AND $2 = ''`
 	case ReviewExpired:
 		where = `tenant_id = $1 AND status IN ('rejected', $2) AND decided_by = '` + DecidedByExpiry + `'`
+	case ReviewRejected:
+		where = `tenant_id = $1 AND status IN ($2, '` + ReviewExpired + `')`
 	default:
 		where = `tenant_id = $1 AND status = $2`
 	}
