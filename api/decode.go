@@ -57,7 +57,8 @@ func checkContentType(r *http.Request, body []byte, allowed []string) (string, e
 }
 
 // decodeJSON decodes body strictly into v: one JSON object, no unknown
-// fields, no trailing data. Errors name the field.
+// fields, no trailing data, no string holding NUL (422: no database text
+// takes it). Errors name the field.
 func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return problemf(http.StatusBadRequest, "invalid_json", "the request body must be a JSON object")
@@ -74,6 +75,9 @@ func decodeJSON(body []byte, v any) error {
 	var extra any
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return problemf(http.StatusBadRequest, "invalid_json", "unexpected data after the JSON object")
+	}
+	if field, ok := nulField(body); ok {
+		return fieldProblem(http.StatusUnprocessableEntity, "validation_failed", field, "must not contain the NUL character (\\u0000)")
 	}
 	return nil
 }

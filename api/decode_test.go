@@ -59,23 +59,28 @@ func TestDecodeJSONNamesTheField(t *testing.T) {
 	}
 }
 
-// FuzzDecodeJSON: any body either decodes or is a 400 problem with a
-// known code, and a named field is one of the body's keys.
+// FuzzDecodeJSON: any body either decodes, without a NUL in any string,
+// or is a 400 problem with a known code or a 422 for a NUL, and a named
+// field is one of the body's keys.
 func FuzzDecodeJSON(f *testing.F) {
-	for _, s := range []string{`{"amount":"1.00"}`, `{"delivered_at":"x"}`, `{"milestone":1,"tags":["a"]}`, `{"respond_by":null}`, `[]`, `{"a":1}`, `{`, `null`} {
+	for _, s := range []string{`{"amount":"1.00"}`, `{"tags":["a","\u0000"]}`, `{"amount":"\\u0000"}`, `{"delivered_at":"x"}`, `{"milestone":1,"tags":["a"]}`, `{"respond_by":null}`, `[]`, `{"a":1}`, `{`, `null`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var v decodeTarget
 		err := decodeJSON(body, &v)
 		if err == nil {
+			if strings.ContainsRune(v.Amount+strings.Join(v.Tags, ""), 0) {
+				t.Fatalf("%q: accepted with a NUL: %+v", body, v)
+			}
 			return
 		}
 		var pe *problemError
 		if !errors.As(err, &pe) {
 			t.Fatalf("%q: %v is not a problem", body, err)
 		}
-		if pe.p.Status != 400 || (pe.p.Code != "invalid_json" && pe.p.Code != "unknown_field") {
+		nul := pe.p.Status == 422 && pe.p.Code == "validation_failed"
+		if !nul && (pe.p.Status != 400 || (pe.p.Code != "invalid_json" && pe.p.Code != "unknown_field")) {
 			t.Fatalf("%q: %d %s", body, pe.p.Status, pe.p.Code)
 		}
 		if len(pe.p.Errors) == 0 || pe.p.Errors[0].Field == "(body)" {
@@ -87,7 +92,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 		field := pe.p.Errors[0].Field
 		for k := range raw {
-			if strings.EqualFold(k, field) || strings.HasPrefix(field, k+".") {
+			if strings.EqualFold(k, field) || strings.HasPrefix(field, k+".") || strings.HasPrefix(field, k+"[") {
 				return
 			}
 		}

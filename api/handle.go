@@ -59,6 +59,10 @@ func (s *Server) handler(rt route) http.Handler {
 				return
 			}
 		}
+		if err := checkParams(r); err != nil {
+			writeProblem(w, problemFor(s.log, r, err))
+			return
+		}
 		var err error
 		switch {
 		case rt.serve != nil:

@@ -75,7 +75,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
-		if id == "" || len(id) > 100 {
+		if id == "" || len(id) > 100 || !printableASCII(id) {
 			var b [8]byte
 			_, _ = rand.Read(b[:])
 			id = hex.EncodeToString(b[:])
@@ -118,4 +118,15 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), keyPrincipal, &principalBox{}))
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// printableASCII reports whether s is printable ASCII: a request id the
+// client sends is stored (audit records) and echoed in a header only then.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
@@ -184,11 +185,13 @@ func (r CreateRequest) Validate() (createCommand, error) {
 	}
 	if rc := r.RiskContext; rc != nil {
 		c.riskContext = map[string]string{}
-		if rc.IP != "" {
-			c.riskContext["ip"] = truncate(rc.IP, 64)
+		// Trimmed as the risk gate trims them when it reads them, so that
+		// "dev-1 " counts as the device "dev-1".
+		if ip := strings.TrimSpace(rc.IP); ip != "" {
+			c.riskContext["ip"] = truncate(ip, 64)
 		}
-		if rc.DeviceID != "" {
-			c.riskContext["device_id"] = truncate(rc.DeviceID, 200)
+		if device := strings.TrimSpace(rc.DeviceID); device != "" {
+			c.riskContext["device_id"] = truncate(device, 200)
 		}
 		for _, cc := range []struct{ key, value string }{{"country", rc.Country}, {"device_country", rc.DeviceCountry}} {
 			if cc.value == "" {
@@ -282,11 +285,15 @@ func intField(errs *valid.Errors, field string, v *int, lo, hi int, dst *int) {
 	*dst = *v
 }
 
+// truncate cuts s to at most n bytes, at a character boundary.
 func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n-- // never split a character: the database refuses the half
+	}
+	return s[:n]
 }
 
 // FundRequest is the body of POST /v1/escrows/{id}/fund.
