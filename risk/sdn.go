@@ -195,6 +195,9 @@ func parseSDNRecord(rec []string, line int) (SanctionsEntry, error) {
 			return SanctionsEntry{}, &SDNParseError{Line: line, Column: sdnColumns[i],
 				Err: fmt.Errorf("%w: field longer than %d bytes", ErrSDNTooLarge, MaxSDNFieldBytes)}
 		}
+		if strings.IndexByte(v, 0) >= 0 { // no database text takes it
+			return SanctionsEntry{}, &SDNParseError{Line: line, Column: sdnColumns[i], Err: fmt.Errorf("%w: contains a NUL character", ErrSDNFormat)}
+		}
 		f[i] = sdnField(v)
 	}
 	n, err := strconv.Atoi(f[0])

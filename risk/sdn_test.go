@@ -153,6 +153,7 @@ func TestParseSDN(t *testing.T) {
 		{name: "negative ent_num", in: sdnLine(-3, "A", "", "", ""), wantErr: ErrSDNFormat, line: 1, column: "ent_num"},
 		{name: "empty name", in: sdnLine(1, "", "", "", ""), wantErr: ErrSDNFormat, line: 1, column: "SDN_Name"},
 		{name: "unknown type", in: sdnLine(1, "A", "robot", "", ""), wantErr: ErrSDNFormat, line: 1, column: "SDN_Type"},
+		{name: "NUL in a name", in: sdnLine(1, "A", "", "", "") + sdnLine(2, "B\x00C", "", "", ""), wantErr: ErrSDNFormat, line: 2, column: "SDN_Name"},
 		{name: "duplicate ent_num", in: sdnLine(1, "A", "", "", "") + sdnLine(1, "B", "", "", ""),
 			wantErr: ErrSDNFormat, line: 2, column: "ent_num"},
 		{name: "bare quote", in: sdnLine(1, "A", "", "", "") + "2,B\"C,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- \r\n",
