@@ -60,6 +60,7 @@ func TestDecideReasons(t *testing.T) {
 		}},
 		{ReasonIPCountryMismatch, "", func(e *env, r *release) { r.ctx["ip_country"], r.ctx["device_country"] = "RU", "RU" }},
 		{ReasonDeviceCountryMismatch, "", func(e *env, r *release) { r.ctx["device_country"] = "BR" }},
+		{ReasonDeviceCountryMismatch, "", func(e *env, r *release) { delete(r.ctx, "ip_country"); r.ctx["device_country"] = "BR" }}, // vs the buyer's
 		{ReasonHighDisputeRate, "", func(e *env, r *release) {
 			for i := range 3 {
 				id := e.observe(fmt.Sprintf("claimant-%d", i), r.seller, "", "150.00", "USD", e.clock.Now().Add(-time.Duration(3+i)*24*time.Hour))
