@@ -101,6 +101,26 @@ func firstWord(s string) string {
 	return ""
 }
 
+// parenSpellings splits a name written with another spelling of one of
+// its words in parentheses after the word, as "SANTOS, Ahmad (Ahmed)",
+// into the name without the parentheses, "SANTOS, Ahmad", and the name
+// with the other spelling instead of the word, "SANTOS, Ahmed". ok is
+// false unless the name has exactly one pair of parentheses, holding
+// one word and following one.
+func parenSpellings(name string) (without, instead string, ok bool) {
+	open, end := strings.IndexByte(name, '('), strings.IndexByte(name, ')')
+	if open < 0 || end < open || strings.Count(name, "(") != 1 || strings.Count(name, ")") != 1 {
+		return "", "", false
+	}
+	other := strings.TrimSpace(name[open+1 : end])
+	before := strings.TrimRight(name[:open], " ")
+	word := strings.LastIndexAny(before, " ,") + 1 // start of the word before the parentheses
+	if len(nameWords(other)) != 1 || strings.ContainsAny(other, " ,") || len(nameWords(before[word:])) != 1 {
+		return "", "", false
+	}
+	return before + name[end+1:], before[:word] + other + name[end+1:], true
+}
+
 // nameWords returns the words of s as NormalizeName spells them, in the
 // order written, noise words and repeats included.
 func nameWords(s string) []string {

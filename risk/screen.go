@@ -96,6 +96,11 @@ type Match struct {
 // spelling variant in the first letter ("Qaddafi" for "Gaddafi") is
 // not found.
 //
+// A listed individual's name written with another spelling of a word in
+// parentheses ("SANTOS, Ahmad (Ahmed)") is also indexed as each of its
+// spellings ("SANTOS, Ahmad", "SANTOS, Ahmed"; see parenSpellings) and
+// reported as listed. Rarity counts the listed name, not its spellings.
+//
 // Partial names: a listed individual is often named without the
 // patronymic, a second given name or the second surname ("Vladimir
 // Putin" for "PUTIN, Vladimir Vladimirovich", "Nicolas Maduro" for
@@ -126,6 +131,7 @@ type Screener struct {
 	vocabID   map[string]int32     // token → token id
 	byFirst   map[firstLen][]int32 // first rune and length → ids of tokens longer than ExactTokenRunes
 	postings  [][]int32            // token id → indexes into names
+	df        []int                // token id → names, less spellings, holding it
 	weights   []float64            // token id → weight (see Screener)
 }
 
@@ -181,6 +187,9 @@ type screenName struct {
 	name    string  // as listed
 	tokens  []int32 // token ids, distinct
 	weight  float64 // sum of token weights
+	// spelling is set for a name indexed as one spelling of a listed
+	// name (see parenSpellings): not counted in df.
+	spelling bool
 }
 
 // NewScreener indexes entries for Screen. A threshold of 0 means
@@ -206,9 +215,17 @@ func NewScreener(entries []SanctionsEntry, threshold float64) (*Screener, error)
 			s.addName(int32(i), a)
 		}
 	}
+	s.df = make([]int, len(s.vocab))
+	for _, n := range s.names {
+		if !n.spelling {
+			for _, id := range n.tokens {
+				s.df[id]++
+			}
+		}
+	}
 	s.weights = make([]float64, len(s.vocab))
 	for id, r := range s.vocab {
-		s.weights[id] = tokenWeight(len(r), len(s.postings[id]))
+		s.weights[id] = tokenWeight(len(r), s.df[id])
 	}
 	for i := range s.names {
 		for _, id := range s.names[i].tokens {
@@ -218,13 +235,26 @@ func NewScreener(entries []SanctionsEntry, threshold float64) (*Screener, error)
 	return s, nil
 }
 
-// addName tokenises and indexes one name of entry i.
+// addName tokenises and indexes one name of entry i, and an
+// individual's spellings of it (see parenSpellings).
 func (s *Screener) addName(i int32, name string) {
-	toks := NormalizeName(name)
+	s.addSpelling(i, name, name, false)
+	if s.entries[i].Type == SDNTypeIndividual {
+		if without, instead, ok := parenSpellings(name); ok {
+			s.addSpelling(i, name, without, true)
+			s.addSpelling(i, name, instead, true)
+		}
+	}
+}
+
+// addSpelling tokenises and indexes name, spelt as spelt, of entry i;
+// spelling is set when spelt is one of the listed name's spellings.
+func (s *Screener) addSpelling(i int32, name, spelt string, spelling bool) {
+	toks := NormalizeName(spelt)
 	if len(toks) == 0 {
 		return
 	}
-	n := screenName{entry: i, surname: -1, given: -1, name: name, tokens: make([]int32, len(toks))}
+	n := screenName{entry: i, surname: -1, given: -1, name: name, tokens: make([]int32, len(toks)), spelling: spelling}
 	idx := int32(len(s.names))
 	for k, t := range toks {
 		id, ok := s.vocabID[t]
@@ -243,9 +273,9 @@ func (s *Screener) addName(i int32, name string) {
 		s.postings[id] = append(s.postings[id], idx)
 	}
 	if s.entries[i].Type == SDNTypeIndividual {
-		if c := strings.IndexByte(name, ','); c > 0 {
-			n.surname = s.tokenOf(&n, firstWord(name[:c]))
-			n.given = s.tokenOf(&n, firstWord(name[c+1:]))
+		if c := strings.IndexByte(spelt, ','); c > 0 {
+			n.surname = s.tokenOf(&n, firstWord(spelt[:c]))
+			n.given = s.tokenOf(&n, firstWord(spelt[c+1:]))
 			if n.surname < 0 || n.given < 0 {
 				n.surname, n.given = -1, -1
 			}
@@ -289,7 +319,7 @@ func (s *Screener) Screen(name string) []Match {
 		if id, ok := s.vocabID[t]; ok {
 			qw[i] = s.weights[id]
 			qid[i] = id
-			r := rarity(len(s.postings[id]))
+			r := rarity(s.df[id])
 			if r > rare[0] {
 				rare[0], rare[1] = r, rare[0]
 			} else if r > rare[1] {
@@ -422,7 +452,7 @@ func (s *Screener) score(qr [][]rune, qw []float64, n *screenName, sims map[int3
 		switch {
 		case w > 0:
 		case qBest[i] > 0: // a spelling not on the list: as common as the word it matched
-			w = tokenWeight(len(r), len(s.postings[qBestID[i]]))
+			w = tokenWeight(len(r), s.df[qBestID[i]])
 		default:
 			w = tokenWeight(len(r), 0)
 		}

@@ -95,6 +95,47 @@ func TestScreenRealNames(t *testing.T) {
 	}
 }
 
+// TestScreenParenthesisedSpelling checks a listed individual's name
+// written with another spelling of a word in parentheses: each spelling
+// is the same tokens as a name of the entry.
+func TestScreenParenthesisedSpelling(t *testing.T) {
+	s := loadRealScreener(t)
+	for _, query := range []string{"Ahmed Santos", "Ahmad Santos", "Santos Ahmad Ahmed"} {
+		t.Run(query, func(t *testing.T) {
+			got := s.Screen(query)
+			if len(got) == 0 || got[0].EntNum != 10929 || got[0].MatchedName != "SANTOS, Ahmad (Ahmed)" || got[0].Score != 1 {
+				t.Errorf("Screen(%q) = %v, want 10929 \"SANTOS, Ahmad (Ahmed)\" at 1", query, got)
+			}
+		})
+	}
+}
+
+func TestParenSpellings(t *testing.T) {
+	tests := []struct {
+		name, without, instead string
+	}{
+		{"SANTOS, Ahmad (Ahmed)", "SANTOS, Ahmad", "SANTOS, Ahmed"},
+		{"SANTOS (SANTO), Ahmad", "SANTOS, Ahmad", "SANTO, Ahmad"},
+		{"ROE, Jane (Jayne) Mary", "ROE, Jane Mary", "ROE, Jayne Mary"},
+		{"SANTOS, Ahmad", "", ""},
+		{"SANTOS, Ahmad (Ahmed Ali)", "", ""}, // not one word
+		{"SANTOS, (Ahmed)", "", ""},           // no word before it
+		{"(Ahmed)", "", ""},
+		{"SANTOS, Ahmad (Ahmed) (Ahmet)", "", ""},
+		{"SANTOS, Ahmad (Ahmed", "", ""},
+		{"SANTOS, Ahmad )Ahmed(", "", ""},
+		{"SANTOS, Ahmad ()", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			without, instead, ok := parenSpellings(tt.name)
+			if without != tt.without || instead != tt.instead || ok != (tt.without != "") {
+				t.Errorf("parenSpellings(%q) = %q, %q, %v; want %q, %q", tt.name, without, instead, ok, tt.without, tt.instead)
+			}
+		})
+	}
+}
+
 // ordinaryNames are names of people and firms not on the list.
 var ordinaryNames = []string{
 	"John Smith", "Maria Garcia", "Acme Trading GmbH", "Li Wei", "Müller Handels AG",
