@@ -77,18 +77,27 @@ type Match struct {
 // Screener screens names against a sanctions list held in memory. It
 // is read-only after NewScreener and safe for concurrent use.
 //
-// Scoring: both names are normalised by NormalizeName. Each token of
-// either side is paired with its most similar token on the other side
-// (Jaro-Winkler; tokens of up to ExactTokenRunes runes only match when
-// equal; similarities below MinTokenSimilarity count zero). The score
-// is the average of those best similarities over the tokens of both
-// sides, weighted, so that a token left unmatched on either side lowers
-// it. A token's weight is its length in runes times its rarity on the
-// list, 1/(1+ln(1+n)) for a word found in n names (so 1 for a word not
-// on the list, 0.15 for "trading"): agreeing on common words such as
+// Scoring: both names are normalised by NormalizeName. Two tokens are
+// similar by Jaro-Winkler (tokens of up to ExactTokenRunes runes only
+// when equal; similarities below MinTokenSimilarity count zero). The
+// tokens of the two sides are paired one to one: each token with at
+// most one token of the other side, so that one query word cannot stand
+// for two listed words ("Vladimir" for VLADIMIR and VLADIMIROV) nor one
+// listed word for two query words ("Khalid Khalil" for KHALID). A
+// candidate scores zero unless there is a pairing of similar tokens
+// that pairs every token of the side with fewer tokens (both sides when
+// equal); of those pairings, the one with the greatest weighted sum of
+// similarities counts (an exact assignment, not a greedy one: pairing
+// the most similar tokens first can leave a token only a weak partner,
+// or none). The score is that sum over the weights of all the tokens of
+// both sides, so that a token left unpaired on either side lowers it: a
+// pair of similarity s between tokens of weights a and b adds s(a+b). A
+// token's weight is its length in runes times its rarity on the list,
+// 1/(1+ln(1+n)) for a word found in n names (so 1 for a word not on the
+// list, 0.15 for "trading"): agreeing on common words such as
 // "international trading" counts for little, and the distinctive rest
-// of the name decides. A candidate scores zero unless every token of
-// the side with fewer tokens (both sides when equal) matched.
+// of the name decides. A query spelling not on the list is as rare as
+// the listed word of the candidate most similar to it.
 //
 // Candidates are found through an index from token to names, and from
 // the first letter to tokens for fuzzy matching: a token is only
@@ -422,51 +431,198 @@ func partialName(qid []int32, n *screenName) bool {
 
 // score computes the similarity of the query tokens qr with name n (see
 // Screener); qw holds the query tokens' own weights, 0 for a token not
-// on the list. ok is false when a token of the shorter side is
-// unmatched.
+// on the list. ok is false when no one-to-one pairing of similar tokens
+// pairs every token of the shorter side.
+//
+// When each token's most similar token on the other side has it as its
+// own most similar (mutual best partners, as for nearly every
+// candidate), those pairs are the best pairing and the score is summed
+// token by token; otherwise bestPairing finds it.
 func (s *Screener) score(qr [][]rune, qw []float64, n *screenName, sims map[int32][]float64) (float64, bool) {
 	var qBest [MaxScreenTokens]float64
-	var qBestID [MaxScreenTokens]int32
+	var qBestK [MaxScreenTokens]int32 // index into n.tokens of the token most similar to query token i
+	// For the first MaxScreenTokens listed tokens with a similar query
+	// token: the index into n.tokens, and that of the most similar query
+	// token.
+	var eK, eBestI [MaxScreenTokens]int32
+	ePaired := 0 // listed tokens with a similar query token
 	eSum := 0.0
-	eAll := true
-	for _, id := range n.tokens {
+	for k, id := range n.tokens {
 		row := sims[id]
-		eBest := 0.0
-		if row != nil {
-			for i, sim := range row {
-				eBest = max(eBest, sim)
-				if sim > qBest[i] {
-					qBest[i], qBestID[i] = sim, id
-				}
+		if row == nil {
+			continue
+		}
+		eBest, bi := 0.0, 0
+		for i, sim := range row {
+			if sim > eBest {
+				eBest, bi = sim, i
+			}
+			if sim > qBest[i] {
+				qBest[i], qBestK[i] = sim, int32(k)
 			}
 		}
-		if eBest == 0 {
-			eAll = false
+		if ePaired < MaxScreenTokens {
+			eK[ePaired], eBestI[ePaired] = int32(k), int32(bi)
 		}
+		ePaired++
 		eSum += eBest * s.weights[id]
 	}
+	var qWeight [MaxScreenTokens]float64
 	qSum, qTotal := 0.0, 0.0
-	qAll := true
+	qPaired := 0 // query tokens with a similar listed token
 	for i, r := range qr {
 		w := qw[i]
 		switch {
 		case w > 0:
-		case qBest[i] > 0: // a spelling not on the list: as common as the word it matched
-			w = tokenWeight(len(r), s.df[qBestID[i]])
+		case qBest[i] > 0: // a spelling not on the list: as common as the word it is most similar to
+			w = tokenWeight(len(r), s.df[n.tokens[qBestK[i]]])
 		default:
 			w = tokenWeight(len(r), 0)
 		}
-		if qBest[i] == 0 {
-			qAll = false
+		if qBest[i] > 0 {
+			qPaired++
 		}
+		qWeight[i] = w
 		qSum += qBest[i] * w
 		qTotal += w
 	}
+	qAll, eAll := qPaired == len(qr), ePaired == len(n.tokens)
 	switch {
 	case len(qr) < len(n.tokens) && !qAll,
 		len(n.tokens) < len(qr) && !eAll,
 		len(qr) == len(n.tokens) && !(qAll && eAll):
 		return 0, false
 	}
-	return (qSum + eSum) / (qTotal + n.weight), true
+	total := qTotal + n.weight
+	mutual := ePaired == qPaired // then at most MaxScreenTokens, all in eK
+	for j := 0; mutual && j < ePaired; j++ {
+		mutual = qBestK[eBestI[j]] == eK[j]
+	}
+	if mutual {
+		return (qSum + eSum) / total, true
+	}
+
+	// Rows: the tokens of the shorter side (the query when equal), every
+	// one with a similar token; columns: the tokens of the other side
+	// that have one.
+	var qIdx [MaxScreenTokens]int // query token of each query row or column
+	nq := 0
+	for i := range qr {
+		if qBest[i] > 0 {
+			qIdx[nq] = i
+			nq++
+		}
+	}
+	eIdx := make([]int, 0, ePaired) // listed token of each listed row or column
+	for k, id := range n.tokens {
+		if sims[id] != nil {
+			eIdx = append(eIdx, k)
+		}
+	}
+	queryRows := len(qr) <= len(n.tokens)
+	rows, cols := nq, len(eIdx)
+	if !queryRows {
+		rows, cols = cols, rows
+	}
+	if cols < rows {
+		return 0, false
+	}
+	val := make([]float64, rows*cols)
+	for a := range nq {
+		i := qIdx[a]
+		for b, k := range eIdx {
+			id := n.tokens[k]
+			sim := sims[id][i]
+			if sim == 0 {
+				continue
+			}
+			v := sim * (qWeight[i] + s.weights[id])
+			if queryRows {
+				val[a*cols+b] = v
+			} else {
+				val[b*cols+a] = v
+			}
+		}
+	}
+	sum, ok := bestPairing(rows, cols, val)
+	if !ok {
+		return 0, false
+	}
+	return sum / total, true
+}
+
+// bestPairing pairs each of rows rows with its own one of cols columns
+// (rows <= cols) so that the sum of the values of the pairs is greatest,
+// where val[r*cols+c] is the value of row r with column c, and 0 means
+// the two cannot be paired. ok is false when no pairing pairs every row.
+// It is the Hungarian algorithm with potentials, O(rows² × cols): a
+// cannot-pair costs more than all values together, so that a pairing
+// that has one is only chosen when there is no other.
+func bestPairing(rows, cols int, val []float64) (sum float64, ok bool) {
+	never := 1.0
+	for _, v := range val {
+		never += v
+	}
+	cost := func(r, c int) float64 { // r, c from 1
+		if v := val[(r-1)*cols+c-1]; v > 0 {
+			return -v
+		}
+		return never
+	}
+	u := make([]float64, rows+1)
+	v := make([]float64, cols+1)
+	minv := make([]float64, cols+1)
+	p := make([]int, cols+1) // row paired with column j, 0 for none
+	way := make([]int, cols+1)
+	used := make([]bool, cols+1)
+	for r := 1; r <= rows; r++ {
+		p[0] = r
+		j0 := 0
+		for j := range minv {
+			minv[j], used[j] = math.Inf(1), false
+		}
+		for {
+			used[j0] = true
+			r0, delta, j1 := p[j0], math.Inf(1), 0
+			for j := 1; j <= cols; j++ {
+				if used[j] {
+					continue
+				}
+				if c := cost(r0, j) - u[r0] - v[j]; c < minv[j] {
+					minv[j], way[j] = c, j0
+				}
+				if minv[j] < delta {
+					delta, j1 = minv[j], j
+				}
+			}
+			for j := 0; j <= cols; j++ {
+				if used[j] {
+					u[p[j]] += delta
+					v[j] -= delta
+				} else {
+					minv[j] -= delta
+				}
+			}
+			j0 = j1
+			if p[j0] == 0 {
+				break
+			}
+		}
+		for j0 != 0 {
+			j1 := way[j0]
+			p[j0] = p[j1]
+			j0 = j1
+		}
+	}
+	for j := 1; j <= cols; j++ {
+		if p[j] == 0 {
+			continue
+		}
+		x := val[(p[j]-1)*cols+j-1]
+		if x == 0 {
+			return 0, false
+		}
+		sum += x
+	}
+	return sum, true
 }
