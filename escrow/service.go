@@ -356,8 +356,9 @@ func fmtAmount(d decimal.Decimal, currency string) string {
 }
 
 // observe tells the risk gate about the new escrow (history, velocity) and
-// screens both parties against the tenant's sanctions list: a match opens a
-// review and every later payout of the escrow is blocked by the gate.
+// screens both parties against the tenant's sanctions list: a match or a
+// possible match opens a review; the gate blocks every later payout of the
+// escrow on a match and sends it to review on a possible match.
 func (s *Service) observe(ctx context.Context, tx pgx.Tx, e Escrow, now time.Time) error {
 	if err := s.Gate.Observe(ctx, tx, risk.Observation{TenantID: e.TenantID, EscrowID: e.ID, BuyerID: e.Buyer.ID, SellerID: e.Seller.ID,
 		DeviceID: e.RiskContext["device_id"], IP: e.RiskContext["ip"], Amount: e.Amount, Currency: e.Currency, At: now}); err != nil {

@@ -27,7 +27,10 @@ import (
 // match is confirmed) deletes the clearance an earlier approval wrote, so
 // a reviewer who cleared by mistake can also revoke the clearance
 // (RevokeClearance) or freeze the party. Letting a review expire changes
-// nothing.
+// nothing. A possible match (the partial-name rule, Partial) is cleared
+// by an approval in the same way, but rejecting its review confirms
+// nothing: the payout is voided, a clearance stays, and the name is
+// reviewed again next time.
 //
 // Without clearances a false positive held the escrow's money for good:
 // every payout was blocked again by the same match.
@@ -39,14 +42,15 @@ func nameKey(name string) string { return strings.Join(NormalizeName(name), " ")
 // decideMatch applies a decided review to the clearance of its match, in
 // the review's transaction: approved writes it (the latest approval's
 // review, reviewer and time, and the entry's fingerprint), rejected
-// deletes it, and a rejection by expiry (nobody judged the match) does
-// nothing. A review without a match (or an older
-// one that did not record the screened name) changes nothing. A review
+// deletes it, and a rejection by expiry (nobody judged the match) or of a
+// possible match (nothing to confirm) does nothing. A review without a
+// match (or an older one that did not record the screened name) changes
+// nothing. A review
 // recorded before matches carried fingerprints writes the empty one (any
 // version of the entry) for a new clearance, and never widens one bound
 // to a version.
 func decideMatch(ctx context.Context, tx pgx.Tx, rv Review, status, by string, now time.Time) error {
-	if rv.Match == nil || by == DecidedByExpiry {
+	if rv.Match == nil || by == DecidedByExpiry || (rv.Match.Partial && status != ReviewApproved) {
 		return nil
 	}
 	k := rv.Match.key()

@@ -102,6 +102,10 @@ type Features struct {
 	// SanctionsMatch is true when either party's name matched the
 	// sanctions list (see Screener).
 	SanctionsMatch bool `json:"sanctions_match"`
+	// SanctionsPossibleMatch is true when either party's name matched
+	// only by the partial-name rule (Match.Partial) and neither matched
+	// fully: a reviewer decides.
+	SanctionsPossibleMatch bool `json:"sanctions_possible_match"`
 	// SanctionsScore is the best screening score of either party, 0 to
 	// 1; a similarity, not money.
 	SanctionsScore float64 `json:"sanctions_score"`
@@ -147,6 +151,7 @@ var featureVars = []struct {
 	{"seller_country", cel.StringType},
 	{"party_frozen", cel.BoolType},
 	{"sanctions_match", cel.BoolType},
+	{"sanctions_possible_match", cel.BoolType},
 	{"sanctions_score", cel.DoubleType},
 	{"operation", cel.StringType},
 	{"context", cel.MapType(cel.StringType, cel.StringType)},
@@ -188,6 +193,7 @@ func (f Features) Activation() map[string]any {
 		"seller_country":           f.SellerCountry,
 		"party_frozen":             f.PartyFrozen,
 		"sanctions_match":          f.SanctionsMatch,
+		"sanctions_possible_match": f.SanctionsPossibleMatch,
 		"sanctions_score":          f.SanctionsScore,
 		"operation":                f.Operation,
 		"context":                  ctx,

@@ -59,10 +59,11 @@ type GateDecision struct {
 	ID uuid.UUID `json:"id"`
 	Decision
 	// ReviewID is the review opened for a review outcome (subject: the
-	// input's SubjectType and SubjectID), or for a block caused by a
-	// sanctions match: then the review holds the matched entry and is
-	// about the escrow (subject "escrow", EscrowID), since the payout
-	// itself is refused and holds nothing a reviewer could release.
+	// input's SubjectType and SubjectID; it holds the possible sanctions
+	// match, if any), or for a block caused by a sanctions match: then
+	// the review holds the matched entry and is about the escrow
+	// (subject "escrow", EscrowID), since the payout itself is refused
+	// and holds nothing a reviewer could release.
 	ReviewID *uuid.UUID `json:"review_id,omitempty"`
 	// StepUpCode is the one-time code of a step_up outcome, in clear, only
 	// so the caller can put it in the release.confirmation_required event;
@@ -101,10 +102,12 @@ var CardTestingMaxUSD = decimal.NewFromInt(5)
 const (
 	hardRuleFrozen    = "hard.party_frozen"
 	hardRuleSanctions = "hard.sanctions_match"
-	hardRuleStepUp    = "hard.step_up_attempts"
-	failAmountUSD     = "gate.amount_usd"
-	failRules         = "gate.rules"
-	failSanctions     = "gate.sanctions"
+	// hardRulePossibleSanctions records a possible sanctions match.
+	hardRulePossibleSanctions = "hard.sanctions_possible_match"
+	hardRuleStepUp            = "hard.step_up_attempts"
+	failAmountUSD             = "gate.amount_usd"
+	failRules                 = "gate.rules"
+	failSanctions             = "gate.sanctions"
 )
 
 // GateConfig configures a Gate. Zero fields take defaults.
@@ -185,7 +188,12 @@ func (in GateInput) validate() error {
 // seller blocks (party_frozen); a sanctions match on either name, unless a
 // reviewer cleared it (clearances.go), blocks (sanctions_match) and opens a
 // review holding the matched entry, or points at the escrow's review of
-// the same match still pending (pendingMatchReview). Features
+// the same match still pending (pendingMatchReview); a possible match
+// (the partial-name rule, ScreeningMatch.Partial) on either name, when
+// neither matched fully, makes the outcome at least review
+// (sanctions_possible_match), never block by itself, and the payout's
+// review holds the possible match, so that approving it clears it as a
+// match's review does. Features
 // come from risk's own tables (see Observe); the tenant's current rule set
 // scores them. A review outcome opens a review; step_up opens a challenge
 // whose code is in StepUpCode; review, step_up and block write a
@@ -244,8 +252,9 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 	if err != nil {
 		return GateDecision{}, err
 	}
-	if m := screening.best(); m != nil {
-		f.SanctionsMatch, f.SanctionsScore = true, m.Score
+	match := screening.best() // a possible match only when there is no match
+	if match != nil {
+		f.SanctionsMatch, f.SanctionsPossibleMatch, f.SanctionsScore = !match.Partial, match.Partial, match.Score
 	}
 
 	var d Decision
@@ -263,8 +272,13 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 	switch {
 	case d.Outcome == OutcomeReview, d.Outcome == OutcomeBlock && f.SanctionsMatch:
 		n := newReview{tenant: in.TenantID, subjectType: in.SubjectType, subjectID: in.SubjectID, escrowID: escrowID, decisionID: &gd.ID, reasons: d.Reasons}
+		if f.SanctionsPossibleMatch {
+			// The payout waits for this review: approving it pays and
+			// clears the match (decideMatch), as for a match.
+			n.match = match
+		}
 		if f.SanctionsMatch {
-			n.match = screening.best()
+			n.match = match
 			if escrowID != nil {
 				n.subjectType, n.subjectID = SubjectEscrow, *escrowID
 			}
@@ -301,8 +315,8 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 		a := Alert{DecisionID: &gd.ID, Outcome: d.Outcome, Score: d.Score, Reasons: d.Reasons, Operation: in.Operation,
 			SubjectType: in.SubjectType, SubjectID: in.SubjectID, EscrowID: escrowID, ReviewID: gd.ReviewID,
 			BuyerID: in.Buyer.ID, SellerID: in.Seller.ID}
-		if f.SanctionsMatch {
-			a.Match = screening.best()
+		if f.SanctionsMatch || f.SanctionsPossibleMatch {
+			a.Match = match
 		}
 		if err := emitAlert(ctx, tx, in.TenantID, a, now); err != nil {
 			return GateDecision{}, err
@@ -313,7 +327,8 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 
 // applyHardRules adds the gate's own reasons to d: scoring failures make
 // the outcome at least review; a frozen party and a sanctions match block,
-// with their reason whether or not the tenant's rules gave it. Only a
+// with their reason whether or not the tenant's rules gave it; a possible
+// sanctions match makes it at least review. Only a
 // release the buyer is there for can be confirmed by step-up (the
 // buyer's code, POST /v1/releases/{id}/confirm): unless confirmable, a
 // payout the rules would step up (a refund, an unattended release) goes to
@@ -352,6 +367,12 @@ func applyHardRules(d Decision, f Features, failures []Reason, confirmable bool)
 			d.Reasons = append(d.Reasons, Reason{Code: ReasonSanctionsMatch, Rule: hardRuleSanctions})
 		}
 		d.Outcome = OutcomeBlock
+	}
+	if f.SanctionsPossibleMatch {
+		if !has(ReasonSanctionsPossibleMatch) {
+			d.Reasons = append(d.Reasons, Reason{Code: ReasonSanctionsPossibleMatch, Rule: hardRulePossibleSanctions})
+		}
+		d.Outcome = moreSevere(d.Outcome, OutcomeReview)
 	}
 	d.Reasons = nonNilReasons(d.Reasons)
 	return d

@@ -90,15 +90,52 @@ func NormalizeName(s string) []string {
 	return compactStrings(toks)
 }
 
+// surnameParticles are words that may open a listed individual's
+// surname without being the part of it people write or search by: "AL"
+// of "AL-ZAHRANI" (NormalizeName splits at the hyphen), "DI" of "DI
+// LAURO", "BIN", "ABU", "VAN". "de", "del" and "la" are noise words
+// already.
+var surnameParticles = map[string]bool{
+	"al": true, "el": true, "bin": true, "ben": true, "ibn": true, "abu": true,
+	"di": true, "da": true, "van": true, "von": true, "le": true,
+	"der": true, "den": true, "dos": true, "das": true, "du": true,
+}
+
+// givenTitles are titles and honorifics that open the given names of
+// some listed individuals ("NOORZAI, Haji Bashir", "FADLALLAH, Shaykh
+// Muhammad Husayn", "Seyed" on 17 names): not the first given name.
+// Chosen from the first given words of the real SDN list; "said",
+// "amir", "sultan" and "hafiz", there too, are also given names and are
+// kept.
+var givenTitles = map[string]bool{
+	"dr": true, "doctor": true, "prof": true,
+	"haji": true, "hajji": true, "hajj": true, "hadji": true, "alhaji": true, "alhaj": true,
+	"shaykh": true, "sheikh": true, "shaikh": true, "sheik": true,
+	"mullah": true, "mulla": true, "mawlawi": true, "maulawi": true, "mawlavi": true, "maulvi": true,
+	"mufti": true, "qari": true,
+	"general": true, "gen": true, "colonel": true, "col": true,
+	"sayyid": true, "sayid": true, "sayed": true, "sayyed": true, "seyed": true, "seyyed": true, "syed": true,
+}
+
 // firstWord returns the first word of s, as NormalizeName spells it, that
-// is not a noise word; "" if there is none.
-func firstWord(s string) string {
+// is neither a noise word nor in skip; "" if there is none. When every
+// word that is not a noise word is in skip, the first of them is
+// returned: a surname that is all particles, a given part that is only
+// a title.
+func firstWord(s string, skip map[string]bool) string {
+	first := ""
 	for _, w := range nameWords(s) {
-		if !noiseWords[w] {
+		if noiseWords[w] {
+			continue
+		}
+		if !skip[w] {
 			return w
 		}
+		if first == "" {
+			first = w
+		}
 	}
-	return ""
+	return first
 }
 
 // parenSpellings splits a name written with another spelling of one of

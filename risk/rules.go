@@ -38,21 +38,25 @@ const (
 // Reason codes of the default rules, and ReasonScoringError, which
 // Evaluate gives when a rule fails.
 const (
-	ReasonLargeAmount           = "large_amount"
-	ReasonPartyFrozen           = "party_frozen"
-	ReasonSanctionsMatch        = "sanctions_match"
-	ReasonNewBuyer              = "new_buyer"
-	ReasonNewSeller             = "new_seller"
-	ReasonSellerVelocity1h      = "seller_velocity_1h"
-	ReasonBuyerVelocity1h       = "buyer_velocity_1h"
-	ReasonDeviceVelocity        = "device_velocity"
-	ReasonCardTesting           = "card_testing"
-	ReasonOffHours              = "off_hours"
-	ReasonIPCountryMismatch     = "ip_country_mismatch"
-	ReasonDeviceCountryMismatch = "device_country_mismatch"
-	ReasonHighDisputeRate       = "high_dispute_rate"
-	ReasonAmountAboveSellerP95  = "amount_above_seller_p95"
-	ReasonCrossBorder           = "cross_border"
+	ReasonLargeAmount    = "large_amount"
+	ReasonPartyFrozen    = "party_frozen"
+	ReasonSanctionsMatch = "sanctions_match"
+	// ReasonSanctionsPossibleMatch is the gate's own (no default rule
+	// gives it): a name matched only by the partial-name rule (see
+	// Screener), at least review.
+	ReasonSanctionsPossibleMatch = "sanctions_possible_match"
+	ReasonNewBuyer               = "new_buyer"
+	ReasonNewSeller              = "new_seller"
+	ReasonSellerVelocity1h       = "seller_velocity_1h"
+	ReasonBuyerVelocity1h        = "buyer_velocity_1h"
+	ReasonDeviceVelocity         = "device_velocity"
+	ReasonCardTesting            = "card_testing"
+	ReasonOffHours               = "off_hours"
+	ReasonIPCountryMismatch      = "ip_country_mismatch"
+	ReasonDeviceCountryMismatch  = "device_country_mismatch"
+	ReasonHighDisputeRate        = "high_dispute_rate"
+	ReasonAmountAboveSellerP95   = "amount_above_seller_p95"
+	ReasonCrossBorder            = "cross_border"
 	// ReasonScoringError marks a rule that could not be evaluated; rules
 	// may not use it themselves.
 	ReasonScoringError = "scoring_error"

@@ -228,13 +228,16 @@ func screenable(entries []SanctionsEntry) []SanctionsEntry {
 
 // ScreeningMatch is the best list entry a party's name matched.
 type ScreeningMatch struct {
-	Party       string   `json:"party"` // PartyBuyer or PartySeller
-	PartyID     string   `json:"party_id,omitempty"`
-	Name        string   `json:"name,omitempty"` // the party's name as screened
-	EntNum      int      `json:"ent_num"`
-	MatchedName string   `json:"matched_name"`
-	Score       float64  `json:"score"`
-	Programs    []string `json:"programs,omitempty"`
+	Party       string  `json:"party"` // PartyBuyer or PartySeller
+	PartyID     string  `json:"party_id,omitempty"`
+	Name        string  `json:"name,omitempty"` // the party's name as screened
+	EntNum      int     `json:"ent_num"`
+	MatchedName string  `json:"matched_name"`
+	Score       float64 `json:"score"`
+	// Partial marks a possible match (Match.Partial): the name matched
+	// only by the partial-name rule.
+	Partial  bool     `json:"partial,omitempty"`
+	Programs []string `json:"programs,omitempty"`
 	// EntryFingerprint identifies what the list entry said when it
 	// matched (SanctionsEntry.Fingerprint); a clearance is bound to it.
 	EntryFingerprint string `json:"entry_fingerprint,omitempty"`
@@ -242,18 +245,24 @@ type ScreeningMatch struct {
 
 // Screening is the result of screening both parties of an escrow.
 type Screening struct {
-	Match   bool             `json:"match"`
-	Matches []ScreeningMatch `json:"matches,omitempty"`
+	// Match is true when a party's name matched (not only possibly).
+	Match bool `json:"match"`
+	// PossibleMatch is true when a party's best remaining match is a
+	// possible match (ScreeningMatch.Partial).
+	PossibleMatch bool             `json:"possible_match"`
+	Matches       []ScreeningMatch `json:"matches,omitempty"`
 	// ReviewID is the review opened for a match.
 	ReviewID *uuid.UUID `json:"review_id,omitempty"`
 }
 
-// best returns the highest-scoring match, nil for none.
+// best returns the highest-scoring match, a possible match only when
+// there is no other; nil for none.
 func (s Screening) best() *ScreeningMatch {
 	var b *ScreeningMatch
 	for i := range s.Matches {
-		if b == nil || s.Matches[i].Score > b.Score {
-			b = &s.Matches[i]
+		m := &s.Matches[i]
+		if b == nil || (b.Partial && !m.Partial) || (b.Partial == m.Partial && m.Score > b.Score) {
+			b = m
 		}
 	}
 	return b
@@ -290,43 +299,54 @@ func screenParties(ctx context.Context, q db.Querier, tenant uuid.UUID, scr *Scr
 }
 
 // summarize is the summary of screening records: each party's best
-// remaining match.
+// remaining match (Screen puts matches before possible matches).
 func summarize(recs []screeningRecord) Screening {
 	var out Screening
 	for _, r := range recs {
 		if len(r.matches) > 0 {
 			m := r.matches[0]
-			out.Match = true
+			out.Match = out.Match || !m.Partial
+			out.PossibleMatch = out.PossibleMatch || m.Partial
 			out.Matches = append(out.Matches, ScreeningMatch{Party: r.party, PartyID: r.partyID, Name: r.name, EntNum: m.EntNum,
-				MatchedName: m.MatchedName, Score: m.Score, Programs: m.Entry.Programs, EntryFingerprint: m.Entry.Fingerprint()})
+				MatchedName: m.MatchedName, Score: m.Score, Partial: m.Partial, Programs: m.Entry.Programs, EntryFingerprint: m.Entry.Fingerprint()})
 		}
 	}
 	return out
 }
 
+// matched reports whether matches holds a match that is not a possible
+// match.
+func matched(matches []Match) bool {
+	return len(matches) > 0 && !matches[0].Partial // matches before possible matches
+}
+
 // queueScreenings queues the insert of each screening, in one statement.
+// matched is true when a match that is not a possible match is left
+// after clearances; each stored match says whether it is a possible
+// match (partial) or was cleared.
 func queueScreenings(b *db.Batch, tenant uuid.UUID, subjectType string, subjectID uuid.UUID, escrowID *uuid.UUID,
 	decisionID *uuid.UUID, listID *uuid.UUID, recs []screeningRecord, now time.Time) error {
 	ids := make([]uuid.UUID, len(recs))
 	parties := make([]string, len(recs))
 	partyIDs := make([]string, len(recs))
 	names := make([]string, len(recs))
-	matched := make([]bool, len(recs))
+	isMatched := make([]bool, len(recs))
 	matches := make([]string, len(recs))
 	for i, r := range recs {
-		ids[i], parties[i], partyIDs[i], names[i], matched[i] = uuid.Must(uuid.NewV7()), r.party, r.partyID, cut(r.name, MaxNameRunes*4), len(r.matches) > 0
+		ids[i], parties[i], partyIDs[i], names[i], isMatched[i] = uuid.Must(uuid.NewV7()), r.party, r.partyID, cut(r.name, MaxNameRunes*4), matched(r.matches)
 		type stored struct {
 			EntNum      int     `json:"ent_num"`
 			MatchedName string  `json:"matched_name"`
 			Score       float64 `json:"score"`
+			Partial     bool    `json:"partial,omitempty"` // a possible match (Match.Partial)
 			Cleared     bool    `json:"cleared,omitempty"` // by a reviewer (clearances.go)
 		}
 		ms := make([]stored, 0, min(len(r.matches)+len(r.cleared), MaxScreeningsStored))
 		for _, m := range r.matches[:min(len(r.matches), MaxScreeningsStored)] {
-			ms = append(ms, stored{m.EntNum, m.MatchedName, m.Score, false})
+			ms = append(ms, stored{m.EntNum, m.MatchedName, m.Score, m.Partial, false})
 		}
 		for _, m := range r.cleared[:min(len(r.cleared), MaxScreeningsStored-len(ms))] {
-			ms = append(ms, stored{m.EntNum, m.MatchedName, m.Score, true})
+			ms = append(ms, stored{m.EntNum, m.MatchedName, m.Score, m.Partial, true})
 		}
 		b, err := json.Marshal(ms)
 		if err != nil {
@@ -338,7 +358,7 @@ func queueScreenings(b *db.Batch, tenant uuid.UUID, subjectType string, subjectI
 		INSERT INTO risk_screenings (id, tenant_id, subject_type, subject_id, escrow_id, decision_id, party, party_id, name, list_id, matched, matches, screened_at)
 		SELECT u.id, $1, $2, $3, $4, $5, u.party, u.party_id, u.name, $6, u.matched, u.matches::JSONB, $7
 		FROM unnest($8::UUID[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::BOOL[], $13::TEXT[]) AS u (id, party, party_id, name, matched, matches)`,
-		tenant, subjectType, subjectID, escrowID, decisionID, listID, now, ids, parties, partyIDs, names, matched, matches)
+		tenant, subjectType, subjectID, escrowID, decisionID, listID, now, ids, parties, partyIDs, names, isMatched, matches)
 	return nil
 }
 
@@ -346,8 +366,11 @@ func queueScreenings(b *db.Batch, tenant uuid.UUID, subjectType string, subjectI
 // tenant's current sanctions list at escrow creation, in the caller's
 // transaction, and stores both screenings. A match not cleared by a
 // reviewer (clearances.go) opens a review (subject "escrow", escrowID)
-// holding the best matched entry and writes a risk.alert event. Without a
-// loaded list nothing matches.
+// holding the best matched entry, reason sanctions_match, and writes a
+// risk.alert event; so does a possible match (the partial-name rule),
+// reason sanctions_possible_match, when there is no match. Nothing is
+// blocked here: the gate decides each payout. Without a loaded list
+// nothing matches.
 func (g *Gate) ScreenParties(ctx context.Context, tx pgx.Tx, tenant, escrowID uuid.UUID, buyer, seller Party, now time.Time) (Screening, error) {
 	listID, err := currentListID(ctx, tx, tenant)
 	if err != nil {
@@ -368,10 +391,13 @@ func (g *Gate) ScreenParties(ctx context.Context, tx pgx.Tx, tenant, escrowID uu
 	if err := db.Send(ctx, tx, &batch); err != nil {
 		return Screening{}, fmt.Errorf("risk: store screenings: %w", err)
 	}
-	if !out.Match {
+	if !out.Match && !out.PossibleMatch {
 		return out, nil
 	}
 	reasons := []Reason{{Code: ReasonSanctionsMatch, Rule: hardRuleSanctions}}
+	if !out.Match {
+		reasons = []Reason{{Code: ReasonSanctionsPossibleMatch, Rule: hardRulePossibleSanctions}}
+	}
 	rv, err := g.openReview(ctx, tx, newReview{tenant: tenant, subjectType: SubjectEscrow, subjectID: escrowID, escrowID: &escrowID,
 		reasons: reasons, match: out.best()}, now)
 	if err != nil {
