@@ -167,10 +167,7 @@ func TestScreenOrdinaryNames(t *testing.T) {
 // MinPartialRarity. want is what Screen returns.
 func TestScreenPartialNamesNegative(t *testing.T) {
 	s := loadRealScreener(t)
-	tests := []struct {
-		query string
-		want  []int
-	}{
+	tests := []screenCase{
 		// No surname: the partial-name rule matches none of the 16
 		// entries "X, Vladimir Vladimirovich", PUTIN among them, nor
 		// does the full-name scorer match 40273 "VLADIMIROV, Vladimir
@@ -212,17 +209,7 @@ func TestScreenPartialNamesNegative(t *testing.T) {
 		// Two names missing ("MADURO GUERRA, Nicolas Ernesto", the son).
 		{"Nicolas Guerra", nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.query, func(t *testing.T) {
-			var got []int
-			for _, m := range s.Screen(tt.query) {
-				got = append(got, m.EntNum)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("Screen(%q) = %v, want %v", tt.query, got, tt.want)
-			}
-		})
-	}
+	checkScreen(t, s, tests, nil)
 }
 
 // TestScreenPairsOneToOne checks on the real list that the full-name
@@ -231,10 +218,7 @@ func TestScreenPartialNamesNegative(t *testing.T) {
 // with two (score then).
 func TestScreenPairsOneToOne(t *testing.T) {
 	s := loadRealScreener(t)
-	tests := []struct {
-		query string
-		want  []int
-	}{
+	tests := []screenCase{
 		// Two listed words paired with one query word.
 		{"Vladimir Vladimirovich", nil}, // 40273 "VLADIMIROV, Vladimir Vladimirovich" 0.945: VLADIMIR and VLADIMIROV both took "Vladimir"
 		{"Reza Mohammadi", nil},         // 40742 "MOHAMMADI, Mohammad Reza" 0.989: MOHAMMAD and MOHAMMADI both took "Mohammadi"
@@ -252,17 +236,7 @@ func TestScreenPairsOneToOne(t *testing.T) {
 		// other pair, 0.914, under the threshold.
 		{"Mohamad Reza Mohamadi", []int{40742}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.query, func(t *testing.T) {
-			var got []int
-			for _, m := range s.Screen(tt.query) {
-				got = append(got, m.EntNum)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("Screen(%q) = %v, want %v", tt.query, got, tt.want)
-			}
-		})
-	}
+	checkScreen(t, s, tests, nil)
 }
 
 // TestBestPairing checks bestPairing against every pairing of small
@@ -640,10 +614,7 @@ func TestScreen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		query string
-		want  []int // EntNums in order
-	}{
+	tests := []screenCase{
 		{"Banco Nacional de Cuba", []int{1}},
 		{"BNC", []int{1}},
 		{"BNG", nil},            // short: exact only
@@ -657,17 +628,7 @@ func TestScreen(t *testing.T) {
 		{"", nil},
 		{"., -", nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.query, func(t *testing.T) {
-			var got []int
-			for _, m := range s.Screen(tt.query) {
-				got = append(got, m.EntNum)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("Screen(%q) = %v, want %v", tt.query, got, tt.want)
-			}
-		})
-	}
+	checkScreen(t, s, tests, nil)
 }
 
 // TestScreenPartialNames checks the structure the partial-name rule
@@ -689,10 +650,7 @@ func TestScreenPartialNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	full := map[string]bool{"Vladimir Vladimirovich Putin": true} // all the tokens: a match
-	tests := []struct {
-		query string
-		want  []int
-	}{
+	tests := []screenCase{
 		{"Vladimir Putin", []int{1}},
 		{"putin vladimir", []int{1}},
 		{"Vladimir Vladimirovich Putin", []int{1}},
@@ -718,20 +676,11 @@ func TestScreenPartialNames(t *testing.T) {
 		{"Sheikh Zayed", []int{9}},     // a given part that is only a title is the given name
 		{"Vladimir Putin Putin", []int{1}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.query, func(t *testing.T) {
-			var got []int
-			for _, m := range s.Screen(tt.query) {
-				got = append(got, m.EntNum)
-				if m.Partial == full[tt.query] {
-					t.Errorf("Screen(%q): %d partial %v", tt.query, m.EntNum, m.Partial)
-				}
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("Screen(%q) = %v, want %v", tt.query, got, tt.want)
-			}
-		})
-	}
+	checkScreen(t, s, tests, func(t *testing.T, query string, m Match) {
+		if m.Partial == full[query] {
+			t.Errorf("Screen(%q): %d partial %v", query, m.EntNum, m.Partial)
+		}
+	})
 }
 
 func TestScreenOrderAndLimit(t *testing.T) {
@@ -853,4 +802,30 @@ func TestScreenConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// screenCase is a name and the EntNums Screen must return for it, in order.
+type screenCase struct {
+	query string
+	want  []int
+}
+
+// checkScreen screens each case's name with s and compares the EntNums;
+// check, if not nil, also looks at each match.
+func checkScreen(t *testing.T, s *Screener, tests []screenCase, check func(t *testing.T, query string, m Match)) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			var got []int
+			for _, m := range s.Screen(tt.query) {
+				got = append(got, m.EntNum)
+				if check != nil {
+					check(t, tt.query, m)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Screen(%q) = %v, want %v", tt.query, got, tt.want)
+			}
+		})
+	}
 }
