@@ -41,7 +41,8 @@ func nameKey(name string) string { return strings.Join(NormalizeName(name), " ")
 
 // decideMatch applies a decided review to the clearance of its match, in
 // the review's transaction: approved writes it (the latest approval's
-// review, reviewer and time, and the entry's fingerprint), rejected
+// review, reviewer and time, and the entry's fingerprint; partial while
+// only possible matches were approved), rejected
 // deletes it, and a rejection by expiry (nobody judged the match) or of a
 // possible match (nothing to confirm) does nothing. A review without a
 // match (or an older one that did not record the screened name) changes
@@ -60,12 +61,14 @@ func decideMatch(ctx context.Context, tx pgx.Tx, rv Review, status, by string, n
 	var err error
 	if status == ReviewApproved {
 		_, err = tx.Exec(ctx, `
-			INSERT INTO risk_clearances (id, tenant_id, party, party_id, ent_num, name_key, name, review_id, cleared_by, cleared_at, entry_fingerprint)
-			VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9, $11)
+			INSERT INTO risk_clearances (id, tenant_id, party, party_id, ent_num, name_key, name, review_id, cleared_by, cleared_at, entry_fingerprint, partial)
+			VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12)
 			ON CONFLICT (tenant_id, party_id, party, ent_num, name_key)
 			DO UPDATE SET review_id = excluded.review_id, cleared_by = excluded.cleared_by, cleared_at = excluded.cleared_at,
-				entry_fingerprint = COALESCE(NULLIF(excluded.entry_fingerprint, ''), risk_clearances.entry_fingerprint)`,
-			rv.TenantID, k.party, k.partyID, k.entNum, k.nameKey, cut(rv.Match.Name, MaxNameRunes*4), rv.ID, by, now, uuid.New(), rv.Match.EntryFingerprint)
+				entry_fingerprint = COALESCE(NULLIF(excluded.entry_fingerprint, ''), risk_clearances.entry_fingerprint),
+				partial = risk_clearances.partial AND excluded.partial`,
+			rv.TenantID, k.party, k.partyID, k.entNum, k.nameKey, cut(rv.Match.Name, MaxNameRunes*4), rv.ID, by, now, uuid.New(), rv.Match.EntryFingerprint,
+			rv.Match.Partial)
 	} else {
 		_, err = tx.Exec(ctx, `
 			DELETE FROM risk_clearances WHERE tenant_id = $1 AND party_id = $2 AND party = $3 AND ent_num = $4 AND name_key = $5`,
@@ -104,18 +107,22 @@ func dropCleared(ctx context.Context, q db.Querier, tenant uuid.UUID, recs []scr
 	if len(ids) == 0 {
 		return summarize(recs), nil
 	}
-	rows, err := q.Query(ctx, `SELECT party, party_id, ent_num, name_key, entry_fingerprint FROM risk_clearances
+	rows, err := q.Query(ctx, `SELECT party, party_id, ent_num, name_key, entry_fingerprint, partial FROM risk_clearances
 		WHERE tenant_id = $1 AND party_id = ANY ($2)`, tenant, ids)
 	if err != nil {
 		return Screening{}, fmt.Errorf("risk: read clearances: %w", err)
 	}
-	cleared := map[clearanceKey]string{} // → the entry's fingerprint when cleared ("": any)
+	type clearance struct {
+		fingerprint string // of the entry when cleared ("": any version)
+		partial     bool   // only a possible match was cleared
+	}
+	cleared := map[clearanceKey]clearance{}
 	var k clearanceKey
 	var ent int64
-	var fp string
-	_, err = pgx.ForEachRow(rows, []any{&k.party, &k.partyID, &ent, &k.nameKey, &fp}, func() error {
+	var c clearance
+	_, err = pgx.ForEachRow(rows, []any{&k.party, &k.partyID, &ent, &k.nameKey, &c.fingerprint, &c.partial}, func() error {
 		k.entNum = int(ent)
-		cleared[k] = fp
+		cleared[k] = c
 		return nil
 	})
 	if err != nil {
@@ -129,8 +136,10 @@ func dropCleared(ctx context.Context, q db.Querier, tenant uuid.UUID, recs []scr
 		key := nameKey(r.name)
 		kept := r.matches[:0:0]
 		for _, m := range r.matches {
-			// A clearance holds while the entry says what it said then.
-			if fp, ok := cleared[clearanceKey{party: r.party, partyID: r.partyID, nameKey: key, entNum: m.EntNum}]; ok && (fp == "" || fp == m.Entry.Fingerprint()) {
+			// A clearance holds while the entry says what it said then, and
+			// one of a possible match clears no full match.
+			if c, ok := cleared[clearanceKey{party: r.party, partyID: r.partyID, nameKey: key, entNum: m.EntNum}]; ok &&
+				(c.fingerprint == "" || c.fingerprint == m.Entry.Fingerprint()) && (!c.partial || m.Partial) {
 				r.cleared = append(r.cleared, m)
 			} else {
 				kept = append(kept, m)
@@ -166,8 +175,9 @@ func pendingMatchReview(ctx context.Context, q db.Querier, tenant, escrowID uuid
 	want := m.key()
 	for _, rv := range rvs {
 		// The same match of the same version of the entry: a review opened
-		// before the list changed the entry would clear the old version.
-		if rv.Match != nil && rv.Match.key() == want && rv.Match.EntryFingerprint == m.EntryFingerprint {
+		// before the list changed the entry would clear the old version,
+		// and one of a possible match would clear it as possible only.
+		if rv.Match != nil && rv.Match.key() == want && rv.Match.EntryFingerprint == m.EntryFingerprint && rv.Match.Partial == m.Partial {
 			return rv.ID, true, nil
 		}
 	}

@@ -107,3 +107,46 @@ func TestDecideSanctionsPossibleMatch(t *testing.T) {
 		t.Errorf("b4 after the escrow review's approval: %s %v, want approve", d.Outcome, reasonCodes(d.Decision))
 	}
 }
+
+// TestPossibleMatchClearanceClearsNoFullMatch: approving a possible match
+// clears that possible match only. The same party, name and entry can
+// become a full match (a list whose other entries make a word less rare,
+// a lower threshold), and that must block and be judged as one; it used
+// to pass as cleared. A clearance from a full match clears both.
+func TestPossibleMatchClearanceClearsNoFullMatch(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	entry := SanctionsEntry{EntNum: 35096, Name: "PUTIN, Vladimir Vladimirovich", Type: SDNTypeIndividual}
+	rec := func(partial bool) []screeningRecord {
+		return []screeningRecord{{party: PartyBuyer, partyID: "b", name: "Vladimir Putin",
+			matches: []Match{{EntNum: entry.EntNum, MatchedName: entry.Name, Score: PartialNameScore, Entry: entry, Partial: partial}}}}
+	}
+	clear := func(partial bool) {
+		t.Helper()
+		if _, err := e.db.Pool.Exec(ctx, `DELETE FROM risk_clearances WHERE tenant_id = $1`, e.tenant); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.Pool.Exec(ctx, `INSERT INTO risk_clearances (id, tenant_id, party, party_id, ent_num, name_key, name, review_id, cleared_by, cleared_at, partial)
+			VALUES (gen_random_uuid(), $1, 'buyer', 'b', 35096, $2, 'Vladimir Putin', gen_random_uuid(), 'reviewer-1', now(), $3)`,
+			e.tenant, nameKey("Vladimir Putin"), partial); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		clearedPartial, matchPartial, cleared bool
+	}{
+		{true, true, true},
+		{true, false, false},
+		{false, true, true},
+		{false, false, true},
+	} {
+		clear(c.clearedPartial)
+		s, err := dropCleared(ctx, e.db.Pool, e.tenant, rec(c.matchPartial))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := !s.Match && !s.PossibleMatch; got != c.cleared {
+			t.Errorf("clearance partial %v, match partial %v: cleared %v (%+v), want %v", c.clearedPartial, c.matchPartial, got, s, c.cleared)
+		}
+	}
+}
