@@ -472,21 +472,7 @@ func TestScreenCommonNames(t *testing.T) {
 	if len(names) < 500 {
 		t.Fatalf("%d common names", len(names))
 	}
-	matched, possible := 0, 0
-	for _, name := range names {
-		full, poss := screenSplit(s, name)
-		if len(full) > 0 {
-			matched++
-		} else if len(poss) > 0 {
-			possible++
-		}
-		if want := commonNameMatches[name]; !slices.Equal(full, want) {
-			t.Errorf("Screen(%q) matches %v, want %v", name, full, want)
-		}
-		if want := commonNamePossible[name]; !slices.Equal(poss, want) {
-			t.Errorf("Screen(%q) possible matches %v, want %v", name, poss, want)
-		}
-	}
+	matched, possible := checkNameSet(t, s, names, commonNameMatches, commonNamePossible)
 	if matched != len(commonNameMatches) || possible != len(commonNamePossible) {
 		t.Errorf("%d matches and %d possible matches, want %d and %d", matched, possible, len(commonNameMatches), len(commonNamePossible))
 	}
@@ -540,24 +526,13 @@ var (
 // possible matches (review) apart.
 func TestScreenHispanicNames(t *testing.T) {
 	s := loadRealScreener(t)
-	matched, possible := 0, 0
+	var names []string
 	for _, f := range hispanicFirst {
 		for _, l := range hispanicLast {
-			name := f + " " + l
-			full, poss := screenSplit(s, name)
-			if len(full) > 0 {
-				matched++
-			} else if len(poss) > 0 {
-				possible++
-			}
-			if want := hispanicMatches[name]; !slices.Equal(full, want) {
-				t.Errorf("Screen(%q) matches %v, want %v", name, full, want)
-			}
-			if want := hispanicPossible[name]; !slices.Equal(poss, want) {
-				t.Errorf("Screen(%q) possible matches %v, want %v", name, poss, want)
-			}
+			names = append(names, f+" "+l)
 		}
 	}
+	matched, possible := checkNameSet(t, s, names, hispanicMatches, hispanicPossible)
 	t.Logf("%d of %d Hispanic names match (block), %d more are possible matches (review)",
 		matched, len(hispanicFirst)*len(hispanicLast), possible)
 }
@@ -828,4 +803,26 @@ func checkScreen(t *testing.T, s *Screener, tests []screenCase, check func(t *te
 			}
 		})
 	}
+}
+
+// checkNameSet screens each name with s: its matches must be wantFull's
+// entry, its possible matches wantPossible's (none when absent). It
+// returns how many names match and how many more are possible matches.
+func checkNameSet(t *testing.T, s *Screener, names []string, wantFull, wantPossible map[string][]int) (matched, possible int) {
+	t.Helper()
+	for _, name := range names {
+		full, poss := screenSplit(s, name)
+		if len(full) > 0 {
+			matched++
+		} else if len(poss) > 0 {
+			possible++
+		}
+		if want := wantFull[name]; !slices.Equal(full, want) {
+			t.Errorf("Screen(%q) matches %v, want %v", name, full, want)
+		}
+		if want := wantPossible[name]; !slices.Equal(poss, want) {
+			t.Errorf("Screen(%q) possible matches %v, want %v", name, poss, want)
+		}
+	}
+	return matched, possible
 }
