@@ -481,11 +481,8 @@ func summary(d risk.GateDecision) *RiskSummary {
 // release.pending_review, release.confirmation_required (with the one-time
 // code for the marketplace's SMS channel), release.blocked; refunds alike.
 func (e *Escrow) announcePayout(p Payout, d risk.GateDecision) {
-	extra := map[string]any{
-		p.Kind + "_id": p.ID, "status": p.Status, "trigger": p.Trigger,
-		"amount": fmtAmount(p.OrderAmount, e.Currency), "fee_amount": fmtAmount(p.Fee, e.Currency), "gross_amount": fmtAmount(p.Gross, e.Currency),
-		"risk": map[string]any{"decision": d.Outcome, "score": d.Score, "reasons": d.Reasons, "decision_id": d.ID},
-	}
+	extra := e.payoutFields(p)
+	extra["risk"] = map[string]any{"decision": d.Outcome, "score": d.Score, "reasons": d.Reasons, "decision_id": d.ID}
 	var types []string
 	switch p.Status {
 	case StatusCompleted:
@@ -503,6 +500,14 @@ func (e *Escrow) announcePayout(p Payout, d risk.GateDecision) {
 	}
 	for _, t := range types {
 		e.announce(t, extra)
+	}
+}
+
+// payoutFields are the fields every event about payout p carries.
+func (e *Escrow) payoutFields(p Payout) map[string]any {
+	return map[string]any{
+		p.Kind + "_id": p.ID, "status": p.Status, "trigger": p.Trigger,
+		"amount": fmtAmount(p.OrderAmount, e.Currency), "fee_amount": fmtAmount(p.Fee, e.Currency), "gross_amount": fmtAmount(p.Gross, e.Currency),
 	}
 }
 

@@ -88,7 +88,7 @@ func (s *Service) resolve(ctx context.Context, tx pgx.Tx, tenant, payoutID uuid.
 	if err := setPayoutStatus(ctx, tx, p, from, now); err != nil {
 		return Payout{}, Escrow{}, err
 	}
-	extra := map[string]any{p.Kind + "_id": p.ID, "status": p.Status, "amount": fmtAmount(p.OrderAmount, e.Currency), "fee_amount": fmtAmount(p.Fee, e.Currency)}
+	extra := e.payoutFields(p)
 	e.announce(typ, extra)
 	if approved {
 		e.announce(moneyEvent(p.Kind), extra)
@@ -121,10 +121,12 @@ func (s *Service) stepUpAfterReview(ctx context.Context, tx pgx.Tx, e Escrow, p 
 	if err := setPayoutStatus(ctx, tx, *p, from, now); err != nil {
 		return false, err
 	}
-	err = emit(ctx, tx, e, p.Kind+".confirmation_required", map[string]any{p.Kind + "_id": p.ID, "status": p.Status, "trigger": p.Trigger,
-		"amount": fmtAmount(p.OrderAmount, e.Currency), "fee_amount": fmtAmount(p.Fee, e.Currency), "gross_amount": fmtAmount(p.Gross, e.Currency),
-		"review_id": rv.ID, "code": code, "code_expires_at": expires}, now)
-	return err == nil, err
+	extra := e.payoutFields(*p)
+	extra["review_id"], extra["code"], extra["code_expires_at"] = rv.ID, code, expires
+	if err := emit(ctx, tx, e, p.Kind+".confirmation_required", extra, now); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // settleAfter moves the escrow once a waiting payout resolved: an approved
