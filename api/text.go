@@ -8,17 +8,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/gorilla/mux"
-)
 
-// storable reports whether s can be stored as PostgreSQL (and
-// CockroachDB) text: UTF-8 without NUL. Anything else makes the database
-// refuse the statement, which the client would otherwise see as a 500.
-func storable(s string) bool {
-	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
-}
+	"github.com/escrowd/escrowd/internal/valid"
+)
 
 // notStorable is the message of a field that is not storable text.
 const notStorable = "must be UTF-8 text without the NUL character"
@@ -30,22 +24,22 @@ const notStorable = "must be UTF-8 text without the NUL character"
 func checkParams(r *http.Request) error {
 	vars := mux.Vars(r)
 	for _, name := range slices.Sorted(maps.Keys(vars)) {
-		if !storable(pathVar(r, name)) {
+		if !valid.Storable(pathVar(r, name)) {
 			return fieldProblem(http.StatusBadRequest, "invalid_parameter", name, notStorable)
 		}
 	}
 	q := r.URL.Query()
 	for _, name := range slices.Sorted(maps.Keys(q)) {
-		if !storable(name) {
+		if !valid.Storable(name) {
 			return fieldProblem(http.StatusBadRequest, "invalid_parameter", "(query)", "parameter names "+notStorable)
 		}
 		for _, v := range q[name] {
-			if !storable(v) {
+			if !valid.Storable(v) {
 				return fieldProblem(http.StatusBadRequest, "invalid_parameter", name, notStorable)
 			}
 		}
 	}
-	if k := r.Header.Get("Idempotency-Key"); !storable(k) {
+	if k := r.Header.Get("Idempotency-Key"); !valid.Storable(k) {
 		return fieldProblem(http.StatusBadRequest, "invalid_idempotency_key", "Idempotency-Key", notStorable)
 	}
 	return nil

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/escrowd/escrowd/internal/valid"
 )
 
 // defaultCSVDateLayout is used when CSVMapping.DateLayout is empty.
@@ -283,12 +285,13 @@ func (m CSVMapping) line(rec []string, c csvColumns, index, fileLine int) (State
 // UTF-8 (an export in Latin-1 or Windows-1252) and NUL.
 func storableText(s string) error {
 	switch {
+	case valid.Storable(s):
+		return nil
 	case !utf8.ValidString(s):
 		return errors.New("is not UTF-8 text; export the file as UTF-8")
-	case strings.IndexByte(s, 0) >= 0:
+	default:
 		return errors.New("contains a NUL character")
 	}
-	return nil
 }
 
 // debitCredit combines the two unsigned columns into a signed amount. Exactly

@@ -189,8 +189,9 @@ func ValidReviewStatus(status string) bool {
 }
 
 // ListReviews returns the tenant's reviews with the given status (all for
-// ""; "expired" for the ones rejected by expiry), oldest first, after the review id after (uuid.Nil from the start),
-// at most limit (1..MaxReviewPage).
+// ""; "expired" for the ones rejected by expiry), oldest first, after the
+// review id after (uuid.Nil from the start), at most limit
+// (1..MaxReviewPage).
 func (s *Service) ListReviews(ctx context.Context, tenant uuid.UUID, status string, after uuid.UUID, limit int) ([]Review, error) {
 	if status != "" && !ValidReviewStatus(status) {
 		return nil, valid.Field("status", "must be one of pending, approved, rejected, expired")
@@ -268,8 +269,8 @@ func (s *Service) DecideReview(ctx context.Context, tenant, reviewID uuid.UUID, 
 
 // ExpireReview expires a pending review past its expiry time: it is
 // rejected (status rejected, decided by DecidedByExpiry), through the same
-// resolver. A review
-// already decided, not yet due or absent is left alone (ok false).
+// resolver. A review already decided, not yet due or absent is left alone
+// (ok false).
 func (s *Service) ExpireReview(ctx context.Context, tenant, reviewID uuid.UUID) (rv Review, ok bool, err error) {
 	err = s.DB.Tx(ctx, func(tx pgx.Tx) error {
 		rv, ok, err = s.decideReview(ctx, tx, tenant, reviewID, ReviewRejected, "", DecidedByExpiry, s.Clock.Now())
@@ -293,7 +294,8 @@ func (s *Service) HandleReviewExpire(ctx context.Context, j jobs.Job) error {
 // ok is false when no pending review (due, for expiry) matched.
 func (s *Service) decideReview(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, status, note, by string, now time.Time) (Review, bool, error) {
 	// The tenant is checked by a read through the primary key, and the
-	// update goes by the primary key alone (see "Point reads" in docs/architecture.md).
+	// update goes by the primary key alone (see "Point reads" in
+	// docs/architecture.md).
 	if _, err := getReview(ctx, tx, tenant, id); errors.Is(err, ErrNotFound) {
 		return Review{}, false, nil
 	} else if err != nil {

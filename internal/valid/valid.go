@@ -5,6 +5,7 @@ package valid
 import (
 	"errors"
 	"strings"
+	"unicode/utf8"
 )
 
 // CodeValidationFailed is the problem code when none more specific applies.
@@ -76,4 +77,11 @@ func As(err error) (Errors, bool) {
 		return e, true
 	}
 	return nil, false
+}
+
+// Storable reports whether s can be stored as database text (PostgreSQL
+// and CockroachDB TEXT and JSONB): UTF-8 without NUL. Anything else makes
+// the database refuse the statement, which a client would see as a 500.
+func Storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
