@@ -256,6 +256,8 @@ func fmtAmount(d decimal.Decimal, currency string) string {
 	return money.Format(d, cur)
 }
 
-func errTooMany(field string, n int) error {
-	return valid.Field(field, fmt.Sprintf("at most %d per dispute or chargeback", n))
+// errTooMany is the error for a list of a dispute (or chargeback) that is
+// full: field names the list as GET shows it (offers, evidence).
+func errTooMany(field string, n int, per string) error {
+	return valid.Field(field, fmt.Sprintf("at most %d per %s", n, per))
 }

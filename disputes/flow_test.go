@@ -2,6 +2,7 @@ package disputes_test
 
 import (
 	"errors"
+	"github.com/escrowd/escrowd/internal/valid"
 	"testing"
 	"time"
 
@@ -213,5 +214,27 @@ func TestAcceptedOfferResolves(t *testing.T) {
 	}
 	if kinds["dispute.resolved"] != 1 || kinds["refund.completed"] != 1 || kinds["release.completed"] != 1 || kinds["offer.accepted"] != 1 {
 		t.Fatalf("timeline %v", kinds)
+	}
+}
+
+// TestOfferLimit: the dispute's offers are capped at MaxOffers, and the
+// error names the dispute's list, not the offer's "by" (whose value is
+// valid).
+func TestOfferLimit(t *testing.T) {
+	f := newFixture(t)
+	d := f.open(f.delivered("100.00", nil), disputes.ReasonDamaged, "10.00")
+	if _, err := f.db.Pool.Exec(f.ctx, `
+		INSERT INTO dispute_offers (id, dispute_id, by_party, refund_amount, note, status, created_at, tenant_id)
+		SELECT gen_random_uuid(), $1, 'buyer', 1, '', 'superseded', $2, $3 FROM generate_series(1, $4)`,
+		d.ID, f.clock.Now(), f.tenant, disputes.MaxOffers-1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.MakeOffer(f.ctx, f.tenant, d.ID, disputes.OfferRequest{By: disputes.PartySeller, RefundAmount: "5.00"}); err != nil {
+		t.Fatalf("offer %d of %d: %v", disputes.MaxOffers, disputes.MaxOffers, err)
+	}
+	_, err := f.svc.MakeOffer(f.ctx, f.tenant, d.ID, disputes.OfferRequest{By: disputes.PartySeller, RefundAmount: "5.00"})
+	errs, ok := valid.As(err)
+	if !ok || len(errs) != 1 || errs[0].Field != "offers" {
+		t.Fatalf("offer %d: want a validation error on offers, got %v", disputes.MaxOffers+1, err)
 	}
 }

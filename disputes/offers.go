@@ -51,7 +51,7 @@ func (s *Service) MakeOffer(ctx context.Context, tenant, id uuid.UUID, req Offer
 			return fmt.Errorf("dispute %s: offers: %w", d.ID, err)
 		}
 		if n >= MaxOffers {
-			return errTooMany("by", MaxOffers)
+			return errTooMany("offers", MaxOffers, "dispute")
 		}
 		if _, err := tx.Exec(ctx, `UPDATE dispute_offers SET status = 'superseded', decided_at = $2 WHERE dispute_id = $1 AND status = 'open'`, d.ID, now); err != nil {
 			return fmt.Errorf("dispute %s: supersede offers: %w", d.ID, err)

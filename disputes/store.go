@@ -225,7 +225,7 @@ func insertEvidence(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, e Evidence
 		return fmt.Errorf("evidence: %w", err)
 	}
 	if n >= MaxEvidence {
-		return fmt.Errorf("evidence: %w", errTooMany("evidence", MaxEvidence))
+		return fmt.Errorf("evidence: %w", errTooMany("evidence", MaxEvidence, "dispute or chargeback"))
 	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO dispute_evidence (`+evidenceColumns+`, tenant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
