@@ -13,9 +13,10 @@ import (
 )
 
 // A clearance is a sanctions match a reviewer found to be a false positive:
-// approving a review that holds a match (Review.Match) records that the
-// party, as buyer or seller and under the name that was screened, is not
-// that list entry. Screening then skips the entry for that party, role and
+// approving a review that holds a match (Review.Matches: every match it
+// holds, not only the best, Review.Match) records that the party, as buyer
+// or seller and under the name that was screened, is not that list entry.
+// Screening then skips the entry for that party, role and
 // name, so the party's payouts are no longer blocked by it and its next
 // escrows open no new review. Another name (a party renamed to a listed
 // name), another entry, the other role, or another party with the same
@@ -39,45 +40,44 @@ import (
 // to.
 func nameKey(name string) string { return strings.Join(NormalizeName(name), " ") }
 
-// decideMatch applies a decided review to the clearance of its match, in
-// the review's transaction: approved writes it (the latest approval's
-// review, reviewer and time, and the entry's fingerprint; partial while
-// only possible matches were approved), rejected
-// deletes it, and a rejection by expiry (nobody judged the match) or of a
-// possible match (nothing to confirm) does nothing. A review without a
-// match (or an older one that did not record the screened name) changes
-// nothing. A review
-// recorded before matches carried fingerprints writes the empty one (any
-// version of the entry) for a new clearance, and never widens one bound
-// to a version.
+// decideMatch applies a decided review to the clearance of each match it
+// holds (Review.Matches), in the review's transaction: approved writes
+// each (the latest approval's review, reviewer and time, and the entry's
+// fingerprint; partial while only possible matches of it were approved),
+// rejected deletes the clearance of each full match, and a rejection by
+// expiry (nobody judged the matches) or of a possible match (nothing to
+// confirm) does nothing. A match that did not record the screened name
+// (older reviews) changes nothing. A match recorded before matches
+// carried fingerprints writes the empty one (any version of the entry)
+// for a new clearance, and never widens one bound to a version.
 func decideMatch(ctx context.Context, tx pgx.Tx, rv Review, status, by string, now time.Time) error {
-	if rv.Match == nil || by == DecidedByExpiry || (rv.Match.Partial && status != ReviewApproved) {
+	if by == DecidedByExpiry {
 		return nil
 	}
-	k := rv.Match.key()
-	if k.partyID == "" || k.nameKey == "" {
-		return nil
+	var b db.Batch
+	wrap := func(err error) error { return fmt.Errorf("risk: clearance of review %s: %w", rv.ID, err) }
+	for _, m := range rv.Matches {
+		k := m.key()
+		if k.partyID == "" || k.nameKey == "" || (m.Partial && status != ReviewApproved) {
+			continue
+		}
+		if status == ReviewApproved {
+			b.QueueMap(wrap, `
+				INSERT INTO risk_clearances (id, tenant_id, party, party_id, ent_num, name_key, name, review_id, cleared_by, cleared_at, entry_fingerprint, partial)
+				VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12)
+				ON CONFLICT (tenant_id, party_id, party, ent_num, name_key)
+				DO UPDATE SET review_id = excluded.review_id, cleared_by = excluded.cleared_by, cleared_at = excluded.cleared_at,
+					entry_fingerprint = COALESCE(NULLIF(excluded.entry_fingerprint, ''), risk_clearances.entry_fingerprint),
+					partial = risk_clearances.partial AND excluded.partial`,
+				rv.TenantID, k.party, k.partyID, k.entNum, k.nameKey, cut(m.Name, MaxNameRunes*4), rv.ID, by, now, uuid.New(), m.EntryFingerprint,
+				m.Partial)
+		} else {
+			b.QueueMap(wrap, `
+				DELETE FROM risk_clearances WHERE tenant_id = $1 AND party_id = $2 AND party = $3 AND ent_num = $4 AND name_key = $5`,
+				rv.TenantID, k.partyID, k.party, k.entNum, k.nameKey)
+		}
 	}
-	var err error
-	if status == ReviewApproved {
-		_, err = tx.Exec(ctx, `
-			INSERT INTO risk_clearances (id, tenant_id, party, party_id, ent_num, name_key, name, review_id, cleared_by, cleared_at, entry_fingerprint, partial)
-			VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12)
-			ON CONFLICT (tenant_id, party_id, party, ent_num, name_key)
-			DO UPDATE SET review_id = excluded.review_id, cleared_by = excluded.cleared_by, cleared_at = excluded.cleared_at,
-				entry_fingerprint = COALESCE(NULLIF(excluded.entry_fingerprint, ''), risk_clearances.entry_fingerprint),
-				partial = risk_clearances.partial AND excluded.partial`,
-			rv.TenantID, k.party, k.partyID, k.entNum, k.nameKey, cut(rv.Match.Name, MaxNameRunes*4), rv.ID, by, now, uuid.New(), rv.Match.EntryFingerprint,
-			rv.Match.Partial)
-	} else {
-		_, err = tx.Exec(ctx, `
-			DELETE FROM risk_clearances WHERE tenant_id = $1 AND party_id = $2 AND party = $3 AND ent_num = $4 AND name_key = $5`,
-			rv.TenantID, k.partyID, k.party, k.entNum, k.nameKey)
-	}
-	if err != nil {
-		return fmt.Errorf("risk: clearance of review %s: %w", rv.ID, err)
-	}
-	return nil
+	return db.Send(ctx, tx, &b) // one round trip, or with the transaction's next statement
 }
 
 // clearanceKey identifies a match: one entry for one party, role and

@@ -2,6 +2,7 @@ package risk
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -219,7 +220,10 @@ func TestOldReviewDoesNotWidenAClearance(t *testing.T) {
 	if first.ReviewID == nil || old.ReviewID == nil {
 		t.Fatal("screenings opened no reviews")
 	}
-	if _, err := e.db.Pool.Exec(ctx, `UPDATE risk_reviews SET matched_entry = matched_entry - 'entry_fingerprint' WHERE id = $1`, *old.ReviewID); err != nil {
+	// As stored then: one match, without its fingerprint, and no
+	// matched_entries (migration 0408).
+	if _, err := e.db.Pool.Exec(ctx, `UPDATE risk_reviews SET matched_entry = matched_entry - 'entry_fingerprint', matched_entries = NULL
+		WHERE id = $1`, *old.ReviewID); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []*uuid.UUID{first.ReviewID, old.ReviewID} {
@@ -241,4 +245,49 @@ func (e *env) loadEntry2682(remarks string) {
 	if _, err := e.svc.LoadSanctions(context.Background(), e.tenant, strings.NewReader(csv), "test"); err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// TestReviewStoredBeforeMatchesColumn: a review stored before migration
+// 0408 has matched_entry only (matched_entries NULL). It reads back
+// holding that match (matches = [match]), and approving it clears the
+// match as before, a possible one as possible only.
+func TestReviewStoredBeforeMatchesColumn(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.loadRealList()
+	for _, c := range []struct {
+		party, name string
+		entNum      int
+		partial     bool
+	}{
+		{"b-full", "mohammed shawki islambuli", 2682, false},
+		{"b-possible", "Vladimir Putin", 35096, true},
+	} {
+		t.Run(c.party, func(t *testing.T) {
+			e.t = t
+			s, _ := e.screen(e.gate, Party{ID: c.party, Name: c.name}, Party{ID: "s", Name: "Pieter Jansen"})
+			if s.ReviewID == nil {
+				t.Fatalf("screening %+v opened no review", s)
+			}
+			if _, err := e.db.Pool.Exec(ctx, `UPDATE risk_reviews SET matched_entries = NULL WHERE id = $1`, *s.ReviewID); err != nil {
+				t.Fatal(err)
+			}
+			rv, err := e.svc.Review(ctx, e.tenant, *s.ReviewID)
+			if err != nil || rv.Match == nil || rv.Match.EntNum != c.entNum || rv.Match.Partial != c.partial ||
+				len(rv.Matches) != 1 || !reflect.DeepEqual(rv.Matches[0], *rv.Match) {
+				t.Fatalf("old review %+v matches %+v: %v, want matches = [match]", rv.Match, rv.Matches, err)
+			}
+			if rv, err = e.svc.DecideReview(ctx, e.tenant, *s.ReviewID, true, "namesake", "reviewer-1"); err != nil || len(rv.Matches) != 1 {
+				t.Fatalf("approval %+v: %v", rv.Matches, err)
+			}
+			if n := e.count(`SELECT count(*) FROM risk_clearances WHERE tenant_id = $1 AND party_id = $2 AND ent_num = $3 AND partial = $4
+				AND review_id = $5`, e.tenant, c.party, c.entNum, c.partial, *s.ReviewID); n != 1 {
+				t.Fatalf("%d clearances of %d after approving the old review", n, c.entNum)
+			}
+			if s, _ := e.screen(e.gate, Party{ID: c.party, Name: c.name}, Party{ID: "s", Name: "Pieter Jansen"}); s.Match || s.PossibleMatch {
+				t.Errorf("after the approval: %+v, want cleared", s)
+			}
+		})
+	}
+	e.t = t
 }

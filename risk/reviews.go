@@ -50,20 +50,26 @@ const (
 
 // Review is a payout (or an escrow) held for a person to decide.
 type Review struct {
-	ID          uuid.UUID       `json:"id"`
-	TenantID    uuid.UUID       `json:"-"`
-	SubjectType string          `json:"subject_type"`
-	SubjectID   uuid.UUID       `json:"subject_id"`
-	EscrowID    *uuid.UUID      `json:"escrow_id,omitempty"`
-	Status      string          `json:"status"`
-	Reasons     []Reason        `json:"reasons"`
-	DecisionID  *uuid.UUID      `json:"decision_id,omitempty"`
-	Match       *ScreeningMatch `json:"match,omitempty"`
-	Note        string          `json:"note,omitempty"`
-	CreatedAt   time.Time       `json:"created_at"`
-	ExpiresAt   time.Time       `json:"expires_at"`
-	DecidedAt   *time.Time      `json:"decided_at,omitempty"`
-	DecidedBy   string          `json:"decided_by,omitempty"`
+	ID          uuid.UUID  `json:"id"`
+	TenantID    uuid.UUID  `json:"-"`
+	SubjectType string     `json:"subject_type"`
+	SubjectID   uuid.UUID  `json:"subject_id"`
+	EscrowID    *uuid.UUID `json:"escrow_id,omitempty"`
+	Status      string     `json:"status"`
+	Reasons     []Reason   `json:"reasons"`
+	DecisionID  *uuid.UUID `json:"decision_id,omitempty"`
+	// Match is the best sanctions match the review holds (a match before
+	// a possible match, then the highest score); nil for none.
+	Match *ScreeningMatch `json:"match,omitempty"`
+	// Matches are every sanctions match the review holds, Match among
+	// them: deciding the review decides each (decideMatch). A review
+	// stored before migration 0408 holds Match alone.
+	Matches   []ScreeningMatch `json:"matches,omitempty"`
+	Note      string           `json:"note,omitempty"`
+	CreatedAt time.Time        `json:"created_at"`
+	ExpiresAt time.Time        `json:"expires_at"`
+	DecidedAt *time.Time       `json:"decided_at,omitempty"`
+	DecidedBy string           `json:"decided_by,omitempty"`
 	// SubjectStatus is the subject's status after the decision, as its
 	// resolver reports it; only in the answer to a decision and in its
 	// risk.review_decided event (not stored). For a payout: completed or
@@ -91,7 +97,12 @@ type newReview struct {
 	escrowID    *uuid.UUID
 	decisionID  *uuid.UUID
 	reasons     []Reason
-	match       *ScreeningMatch
+	// match is the best of matches (Screening.best), kept as the
+	// review's Match; matches are every match the review holds
+	// (Screening.reviewMatches), at most MaxScreenMatches per party. A
+	// match without matches is held alone.
+	match   *ScreeningMatch
+	matches []ScreeningMatch
 }
 
 // openReview inserts a pending review expiring after the gate's ReviewTTL
@@ -116,9 +127,17 @@ func (g *Gate) queueReview(ctx context.Context, tx pgx.Tx, b *db.Batch, n newRev
 	if err != nil {
 		return uuid.Nil, err
 	}
-	var match []byte
+	var match, matches []byte
 	if n.match != nil {
 		if match, err = json.Marshal(n.match); err != nil {
+			return uuid.Nil, err
+		}
+		if len(n.matches) == 0 {
+			n.matches = []ScreeningMatch{*n.match}
+		}
+	}
+	if len(n.matches) > 0 {
+		if matches, err = json.Marshal(n.matches); err != nil {
 			return uuid.Nil, err
 		}
 	}
@@ -128,9 +147,10 @@ func (g *Gate) queueReview(ctx context.Context, tx pgx.Tx, b *db.Batch, n newRev
 		return uuid.Nil, fmt.Errorf("risk: open review: %w", err)
 	}
 	b.Queue(`
-		INSERT INTO risk_reviews (id, tenant_id, subject_type, subject_id, escrow_id, status, reasons, decision_id, matched_entry, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10)`,
-		id, n.tenant, n.subjectType, n.subjectID, n.escrowID, reasons, n.decisionID, match, now, expires)
+		INSERT INTO risk_reviews (id, tenant_id, subject_type, subject_id, escrow_id, status, reasons, decision_id, matched_entry, matched_entries,
+			created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $11)`,
+		id, n.tenant, n.subjectType, n.subjectID, n.escrowID, reasons, n.decisionID, match, matches, now, expires)
 	return id, nil
 }
 
@@ -139,13 +159,14 @@ type expireJob struct {
 	ReviewID uuid.UUID `json:"review_id"`
 }
 
-const reviewColumns = `id, tenant_id, subject_type, subject_id, escrow_id, status, reasons, decision_id, matched_entry, note, created_at, expires_at, decided_at, decided_by`
+const reviewColumns = `id, tenant_id, subject_type, subject_id, escrow_id, status, reasons, decision_id, matched_entry, matched_entries, note,
+	created_at, expires_at, decided_at, decided_by`
 
 func scanReview(row pgx.Row) (Review, error) {
 	var rv Review
-	var reasons, match []byte
+	var reasons, match, matches []byte
 	if err := row.Scan(&rv.ID, &rv.TenantID, &rv.SubjectType, &rv.SubjectID, &rv.EscrowID, &rv.Status, &reasons, &rv.DecisionID,
-		&match, &rv.Note, &rv.CreatedAt, &rv.ExpiresAt, &rv.DecidedAt, &rv.DecidedBy); err != nil {
+		&match, &matches, &rv.Note, &rv.CreatedAt, &rv.ExpiresAt, &rv.DecidedAt, &rv.DecidedBy); err != nil {
 		return Review{}, err
 	}
 	if err := json.Unmarshal(reasons, &rv.Reasons); err != nil {
@@ -156,6 +177,14 @@ func scanReview(row pgx.Row) (Review, error) {
 		if err := json.Unmarshal(match, rv.Match); err != nil {
 			return Review{}, fmt.Errorf("review %s match: %w", rv.ID, err)
 		}
+	}
+	if len(matches) > 0 {
+		if err := json.Unmarshal(matches, &rv.Matches); err != nil {
+			return Review{}, fmt.Errorf("review %s matches: %w", rv.ID, err)
+		}
+	}
+	if len(rv.Matches) == 0 && rv.Match != nil {
+		rv.Matches = []ScreeningMatch{*rv.Match} // stored before migration 0408
 	}
 	rv.Reasons = nonNilReasons(rv.Reasons)
 	return rv, nil
