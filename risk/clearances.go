@@ -3,6 +3,7 @@ package risk
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -155,11 +156,20 @@ func dropCleared(ctx context.Context, q db.Querier, tenant uuid.UUID, recs []scr
 const MaxPendingMatchReviews = 50
 
 // pendingMatchReview finds a pending review of the escrow holding the same
-// match (clearanceKey), so that a blocked payout tried again does not
-// open one review per attempt: the decision points at the review already
-// waiting.
-func pendingMatchReview(ctx context.Context, q db.Querier, tenant, escrowID uuid.UUID, m *ScreeningMatch) (uuid.UUID, bool, error) {
-	if m == nil {
+// matches as ms (the same set: clearanceKey, entry fingerprint and
+// partial), so that a blocked payout tried again does not open one review
+// per attempt: the decision points at the review already waiting.
+//
+// The same set, not one holding ms's best match: the review a blocked
+// payout points at must show every match that blocked it, since approving
+// it clears what it holds and nothing else, and a review holding more
+// would, when approved or rejected, decide matches this payout never met
+// (decided since, or of another version of the entry). A review opened
+// before the list changed an entry would clear the old version, and one
+// of a possible match would clear it as possible only: neither is the
+// same match. Reviews stored before migration 0408 hold their one match.
+func pendingMatchReview(ctx context.Context, q db.Querier, tenant, escrowID uuid.UUID, ms []ScreeningMatch) (uuid.UUID, bool, error) {
+	if len(ms) == 0 {
 		return uuid.Nil, false, nil
 	}
 	rows, err := q.Query(ctx, `SELECT `+reviewColumns+` FROM risk_reviews
@@ -172,14 +182,28 @@ func pendingMatchReview(ctx context.Context, q db.Querier, tenant, escrowID uuid
 	if err != nil {
 		return uuid.Nil, false, fmt.Errorf("risk: pending reviews of escrow %s: %w", escrowID, err)
 	}
-	want := m.key()
+	want := matchSet(ms)
 	for _, rv := range rvs {
-		// The same match of the same version of the entry: a review opened
-		// before the list changed the entry would clear the old version,
-		// and one of a possible match would clear it as possible only.
-		if rv.Match != nil && rv.Match.key() == want && rv.Match.EntryFingerprint == m.EntryFingerprint && rv.Match.Partial == m.Partial {
+		if maps.Equal(matchSet(rv.Matches), want) {
 			return rv.ID, true, nil
 		}
 	}
 	return uuid.Nil, false, nil
+}
+
+// sameMatch identifies a match as a review holds it: the clearance key,
+// the version of the entry and whether it is a possible match.
+type sameMatch struct {
+	key         clearanceKey
+	fingerprint string
+	partial     bool
+}
+
+// matchSet is the set of the matches ms.
+func matchSet(ms []ScreeningMatch) map[sameMatch]bool {
+	out := make(map[sameMatch]bool, len(ms))
+	for _, m := range ms {
+		out[sameMatch{m.key(), m.EntryFingerprint, m.Partial}] = true
+	}
+	return out
 }

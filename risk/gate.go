@@ -187,13 +187,14 @@ func (in GateInput) validate() error {
 // Hard rules apply whatever the tenant's rules say: a frozen buyer or
 // seller blocks (party_frozen); a sanctions match on either name, unless a
 // reviewer cleared it (clearances.go), blocks (sanctions_match) and opens a
-// review holding the matched entry, or points at the escrow's review of
-// the same match still pending (pendingMatchReview); a possible match
-// (the partial-name rule, ScreeningMatch.Partial) on either name, when
-// neither matched fully, makes the outcome at least review
+// review holding every match of both names, or points at the escrow's
+// review of the same matches still pending (pendingMatchReview); a
+// possible match (the partial-name rule, ScreeningMatch.Partial) on either
+// name, when neither matched fully, makes the outcome at least review
 // (sanctions_possible_match), never block by itself, and the payout's
-// review holds the possible match, so that approving it clears it as a
-// match's review does. Features
+// review holds every possible match of both names, so that approving it
+// clears each as a match's review does (Screening.reviewMatches says why
+// a block's review holds no possible match). Features
 // come from risk's own tables (see Observe); the tenant's current rule set
 // scores them. A review outcome opens a review; step_up opens a challenge
 // whose code is in StepUpCode; review, step_up and block write a
@@ -272,20 +273,19 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 	switch {
 	case d.Outcome == OutcomeReview, d.Outcome == OutcomeBlock && f.SanctionsMatch:
 		n := newReview{tenant: in.TenantID, subjectType: in.SubjectType, subjectID: in.SubjectID, escrowID: escrowID, decisionID: &gd.ID, reasons: d.Reasons}
-		if f.SanctionsPossibleMatch {
-			// The payout waits for this review: approving it pays and
-			// clears the match (decideMatch), as for a match.
-			n.match = match
+		if f.SanctionsMatch || f.SanctionsPossibleMatch {
+			// Every match of both parties, or, without one, every
+			// possible match (Screening.reviewMatches). For possible
+			// matches the payout waits for this review: approving it
+			// pays and clears each of them (decideMatch), as for a match.
+			n.match, n.matches = match, screening.reviewMatches()
 		}
-		if f.SanctionsMatch {
-			n.match = match
-			if escrowID != nil {
-				n.subjectType, n.subjectID = SubjectEscrow, *escrowID
-			}
+		if f.SanctionsMatch && escrowID != nil {
+			n.subjectType, n.subjectID = SubjectEscrow, *escrowID
 		}
 		rv, found := uuid.Nil, false
-		if n.match != nil && n.subjectType == SubjectEscrow {
-			if rv, found, err = pendingMatchReview(ctx, tx, in.TenantID, n.subjectID, n.match); err != nil {
+		if len(n.matches) > 0 && n.subjectType == SubjectEscrow {
+			if rv, found, err = pendingMatchReview(ctx, tx, in.TenantID, n.subjectID, n.matches); err != nil {
 				return GateDecision{}, err
 			}
 		}
@@ -316,7 +316,7 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 			SubjectType: in.SubjectType, SubjectID: in.SubjectID, EscrowID: escrowID, ReviewID: gd.ReviewID,
 			BuyerID: in.Buyer.ID, SellerID: in.Seller.ID}
 		if f.SanctionsMatch || f.SanctionsPossibleMatch {
-			a.Match = match
+			a.Match, a.Matches = match, screening.reviewMatches()
 		}
 		if err := emitAlert(ctx, tx, in.TenantID, a, now); err != nil {
 			return GateDecision{}, err

@@ -249,8 +249,11 @@ type Screening struct {
 	Match bool `json:"match"`
 	// PossibleMatch is true when a party's best remaining match is a
 	// possible match (ScreeningMatch.Partial).
-	PossibleMatch bool             `json:"possible_match"`
-	Matches       []ScreeningMatch `json:"matches,omitempty"`
+	PossibleMatch bool `json:"possible_match"`
+	// Matches are the matches left after clearances: the buyer's, then
+	// the seller's, each party's in Screen's order (matches before
+	// possible matches, best first).
+	Matches []ScreeningMatch `json:"matches,omitempty"`
 	// ReviewID is the review opened for a match.
 	ReviewID *uuid.UUID `json:"review_id,omitempty"`
 }
@@ -266,6 +269,30 @@ func (s Screening) best() *ScreeningMatch {
 		}
 	}
 	return b
+}
+
+// reviewMatches returns the matches a review opened for s holds, best()
+// among them: when a name matched, every match of both parties (the
+// review of a block); otherwise every possible match of both parties (the
+// review a payout waits for). Each is cleared by the review's approval
+// (decideMatch), so none may be left out: a possible match left out of the
+// review a payout waits for would be paid without anybody judging it.
+//
+// A block's review leaves out the possible matches, of the other party or
+// of the matched party's other entries. Approving it pays nothing (the
+// payout was refused) and is a judgement of the matches that blocked;
+// clearing a possible match beside them would pass it on a decision about
+// something else. Left out, it is not cleared, so the next payout, once
+// the matches are cleared, waits for a review of it: nothing is paid
+// before a reviewer was shown every possible match.
+func (s Screening) reviewMatches() []ScreeningMatch {
+	var out []ScreeningMatch
+	for _, m := range s.Matches {
+		if !s.Match || !m.Partial { // without a match, every one is possible
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // screeningRecord is one stored screening of one name.
@@ -298,15 +325,16 @@ func screenParties(ctx context.Context, q db.Querier, tenant uuid.UUID, scr *Scr
 	return recs, out, err
 }
 
-// summarize is the summary of screening records: each party's best
-// remaining match (Screen puts matches before possible matches).
+// summarize is the summary of screening records: every remaining match,
+// each party's in Screen's order (matches before possible matches).
 func summarize(recs []screeningRecord) Screening {
 	var out Screening
 	for _, r := range recs {
 		if len(r.matches) > 0 {
-			m := r.matches[0]
-			out.Match = out.Match || !m.Partial
-			out.PossibleMatch = out.PossibleMatch || m.Partial
+			out.Match = out.Match || !r.matches[0].Partial
+			out.PossibleMatch = out.PossibleMatch || r.matches[0].Partial
+		}
+		for _, m := range r.matches {
 			out.Matches = append(out.Matches, ScreeningMatch{Party: r.party, PartyID: r.partyID, Name: r.name, EntNum: m.EntNum,
 				MatchedName: m.MatchedName, Score: m.Score, Partial: m.Partial, Programs: m.Entry.Programs, EntryFingerprint: m.Entry.Fingerprint()})
 		}
@@ -366,9 +394,11 @@ func queueScreenings(b *db.Batch, tenant uuid.UUID, subjectType string, subjectI
 // tenant's current sanctions list at escrow creation, in the caller's
 // transaction, and stores both screenings. A match not cleared by a
 // reviewer (clearances.go) opens a review (subject "escrow", escrowID)
-// holding the best matched entry, reason sanctions_match, and writes a
-// risk.alert event; so does a possible match (the partial-name rule),
-// reason sanctions_possible_match, when there is no match. Nothing is
+// holding every match of both parties (Screening.reviewMatches; the best
+// is its Match), reason sanctions_match, and writes a risk.alert event;
+// so do possible matches (the partial-name rule), reason
+// sanctions_possible_match, when there is no match: the review holds
+// every possible match of both parties. Nothing is
 // blocked here: the gate decides each payout. Without a loaded list
 // nothing matches.
 func (g *Gate) ScreenParties(ctx context.Context, tx pgx.Tx, tenant, escrowID uuid.UUID, buyer, seller Party, now time.Time) (Screening, error) {
@@ -398,14 +428,15 @@ func (g *Gate) ScreenParties(ctx context.Context, tx pgx.Tx, tenant, escrowID uu
 	if !out.Match {
 		reasons = []Reason{{Code: ReasonSanctionsPossibleMatch, Rule: hardRulePossibleSanctions}}
 	}
+	matches := out.reviewMatches()
 	rv, err := g.openReview(ctx, tx, newReview{tenant: tenant, subjectType: SubjectEscrow, subjectID: escrowID, escrowID: &escrowID,
-		reasons: reasons, match: out.best()}, now)
+		reasons: reasons, match: out.best(), matches: matches}, now)
 	if err != nil {
 		return Screening{}, err
 	}
 	out.ReviewID = &rv
 	err = emitAlert(ctx, tx, tenant, Alert{Outcome: OutcomeReview, Reasons: reasons, SubjectType: SubjectEscrow, SubjectID: escrowID,
-		EscrowID: &escrowID, ReviewID: &rv, BuyerID: buyer.ID, SellerID: seller.ID, Match: out.best()}, now)
+		EscrowID: &escrowID, ReviewID: &rv, BuyerID: buyer.ID, SellerID: seller.ID, Match: out.best(), Matches: matches}, now)
 	if err != nil {
 		return Screening{}, err
 	}

@@ -165,18 +165,22 @@ func (s *Service) Decision(ctx context.Context, tenant, id uuid.UUID) (DecisionR
 
 // Alert is the payload of a risk.alert event.
 type Alert struct {
-	DecisionID  *uuid.UUID      `json:"decision_id,omitempty"`
-	Outcome     string          `json:"outcome"`
-	Score       int             `json:"score"`
-	Reasons     []Reason        `json:"reasons"`
-	Operation   string          `json:"operation,omitempty"`
-	SubjectType string          `json:"subject_type"`
-	SubjectID   uuid.UUID       `json:"subject_id"`
-	EscrowID    *uuid.UUID      `json:"escrow_id,omitempty"`
-	ReviewID    *uuid.UUID      `json:"review_id,omitempty"`
-	BuyerID     string          `json:"buyer_id,omitempty"`
-	SellerID    string          `json:"seller_id,omitempty"`
-	Match       *ScreeningMatch `json:"match,omitempty"`
+	DecisionID  *uuid.UUID `json:"decision_id,omitempty"`
+	Outcome     string     `json:"outcome"`
+	Score       int        `json:"score"`
+	Reasons     []Reason   `json:"reasons"`
+	Operation   string     `json:"operation,omitempty"`
+	SubjectType string     `json:"subject_type"`
+	SubjectID   uuid.UUID  `json:"subject_id"`
+	EscrowID    *uuid.UUID `json:"escrow_id,omitempty"`
+	ReviewID    *uuid.UUID `json:"review_id,omitempty"`
+	BuyerID     string     `json:"buyer_id,omitempty"`
+	SellerID    string     `json:"seller_id,omitempty"`
+	// Match is the best sanctions match; Matches are every match behind
+	// the alert, Match among them: those its review holds
+	// (Review.Matches).
+	Match   *ScreeningMatch  `json:"match,omitempty"`
+	Matches []ScreeningMatch `json:"matches,omitempty"`
 }
 
 func emitAlert(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, a Alert, now time.Time) error {
