@@ -1,0 +1,93 @@
+package fx
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/escrowd/escrowd/internal/money"
+	"github.com/escrowd/escrowd/ledger"
+)
+
+// Money converted by Convert can come back in the currency it was paid in:
+// a card chargeback of an escrow funded through a quote is taken from the
+// PSP in the sell currency, while the escrow lost its buy-currency amount.
+// The way back runs through the same clearing accounts, at the rate of the
+// conversions themselves rather than today's market rate:
+//
+//	buy currency:   debit  (whoever gives the money back)  B
+//	                credit fx:<buy>                        B
+//	sell currency:  debit  fx:<sell>                       S
+//	                credit from (e.g. cash:psp:USD)        S
+//
+// with B = ReverseAmount of S. Each currency balances on its own; what the
+// conversion booked as spread revenue and rounding stays booked: the
+// clearing accounts keep the platform's open position with the FX
+// counterparty (after a full reversal, fx:<sell> is back where it was and
+// fx:<buy> keeps a debit of spread + rounding, what the revenue and
+// rounding accounts were credited).
+
+// ReverseAmount is the buy-currency amount that reverses this, an amount
+// of the sell currency given back from conversions that together sold
+// sold and bought bought (what the receiving account was credited, spread
+// and rounding excluded), after earlier reversals of them took before. It
+// is cumulative, so no fraction is left behind however the money comes
+// back:
+//
+//	round_half_even((before + this) × bought / sold) − round_half_even(before × bought / sold)
+//
+// rounded exactly (no intermediate rounding) to buy's minor units. Giving
+// back all of sold, in one part or many, gives back exactly bought. It
+// errors when sold is not positive, when before or this is negative, or
+// when before + this exceeds sold.
+func ReverseAmount(sold, bought, before, this decimal.Decimal, buy money.Currency) (decimal.Decimal, error) {
+	switch {
+	case !sold.IsPositive() || bought.IsNegative():
+		return decimal.Zero, fmt.Errorf("fx: reverse: conversions sold %s and bought %s", sold, bought)
+	case before.IsNegative() || this.IsNegative() || before.Add(this).GreaterThan(sold):
+		return decimal.Zero, fmt.Errorf("fx: reverse: %s after %s of %s sold", this, before, sold)
+	}
+	upto := mulDivHalfEven(before.Add(this), bought, sold, buy.MinorUnits)
+	return upto.Sub(mulDivHalfEven(before, bought, sold, buy.MinorUnits)), nil
+}
+
+// mulDivHalfEven is x × num / den (all non-negative, den positive) rounded
+// half-even to units decimal places, exactly: in integers, not through a
+// quotient cut at some precision, which could turn a value just off a tie
+// into a tie.
+func mulDivHalfEven(x, num, den decimal.Decimal, units int32) decimal.Decimal {
+	p := x.Mul(num).Shift(units) // the result in minor units is p / den
+	n, d := p.Coefficient(), den.Coefficient()
+	ten := big.NewInt(10)
+	if k := int64(p.Exponent()) - int64(den.Exponent()); k >= 0 {
+		n.Mul(n, new(big.Int).Exp(ten, big.NewInt(k), nil))
+	} else {
+		d.Mul(d, new(big.Int).Exp(ten, big.NewInt(-k), nil))
+	}
+	q, r := new(big.Int).QuoRem(n, d, new(big.Int))
+	switch r.Lsh(r, 1).Cmp(d) { // twice the remainder against the divisor
+	case 1:
+		q.Add(q, big.NewInt(1))
+	case 0:
+		if q.Bit(0) == 1 {
+			q.Add(q, big.NewInt(1))
+		}
+	}
+	return decimal.NewFromBigInt(q, -units)
+}
+
+// Clearing returns the tenant's fx:<cur> clearing account, created as
+// Convert creates it when missing.
+func Clearing(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, cur string, now time.Time) (ledger.Account, error) {
+	a, err := ledger.EnsureAccount(ctx, tx, ledger.AccountSpec{TenantID: tenant, Code: ClearingAccount(cur), Currency: cur,
+		Kind: ledger.KindAsset, Shards: ClearingShards}, now)
+	if err != nil {
+		return ledger.Account{}, fmt.Errorf("fx: account %s: %w", ClearingAccount(cur), err)
+	}
+	return a, nil
+}
