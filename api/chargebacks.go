@@ -22,6 +22,8 @@ type chargebackJSON struct {
 	Status         disputes.ChargebackStatus `json:"status"`
 	Amount         string                    `json:"amount"`
 	Currency       string                    `json:"currency"`
+	EscrowAmount   string                    `json:"escrow_amount"`
+	EscrowCurrency string                    `json:"escrow_currency"`
 	PSPRef         string                    `json:"psp_ref"`
 	Reason         string                    `json:"reason"`
 	RespondBy      time.Time                 `json:"respond_by"`
@@ -38,9 +40,12 @@ type chargebackJSON struct {
 	DecidedAt      *time.Time                `json:"decided_at,omitempty"`
 }
 
+// chargebackView renders c: amount in currency, escrow_amount and the
+// parts (from_held_amount, ...) in escrow_currency.
 func chargebackView(c disputes.Chargeback) chargebackJSON {
-	f := fmtMoney(c.Currency)
-	out := chargebackJSON{ID: c.ID, EscrowID: c.EscrowID, Status: c.Status, Amount: f(c.Amount), Currency: c.Currency, PSPRef: c.PSPRef,
+	f := fmtMoney(c.EscrowCurrency)
+	out := chargebackJSON{ID: c.ID, EscrowID: c.EscrowID, Status: c.Status, Amount: fmtMoney(c.Currency)(c.Amount), Currency: c.Currency,
+		EscrowAmount: f(c.EscrowAmount), EscrowCurrency: c.EscrowCurrency, PSPRef: c.PSPRef,
 		Reason: c.Reason, RespondBy: c.RespondBy, FromHeld: f(c.FromHeld), ClawedBack: f(c.ClawedBack), Loss: f(c.Loss), Receivable: f(c.Receivable),
 		PayoutID: c.PayoutID, LedgerEntryIDs: nonNilIDs(c.EntryIDs), Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, DecidedAt: c.DecidedAt}
 	if c.Evidence != nil {

@@ -19,9 +19,12 @@ import (
 )
 
 // Chargeback is a card-network dispute the marketplace's PSP reported for
-// an escrow's payment. Amount was taken back at once: FromHeld from the
-// escrow account, ClawedBack from the seller's payable balance, the rest a
-// Loss of which the seller owes Receivable.
+// an escrow's payment. Amount, in Currency (the escrow's currency or one
+// the escrow was funded in through FX), was taken back at once; in the
+// escrow's currency it is EscrowAmount (Amount itself when the currencies
+// are the same), which is FromHeld from the escrow account, ClawedBack
+// from the seller's payable balance, and the rest a Loss of which the
+// seller owes Receivable, all in EscrowCurrency.
 type Chargeback struct {
 	ID                                     uuid.UUID
 	TenantID                               uuid.UUID
@@ -29,6 +32,8 @@ type Chargeback struct {
 	Status                                 ChargebackStatus
 	Amount                                 decimal.Decimal
 	Currency                               string
+	EscrowAmount                           decimal.Decimal
+	EscrowCurrency                         string
 	PSPRef                                 string
 	Reason                                 string
 	RespondBy                              time.Time
@@ -58,27 +63,30 @@ func (s *Service) OpenChargeback(ctx context.Context, tenant, escrowID uuid.UUID
 		if !c.respondBy.After(now) || c.respondBy.After(now.Add(maxRespondDays*24*hour)) {
 			return Chargeback{}, valid.Field("respond_by", fmt.Sprintf("must lie in the next %d days", maxRespondDays))
 		}
+		// Earlier chargebacks not won, in the escrow's currency.
 		var charged, clawed, covered decimal.Decimal
 		if err := tx.QueryRow(ctx, `
-			SELECT COALESCE(sum(amount), 0), COALESCE(sum(clawed_back + receivable_amount), 0) FROM chargebacks
-			WHERE escrow_id = $1 AND status <> 'won'`, escrowID).Scan(&charged, &clawed); err != nil {
+			SELECT COALESCE(sum(COALESCE(escrow_amount, amount)), 0), COALESCE(sum(clawed_back + receivable_amount), 0)
+			FROM chargebacks WHERE escrow_id = $1 AND status <> 'won'`, escrowID).Scan(&charged, &clawed); err != nil {
 			return Chargeback{}, fmt.Errorf("escrow %s: chargebacks: %w", escrowID, err)
 		}
 		if covered, err = coveredBefore(ctx, tx, escrowID); err != nil {
 			return Chargeback{}, err
 		}
-		cb := Chargeback{ID: uuid.New(), TenantID: tenant, EscrowID: escrowID, Status: NeedsResponse, Amount: c.amount,
-			Currency: c.currency, PSPRef: c.pspRef, Reason: c.reason, RespondBy: c.respondBy, Version: 1, CreatedAt: now, UpdatedAt: now}
-		if _, err := escrow.Read(ctx, tx, tenant, escrowID); err != nil {
+		es, err := escrow.Read(ctx, tx, tenant, escrowID)
+		if err != nil {
 			return Chargeback{}, err
 		}
+		cb := Chargeback{ID: uuid.New(), TenantID: tenant, EscrowID: escrowID, Status: NeedsResponse, Amount: c.amount,
+			Currency: c.currency, EscrowCurrency: es.Currency, PSPRef: c.pspRef, Reason: c.reason, RespondBy: c.respondBy, Version: 1, CreatedAt: now, UpdatedAt: now}
 		// The row first, so a psp_ref already recorded is refused before any
-		// check on the money; the split is filled in below.
+		// check on the money; the amount in the escrow's currency and the
+		// split are filled in below.
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO chargebacks (id, tenant_id, escrow_id, status, amount, currency, psp_ref, reason, respond_by,
+			INSERT INTO chargebacks (id, tenant_id, escrow_id, status, amount, currency, escrow_currency, psp_ref, reason, respond_by,
 				from_held, clawed_back, loss_amount, receivable_amount, version, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $5, 0, 0, 0, 1, $10, $10) ON CONFLICT DO NOTHING`,
-			cb.ID, tenant, escrowID, string(cb.Status), cb.Amount, cb.Currency, cb.PSPRef, cb.Reason, cb.RespondBy, now)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $5, 0, 0, 0, 1, $11, $11) ON CONFLICT DO NOTHING`,
+			cb.ID, tenant, escrowID, string(cb.Status), cb.Amount, cb.Currency, cb.EscrowCurrency, cb.PSPRef, cb.Reason, cb.RespondBy, now)
 		if err != nil {
 			return Chargeback{}, fmt.Errorf("chargeback: insert: %w", err)
 		}
@@ -90,11 +98,12 @@ func (s *Service) OpenChargeback(ctx context.Context, tenant, escrowID uuid.UUID
 		if err != nil {
 			return Chargeback{}, err
 		}
-		cb.FromHeld, cb.ClawedBack, cb.Loss, cb.Receivable, cb.PayoutID, cb.EntryIDs = b.FromHeld, b.ClawedBack, b.Loss, b.Receivable, b.PayoutID, b.EntryIDs
+		cb.EscrowAmount, cb.FromHeld, cb.ClawedBack, cb.Loss, cb.Receivable = b.EscrowAmount, b.FromHeld, b.ClawedBack, b.Loss, b.Receivable
+		cb.PayoutID, cb.EntryIDs = b.PayoutID, b.EntryIDs
 		entries, _ := json.Marshal(cb.EntryIDs)
 		if _, err := tx.Exec(ctx, `
-			UPDATE chargebacks SET from_held = $2, clawed_back = $3, loss_amount = $4, receivable_amount = $5, payout_id = $6, entry_ids = $7
-			WHERE id = $1`, cb.ID, cb.FromHeld, cb.ClawedBack, cb.Loss, cb.Receivable, cb.PayoutID, entries); err != nil {
+			UPDATE chargebacks SET escrow_amount = $2, from_held = $3, clawed_back = $4, loss_amount = $5, receivable_amount = $6, payout_id = $7, entry_ids = $8
+			WHERE id = $1`, cb.ID, cb.EscrowAmount, cb.FromHeld, cb.ClawedBack, cb.Loss, cb.Receivable, cb.PayoutID, entries); err != nil {
 			return Chargeback{}, fmt.Errorf("chargeback %s: %w", cb.ID, err)
 		}
 		if err := jobs.Schedule(ctx, tx, jobs.Job{TenantID: tenant, Kind: JobChargebackDue, DedupeKey: cb.ID.String(), RunAt: cb.RespondBy,
@@ -236,8 +245,10 @@ func changeChargeback[T any](ctx context.Context, s *Service, tenant, id uuid.UU
 
 func sameChargeback(cb Chargeback) Chargeback { return cb }
 
-const chargebackColumns = `id, tenant_id, escrow_id, status, amount, currency, psp_ref, reason, respond_by, from_held, clawed_back,
-	loss_amount, receivable_amount, payout_id, entry_ids, version, created_at, updated_at, decided_at`
+// chargebackColumns reads escrow_amount and escrow_currency of rows stored
+// before migration 0502 as amount and currency (they were the escrow's).
+const chargebackColumns = `id, tenant_id, escrow_id, status, amount, currency, COALESCE(escrow_amount, amount), COALESCE(escrow_currency, currency),
+	psp_ref, reason, respond_by, from_held, clawed_back, loss_amount, receivable_amount, payout_id, entry_ids, version, created_at, updated_at, decided_at`
 
 func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, lock bool) (Chargeback, error) {
 	// By primary key alone, the tenant compared below (see "Point reads" in docs/architecture.md).
@@ -248,7 +259,7 @@ func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, loc
 	var cb Chargeback
 	var status string
 	var entries []byte
-	err := q.QueryRow(ctx, sql, id).Scan(&cb.ID, &cb.TenantID, &cb.EscrowID, &status, &cb.Amount, &cb.Currency, &cb.PSPRef, &cb.Reason,
+	err := q.QueryRow(ctx, sql, id).Scan(&cb.ID, &cb.TenantID, &cb.EscrowID, &status, &cb.Amount, &cb.Currency, &cb.EscrowAmount, &cb.EscrowCurrency, &cb.PSPRef, &cb.Reason,
 		&cb.RespondBy, &cb.FromHeld, &cb.ClawedBack, &cb.Loss, &cb.Receivable, &cb.PayoutID, &entries, &cb.Version, &cb.CreatedAt, &cb.UpdatedAt, &cb.DecidedAt)
 	if db.IsNoRows(err) || (err == nil && cb.TenantID != tenant) {
 		return Chargeback{}, fmt.Errorf("chargeback %s: %w", id, ErrChargebackNotFound)
@@ -263,12 +274,13 @@ func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, loc
 	return cb, nil
 }
 
-// emitChargeback writes a chargeback event about the escrow.
+// emitChargeback writes a chargeback event about the escrow: amount in
+// currency, and escrow_amount and its parts in escrow_currency.
 func (s *Service) emitChargeback(ctx context.Context, tx pgx.Tx, cb Chargeback, typ string, extra map[string]any, now time.Time) error {
-	f := func(d decimal.Decimal) string { return fmtAmount(d, cb.Currency) }
+	f := func(d decimal.Decimal) string { return fmtAmount(d, cb.EscrowCurrency) }
 	p := map[string]any{"chargeback_id": cb.ID, "escrow_id": cb.EscrowID, "status": cb.Status, "psp_ref": cb.PSPRef, "reason": cb.Reason,
-		"amount": f(cb.Amount), "currency": cb.Currency, "respond_by": cb.RespondBy, "from_held": f(cb.FromHeld), "clawed_back": f(cb.ClawedBack),
-		"loss_amount": f(cb.Loss), "receivable_amount": f(cb.Receivable)}
+		"amount": fmtAmount(cb.Amount, cb.Currency), "currency": cb.Currency, "escrow_amount": f(cb.EscrowAmount), "escrow_currency": cb.EscrowCurrency,
+		"respond_by": cb.RespondBy, "from_held": f(cb.FromHeld), "clawed_back": f(cb.ClawedBack), "loss_amount": f(cb.Loss), "receivable_amount": f(cb.Receivable)}
 	for k, v := range extra {
 		p[k] = v
 	}

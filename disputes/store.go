@@ -155,13 +155,14 @@ func coveredBefore(ctx context.Context, q db.Querier, escrowID uuid.UUID) (decim
 // disputes covered from the guarantee (coveredBefore), and chargedBack,
 // what chargebacks not won (lost, or still undecided: the card network
 // returned the money to the buyer at once) took back beyond the money the
-// escrow held, gross. A chargeback of held money is a refund payout of the
-// escrow, which escrow.Claimable counts already. Without chargedBack, a
-// buyer refunded by the card network could be refunded again by a dispute.
+// escrow held, gross, in the escrow's currency. A chargeback of held money
+// is a refund payout of the escrow, which escrow.Claimable counts already.
+// Without chargedBack, a buyer refunded by the card network could be
+// refunded again by a dispute.
 func recoveredBefore(ctx context.Context, q db.Querier, escrowID uuid.UUID) (covered, chargedBack decimal.Decimal, err error) {
 	if err := q.QueryRow(ctx, `
 		SELECT (SELECT COALESCE(sum(covered_amount), 0) FROM disputes WHERE escrow_id = $1 AND status = 'resolved'),
-		       (SELECT COALESCE(sum(amount - from_held), 0) FROM chargebacks WHERE escrow_id = $1 AND status <> 'won')`,
+		       (SELECT COALESCE(sum(COALESCE(escrow_amount, amount) - from_held), 0) FROM chargebacks WHERE escrow_id = $1 AND status <> 'won')`,
 		escrowID).Scan(&covered, &chargedBack); err != nil {
 		return covered, chargedBack, fmt.Errorf("escrow %s: recovered: %w", escrowID, err)
 	}

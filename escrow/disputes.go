@@ -495,13 +495,16 @@ type ChargebackInput struct {
 	ChargedBefore, ClawedBefore decimal.Decimal
 }
 
-// ChargebackBooking is how a chargeback was covered: FromHeld taken from
-// the escrow account, ClawedBack from the seller's payable balance, and the
-// shortfall Loss booked to chargeback:loss, of which the seller owes
-// Receivable. EntryIDs are the ledger entries, in the order posted. Voided
-// are the payouts that were waiting for a review or a confirmation.
+// ChargebackBooking is how a chargeback was covered, in the escrow's
+// currency: EscrowAmount, the chargeback in that currency, is FromHeld
+// taken from the escrow account, ClawedBack from the seller's payable
+// balance, and the shortfall Loss booked to chargeback:loss, of which the
+// seller owes Receivable. EntryIDs are the ledger entries, in the order
+// posted. Voided are the payouts that were waiting for a review or a
+// confirmation.
 type ChargebackBooking struct {
 	Escrow                                 Escrow
+	EscrowAmount                           decimal.Decimal
 	FromHeld, ClawedBack, Loss, Receivable decimal.Decimal
 	PayoutID                               *uuid.UUID
 	EntryIDs                               []uuid.UUID
@@ -546,7 +549,7 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 		return ChargebackBooking{}, err
 	}
 	cur := e.Currency
-	out := ChargebackBooking{FromHeld: decimal.Min(in.Amount, e.Held()), ClawedBack: decimal.Zero, Loss: decimal.Zero, Receivable: decimal.Zero, Voided: voided}
+	out := ChargebackBooking{EscrowAmount: in.Amount, FromHeld: decimal.Min(in.Amount, e.Held()), ClawedBack: decimal.Zero, Loss: decimal.Zero, Receivable: decimal.Zero, Voided: voided}
 	cash, err := s.account(ctx, tx, tenant, "cash:psp:"+cur, cur, ledger.KindAsset, HotShards, now)
 	if err != nil {
 		return ChargebackBooking{}, err
