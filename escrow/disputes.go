@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/jobs"
 	"github.com/escrowd/escrowd/internal/money"
@@ -485,14 +486,22 @@ func (s *Service) cover(ctx context.Context, tx pgx.Tx, e Escrow, in SettleInput
 // ChargebackInput is a card-network chargeback for ApplyChargeback.
 type ChargebackInput struct {
 	ChargebackID uuid.UUID
-	Amount       decimal.Decimal
-	Currency     string
-	PSPRef       string
-	// ChargedBefore is the amount of the escrow's earlier chargebacks
-	// that were not won; ClawedBefore what was already taken back from the
-	// seller for this escrow (clawbacks and receivables of chargebacks and
-	// coverage).
+	// Amount is in Currency: the escrow's currency, or a currency the
+	// escrow was funded in through FX (the PSP takes back what it
+	// captured, in the currency it captured it).
+	Amount   decimal.Decimal
+	Currency string
+	PSPRef   string
+	// ChargedBefore is the amount, in the escrow's currency, of the
+	// escrow's earlier chargebacks that were not won; ClawedBefore what
+	// was already taken back from the seller for this escrow (clawbacks
+	// and receivables of chargebacks and coverage), in the escrow's
+	// currency too.
 	ChargedBefore, ClawedBefore decimal.Decimal
+	// ChargedBeforeIn is the amount, in Currency, of the escrow's earlier
+	// chargebacks in Currency that were not won; it counts only when
+	// Currency is not the escrow's.
+	ChargedBeforeIn decimal.Decimal
 }
 
 // ChargebackBooking is how a chargeback was covered, in the escrow's
@@ -518,6 +527,15 @@ type ChargebackBooking struct {
 //	                       debit chargeback:loss:<CUR>        credit cash:psp:<CUR>  (money already released)
 //	chargeback.receivable  debit receivable:seller:<s>:<CUR>  credit chargeback:loss:<CUR>
 //
+// A chargeback in a currency X the escrow was funded in through FX (the
+// PSP captured X and takes X back) is converted to the escrow's currency
+// at the rate of those fundings (chargebackInEscrowCurrency), and that
+// amount is booked as above except that fx:<CUR> takes the place of
+// cash:psp:<CUR>; then the PSP's X comes back out of the clearing account
+// (chargebackConversion):
+//
+//	chargeback.conversion  debit fx:<X>                       credit cash:psp:<X>
+//
 // The held part is recorded as a refund payout with trigger "chargeback"
 // (the money went back to the buyer through the card network), so the
 // escrow's totals stay in step with its account. The clawback takes from
@@ -533,12 +551,21 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 	if !Allowed(e.State, ActChargeback) {
 		return ChargebackBooking{}, fmt.Errorf("escrow %s: %w", e.ID, &InvalidStateError{State: e.State, Action: ActChargeback})
 	}
+	amount := in.Amount // in the escrow's currency
 	if in.Currency != e.Currency {
-		return ChargebackBooking{}, valid.Field("currency", "must be the escrow's currency "+e.Currency)
+		if amount, err = chargebackInEscrowCurrency(ctx, tx, e, in); err != nil {
+			return ChargebackBooking{}, err
+		}
 	}
-	if most := e.Funded.Sub(in.ChargedBefore); in.Amount.GreaterThan(most) {
+	if most := e.Funded.Sub(in.ChargedBefore); amount.GreaterThan(most) {
+		what := fmtAmount(amount, e.Currency)
+		// For a chargeback in another currency, only when chargebacks in
+		// the escrow's currency took money that fundings in it brought.
+		if in.Currency != e.Currency {
+			what = fmt.Sprintf("%s %s, %s %s at the rate of the escrow's fundings in %s,", fmtAmount(in.Amount, in.Currency), in.Currency, what, e.Currency, in.Currency)
+		}
 		return ChargebackBooking{}, valid.FieldCode(codeAmountMismatch, "amount", fmt.Sprintf("%s exceeds the %s captured for the escrow and not charged back yet",
-			fmtAmount(in.Amount, e.Currency), fmtAmount(most, e.Currency)))
+			what, fmtAmount(most, e.Currency)))
 	}
 	// The card network has paid the buyer: a payout still waiting for a
 	// review or a confirmation would pay the same money again (a refund)
@@ -549,23 +576,38 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 		return ChargebackBooking{}, err
 	}
 	cur := e.Currency
-	out := ChargebackBooking{EscrowAmount: in.Amount, FromHeld: decimal.Min(in.Amount, e.Held()), ClawedBack: decimal.Zero, Loss: decimal.Zero, Receivable: decimal.Zero, Voided: voided}
-	cash, err := s.account(ctx, tx, tenant, "cash:psp:"+cur, cur, ledger.KindAsset, HotShards, now)
+	out := ChargebackBooking{EscrowAmount: amount, FromHeld: decimal.Min(amount, e.Held()), ClawedBack: decimal.Zero, Loss: decimal.Zero, Receivable: decimal.Zero, Voided: voided}
+	// The account the escrow's currency goes to: the PSP's cash, or for
+	// a chargeback in another currency the FX clearing account, which
+	// gives that currency back to the PSP's cash (chargebackConversion).
+	var to ledger.Account
+	if in.Currency == cur {
+		to, err = s.account(ctx, tx, tenant, "cash:psp:"+cur, cur, ledger.KindAsset, HotShards, now)
+	} else {
+		to, err = fx.Clearing(ctx, tx, tenant, cur, now)
+	}
 	if err != nil {
 		return ChargebackBooking{}, err
 	}
 	if out.FromHeld.IsPositive() {
-		p, err := s.chargebackPayout(ctx, tx, &e, out.FromHeld, cash, in, now)
+		p, err := s.chargebackPayout(ctx, tx, &e, out.FromHeld, to, in, now)
 		if err != nil {
 			return ChargebackBooking{}, err
 		}
 		out.PayoutID = &p.ID
 		out.EntryIDs = append(out.EntryIDs, *p.EntryID)
 	}
-	if rest := in.Amount.Sub(out.FromHeld); rest.IsPositive() {
-		if err := s.clawBack(ctx, tx, e, in, rest, cash, &out, now); err != nil {
+	if rest := amount.Sub(out.FromHeld); rest.IsPositive() {
+		if err := s.clawBack(ctx, tx, e, in, rest, to, &out, now); err != nil {
 			return ChargebackBooking{}, err
 		}
+	}
+	if in.Currency != cur {
+		id, err := s.chargebackConversion(ctx, tx, e, in, amount, now)
+		if err != nil {
+			return ChargebackBooking{}, err
+		}
+		out.EntryIDs = append(out.EntryIDs, id)
 	}
 	// A cancellation or expiry whose refund was voided above still
 	// stands: what is left goes back to the buyer as it would have, or
@@ -600,10 +642,11 @@ func voidedClosing(ps []Payout) string {
 	return ""
 }
 
-// chargebackPayout takes g from the escrow account to cash:psp as a
-// completed refund payout. g is order money plus the buyer's fee part on
-// it: when g is everything a fully funded escrow holds it is all the open
-// order money and what is left of the buyer's fee; part of it splits in
+// chargebackPayout takes g from the escrow account to cash (cash:psp, or
+// the FX clearing account: see ApplyChargeback) as a completed refund
+// payout. g is order money plus the buyer's fee part on it: when g is
+// everything a fully funded escrow holds it is all the open order money
+// and what is left of the buyer's fee; part of it splits in
 // proportion, the order part g × amount / (amount + buyer fee) rounded
 // half-even to the minor unit and the remainder the buyer's fee part. An
 // escrow still awaiting the rest of its funding holds order money first,
@@ -649,7 +692,8 @@ func (s *Service) chargebackPayout(ctx context.Context, tx pgx.Tx, e *Escrow, g 
 
 // clawBack covers rest, money the escrow no longer holds, from the
 // seller's payable balance and books the shortfall as a loss with a
-// receivable from the seller (see ApplyChargeback).
+// receivable from the seller, crediting cash (cash:psp, or the FX clearing
+// account: see ApplyChargeback).
 func (s *Service) clawBack(ctx context.Context, tx pgx.Tx, e Escrow, in ChargebackInput, rest decimal.Decimal, cash ledger.Account, out *ChargebackBooking, now time.Time) error {
 	cur, ten := e.Currency, e.TenantID
 	var releasedNet decimal.Decimal
