@@ -120,6 +120,27 @@ func TestChargebackInCapturedCurrencyAddsUp(t *testing.T) {
 	}
 }
 
+// TestChargebackWorthLessThanAMinorUnit: 0.001 KWD of a EUR escrow is
+// worth 0.003 EUR, 0.00 at the euro's cent: only the KWD moves, and the
+// rest of the KWD still takes back every cent credited.
+func TestChargebackWorthLessThanAMinorUnit(t *testing.T) {
+	e := newEnv(t)
+	e.loadAllRates()
+	id, q := e.fxFundedEscrow("PO-dust", "10.00", "EUR", "KWD")
+	sold := dec(q["sell_amount"].(string))
+	dust := e.chargebackIn(id, "0.001", "KWD", "ch-dust", http.StatusCreated)
+	if dust["escrow_amount"] != "0.00" || dust["from_held_amount"] != "0.00" || len(dust["ledger_entry_ids"].([]any)) != 1 {
+		t.Fatalf("chargeback of 0.001 KWD %v", dust)
+	}
+	e.wantBalances(map[string]string{"cash:psp:KWD": sold.Sub(dec("0.001")).String(), "escrow:" + id: "10.00", "cash:psp:EUR": "0"})
+	rest := e.chargebackIn(id, sold.Sub(dec("0.001")).StringFixed(3), "KWD", "ch-rest", http.StatusCreated)
+	if rest["escrow_amount"] != "10.00" {
+		t.Errorf("the rest %v", rest)
+	}
+	e.wantBalances(map[string]string{"cash:psp:KWD": "0", "fx:KWD": "0", "escrow:" + id: "0", "cash:psp:EUR": "0"})
+	e.wantTrialBalanced()
+}
+
 // TestChargebackInCapturedCurrencyAfterRelease: money already released is
 // clawed back from the seller's payable balance in the escrow's currency;
 // the PSP's USD is what moves in USD.
