@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -232,7 +233,8 @@ func TestChargebackInCapturedCurrencyWon(t *testing.T) {
 }
 
 // TestChargebackCurrencyRefused: a chargeback is in the escrow's currency
-// or one it was funded in, and at most what was captured in it.
+// or one it was funded in, and at most what was captured in it (the
+// escrow's currency included).
 func TestChargebackCurrencyRefused(t *testing.T) {
 	e := newEnv(t)
 	e.loadAllRates()
@@ -240,10 +242,6 @@ func TestChargebackCurrencyRefused(t *testing.T) {
 	eurID := e.newEscrow(e.tenantA, "PO-eur", "100.00", "EUR", nil)["id"].(string)
 	e.escrowAct(e.tenantA, eurID, "fund", map[string]any{"amount": "100.00", "currency": "EUR", "payment_ref": "pay-eur"}, 200)
 	over := dec(q["sell_amount"].(string)).Add(dec("0.01")).StringFixed(2)
-	// Charged back in full in EUR (as before chargebacks in the captured
-	// currency were taken): nothing is left to charge back in USD.
-	eurBackID, _ := e.fxFundedEscrow("PO-eur-back", "100.00", "EUR", "USD")
-	e.chargebackIn(eurBackID, "100.00", "EUR", "ch-eur-back", http.StatusCreated)
 	for _, tc := range []struct {
 		name, escrow, amount, currency string
 		code, field, says              string
@@ -251,7 +249,8 @@ func TestChargebackCurrencyRefused(t *testing.T) {
 		{name: "neither the escrow's nor captured", escrow: fxID, amount: "10.00", currency: "GBP", code: "validation_failed", field: "currency", says: "must be EUR or USD"},
 		{name: "not captured at all", escrow: eurID, amount: "10.00", currency: "USD", code: "validation_failed", field: "currency", says: "must be EUR:"},
 		{name: "more than captured", escrow: fxID, amount: over, currency: "USD", code: "amount_mismatch", field: "amount", says: q["sell_amount"].(string) + " USD captured"},
-		{name: "charged back in the escrow's currency", escrow: eurBackID, amount: "10.00", currency: "USD", code: "amount_mismatch", field: "amount", says: "10.00 USD, 9.21 EUR at the rate"},
+		// The PSP captured USD only: cash:psp:EUR never received it.
+		{name: "escrow's currency not captured", escrow: fxID, amount: "10.00", currency: "EUR", code: "amount_mismatch", field: "amount", says: "0.00 EUR captured in EUR"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := e.must(http.StatusUnprocessableEntity, req{method: "POST", path: "/v1/escrows/" + tc.escrow + "/chargebacks", role: mp,
@@ -332,3 +331,34 @@ func (e *env) wantTrialBalanced() {
 }
 
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+// TestChargebackOfMixedFunding: an escrow funded partly in its own
+// currency and partly through FX takes back in each currency at most what
+// was captured in it, and each PSP cash account gives back only what it
+// received.
+func TestChargebackOfMixedFunding(t *testing.T) {
+	e := newEnv(t)
+	e.loadAllRates()
+	id := e.newEscrow(e.tenantA, "PO-mixed", "100.00", "EUR", nil)["id"].(string)
+	e.escrowAct(e.tenantA, id, "fund", map[string]any{"amount": "40.00", "currency": "EUR", "payment_ref": "pay-mixed-eur"}, 200)
+	q := e.must(201, req{method: "POST", path: "/v1/fx/quotes", role: mp, body: map[string]any{"sell_currency": "USD", "buy_currency": "EUR", "buy_amount": "60.00"}}).json(t)
+	e.escrowAct(e.tenantA, id, "fund", map[string]any{"amount": q["sell_amount"], "currency": "USD", "payment_ref": "pay-mixed-usd", "fx_quote_id": q["id"]}, 200)
+	before := e.balances()
+	got := e.chargebackIn(id, "40.01", "EUR", "ch-mixed-over", http.StatusUnprocessableEntity)
+	if got["code"] != "amount_mismatch" || !strings.Contains(got["detail"].(string)+fmt.Sprint(got["errors"]), "40.00 EUR captured in EUR") {
+		t.Errorf("EUR chargeback above the EUR captured: %v", got)
+	}
+	e.chargebackIn(id, "30.00", "EUR", "ch-mixed-eur", http.StatusCreated)
+	e.chargebackIn(id, "10.01", "EUR", "ch-mixed-eur-over", http.StatusUnprocessableEntity)
+	e.chargebackIn(id, q["sell_amount"].(string), "USD", "ch-mixed-usd", http.StatusCreated)
+	after := e.balances()
+	for code, want := range map[string]string{"cash:psp:EUR": "-30.00", "cash:psp:USD": "-" + q["sell_amount"].(string)} {
+		if d := after[code].Sub(before[code]); !d.Equal(dec(want)) {
+			t.Errorf("%s moved by %s, want %s", code, d, want)
+		}
+	}
+	if es := e.must(200, req{method: "GET", path: "/v1/escrows/" + id, role: mp}).json(t); es["held_amount"] != "10.00" {
+		t.Errorf("escrow after both chargebacks holds %v, want 10.00", es["held_amount"])
+	}
+	e.wantTrialBalanced()
+}

@@ -28,27 +28,34 @@ import (
 // and rounding of the original conversions stay as booked; fx:<CUR> and
 // fx:X hold the platform's position with the FX counterparty.
 
-// chargebackInEscrowCurrency is in's amount, in a currency the escrow was
-// funded in through FX, in the escrow's currency: of what the escrow's
-// fundings in that currency captured (sold) and credited to the escrow
-// (bought), the cumulative share after the earlier chargebacks in it
-// (fx.ReverseAmount), so that charging back everything captured takes
-// back exactly what was credited. A currency the escrow was not funded in
-// is a validation error naming currency, listing those allowed; more than
-// was captured in it and not charged back yet is amount_mismatch.
+// chargebackInEscrowCurrency is in's amount in the escrow's currency. In
+// the escrow's currency it is in.Amount, at most what fundings in that
+// currency captured and earlier chargebacks in it did not take: money an
+// FX funding brought was captured in another currency, and a chargeback
+// of it in the escrow's currency would credit cash:psp:<CUR>, which never
+// received it. In a currency the escrow was funded in through FX it is,
+// of what the escrow's fundings in that currency captured (sold) and
+// credited to the escrow (bought), the cumulative share after the earlier
+// chargebacks in it (fx.ReverseAmount), so that charging back everything
+// captured takes back exactly what was credited. A currency the escrow
+// was not funded in is a validation error naming currency, listing those
+// allowed; more than was captured in it and not charged back yet is
+// amount_mismatch.
 func chargebackInEscrowCurrency(ctx context.Context, tx pgx.Tx, e Escrow, in ChargebackInput) (decimal.Decimal, error) {
 	// One row per currency: at most the ISO 4217 table.
 	rows, err := tx.Query(ctx, `SELECT currency, sum(amount), sum(credited) FROM escrow_fundings
-		WHERE escrow_id = $1 AND currency <> $2 GROUP BY currency ORDER BY currency`, e.ID, e.Currency)
+		WHERE escrow_id = $1 GROUP BY currency ORDER BY currency`, e.ID)
 	if err != nil {
 		return decimal.Zero, fmt.Errorf("escrow %s: fundings: %w", e.ID, err)
 	}
 	allowed := []string{e.Currency}
-	var sold, bought decimal.Decimal
+	sold, bought := decimal.Zero, decimal.Zero
 	var code string
 	var s, b decimal.Decimal
 	if _, err := pgx.ForEachRow(rows, []any{&code, &s, &b}, func() error {
-		allowed = append(allowed, code)
+		if code != e.Currency {
+			allowed = append(allowed, code)
+		}
 		if code == in.Currency {
 			sold, bought = s, b
 		}
@@ -56,12 +63,15 @@ func chargebackInEscrowCurrency(ctx context.Context, tx pgx.Tx, e Escrow, in Cha
 	}); err != nil {
 		return decimal.Zero, fmt.Errorf("escrow %s: fundings: %w", e.ID, err)
 	}
-	if !sold.IsPositive() {
+	if in.Currency != e.Currency && !sold.IsPositive() {
 		return decimal.Zero, valid.Field("currency", fmt.Sprintf("must be %s: the escrow's currency or one it was funded in", strings.Join(allowed, " or ")))
 	}
 	if most := sold.Sub(in.ChargedBeforeIn); in.Amount.GreaterThan(most) {
-		return decimal.Zero, valid.FieldCode(codeAmountMismatch, "amount", fmt.Sprintf("%s %s exceeds the %s %s captured for the escrow and not charged back yet",
-			fmtAmount(in.Amount, in.Currency), in.Currency, fmtAmount(most, in.Currency), in.Currency))
+		return decimal.Zero, valid.FieldCode(codeAmountMismatch, "amount", fmt.Sprintf("%s %s exceeds the %s %s captured in %s for the escrow and not charged back yet",
+			fmtAmount(in.Amount, in.Currency), in.Currency, fmtAmount(decimal.Max(most, decimal.Zero), in.Currency), in.Currency, in.Currency))
+	}
+	if in.Currency == e.Currency {
+		return in.Amount, nil
 	}
 	cur, err := money.Lookup(e.Currency)
 	if err != nil {

@@ -551,11 +551,9 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 	if !Allowed(e.State, ActChargeback) {
 		return ChargebackBooking{}, fmt.Errorf("escrow %s: %w", e.ID, &InvalidStateError{State: e.State, Action: ActChargeback})
 	}
-	amount := in.Amount // in the escrow's currency
-	if in.Currency != e.Currency {
-		if amount, err = chargebackInEscrowCurrency(ctx, tx, e, in); err != nil {
-			return ChargebackBooking{}, err
-		}
+	amount, err := chargebackInEscrowCurrency(ctx, tx, e, in)
+	if err != nil {
+		return ChargebackBooking{}, err
 	}
 	if most := e.Funded.Sub(in.ChargedBefore); amount.GreaterThan(most) {
 		what := fmtAmount(amount, e.Currency)
