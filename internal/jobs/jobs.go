@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,6 +46,11 @@ type Handler func(ctx context.Context, j Job) error
 
 // ErrPermanent marks a handler error that retrying cannot fix.
 var ErrPermanent = errors.New("permanent job failure")
+
+// ErrPanicked is the error recorded for a run whose handler panicked: the
+// runner recovers the panic, so one bad job cannot take the process (and
+// every request it serves) down, and counts the run as a failed attempt.
+var ErrPanicked = errors.New("job handler panicked")
 
 // Schedule inserts a job in tx, or, when a job with the same kind and dedupe
 // key exists, moves it to run at j.RunAt with the new payload and makes it
@@ -161,12 +167,27 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 	}
 	for _, j := range batch {
 		j.Attempts++
-		herr := r.handlers[j.Kind](ctx, j)
+		herr := r.run(ctx, j)
 		if err := r.finish(ctx, j, claim, herr); err != nil {
 			return 0, err
 		}
 	}
 	return len(batch), nil
+}
+
+// run runs j's handler. A panic is recovered, logged with its stack and
+// returned as ErrPanicked, a failed attempt like any other error.
+func (r *Runner) run(ctx context.Context, j Job) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if r.Log != nil {
+				r.Log.Error("job handler panicked", "kind", j.Kind, "job", j.ID, "attempt", j.Attempts,
+					"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			}
+			err = fmt.Errorf("%w: %v", ErrPanicked, p)
+		}
+	}()
+	return r.handlers[j.Kind](ctx, j)
 }
 
 // finish records a run's outcome, only if the job is still the one this run

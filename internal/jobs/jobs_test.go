@@ -1,8 +1,11 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -169,5 +172,91 @@ func TestRescheduledWhileRunning(t *testing.T) {
 	}
 	if runs.Load() != 2 {
 		t.Fatalf("ran %d times, want 2", runs.Load())
+	}
+}
+
+// runDue runs r.RunDue and turns a panic escaping it into a test failure
+// (in escrowd serve it would kill the process).
+func runDue(t *testing.T, ctx context.Context, r *jobs.Runner) int {
+	t.Helper()
+	var n int
+	var err error
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("a handler's panic escaped RunDue: %v", p)
+			}
+		}()
+		n, err = r.RunDue(ctx)
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestPanickingHandlerIsAFailedAttempt: a handler's panic does not escape
+// RunDue; the run is a failed attempt, retried with backoff, and the job
+// fails at the attempt limit.
+func TestPanickingHandlerIsAFailedAttempt(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	for _, tc := range []struct {
+		name  string
+		panic func()
+	}{
+		{"runtime error", func() {
+			var m map[string]int
+			m["boom"]++
+		}},
+		{"value", func() { panic("bad payload") }},
+		{"error", func() { panic(errors.New("bad payload")) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kind := "test.panic." + tc.name
+			var logged bytes.Buffer
+			r := jobs.NewRunner(d, clk, slog.New(slog.NewJSONHandler(&logged, nil)))
+			var runs atomic.Int32
+			r.Handle(kind, func(context.Context, jobs.Job) error {
+				runs.Add(1)
+				tc.panic()
+				return nil
+			})
+			if err := d.Tx(ctx, func(tx pgx.Tx) error {
+				return jobs.Schedule(ctx, tx, jobs.Job{Kind: kind, DedupeKey: "p", RunAt: clk.Now()}, clk.Now())
+			}); err != nil {
+				t.Fatal(err)
+			}
+			for attempt := 1; attempt <= jobs.DefaultMaxAttempts; attempt++ {
+				if n := runDue(t, ctx, r); n != 1 {
+					t.Fatalf("attempt %d: ran %d jobs, want 1", attempt, n)
+				}
+				var status, lastError string
+				var attempts int
+				var runAt time.Time
+				if err := d.Pool.QueryRow(ctx, `SELECT status, attempts, last_error, run_at FROM jobs WHERE kind = $1`, kind).
+					Scan(&status, &attempts, &lastError, &runAt); err != nil {
+					t.Fatal(err)
+				}
+				want := "pending"
+				if attempt == jobs.DefaultMaxAttempts {
+					want = "failed"
+				}
+				if status != want || attempts != attempt || !strings.Contains(lastError, jobs.ErrPanicked.Error()) {
+					t.Fatalf("after attempt %d: status %s, attempts %d, last error %q; want %s, %d, the panic", attempt, status, attempts, lastError, want, attempt)
+				}
+				if attempt == 1 && (!strings.Contains(logged.String(), `"msg":"job handler panicked"`) || !strings.Contains(logged.String(), "goroutine ")) {
+					t.Fatalf("the panic is not logged with its stack: %s", logged.String())
+				}
+				if want == "pending" && !runAt.After(clk.Now()) {
+					t.Fatalf("after attempt %d: run_at %s, want a backoff after %s", attempt, runAt, clk.Now())
+				}
+				clk.Advance(2 * time.Hour) // past the longest backoff
+			}
+			if n := runDue(t, ctx, r); n != 0 || runs.Load() != jobs.DefaultMaxAttempts {
+				t.Fatalf("after the limit: ran %d more, %d runs in all, want %d", n, runs.Load(), jobs.DefaultMaxAttempts)
+			}
+		})
 	}
 }
