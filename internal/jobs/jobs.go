@@ -22,11 +22,25 @@ import (
 
 // Limits.
 const (
-	ClaimBatch         = 20
-	Lease              = 5 * time.Minute
+	// RunBatch bounds how many jobs one RunDue runs. Each is claimed just
+	// before it runs (see RunDue).
+	RunBatch = 20
+	// Lease is how long a claimed job is kept from other workers.
+	Lease = 5 * time.Minute
+	// RunTimeout bounds one run: the handler's context ends RunTimeout after
+	// it starts. With leaseMargin (the claim's and the outcome's
+	// transactions, their retries, clock skew between instances) it ends
+	// well inside the lease, so no other instance can claim the job while
+	// the run still goes on.
+	RunTimeout         = 2 * time.Minute
+	leaseMargin        = time.Minute
 	DefaultMaxAttempts = 20
 	maxErrorText       = 1000
 )
+
+// A run and its margin fit in the lease: the conversion of a negative
+// constant does not compile.
+const _ = uint64(Lease - RunTimeout - leaseMargin)
 
 // Job is a unit of background work.
 type Job struct {
@@ -37,11 +51,16 @@ type Job struct {
 	Payload   json.RawMessage
 	RunAt     time.Time
 	Attempts  int
+
+	claim uuid.UUID // the token of the run that claimed it
 }
 
 // Handler runs a job. It runs outside any transaction and opens its own. A
 // returned error schedules a retry with backoff; ErrPermanent fails the job
-// at once.
+// at once. Its context ends RunTimeout after the run starts, and it must
+// return then: the runner cannot stop a handler that ignores its context,
+// and one that runs on past the job's lease may find the job claimed and
+// run by another instance at the same time.
 type Handler func(ctx context.Context, j Job) error
 
 // ErrPermanent marks a handler error that retrying cannot fix.
@@ -129,55 +148,69 @@ func (r *Runner) HandlePeriodic(ctx context.Context, p Periodic) error {
 	})
 }
 
-// RunDue claims up to ClaimBatch due jobs of known kinds, runs them one by
-// one and records each outcome. It returns how many ran.
+// RunDue runs up to RunBatch due jobs of known kinds, one by one, and
+// records each outcome. It returns how many ran.
+//
+// Each job is claimed just before it runs. Jobs claimed together would
+// wait for the runs before them under leases taken at the start, and one
+// still waiting when its lease ended would be claimed and run by another
+// instance while this one was about to run it too. Claimed one at a time, a
+// job's lease covers only its own run, which RunTimeout bounds; the cost is
+// one claim transaction per job.
 func (r *Runner) RunDue(ctx context.Context) (int, error) {
-	now := r.Clock.Now()
 	kinds := make([]string, 0, len(r.handlers))
 	for k := range r.handlers {
 		kinds = append(kinds, k)
 	}
-	var batch []Job
-	claim := uuid.New()
+	for n := range RunBatch {
+		j, ok, err := r.claim(ctx, kinds)
+		if err != nil || !ok {
+			return n, err
+		}
+		herr := r.run(ctx, j)
+		if err := r.finish(ctx, j, herr); err != nil {
+			return n + 1, err
+		}
+	}
+	return RunBatch, nil
+}
+
+// claim claims the due job of kinds that has waited longest, if any: it
+// leases the job to this run and counts the attempt.
+func (r *Runner) claim(ctx context.Context, kinds []string) (Job, bool, error) {
+	now := r.Clock.Now()
+	var j Job
+	var found bool
 	err := r.DB.Tx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
+		j, found = Job{claim: uuid.New()}, false
+		err := tx.QueryRow(ctx, `
 			SELECT id, COALESCE(tenant_id, '00000000-0000-0000-0000-000000000000'), kind, COALESCE(dedupe_key, ''), payload, run_at, attempts
 			FROM jobs WHERE status = 'pending' AND run_at <= $1 AND (locked_until IS NULL OR locked_until < $1) AND kind = ANY ($2)
-			ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED`, now, kinds, ClaimBatch)
+			ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED`, now, kinds).
+			Scan(&j.ID, &j.TenantID, &j.Kind, &j.DedupeKey, &j.Payload, &j.RunAt, &j.Attempts)
+		if db.IsNoRows(err) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		batch, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Job, error) {
-			var j Job
-			err := row.Scan(&j.ID, &j.TenantID, &j.Kind, &j.DedupeKey, &j.Payload, &j.RunAt, &j.Attempts)
-			return j, err
-		})
-		if err != nil || len(batch) == 0 {
-			return err
-		}
-		ids := make([]uuid.UUID, len(batch))
-		for i, j := range batch {
-			ids[i] = j.ID
-		}
-		_, err = tx.Exec(ctx, `UPDATE jobs SET locked_until = $2, attempts = attempts + 1, claim = $3 WHERE id = ANY ($1)`, ids, now.Add(Lease), claim)
+		found = true
+		_, err = tx.Exec(ctx, `UPDATE jobs SET locked_until = $2, attempts = attempts + 1, claim = $3 WHERE id = $1`, j.ID, now.Add(Lease), j.claim)
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("claim jobs: %w", err)
+		return Job{}, false, fmt.Errorf("claim job: %w", err)
 	}
-	for _, j := range batch {
-		j.Attempts++
-		herr := r.run(ctx, j)
-		if err := r.finish(ctx, j, claim, herr); err != nil {
-			return 0, err
-		}
-	}
-	return len(batch), nil
+	j.Attempts++
+	return j, found, nil
 }
 
-// run runs j's handler. A panic is recovered, logged with its stack and
-// returned as ErrPanicked, a failed attempt like any other error.
+// run runs j's handler for at most RunTimeout. A panic is recovered,
+// logged with its stack and returned as ErrPanicked, a failed attempt like
+// any other error.
 func (r *Runner) run(ctx context.Context, j Job) (err error) {
+	ctx, cancel := context.WithTimeout(ctx, RunTimeout)
+	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
 			if r.Log != nil {
@@ -192,8 +225,9 @@ func (r *Runner) run(ctx context.Context, j Job) (err error) {
 
 // finish records a run's outcome, only if the job is still the one this run
 // claimed: a job rescheduled (Schedule) while it ran keeps its new run.
-func (r *Runner) finish(ctx context.Context, j Job, claim uuid.UUID, herr error) error {
+func (r *Runner) finish(ctx context.Context, j Job, herr error) error {
 	now := r.Clock.Now()
+	claim := j.claim
 	return r.DB.Tx(ctx, func(tx pgx.Tx) error {
 		if every, ok := r.periodic[j.Kind]; ok {
 			if herr != nil && r.Log != nil {
@@ -232,7 +266,8 @@ func errText(err error) string {
 }
 
 // RunAll runs due jobs until none is left (for tests and the demo, which
-// move an injected clock and then drain). It stops after maxRounds batches.
+// move an injected clock and then drain). It stops after maxRounds calls of
+// RunDue (RunBatch jobs each).
 func (r *Runner) RunAll(ctx context.Context, maxRounds int) (int, error) {
 	total := 0
 	for range maxRounds {

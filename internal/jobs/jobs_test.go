@@ -260,3 +260,61 @@ func TestPanickingHandlerIsAFailedAttempt(t *testing.T) {
 		})
 	}
 }
+
+// TestJobRunsInsideItsLease: each run's context ends within RunTimeout, and
+// a job is leased when it starts, not when an earlier job of the same
+// RunDue did: jobs run one after another for as long as each may take
+// (RunTimeout, on the fake clock), while another instance polls, and none
+// runs twice or twice at once.
+func TestJobRunsInsideItsLease(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	first := jobs.NewRunner(d, clk, nil)
+	second := jobs.NewRunner(d, clk, nil)
+	running := map[string]int{} // all runs are on this goroutine
+	runs := map[string]int{}
+	polling := false
+	h := func(ctx context.Context, j jobs.Job) error {
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > jobs.RunTimeout {
+			t.Errorf("job %s: handler context deadline %v (set %v), want within %s", j.DedupeKey, dl, ok, jobs.RunTimeout)
+		}
+		running[j.DedupeKey]++
+		runs[j.DedupeKey]++
+		if running[j.DedupeKey] > 1 {
+			t.Errorf("job %s runs twice at once", j.DedupeKey)
+		}
+		defer func() { running[j.DedupeKey]-- }()
+		if polling { // a run of the other instance, in the same time
+			return nil
+		}
+		clk.Advance(jobs.RunTimeout) // the longest a run may take
+		polling = true               // meanwhile the other instance polls
+		defer func() { polling = false }()
+		if _, err := second.RunDue(ctx); err != nil {
+			t.Error(err)
+		}
+		return nil
+	}
+	first.Handle("test.slow", h)
+	second.Handle("test.slow", h)
+	keys := []string{"a", "b", "c"}
+	if err := d.Tx(ctx, func(tx pgx.Tx) error {
+		for _, k := range keys {
+			if err := jobs.Schedule(ctx, tx, jobs.Job{Kind: "test.slow", DedupeKey: k, RunAt: clk.Now()}, clk.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.RunAll(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if runs[k] != 1 {
+			t.Errorf("job %s ran %d times, want once", k, runs[k])
+		}
+	}
+}
