@@ -52,7 +52,8 @@ type Job struct {
 	RunAt     time.Time
 	Attempts  int
 
-	claim uuid.UUID // the token of the run that claimed it
+	claim       uuid.UUID // the token of the run that claimed it
+	maxAttempts int
 }
 
 // Handler runs a job. It runs outside any transaction and opens its own. A
@@ -149,7 +150,8 @@ func (r *Runner) HandlePeriodic(ctx context.Context, p Periodic) error {
 }
 
 // RunDue runs up to RunBatch due jobs of known kinds, one by one, and
-// records each outcome. It returns how many ran.
+// records each outcome. It returns how many it took: ran, or gave up on
+// (see claim).
 //
 // Each job is claimed just before it runs. Jobs claimed together would
 // wait for the runs before them under leases taken at the start, and one
@@ -163,9 +165,12 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 		kinds = append(kinds, k)
 	}
 	for n := range RunBatch {
-		j, ok, err := r.claim(ctx, kinds)
-		if err != nil || !ok {
+		j, got, err := r.claim(ctx, kinds)
+		if err != nil || got == claimedNone {
 			return n, err
+		}
+		if got == claimedGaveUp {
+			continue
 		}
 		herr := r.run(ctx, j)
 		if err := r.finish(ctx, j, herr); err != nil {
@@ -175,34 +180,77 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 	return RunBatch, nil
 }
 
+// What claim found.
+type claimed int
+
+const (
+	claimedNone   claimed = iota // no due job
+	claimedRun                   // a job to run now
+	claimedGaveUp                // a job past its attempt limit, given up
+)
+
 // claim claims the due job of kinds that has waited longest, if any: it
 // leases the job to this run and counts the attempt.
-func (r *Runner) claim(ctx context.Context, kinds []string) (Job, bool, error) {
+//
+// A job whose claims have reached its attempt limit is given up instead:
+// its last run ended without a recorded outcome (finish fails a job at the
+// limit), because its process stopped mid-run (killed, or crashed by the
+// handler) or recording the outcome failed, and running it again could end
+// the same way forever. It fails as finish would fail it; a periodic job
+// skips to its next period.
+func (r *Runner) claim(ctx context.Context, kinds []string) (Job, claimed, error) {
 	now := r.Clock.Now()
 	var j Job
-	var found bool
+	var got claimed
 	err := r.DB.Tx(ctx, func(tx pgx.Tx) error {
-		j, found = Job{claim: uuid.New()}, false
+		j, got = Job{claim: uuid.New()}, claimedNone
+		var lastError string
 		err := tx.QueryRow(ctx, `
-			SELECT id, COALESCE(tenant_id, '00000000-0000-0000-0000-000000000000'), kind, COALESCE(dedupe_key, ''), payload, run_at, attempts
+			SELECT id, COALESCE(tenant_id, '00000000-0000-0000-0000-000000000000'), kind, COALESCE(dedupe_key, ''), payload, run_at,
+			       attempts, max_attempts, last_error
 			FROM jobs WHERE status = 'pending' AND run_at <= $1 AND (locked_until IS NULL OR locked_until < $1) AND kind = ANY ($2)
 			ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED`, now, kinds).
-			Scan(&j.ID, &j.TenantID, &j.Kind, &j.DedupeKey, &j.Payload, &j.RunAt, &j.Attempts)
+			Scan(&j.ID, &j.TenantID, &j.Kind, &j.DedupeKey, &j.Payload, &j.RunAt, &j.Attempts, &j.maxAttempts, &lastError)
 		if db.IsNoRows(err) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		found = true
+		if j.Attempts >= j.maxAttempts {
+			got = claimedGaveUp
+			return r.giveUp(ctx, tx, j, lastError, now)
+		}
+		got = claimedRun
 		_, err = tx.Exec(ctx, `UPDATE jobs SET locked_until = $2, attempts = attempts + 1, claim = $3 WHERE id = $1`, j.ID, now.Add(Lease), j.claim)
 		return err
 	})
 	if err != nil {
-		return Job{}, false, fmt.Errorf("claim job: %w", err)
+		return Job{}, claimedNone, fmt.Errorf("claim job: %w", err)
 	}
-	j.Attempts++
-	return j, found, nil
+	switch {
+	case got == claimedRun:
+		j.Attempts++
+	case got == claimedGaveUp && r.Log != nil:
+		r.Log.Error("job given up: its last run ended without an outcome", "kind", j.Kind, "job", j.ID, "attempts", j.Attempts)
+	}
+	return j, got, nil
+}
+
+// giveUp ends j, whose claims reached its attempt limit (see claim).
+func (r *Runner) giveUp(ctx context.Context, tx pgx.Tx, j Job, lastError string, now time.Time) error {
+	msg := fmt.Sprintf("gave up after %d attempts: the last ended without a recorded outcome (its process stopped mid-run, or recording the outcome failed)", j.Attempts)
+	if lastError != "" {
+		msg += "; last error: " + lastError
+	}
+	if every, ok := r.periodic[j.Kind]; ok {
+		_, err := tx.Exec(ctx, `UPDATE jobs SET run_at = $2, attempts = 0, locked_until = NULL, claim = NULL, last_error = $3 WHERE id = $1`,
+			j.ID, now.Add(every), errorText(msg))
+		return err
+	}
+	_, err := tx.Exec(ctx, `UPDATE jobs SET status = 'failed', locked_until = NULL, claim = NULL, finished_at = $2, last_error = $3 WHERE id = $1`,
+		j.ID, now, errorText(msg))
+	return err
 }
 
 // run runs j's handler for at most RunTimeout. A panic is recovered,
@@ -244,7 +292,7 @@ func (r *Runner) finish(ctx context.Context, j Job, herr error) error {
 		if r.Log != nil {
 			r.Log.Warn("job failed", "kind", j.Kind, "job", j.ID, "attempt", j.Attempts, "err", herr)
 		}
-		if errors.Is(herr, ErrPermanent) || j.Attempts >= DefaultMaxAttempts {
+		if errors.Is(herr, ErrPermanent) || j.Attempts >= j.maxAttempts {
 			_, err := tx.Exec(ctx, `UPDATE jobs SET status = 'failed', locked_until = NULL, finished_at = $2, last_error = $3 WHERE id = $1 AND claim = $4`, j.ID, now, errText(herr), claim)
 			return err
 		}
@@ -258,7 +306,11 @@ func errText(err error) string {
 	if err == nil {
 		return ""
 	}
-	s := err.Error()
+	return errorText(err.Error())
+}
+
+// errorText bounds s for last_error.
+func errorText(s string) string {
 	if len(s) > maxErrorText {
 		s = s[:maxErrorText]
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -316,5 +317,82 @@ func TestJobRunsInsideItsLease(t *testing.T) {
 		if runs[k] != 1 {
 			t.Errorf("job %s ran %d times, want once", k, runs[k])
 		}
+	}
+}
+
+// TestLostRunsStopAtTheAttemptLimit: a run that ends without an outcome
+// (its worker was killed; here its goroutine exits mid-run) is claimed
+// again once its lease ends, but only until its claims reach the attempt
+// limit: then a job fails, and a periodic job skips to its next period.
+func TestLostRunsStopAtTheAttemptLimit(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	for _, periodic := range []bool{false, true} {
+		kind := map[bool]string{false: "test.lost", true: "test.lost.periodic"}[periodic]
+		t.Run(kind, func(t *testing.T) {
+			r := jobs.NewRunner(d, clk, nil)
+			var runs atomic.Int32
+			var lose atomic.Bool
+			lose.Store(true)
+			h := func(context.Context, jobs.Job) error {
+				runs.Add(1)
+				if lose.Load() {
+					runtime.Goexit() // the worker is gone: no outcome is recorded
+				}
+				return nil
+			}
+			if periodic {
+				if err := r.HandlePeriodic(ctx, jobs.Periodic{Kind: kind, Every: time.Hour, Handler: h}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				r.Handle(kind, h)
+				if err := d.Tx(ctx, func(tx pgx.Tx) error {
+					return jobs.Schedule(ctx, tx, jobs.Job{Kind: kind, DedupeKey: "l", RunAt: clk.Now()}, clk.Now())
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range jobs.DefaultMaxAttempts {
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					_, _ = r.RunDue(ctx)
+				}()
+				<-done
+				clk.Advance(jobs.Lease + time.Second) // the next instance, after the lease
+			}
+			if runs.Load() != jobs.DefaultMaxAttempts {
+				t.Fatalf("%d lost runs, want %d", runs.Load(), jobs.DefaultMaxAttempts)
+			}
+			lose.Store(false)
+			if n := runDue(t, ctx, r); n != 1 || runs.Load() != jobs.DefaultMaxAttempts {
+				t.Fatalf("at the limit: took %d jobs, %d runs in all; want the job given up without a run", n, runs.Load())
+			}
+			var status, lastError string
+			var attempts int
+			var runAt time.Time
+			if err := d.Pool.QueryRow(ctx, `SELECT status, attempts, last_error, run_at FROM jobs WHERE kind = $1`, kind).
+				Scan(&status, &attempts, &lastError, &runAt); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(lastError, "gave up after 20 attempts") {
+				t.Errorf("last error %q does not say why the job was given up", lastError)
+			}
+			if !periodic {
+				if status != "failed" {
+					t.Fatalf("status %s, want failed", status)
+				}
+				return
+			}
+			if status != "pending" || attempts != 0 || !runAt.Equal(clk.Now().Add(time.Hour)) {
+				t.Fatalf("periodic job: status %s, attempts %d, run at %s; want pending, 0, the next period", status, attempts, runAt)
+			}
+			clk.Advance(time.Hour)
+			if n := runDue(t, ctx, r); n != 1 || runs.Load() != jobs.DefaultMaxAttempts+1 {
+				t.Fatalf("next period: took %d, %d runs in all; want it to run again", n, runs.Load())
+			}
+		})
 	}
 }
