@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -309,12 +311,19 @@ func errText(err error) string {
 	return errorText(err.Error())
 }
 
-// errorText bounds s for last_error.
+// errorText makes s fit last_error: text the database can store (no NUL,
+// valid UTF-8, see valid.Storable), at most maxErrorText bytes cut at a
+// character boundary. Anything else would make the outcome's UPDATE fail.
 func errorText(s string) string {
-	if len(s) > maxErrorText {
-		s = s[:maxErrorText]
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+	if len(s) <= maxErrorText {
+		return s
 	}
-	return s
+	cut := maxErrorText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // RunAll runs due jobs until none is left (for tests and the demo, which

@@ -396,3 +396,40 @@ func TestLostRunsStopAtTheAttemptLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestAnyErrorTextIsRecorded: a handler's error (or panic) text is
+// recorded whatever it holds: text the database cannot store (NUL,
+// invalid UTF-8, a long text cut inside a character) would make the
+// outcome's UPDATE fail, leaving the run without an outcome.
+func TestAnyErrorTextIsRecorded(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	for _, tc := range []struct{ name, text string }{
+		{"nul", "bad\x00payload"},
+		{"invalid utf-8", "bad \xff\xfe payload"},
+		{"long, cut inside a character", "x" + strings.Repeat("é", 1000)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kind := "test.text." + tc.name
+			r := jobs.NewRunner(d, clk, nil)
+			r.Handle(kind, func(context.Context, jobs.Job) error { return errors.New(tc.text) })
+			if err := d.Tx(ctx, func(tx pgx.Tx) error {
+				return jobs.Schedule(ctx, tx, jobs.Job{Kind: kind, DedupeKey: "t", RunAt: clk.Now()}, clk.Now())
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if n := runDue(t, ctx, r); n != 1 {
+				t.Fatalf("ran %d", n)
+			}
+			var lastError string
+			var locked bool
+			if err := d.Pool.QueryRow(ctx, `SELECT last_error, locked_until IS NOT NULL FROM jobs WHERE kind = $1`, kind).Scan(&lastError, &locked); err != nil {
+				t.Fatal(err)
+			}
+			if lastError == "" || locked || len(lastError) > 1000 {
+				t.Fatalf("outcome not recorded: last error %q (%d bytes), still leased %v", lastError, len(lastError), locked)
+			}
+		})
+	}
+}
