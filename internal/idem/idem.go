@@ -21,8 +21,15 @@ const (
 	// Lease is how long a request owns its key before another request with
 	// the same key may take over (the first one crashed before committing).
 	Lease = 2 * time.Minute
-	// PruneBatch bounds how many expired keys one prune statement deletes.
-	PruneBatch = 1000
+	// PruneBatch bounds how many expired keys one prune transaction
+	// deletes, and PruneMaxBatches how many transactions one Prune runs: at
+	// most 500,000 keys a run, so the hourly prune job keeps up with about
+	// 140 idempotent requests a second, sustained. A batch took about 35 ms
+	// on a 2-core machine (keys with 600-byte responses), so a full run
+	// takes about 20 s, well inside a job's run time limit
+	// (jobs.RunTimeout).
+	PruneBatch      = 1000
+	PruneMaxBatches = 500
 )
 
 // Errors.
@@ -171,12 +178,36 @@ func Abandon(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, key string, owner
 	return nil
 }
 
-// Prune deletes keys created before cutoff, at most PruneBatch per call; it
-// returns how many it deleted.
+// Prune deletes the keys created before cutoff, with their responses, in
+// batches of PruneBatch keys, each in its own short transaction (one large
+// transaction would hold its locks and its snapshot, and grow its
+// retries, for the whole run), until a batch finds fewer than PruneBatch
+// keys or PruneMaxBatches batches have run. It returns how many keys it
+// deleted, also when it fails: the batches before the error stay deleted.
 func Prune(ctx context.Context, d *db.DB, cutoff time.Time) (int64, error) {
+	return prune(ctx, d, cutoff, PruneBatch, PruneMaxBatches)
+}
+
+func prune(ctx context.Context, d *db.DB, cutoff time.Time, batch, maxBatches int) (int64, error) {
+	var total int64
+	for range maxBatches {
+		n, err := pruneBatch(ctx, d, cutoff, batch)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("prune idempotency keys: %w", err)
+		}
+		if n < int64(batch) {
+			break
+		}
+	}
+	return total, nil
+}
+
+// pruneBatch deletes up to batch keys created before cutoff, and their
+// responses, in one transaction.
+func pruneBatch(ctx context.Context, d *db.DB, cutoff time.Time, batch int) (int64, error) {
 	var n int64
 	err := d.Tx(ctx, func(tx pgx.Tx) error {
-		// The keys and, with them, their responses.
 		return tx.QueryRow(ctx, `
 			WITH k AS (
 				DELETE FROM idempotency_keys WHERE (tenant_id, key) IN (
@@ -184,10 +215,7 @@ func Prune(ctx context.Context, d *db.DB, cutoff time.Time) (int64, error) {
 				RETURNING tenant_id, key),
 			r AS (
 				DELETE FROM idempotency_responses WHERE (tenant_id, key) IN (SELECT tenant_id, key FROM k))
-			SELECT count(*) FROM k`, cutoff, PruneBatch).Scan(&n)
+			SELECT count(*) FROM k`, cutoff, batch).Scan(&n)
 	})
-	if err != nil {
-		return 0, fmt.Errorf("prune idempotency keys: %w", err)
-	}
-	return n, nil
+	return n, err
 }
