@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/escrowd/escrowd/internal/tenants"
 )
 
@@ -22,8 +24,10 @@ func principal(r *http.Request) tenants.Principal {
 	return tenants.Principal{}
 }
 
-// authenticate checks the bearer key (401) and the route's roles (403).
-func (s *Server) authenticate(r *http.Request, roles []tenants.Role) error {
+// authenticate checks the bearer key (401) and the route's roles (403). An
+// operator route is not found (404, as an unknown route) for a key of any
+// other tenant: it is none of theirs.
+func (s *Server) authenticate(r *http.Request, rt route) error {
 	h := r.Header.Get("Authorization")
 	secret, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || secret == "" {
@@ -39,8 +43,17 @@ func (s *Server) authenticate(r *http.Request, roles []tenants.Role) error {
 	if b, ok := r.Context().Value(keyPrincipal).(*principalBox); ok {
 		b.p, b.set = p, true
 	}
-	if !slices.Contains(roles, p.Role) {
+	if rt.operator && (s.operator == uuid.Nil || p.TenantID != s.operator) {
+		return &problemError{routeNotFound(r)}
+	}
+	if !slices.Contains(rt.roles, p.Role) {
 		return problemf(http.StatusForbidden, "forbidden", "role "+string(p.Role)+" may not use this route")
 	}
 	return nil
 }
+
+// SetOperator names the operator tenant: the admin keys of that tenant, and
+// of no other, may use the operator routes (/debug/pprof/, which profiles
+// the whole process every tenant shares). uuid.Nil, the default, turns
+// them off: they answer 404 as unknown routes. Call it before serving.
+func (s *Server) SetOperator(tenant uuid.UUID) { s.operator = tenant }

@@ -144,6 +144,53 @@ func TestRouteTableRolesAndTenants(t *testing.T) {
 	}
 }
 
+// TestProfilerIsTheOperators: /debug/pprof/ profiles the whole process,
+// which every tenant shares, so it is the operator's: the admin keys of the
+// operator tenant (A here) may use it; another tenant's keys find no such
+// route (404, as an unknown route), and without an operator nobody does.
+func TestProfilerIsTheOperators(t *testing.T) {
+	e := newEnv(t)
+	off := e.srv // the server as newEnv builds it: no operator
+	srv := api.New(e.deps)
+	srv.SetOperator(e.tenantA)
+	on := httptest.NewServer(srv)
+	t.Cleanup(on.Close)
+	defer func() { e.srv = off }()
+	admin, mp := tenants.RoleAdmin, tenants.RoleMarketplace
+	for _, tc := range []struct {
+		name     string
+		operator bool
+		r        req
+		status   int
+		code     string
+	}{
+		{"operator's admin", true, req{method: "GET", path: "/debug/pprof/", tenant: e.tenantA, role: admin}, 200, ""},
+		{"operator's admin, a profile", true, req{method: "GET", path: "/debug/pprof/goroutine?debug=1", tenant: e.tenantA, role: admin}, 200, ""},
+		{"operator's other role", true, req{method: "GET", path: "/debug/pprof/", tenant: e.tenantA, role: mp}, 403, "forbidden"},
+		{"no key", true, req{method: "GET", path: "/debug/pprof/", header: map[string]string{}}, 401, "unauthorized"},
+		{"another tenant's admin", true, req{method: "GET", path: "/debug/pprof/goroutine?debug=2", tenant: e.tenantB, role: admin}, 404, "route_not_found"},
+		{"another tenant's admin, the index", true, req{method: "GET", path: "/debug/pprof/", tenant: e.tenantB, role: admin}, 404, "route_not_found"},
+		{"another tenant's other role", true, req{method: "GET", path: "/debug/pprof/trace", tenant: e.tenantB, role: mp}, 404, "route_not_found"},
+		{"no operator: admin", false, req{method: "GET", path: "/debug/pprof/goroutine?debug=2", tenant: e.tenantA, role: admin}, 404, "route_not_found"},
+		{"no operator: no key", false, req{method: "GET", path: "/debug/pprof/", header: map[string]string{}}, 404, "route_not_found"},
+		{"no operator: another method", false, req{method: "DELETE", path: "/debug/pprof/", tenant: e.tenantA, role: admin}, 404, "route_not_found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.srv = off
+			if tc.operator {
+				e.srv = on
+			}
+			got := e.do(tc.r)
+			if got.status != tc.status {
+				t.Fatalf("%s %s: %d, want %d: %.200s", tc.r.method, tc.r.path, got.status, tc.status, got.body)
+			}
+			if tc.code != "" && got.code(t) != tc.code {
+				t.Fatalf("code %q, want %q", got.code(t), tc.code)
+			}
+		})
+	}
+}
+
 func TestRevokedKeyIsRefused(t *testing.T) {
 	e := newEnv(t)
 	e.must(200, req{method: "GET", path: "/v1/events", role: tenants.RoleMarketplace})

@@ -40,6 +40,10 @@ type route struct {
 	bodyLimit int64
 	// serve, when set, handles the request itself after authentication.
 	serve http.HandlerFunc
+	// operator routes act on the whole process, not on a tenant's data
+	// (profiling): only keys of the operator tenant may use them, and
+	// without one they do not exist (see Server.SetOperator).
+	operator bool
 }
 
 // rawBody lets a read handler answer with another media type (CSV).
@@ -54,7 +58,7 @@ type resourceIDer interface{ ResourceID() string }
 func (s *Server) handler(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rt.roles != nil {
-			if err := s.authenticate(r, rt.roles); err != nil {
+			if err := s.authenticate(r, rt); err != nil {
 				writeProblem(w, problemFor(s.log, r, err))
 				return
 			}

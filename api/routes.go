@@ -27,7 +27,8 @@ var (
 // resource.
 func (s *Server) routes() []route {
 	var t []route
-	// Foundation: health, events, webhooks, profiling.
+	// Foundation: health, events, webhooks, profiling (the operator
+	// tenant's admins only: see Server.SetOperator).
 	t = append(t,
 		route{method: http.MethodGet, path: "/healthz", read: s.healthz},
 		route{method: http.MethodGet, path: "/readyz", serve: s.readyz},
@@ -36,10 +37,10 @@ func (s *Server) routes() []route {
 		route{method: http.MethodPost, path: "/v1/events/{id}/redeliver", roles: marketplace, write: s.redeliverEvent, render: renderRedeliver, idempotent: true},
 		route{method: http.MethodGet, path: "/v1/webhook-endpoints", roles: marketplace, read: s.listWebhookEndpoints},
 		route{method: http.MethodPost, path: "/v1/webhook-endpoints", roles: marketplace, write: s.createWebhookEndpoint, render: renderCreated, idempotent: true},
-		route{method: http.MethodGet, path: "/debug/pprof/", roles: adminOnly, serve: pprof.Index},
-		route{method: http.MethodGet, path: "/debug/pprof/profile", roles: adminOnly, serve: pprof.Profile},
-		route{method: http.MethodGet, path: "/debug/pprof/trace", roles: adminOnly, serve: pprof.Trace},
-		route{method: http.MethodGet, path: "/debug/pprof/{profile}", roles: adminOnly, serve: pprof.Index},
+		route{method: http.MethodGet, path: "/debug/pprof/", roles: adminOnly, operator: true, serve: pprof.Index},
+		route{method: http.MethodGet, path: "/debug/pprof/profile", roles: adminOnly, operator: true, serve: pprof.Profile},
+		route{method: http.MethodGet, path: "/debug/pprof/trace", roles: adminOnly, operator: true, serve: pprof.Trace},
+		route{method: http.MethodGet, path: "/debug/pprof/{profile}", roles: adminOnly, operator: true, serve: pprof.Index},
 	)
 	// Domain route blocks are appended below, one per package.
 	// routes:ledger

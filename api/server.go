@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -70,6 +71,7 @@ type Server struct {
 	router    *mux.Router
 	table     []route
 	secrets   *seal.Box
+	operator  uuid.UUID // see SetOperator
 }
 
 // New builds the server and its routes.
@@ -88,7 +90,7 @@ func New(d Deps) *Server {
 	// /v1/parties/shop%2F42/freeze); pathVar unescapes it.
 	s.router = mux.NewRouter().UseEncodedPath()
 	s.router.NotFoundHandler = s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, newProblem(http.StatusNotFound, "route_not_found", "no route "+r.URL.Path))
+		writeProblem(w, routeNotFound(r))
 	}))
 	s.router.MethodNotAllowedHandler = s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", strings.Join(s.allowed(r), ", "))
@@ -97,9 +99,19 @@ func New(d Deps) *Server {
 	s.router.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 	s.table = s.routes()
 	for _, rt := range s.table {
-		s.router.Handle(rt.path, s.observe(s.handler(rt))).Methods(rt.method)
+		m := s.router.Handle(rt.path, s.observe(s.handler(rt))).Methods(rt.method)
+		if rt.operator {
+			// Without an operator the route does not match, whatever the
+			// method: the answer is the unknown route's 404.
+			m.MatcherFunc(func(*http.Request, *mux.RouteMatch) bool { return s.operator != uuid.Nil })
+		}
 	}
 	return s
+}
+
+// routeNotFound is the answer to a request for no route.
+func routeNotFound(r *http.Request) Problem {
+	return newProblem(http.StatusNotFound, "route_not_found", "no route "+r.URL.Path)
 }
 
 // allowed lists the methods the route table has for r's path.
