@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/internal/seal"
 	"github.com/escrowd/escrowd/risk"
@@ -33,6 +35,10 @@ type Config struct {
 	// SecretKey seals webhook signing secrets at rest and keys step-up
 	// code hashes (internal/seal): base64 of 32 random bytes. Empty: plain.
 	SecretKey string // ESCROWD_SECRET_KEY
+	// OperatorTenant is the id of the tenant that runs this escrowd: its
+	// admin keys, and no other tenant's, may profile the process
+	// (/debug/pprof/), which every tenant shares. Empty: profiling is off.
+	OperatorTenant string // ESCROWD_OPERATOR_TENANT
 }
 
 // defaults returns the default configuration.
@@ -82,6 +88,7 @@ func (c *Config) vars() []configVar {
 		{"ESCROWD_FX_QUOTE_TTL", "fx-quote-ttl", "how long an FX quote can be used", &c.FXQuoteTTL},
 		{"ESCROWD_FX_SPREAD_BPS", "fx-spread-bps", "default FX spread in basis points for tenants without their own", &c.FXSpreadBps},
 		{"ESCROWD_RISK_REVIEW_TTL", "risk-review-ttl", "how long a risk review waits for a decision before it expires (rejected)", &c.RiskReviewTTL},
+		{"ESCROWD_OPERATOR_TENANT", "operator-tenant", "id of the operator's tenant, whose admin keys (and no other tenant's) may use /debug/pprof/; empty: profiling off", &c.OperatorTenant},
 		{"ESCROWD_SECRET_KEY", "secret-key", "key sealing webhook signing secrets at rest and keying step-up code hashes: base64 of 32 random bytes, e.g. openssl rand -base64 32 (prefer the environment: a flag shows in ps)", &c.SecretKey},
 	}
 }
@@ -184,7 +191,22 @@ func (c Config) Validate() error {
 	if _, err := c.secrets(); err != nil {
 		errs = append(errs, fmt.Errorf("secret-key: %w", err))
 	}
+	if _, err := c.operator(); err != nil {
+		errs = append(errs, fmt.Errorf("operator-tenant: %w", err))
+	}
 	return errors.Join(errs...)
+}
+
+// operator returns the operator tenant's id (uuid.Nil if unset).
+func (c Config) operator() (uuid.UUID, error) {
+	if c.OperatorTenant == "" {
+		return uuid.Nil, nil
+	}
+	id, err := uuid.Parse(c.OperatorTenant)
+	if err != nil {
+		return uuid.Nil, errors.New("must be a tenant id (a UUID, as escrowd tenants create prints)")
+	}
+	return id, nil
 }
 
 // secrets returns the box sealing secrets under SecretKey (nil if unset).

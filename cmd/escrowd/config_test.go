@@ -2,10 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/escrowd/escrowd/internal/db/dbtest"
+	"github.com/escrowd/escrowd/internal/tenants"
 )
 
 // TestFlagsOverrideEnvironment: defaults, then environment, then flags.
@@ -82,5 +91,99 @@ func TestUsageHidesSecrets(t *testing.T) {
 	}
 	if err := fs.Parse([]string{"--secret-key", "x", "--database-url", "postgres://y"}); err != nil || cfg.SecretKey != "x" || cfg.DatabaseURL != "postgres://y" {
 		t.Fatalf("flags: %v %+v", err, cfg)
+	}
+}
+
+// TestOperatorTenantOpensProfiling: ESCROWD_OPERATOR_TENANT must be a
+// tenant id, and serve opens /debug/pprof/ to that tenant's admin keys
+// only; without it profiling is off (404, as an unknown route).
+func TestOperatorTenantOpensProfiling(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		ok    bool
+	}{
+		{"", true},
+		{"0b6f2c1e-6f0a-4c7e-9a51-3f1d2b8c9e10", true},
+		{"acme", false},
+		{"0b6f2c1e-6f0a-4c7e-9a51", false},
+	} {
+		cfg := defaults()
+		cfg.DatabaseURL = "postgres://x"
+		cfg.OperatorTenant = tc.value
+		if err := cfg.Validate(); (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "operator-tenant")) {
+			t.Errorf("operator tenant %q: %v, want ok %v", tc.value, err, tc.ok)
+		}
+	}
+
+	d := dbtest.New(t)
+	ctx := context.Background()
+	cfg := defaults()
+	cfg.DatabaseURL = d.Pool.Config().ConnString()
+	cfg.Workers = false
+	cfg.LogLevel = "error"
+	a, err := open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	ids := make([]uuid.UUID, 2) // the operator, another tenant
+	keys := map[uuid.UUID]string{}
+	for i := range ids {
+		tn, err := a.set.Tenants.CreateTenant(ctx, fmt.Sprintf("tenant %d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, keys[tn.ID], err = a.set.Tenants.CreateKey(ctx, tn.ID, tenants.RoleAdmin, "test"); err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = tn.ID
+	}
+	operator, other := ids[0], ids[1]
+	get := func(a *app, key string) int {
+		t.Helper()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srvCtx, stop := context.WithCancel(ctx)
+		ready, done := make(chan struct{}), make(chan error, 1)
+		go func() { done <- a.serve(srvCtx, ln, ready) }()
+		defer func() {
+			stop()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}()
+		select {
+		case <-ready:
+		case err := <-done:
+			t.Fatal(err)
+		}
+		r, err := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/debug/pprof/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		name     string
+		operator string
+		key      string
+		status   int
+	}{
+		{"operator's admin", operator.String(), keys[operator], http.StatusOK},
+		{"another tenant's admin", operator.String(), keys[other], http.StatusNotFound},
+		{"no operator", "", keys[operator], http.StatusNotFound},
+	} {
+		a.cfg.OperatorTenant = tc.operator
+		if got := get(a, tc.key); got != tc.status {
+			t.Errorf("%s: GET /debug/pprof/ %d, want %d", tc.name, got, tc.status)
+		}
 	}
 }

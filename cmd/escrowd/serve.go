@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/escrowd/escrowd/internal/outbox"
 )
 
@@ -57,6 +59,14 @@ func (a *app) serve(ctx context.Context, ln net.Listener, ready chan<- struct{})
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 	}
+	operator, err := a.cfg.operator() // checked by Validate
+	if err != nil {
+		return err
+	}
+	a.server.SetOperator(operator)
+	if operator != uuid.Nil {
+		a.log.Info("profiling on /debug/pprof/ for the operator tenant's admin keys", "operator_tenant", operator.String())
+	}
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	if a.cfg.Workers {
@@ -80,7 +90,6 @@ func (a *app) serve(ctx context.Context, ln net.Listener, ready chan<- struct{})
 	if ready != nil {
 		close(ready)
 	}
-	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
