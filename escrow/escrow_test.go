@@ -30,6 +30,7 @@ type fixture struct {
 	clock  *clock.Fake
 	svc    *escrow.Service
 	risk   *risk.Service
+	fx     *fx.Service
 	jobs   *jobs.Runner
 	tenant uuid.UUID
 	n      int
@@ -56,7 +57,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	r := jobs.NewRunner(d, clk, nil)
 	set.RegisterJobs(r)
-	return &fixture{t: t, db: d, clock: clk, svc: svc, risk: rs, jobs: r, tenant: tn.ID}
+	return &fixture{t: t, db: d, clock: clk, svc: svc, risk: rs, fx: fxs, jobs: r, tenant: tn.ID}
 }
 
 func (f *fixture) create(amount, currency string, mutate func(*escrow.CreateRequest)) escrow.Escrow {
@@ -407,6 +408,74 @@ func TestExpiryAndAutoReleaseJobs(t *testing.T) {
 	}
 	f.checkInvariants(e)
 }
+
+// TestFundingClosesAtTheDeadline: an escrow is expired at its funding
+// deadline, not when the expiry job gets to it. From the deadline on,
+// funding is refused as in an expired escrow (409 invalid_state naming
+// expired), in the escrow's currency and through an FX quote (which is not
+// consumed); the job then expires the escrow and refunds what arrived
+// before. Funding used to be accepted until the job ran: a full funding
+// made the escrow funded (and the job left it alone), a partial one was
+// booked and refunded at once.
+func TestFundingClosesAtTheDeadline(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	hour := func(r *escrow.CreateRequest) { h := 1; r.Terms = &escrow.TermsInput{FundingDeadlineHours: &h} }
+	unfunded := f.create("70.00", "EUR", hour)
+	partial := f.fund(f.create("70.00", "EUR", hour), "20.00")
+	quoted := f.create("70.00", "EUR", hour)
+	fund := func(e escrow.Escrow, amount string) error {
+		_, err := f.svc.Fund(ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: amount, Currency: "EUR", PaymentRef: uuid.NewString()})
+		return err
+	}
+	refused := func(what string, err error) {
+		t.Helper()
+		var ise *escrow.InvalidStateError
+		if !errors.As(err, &ise) || ise.State != escrow.Expired || ise.Action != escrow.ActFund {
+			t.Fatalf("%s: %v, want invalid_state naming expired", what, err)
+		}
+	}
+	f.clock.Advance(time.Hour - time.Second)
+	if err := fund(partial, "10.00"); err != nil {
+		t.Fatalf("funding a second before the deadline: %v", err)
+	}
+	f.clock.Advance(time.Second) // the deadline; the job has not run
+	refused("full funding at the deadline", fund(unfunded, "70.00"))
+	refused("partial funding at the deadline", fund(partial, "40.00"))
+	q, err := f.fx.Quote(ctx, f.tenant, fx.QuoteRequest{SellCurrency: "USD", BuyCurrency: "EUR", BuyAmount: ptr(dec("70.00"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.Fund(ctx, f.tenant, quoted.ID, 0, escrow.FundRequest{Amount: q.SellAmount.StringFixed(2), Currency: "USD", PaymentRef: uuid.NewString(), FxQuoteID: q.ID.String()})
+	refused("funding through a quote at the deadline", err)
+	// The quote was not consumed: another escrow can use it.
+	if e, err := f.svc.Fund(ctx, f.tenant, f.create("70.00", "EUR", nil).ID, 0, escrow.FundRequest{Amount: q.SellAmount.StringFixed(2), Currency: "USD",
+		PaymentRef: uuid.NewString(), FxQuoteID: q.ID.String()}); err != nil || e.State != escrow.Funded {
+		t.Fatalf("the quote after the refusal: %v %s", err, e.State)
+	}
+	for _, e := range []escrow.Escrow{unfunded, partial, quoted} {
+		got, _ := f.svc.Get(ctx, f.tenant, e.ID)
+		if got.State != escrow.AwaitingFunding || !got.Refunded.IsZero() {
+			t.Fatalf("%s before the job: %s funded %s refunded %s", e.OrderRef, got.State, got.Funded, got.Refunded)
+		}
+	}
+	if _, err := f.jobs.RunAll(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		e      escrow.Escrow
+		funded string
+	}{{unfunded, "0"}, {partial, "30"}, {quoted, "0"}} {
+		got, _ := f.svc.Get(ctx, f.tenant, c.e.ID)
+		if got.State != escrow.Expired || !got.Funded.Equal(dec(c.funded)) || !got.Refunded.Equal(dec(c.funded)) || !got.Held().IsZero() {
+			t.Fatalf("%s after the job: %s funded %s refunded %s held %s; want expired with %s funded and refunded",
+				c.e.OrderRef, got.State, got.Funded, got.Refunded, got.Held(), c.funded)
+		}
+		f.checkInvariants(got)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // TestConcurrentPayoutsNeverExceedHeld: fifty concurrent releases and
 // refunds on one escrow never move more than was held.

@@ -111,12 +111,21 @@ func (s *Service) Get(ctx context.Context, tenant, id uuid.UUID) (Escrow, error)
 // currency it is booked cash → escrow; in another currency the FX quote is
 // consumed and the conversion booked through the FX clearing accounts.
 // Partial fundings accumulate; the escrow is funded once fully funded.
+// At or after its funding deadline an escrow is expired (issue 5), so
+// funding is refused as in an expired escrow, before the expiry job has
+// recorded it too: the job runs some time after the deadline, and the
+// money must not be booked into an escrow it will then expire (partial
+// funding, refunded at once) or leave alone (full funding).
 func (s *Service) Fund(ctx context.Context, tenant, id uuid.UUID, ifMatch int64, req FundRequest) (Escrow, error) {
 	c, err := req.Validate()
 	if err != nil {
 		return Escrow{}, err
 	}
 	return act(ctx, s, tenant, id, ifMatch, ActFund, func(tx pgx.Tx, e *Escrow, now time.Time) error {
+		if !now.Before(e.FundingDeadlineAt) { // before any quote is consumed
+			return fmt.Errorf("escrow %s: funding deadline passed at %s: %w", e.ID, e.FundingDeadlineAt.Format(time.RFC3339),
+				&InvalidStateError{State: Expired, Action: ActFund})
+		}
 		if e.Pending.IsPositive() { // a cancellation's refund is waiting for the gate
 			return fmt.Errorf("escrow %s: fund: %w", e.ID, ErrPayoutsPending)
 		}
