@@ -19,8 +19,10 @@ var (
 	ErrPayoutNotAwaiting  = errors.New("release is not awaiting confirmation")
 	ErrCurrencyNeedsQuote = errors.New("funding in another currency needs an fx_quote_id")
 	// ErrPayoutsPending: the escrow has payouts waiting for a review or a
-	// confirmation; it cannot be cancelled, expired or funded until they
-	// are decided.
+	// confirmation; it cannot be cancelled or funded until they are
+	// decided, and while the refund of a cancellation or an expiry waits
+	// it cannot be shipped, delivered, released or accepted either
+	// (heldByClosing).
 	ErrPayoutsPending = errors.New("payouts of the escrow are waiting for a decision")
 )
 

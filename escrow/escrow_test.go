@@ -610,6 +610,83 @@ func TestNoCancelWhilePayoutsWait(t *testing.T) {
 	f.checkInvariants(c.Escrow)
 }
 
+// TestWaitingCancellationHoldsTheEscrow: while a cancellation's refund
+// waits for review the escrow stays funded with its order money pending,
+// and it does not move on: ship and release are refused (payouts_pending),
+// so the approval cancels an escrow that was never shipped. A rejection
+// leaves it funded, to be shipped and delivered. (Shipping used to go
+// through, and the approval then cancelled the shipped and delivered
+// escrow with everything refunded: the buyer kept goods and money.) A
+// release waiting for review holds nothing back: the deposit's escrow
+// ships.
+func TestWaitingCancellationHoldsTheEscrow(t *testing.T) {
+	for _, approve := range []bool{true, false} {
+		t.Run(fmt.Sprintf("approved=%v", approve), func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			f.rules(risk.Rule{ID: "review_payouts", When: "operation == 'refund' || operation == 'release'", Action: risk.OutcomeReview, Reason: "manual_check"})
+			ship := func(e escrow.Escrow) (escrow.Escrow, error) {
+				return f.svc.Ship(ctx, f.tenant, e.ID, 0, escrow.ShipRequest{Carrier: "DHL", TrackingNumber: "1Z"})
+			}
+			twoParts := func(r *escrow.CreateRequest) {
+				r.Milestones = []escrow.MilestoneInput{{Name: "deposit", Amount: "30.00"}, {Name: "rest", Amount: "70.00"}}
+			}
+			deposit := f.fund(f.create("100.00", "EUR", twoParts), "100.00")
+			zero := 0
+			if r, err := f.svc.Release(ctx, f.tenant, deposit.ID, 0, escrow.ReleaseRequest{Milestone: &zero}); err != nil || r.Release.Status != escrow.StatusPendingReview {
+				t.Fatalf("release of the deposit: %v %+v", err, r.Release)
+			}
+			if got, err := ship(deposit); err != nil || got.State != escrow.Shipped {
+				t.Fatalf("ship while a release waits: %v %s", err, got.State)
+			}
+
+			e := f.fund(f.create("100.00", "EUR", twoParts), "100.00")
+			c, err := f.svc.Cancel(ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "buyer changed mind"})
+			if err != nil || c.Refund.Status != escrow.StatusPendingReview || c.Escrow.State != escrow.Funded || !c.Escrow.Pending.Equal(dec("100")) {
+				t.Fatalf("cancel: %v %+v %s pending %s", err, c.Refund, c.Escrow.State, c.Escrow.Pending)
+			}
+			waits := func(what string, err error) {
+				t.Helper()
+				if !errors.Is(err, escrow.ErrPayoutsPending) {
+					t.Fatalf("%s while the cancellation waits: %v, want ErrPayoutsPending", what, err)
+				}
+			}
+			_, err = ship(e)
+			waits("ship", err)
+			_, err = f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{})
+			waits("release", err)
+			_, err = f.svc.Release(ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{Milestone: &zero})
+			waits("release of a milestone", err)
+			got, _ := f.svc.Get(ctx, f.tenant, e.ID)
+			if got.State != escrow.Funded || got.ShippedAt != nil || got.Version != c.Escrow.Version {
+				t.Fatalf("after the refusals: %s shipped %v version %d, want funded, unshipped, version %d", got.State, got.ShippedAt, got.Version, c.Escrow.Version)
+			}
+			f.checkInvariants(got)
+
+			if _, err := f.risk.DecideReview(ctx, f.tenant, *c.Refund.ReviewID, approve, "", "tester"); err != nil {
+				t.Fatal(err)
+			}
+			got, _ = f.svc.Get(ctx, f.tenant, e.ID)
+			f.checkInvariants(got)
+			if approve {
+				if got.State != escrow.Cancelled || !got.Refunded.Equal(dec("100")) || got.ShippedAt != nil || got.ClosedAt == nil {
+					t.Fatalf("after the approval: %s refunded %s shipped %v; want cancelled, everything refunded, never shipped", got.State, got.Refunded, got.ShippedAt)
+				}
+				return
+			}
+			if got.State != escrow.Funded || !got.Held().Equal(dec("100")) || !got.Pending.IsZero() {
+				t.Fatalf("after the rejection: %s held %s pending %s; want funded with everything held", got.State, got.Held(), got.Pending)
+			}
+			if got, err = ship(got); err != nil || got.State != escrow.Shipped {
+				t.Fatalf("ship after the rejection: %v %s", err, got.State)
+			}
+			if got, err = f.svc.Deliver(ctx, f.tenant, e.ID, 0, escrow.DeliverRequest{}); err != nil || got.State != escrow.Delivered {
+				t.Fatalf("deliver after the rejection: %v %s", err, got.State)
+			}
+		})
+	}
+}
+
 // TestStepUpTimesOut: a release over USD 10,000 waits for the buyer's
 // code; unconfirmed after ConfirmationTimeout it is voided and the money
 // is held again.

@@ -212,6 +212,16 @@ func closingTrigger(s State) string {
 	return ""
 }
 
+// refuseWhileClosing refuses action a (heldByClosing) with
+// ErrPayoutsPending while a refund of e that closes it waits for the gate.
+func refuseWhileClosing(ctx context.Context, tx pgx.Tx, e Escrow, a Action) error {
+	id, trigger, ok, err := waitingClosingRefund(ctx, tx, e)
+	if err != nil || !ok {
+		return err
+	}
+	return fmt.Errorf("escrow %s: cannot %s while %s refund %s waits for a decision: %w", e.ID, a, trigger, id, ErrPayoutsPending)
+}
+
 // returnAll refunds every unit the escrow holds (partial funding included)
 // and leaves the escrow in the state the table set when the refund went
 // through, or in its previous state while the refund waits for the gate.

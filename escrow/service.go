@@ -256,8 +256,9 @@ func (s *Service) Deliver(ctx context.Context, tenant, id uuid.UUID, ifMatch int
 }
 
 // act runs one action on an escrow in one transaction: lock it, check
-// If-Match and the transition table, run do, move to the table's next state
-// (do may override), settle, save, and answer build(escrow) — the value the
+// If-Match, the transition table and a waiting closing refund
+// (heldByClosing), run do, move to the table's next state (do may
+// override), settle, save, and answer build(escrow) — the value the
 // transaction returns, so the API's finisher sees the whole result.
 func act[R any](ctx context.Context, s *Service, tenant, id uuid.UUID, ifMatch int64, a Action,
 	do func(tx pgx.Tx, e *Escrow, now time.Time) error, build func(Escrow) R) (R, error) {
@@ -274,6 +275,11 @@ func act[R any](ctx context.Context, s *Service, tenant, id uuid.UUID, ifMatch i
 		to, err := next(e.State, a)
 		if err != nil {
 			return zero, fmt.Errorf("escrow %s: %w", e.ID, err)
+		}
+		if heldByClosing[a] {
+			if err := refuseWhileClosing(ctx, tx, e, a); err != nil {
+				return zero, err
+			}
 		}
 		from := e.State
 		e.State = to

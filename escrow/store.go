@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -257,6 +258,28 @@ func loadPayout(ctx context.Context, q db.Querier, tenant, id uuid.UUID) (Payout
 		return Payout{}, fmt.Errorf("payout %s: %w", id, err)
 	}
 	return p, nil
+}
+
+// waitingClosingRefund finds a refund of e that closes it (a trigger of
+// closedBy) and waits for a review or a confirmation: its id and trigger,
+// ok false when there is none. An escrow with nothing pending has none and
+// costs no read.
+func waitingClosingRefund(ctx context.Context, tx pgx.Tx, e Escrow) (id uuid.UUID, trigger string, ok bool, err error) {
+	if !e.Pending.IsPositive() {
+		return uuid.Nil, "", false, nil
+	}
+	err = tx.QueryRow(ctx, `
+		SELECT id, trigger FROM escrow_payouts
+		WHERE escrow_id = $1 AND kind = $2 AND status IN ($3, $4) AND trigger = ANY ($5)
+		ORDER BY created_at, id LIMIT 1`,
+		e.ID, KindRefund, StatusPendingReview, StatusAwaitingConfirmation, slices.Sorted(maps.Keys(closedBy))).Scan(&id, &trigger)
+	if db.IsNoRows(err) {
+		return uuid.Nil, "", false, nil
+	}
+	if err != nil {
+		return uuid.Nil, "", false, fmt.Errorf("escrow %s: waiting closing refund: %w", e.ID, err)
+	}
+	return id, trigger, true, nil
 }
 
 func payoutsOf(ctx context.Context, q db.Querier, escrowID uuid.UUID) ([]Payout, error) {
