@@ -687,6 +687,51 @@ func TestWaitingCancellationHoldsTheEscrow(t *testing.T) {
 	}
 }
 
+// TestApprovalDoesNotCancelAShippedEscrow: an escrow shipped while its
+// cancellation's refund waited for review (as Ship allowed before it
+// checked for one; written here by hand) is not cancelled by the
+// approval, which would refund the shipped order in full: the approval
+// fails as an internal error and changes nothing, the review stays
+// pending, and deliver is refused while it waits. Once the review is
+// rejected the escrow goes on.
+func TestApprovalDoesNotCancelAShippedEscrow(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.rules(risk.Rule{ID: "review_refunds", When: "operation == 'refund'", Action: risk.OutcomeReview, Reason: "manual_check"})
+	e := f.fund(f.create("100.00", "EUR", nil), "100.00")
+	c, err := f.svc.Cancel(ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "buyer changed mind"})
+	if err != nil || c.Refund.Status != escrow.StatusPendingReview {
+		t.Fatalf("cancel: %v %+v", err, c.Refund)
+	}
+	if _, err := f.db.Pool.Exec(ctx, `UPDATE escrows SET state = 'shipped', shipped_at = $2, shipment = $3::JSONB, version = version + 1 WHERE id = $1`,
+		e.ID, f.clock.Now(), `{"carrier": "DHL", "tracking_number": "1Z"}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Deliver(ctx, f.tenant, e.ID, 0, escrow.DeliverRequest{}); !errors.Is(err, escrow.ErrPayoutsPending) {
+		t.Fatalf("deliver while the cancellation waits: %v, want ErrPayoutsPending", err)
+	}
+	_, err = f.risk.DecideReview(ctx, f.tenant, *c.Refund.ReviewID, true, "ok", "tester")
+	if err == nil || errors.Is(err, escrow.ErrInvalidState) || errors.Is(err, escrow.ErrPayoutsPending) {
+		t.Fatalf("approval of the shipped escrow's cancellation: %v, want an internal error", err)
+	}
+	got, _ := f.svc.Get(ctx, f.tenant, e.ID)
+	if got.State != escrow.Shipped || !got.Pending.Equal(dec("100")) || !got.Refunded.IsZero() {
+		t.Fatalf("after the approval: %s pending %s refunded %s; want shipped with the refund pending", got.State, got.Pending, got.Refunded)
+	}
+	f.checkInvariants(got)
+	if rvs, err := f.risk.ListReviews(ctx, f.tenant, risk.ReviewPending, uuid.Nil, 10); err != nil || len(rvs) != 1 || rvs[0].ID != *c.Refund.ReviewID {
+		t.Fatalf("pending reviews %v %v; want the cancellation's", rvs, err)
+	}
+	if _, err := f.risk.DecideReview(ctx, f.tenant, *c.Refund.ReviewID, false, "shipped", "tester"); err != nil {
+		t.Fatal(err)
+	}
+	got, err = f.svc.Deliver(ctx, f.tenant, e.ID, 0, escrow.DeliverRequest{})
+	if err != nil || got.State != escrow.Delivered || !got.Held().Equal(dec("100")) {
+		t.Fatalf("deliver after the rejection: %v %s held %s", err, got.State, got.Held())
+	}
+	f.checkInvariants(got)
+}
+
 // TestStepUpTimesOut: a release over USD 10,000 waits for the buyer's
 // code; unconfirmed after ConfirmationTimeout it is voided and the money
 // is held again.

@@ -198,8 +198,9 @@ func (s *Service) Cancel(ctx context.Context, tenant, id uuid.UUID, ifMatch int6
 }
 
 // closedBy maps the trigger of a refund that closes its escrow to the
-// state the escrow closes in.
-var closedBy = map[string]State{"cancel": Cancelled, "expire": Expired}
+// state the escrow closes in. The trigger is the name of the action that
+// asked for the refund (settleAfter checks the action against the table).
+var closedBy = map[string]State{string(ActCancel): Cancelled, string(ActExpire): Expired}
 
 // closingTrigger is the trigger of the refunds that close an escrow in
 // state s, "" for a state no refund closes in.

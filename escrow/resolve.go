@@ -133,14 +133,26 @@ func (s *Service) stepUpAfterReview(ctx context.Context, tx pgx.Tx, e Escrow, p 
 // cancellation or expiry refund closes it as cancelled or expired; anything
 // else settles as usual. An escrow closed already (the refund of money a
 // won chargeback brought back) stays as it is.
+//
+// An approved closing refund closes only an escrow its action could close
+// (the transition table leads from the escrow's state to the closing
+// state): the escrow waits where the refund was asked for (heldByClosing),
+// so anything else is an escrow that moved on meanwhile, and closing it
+// would refund, say, a shipped order in full. That is an internal error,
+// so the approval rolls back and the review stays pending (reject it).
 func (s *Service) settleAfter(ctx context.Context, tx pgx.Tx, e *Escrow, p Payout, approved bool, now time.Time) error {
 	if e.State == Cancelled || e.State == Expired {
 		return nil
 	}
-	if to, ok := closedBy[p.Trigger]; approved && ok && p.Kind == KindRefund && !e.Held().IsPositive() {
-		e.State, e.ClosedAt = to, &now
-		e.announce("escrow."+string(to), nil)
-		return nil
+	if to, ok := closedBy[p.Trigger]; approved && ok && p.Kind == KindRefund {
+		if got, err := next(e.State, Action(p.Trigger)); err != nil || got != to {
+			return fmt.Errorf("escrow %s: approved %s refund %s would close an escrow in state %s, which a %s does not close", e.ID, p.Trigger, p.ID, e.State, p.Trigger)
+		}
+		if !e.Held().IsPositive() {
+			e.State, e.ClosedAt = to, &now
+			e.announce("escrow."+string(to), nil)
+			return nil
+		}
 	}
 	return s.settle(ctx, tx, e, now)
 }
