@@ -211,6 +211,35 @@ func TestFundWithQuote(t *testing.T) {
 	}
 }
 
+// TestEscrowWaitsAnswersOverHTTP: the problem codes of the two waits of an
+// escrow. While a cancellation's refund waits for review, ship and release
+// are 409 payouts_pending; at its funding deadline, before the expiry job
+// has run, an escrow is expired for funding: 409 invalid_state with state
+// expired.
+func TestEscrowWaitsAnswersOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	e.loadRates(e.tenantA)
+	e.must(200, req{method: "PUT", path: "/v1/risk/rules", role: tenants.RoleAdmin, body: map[string]any{"rules": []map[string]any{
+		{"id": "review_refunds", "when": "operation == 'refund'", "action": "review", "reason": "manual_check"}}}})
+	id := e.newEscrow(e.tenantA, "PO-cancel", "100.00", "EUR", nil)["id"].(string)
+	e.escrowAct(e.tenantA, id, "fund", map[string]any{"amount": "100.00", "currency": "EUR", "payment_ref": "pay-cancel"}, 200)
+	c := e.escrowAct(e.tenantA, id, "cancel", map[string]any{"reason": "buyer changed mind"}, 200)
+	if c["refund"].(map[string]any)["status"] != "pending_review" || c["escrow"].(map[string]any)["state"] != "funded" {
+		t.Fatalf("cancel: %v", c)
+	}
+	for action, body := range map[string]any{"ship": map[string]any{"carrier": "c", "tracking_number": "t"}, "release": nil} {
+		if got := e.escrowAct(e.tenantA, id, action, body, 409); got["code"] != "payouts_pending" {
+			t.Fatalf("%s while the cancellation waits: %v", action, got)
+		}
+	}
+	late := e.newEscrow(e.tenantA, "PO-late", "100.00", "EUR", map[string]any{"terms": map[string]any{"funding_deadline_hours": 1}})["id"].(string)
+	e.clock.Advance(time.Hour)
+	got := e.escrowAct(e.tenantA, late, "fund", map[string]any{"amount": "100.00", "currency": "EUR", "payment_ref": "pay-late"}, 409)
+	if got["code"] != "invalid_state" || got["state"] != "expired" || got["action"] != "fund" {
+		t.Fatalf("funding at the deadline: %v", got)
+	}
+}
+
 func TestReleaseGateOutcomesOverHTTP(t *testing.T) {
 	e := newEnv(t)
 	e.loadRates(e.tenantA)
