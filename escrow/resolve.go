@@ -138,15 +138,17 @@ func (s *Service) stepUpAfterReview(ctx context.Context, tx pgx.Tx, e Escrow, p 
 // (the transition table leads from the escrow's state to the closing
 // state): the escrow waits where the refund was asked for (heldByClosing),
 // so anything else is an escrow that moved on meanwhile, and closing it
-// would refund, say, a shipped order in full. That is an internal error,
-// so the approval rolls back and the review stays pending (reject it).
+// would refund, say, a shipped order in full. The approval is refused as
+// the action would be (409 invalid_state naming the state and the
+// action): it rolls back, and the review stays pending for a reviewer to
+// reject.
 func (s *Service) settleAfter(ctx context.Context, tx pgx.Tx, e *Escrow, p Payout, approved bool, now time.Time) error {
 	if e.State == Cancelled || e.State == Expired {
 		return nil
 	}
 	if to, ok := closedBy[p.Trigger]; approved && ok && p.Kind == KindRefund {
 		if got, err := next(e.State, Action(p.Trigger)); err != nil || got != to {
-			return fmt.Errorf("escrow %s: approved %s refund %s would close an escrow in state %s, which a %s does not close", e.ID, p.Trigger, p.ID, e.State, p.Trigger)
+			return fmt.Errorf("escrow %s: approved %s refund %s: %w", e.ID, p.Trigger, p.ID, &InvalidStateError{State: e.State, Action: Action(p.Trigger)})
 		}
 		if !e.Held().IsPositive() {
 			e.State, e.ClosedAt = to, &now
