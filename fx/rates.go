@@ -153,9 +153,10 @@ var one = decimal.NewFromInt(1)
 const IdentitySource = "identity"
 
 // CrossRate derives the rate from → to out of rates: directly (a from/to
-// rate), else inverted (1 / a to/from rate), else crossed through pivot
-// (from → pivot → to, each leg direct or inverted); pivot "" disables
-// crossing. Among several rates for the same pair the newest is used. The
+// rate) or inverted (1 / a to/from rate), whichever is newer (the direct
+// one on a tie), else crossed through pivot (from → pivot → to, each leg
+// chosen the same way); pivot "" disables crossing. Among several rates
+// for the same pair the newest is used. The
 // result is exact when no division is needed, else one division rounded
 // half-up at RatePrecision decimal places (more for tiny rates, keeping at
 // least MinRateSignificantDigits significant digits); nothing is rounded
@@ -209,14 +210,22 @@ func (l leg) then(m leg) leg {
 	return out
 }
 
-// findLeg finds from → to as the newest direct rate, else the newest
-// inverse rate.
+// findLeg finds from → to as the newer of the newest direct rate (from/to)
+// and the newest inverse rate (to/from), the direct one on a tie (it needs
+// no division): an old direct rate does not hide a fresh inverse one.
 func findLeg(rates []Rate, from, to string) (leg, bool, error) {
-	if r, ok, err := newest(rates, from, to); err != nil || ok {
-		return leg{num: r.Rate, den: one, asOf: r.AsOf, source: r.Source}, ok, err
+	direct, okDirect, err := newest(rates, from, to)
+	if err != nil {
+		return leg{}, false, err
 	}
-	r, ok, err := newest(rates, to, from)
-	return leg{num: one, den: r.Rate, asOf: r.AsOf, source: r.Source}, ok, err
+	inverse, okInverse, err := newest(rates, to, from)
+	if err != nil {
+		return leg{}, false, err
+	}
+	if okInverse && (!okDirect || inverse.AsOf.After(direct.AsOf)) {
+		return leg{num: one, den: inverse.Rate, asOf: inverse.AsOf, source: inverse.Source}, true, nil
+	}
+	return leg{num: direct.Rate, den: one, asOf: direct.AsOf, source: direct.Source}, okDirect, nil
 }
 
 // newest returns the newest rate base → quote in rates.

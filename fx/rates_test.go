@@ -73,6 +73,12 @@ func TestCrossRate(t *testing.T) {
 		{Base: "EUR", Quote: "GBP", Rate: dec("0.86753"), AsOf: day2, Source: "ecb"},
 		{Base: "EUR", Quote: "KWD", Rate: dec("0.3218"), AsOf: day2, Source: "manual"},
 		{Base: "EUR", Quote: "USD", Rate: dec("1.0500"), AsOf: day1, Source: "ecb"}, // older duplicate
+		{Base: "USD", Quote: "CHF", Rate: dec("0.95"), AsOf: day1, Source: "desk"},  // older than its inverse
+		{Base: "CHF", Quote: "USD", Rate: dec("1.0625"), AsOf: day2, Source: "bank"},
+		{Base: "EUR", Quote: "SEK", Rate: dec("9.5"), AsOf: day1, Source: "ecb"}, // older than its inverse
+		{Base: "SEK", Quote: "EUR", Rate: dec("0.1"), AsOf: day2, Source: "riks"},
+		{Base: "EUR", Quote: "NOK", Rate: dec("9.0"), AsOf: day2, Source: "ecb"}, // as old as its inverse
+		{Base: "NOK", Quote: "EUR", Rate: dec("0.1111"), AsOf: day2, Source: "desk"},
 	}
 	tests := []struct {
 		name, from, to, pivot string
@@ -86,10 +92,15 @@ func TestCrossRate(t *testing.T) {
 		{"cross JPY→USD through EUR", "JPY", "USD", "EUR", "0.00874927476170741815", day1, "ecb"},
 		{"cross GBP→USD", "GBP", "USD", "EUR", "1.21678789206136963563", day2, "ecb"},
 		{"cross with two sources", "USD", "KWD", "EUR", "0.30485032209170140205", day2, "ecb+manual"},
+		{"newer inverse beats older direct", "USD", "CHF", "", "0.94117647058823529412", day2, "bank"}, // 1 / 1.0625
+		{"newer direct beats older inverse", "CHF", "USD", "", "1.0625", day2, "bank"},
+		{"direct wins a tie with the inverse", "EUR", "NOK", "", "9.0", day2, "ecb"},
+		{"direct wins a tie, other way", "NOK", "EUR", "", "0.1111", day2, "desk"},
+		{"cross leg takes the newer inverse", "USD", "SEK", "EUR", "9.47328533535430087154", day2, "ecb+riks"}, // 1 / (1.0556 × 0.1)
 		{"identity", "USD", "USD", "EUR", "1", time.Time{}, IdentitySource},
 		{"no pivot", "USD", "JPY", "", "", time.Time{}, ""},
-		{"unknown pair", "USD", "CHF", "EUR", "", time.Time{}, ""},
-		{"pivot equals from", "EUR", "CHF", "EUR", "", time.Time{}, ""},
+		{"unknown pair", "USD", "PLN", "EUR", "", time.Time{}, ""},
+		{"pivot equals from", "EUR", "PLN", "EUR", "", time.Time{}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -192,6 +192,33 @@ func TestLatestRate(t *testing.T) {
 	}
 }
 
+// A direct rate older than the inverse one does not hide it: selling USD
+// for EUR is priced at a fresh EUR/USD rate, not at an old USD/EUR one
+// (nor refused as stale when the old one is past the maximum age).
+func TestQuoteNewerInverseBeatsOlderDirect(t *testing.T) {
+	for _, age := range []time.Duration{30 * time.Hour, 40 * time.Hour} {
+		t.Run(age.String(), func(t *testing.T) {
+			s, clk := newService(t)
+			ctx := context.Background()
+			tenant := uuid.New()
+			now := clk.Now()
+			oldDirect := fx.RateSet{Base: "USD", AsOf: now.Add(-age), Source: "desk", Rates: map[string]decimal.Decimal{"EUR": d("0.90")}}
+			freshInverse := fx.RateSet{Base: "EUR", AsOf: now.Add(-time.Hour), Source: "ecb", Rates: map[string]decimal.Decimal{"USD": d("1.0556")}}
+			if _, err := s.ImportRates(ctx, tenant, []fx.RateSet{oldDirect, freshInverse}); err != nil {
+				t.Fatal(err)
+			}
+			q, err := s.Quote(ctx, tenant, fx.QuoteRequest{SellCurrency: "USD", BuyCurrency: "EUR", SellAmount: ptr("1000.00")})
+			if err != nil {
+				t.Fatalf("quote refused although EUR/USD is 1 h old: %v", err)
+			}
+			// 1000.00 / 1.0556 × 0.995 = 942.5919...
+			if !q.RateAsOf.Equal(freshInverse.AsOf) || q.RateSource != "ecb" || !q.BuyAmount.Equal(d("942.59")) {
+				t.Errorf("priced at mid %s from %s as of %s, buy %s EUR; want 1/1.0556 from ecb, 942.59 EUR", q.MidRate, q.RateSource, q.RateAsOf, q.BuyAmount)
+			}
+		})
+	}
+}
+
 func TestQuoteStaleRate(t *testing.T) {
 	s, clk := newService(t)
 	ctx := context.Background()
