@@ -2,6 +2,7 @@ package fx
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -17,39 +18,80 @@ const IdentitySource = "identity"
 // rate) or inverted (1 / a to/from rate), whichever is newer (the direct
 // one on a tie), else crossed through pivot (from → pivot → to, each leg
 // chosen the same way); pivot "" disables crossing. Among several rates
-// for the same pair the newest is used. The
-// result is exact when no division is needed, else one division rounded
-// half-up at RatePrecision decimal places (more for tiny rates, keeping at
-// least MinRateSignificantDigits significant digits); nothing is rounded
-// before that. Its AsOf is the oldest AsOf of the rates used and its Source
-// joins their sources with '+' when they differ. from == to gives rate 1
-// with Source IdentitySource and a zero AsOf. ErrNoRate if no rate can be
+// for the same pair the newest is used. The result is exact when no
+// division is needed, else one division rounded half-up at RatePrecision
+// decimal places (more for tiny rates, keeping at least
+// MinRateSignificantDigits significant digits); nothing is rounded before
+// that. Its AsOf is the oldest AsOf of the rates used and its Source joins
+// their sources with '+' when they differ. from == to gives rate 1 with
+// Source IdentitySource and a zero AsOf. ErrNoRate if no rate can be
 // derived, ErrInvalidRate if a rate used is not positive.
 func CrossRate(rates []Rate, from, to, pivot string) (Rate, error) {
 	if from == to {
-		return Rate{Base: from, Quote: to, Rate: one, Source: IdentitySource}, nil
+		return identity(from), nil
 	}
-	l, ok, err := findLeg(rates, from, to)
+	ix := indexRates(rates)
+	l, ok, err := ix.leg(from, to)
 	if err != nil {
 		return Rate{}, err
 	}
 	if !ok && pivot != "" && pivot != from && pivot != to {
-		l1, ok1, err := findLeg(rates, from, pivot)
+		l, ok, err = ix.cross(from, pivot, to)
 		if err != nil {
 			return Rate{}, err
-		}
-		l2, ok2, err := findLeg(rates, pivot, to)
-		if err != nil {
-			return Rate{}, err
-		}
-		if ok1 && ok2 {
-			l, ok = l1.then(l2), true
 		}
 	}
 	if !ok {
 		return Rate{}, fmt.Errorf("%w: %s/%s", ErrNoRate, from, to)
 	}
-	return Rate{Base: from, Quote: to, Rate: divide(l.num, l.den), AsOf: l.asOf, Source: l.source}, nil
+	return l.rate(from, to), nil
+}
+
+// freshestRate derives the rate from → to out of rates like CrossRate, but
+// crosses through every currency that rates link to both from and to, and
+// returns the freshest of the candidates (direct or inverse, and one cross
+// rate per pivot): the one with the newest AsOf, which for a cross rate is
+// its older leg's. On a tie the direct or inverse rate wins (no pivot),
+// then the pivot first in code order, so the choice never depends on the
+// order of rates. The work is linear in len(rates) (one index, one pass
+// over the candidate pivots), which the caller bounds. Errors as CrossRate.
+func freshestRate(rates []Rate, from, to string) (Rate, error) {
+	if from == to {
+		return identity(from), nil
+	}
+	ix := indexRates(rates)
+	best, ok, err := ix.leg(from, to)
+	if err != nil {
+		return Rate{}, err
+	}
+	var pivots []string
+	for p := range ix {
+		switch {
+		case p.base == from && p.quote != to:
+			pivots = append(pivots, p.quote)
+		case p.quote == from && p.base != to:
+			pivots = append(pivots, p.base)
+		}
+	}
+	slices.Sort(pivots)
+	for _, pivot := range slices.Compact(pivots) {
+		c, okCross, err := ix.cross(from, pivot, to)
+		if err != nil {
+			return Rate{}, err
+		}
+		if okCross && (!ok || c.asOf.After(best.asOf)) {
+			best, ok = c, true
+		}
+	}
+	if !ok {
+		return Rate{}, fmt.Errorf("%w: %s/%s", ErrNoRate, from, to)
+	}
+	return best.rate(from, to), nil
+}
+
+// identity is the rate of code to itself.
+func identity(code string) Rate {
+	return Rate{Base: code, Quote: code, Rate: one, Source: IdentitySource}
 }
 
 // leg is a rate kept as an exact fraction num/den until the final division.
@@ -71,17 +113,40 @@ func (l leg) then(m leg) leg {
 	return out
 }
 
-// findLeg finds from → to as the newer of the newest direct rate (from/to)
-// and the newest inverse rate (to/from), the direct one on a tie (it needs
-// no division): an old direct rate does not hide a fresh inverse one.
-func findLeg(rates []Rate, from, to string) (leg, bool, error) {
-	direct, okDirect, err := newest(rates, from, to)
-	if err != nil {
-		return leg{}, false, err
+// rate is l as the Rate from → to.
+func (l leg) rate(from, to string) Rate {
+	return Rate{Base: from, Quote: to, Rate: divide(l.num, l.den), AsOf: l.asOf, Source: l.source}
+}
+
+// pair is a rate's currency pair.
+type pair struct{ base, quote string }
+
+// rateIndex holds the newest rate of each pair (the first of equally new
+// ones).
+type rateIndex map[pair]Rate
+
+func indexRates(rates []Rate) rateIndex {
+	ix := make(rateIndex, len(rates))
+	for _, r := range rates {
+		k := pair{r.Base, r.Quote}
+		if old, ok := ix[k]; !ok || r.AsOf.After(old.AsOf) {
+			ix[k] = r
+		}
 	}
-	inverse, okInverse, err := newest(rates, to, from)
-	if err != nil {
-		return leg{}, false, err
+	return ix
+}
+
+// leg finds from → to as the newer of the direct rate (from/to) and the
+// inverse rate (to/from), the direct one on a tie (it needs no division):
+// an old direct rate does not hide a fresh inverse one. ErrInvalidRate if
+// either is not positive.
+func (ix rateIndex) leg(from, to string) (leg, bool, error) {
+	direct, okDirect := ix[pair{from, to}]
+	inverse, okInverse := ix[pair{to, from}]
+	for _, r := range [...]Rate{direct, inverse} {
+		if r.Base != "" && !r.Rate.IsPositive() { // r.Base == "": not found
+			return leg{}, false, fmt.Errorf("%w: %s/%s rate %s is not positive", ErrInvalidRate, r.Base, r.Quote, r.Rate)
+		}
 	}
 	if okInverse && (!okDirect || inverse.AsOf.After(direct.AsOf)) {
 		return leg{num: one, den: inverse.Rate, asOf: inverse.AsOf, source: inverse.Source}, true, nil
@@ -89,22 +154,17 @@ func findLeg(rates []Rate, from, to string) (leg, bool, error) {
 	return leg{num: direct.Rate, den: one, asOf: direct.AsOf, source: direct.Source}, okDirect, nil
 }
 
-// newest returns the newest rate base → quote in rates.
-func newest(rates []Rate, base, quote string) (Rate, bool, error) {
-	var best Rate
-	found := false
-	for _, r := range rates {
-		if r.Base != base || r.Quote != quote {
-			continue
-		}
-		if !r.Rate.IsPositive() {
-			return Rate{}, false, fmt.Errorf("%w: %s/%s rate %s is not positive", ErrInvalidRate, base, quote, r.Rate)
-		}
-		if !found || r.AsOf.After(best.AsOf) {
-			best, found = r, true
-		}
+// cross finds from → pivot → to, each leg as leg finds it.
+func (ix rateIndex) cross(from, pivot, to string) (leg, bool, error) {
+	l1, ok1, err := ix.leg(from, pivot)
+	if err != nil || !ok1 {
+		return leg{}, false, err
 	}
-	return best, found, nil
+	l2, ok2, err := ix.leg(pivot, to)
+	if err != nil || !ok2 {
+		return leg{}, false, err
+	}
+	return l1.then(l2), true, nil
 }
 
 // divide returns num/den, exact when den is 1, else rounded half-up at

@@ -192,6 +192,61 @@ func TestLatestRate(t *testing.T) {
 	}
 }
 
+// Cross rates go through any currency with rates for both legs, not only
+// through the base of the tenant's newest rate set: importing one USD/AED
+// rate after the ECB file must not make GBP→JPY unavailable.
+func TestLatestRateCrossesThroughAnyPivot(t *testing.T) {
+	s, clk := newService(t)
+	ctx := context.Background()
+	set := func(base string, asOf time.Time, rates map[string]string) fx.RateSet {
+		m := map[string]decimal.Decimal{}
+		for code, r := range rates {
+			m[code] = d(r)
+		}
+		return fx.RateSet{Base: base, AsOf: asOf, Source: "desk", Rates: m}
+	}
+	const ecbGBPJPY = "139.07300035733634571715" // 120.65 / 0.86753
+	tests := []struct {
+		name         string
+		after        []fx.RateSet // imported after the ECB file
+		from, to     string
+		want, source string
+		asOf         time.Time
+	}{
+		{"a later non-EUR set does not hide the EUR pivot", []fx.RateSet{set("USD", ecbAsOf.Add(time.Hour), map[string]string{"AED": "3.6725"})},
+			"GBP", "JPY", ecbGBPJPY, "ecb", ecbAsOf},
+		{"the freshest pivot wins", []fx.RateSet{set("USD", ecbAsOf.Add(time.Hour), map[string]string{"GBP": "0.78", "JPY": "114.5"})},
+			"GBP", "JPY", "146.79487179487179487179", "desk", ecbAsOf.Add(time.Hour)}, // 114.5 / 0.78
+		{"a cross is as fresh as its older leg", []fx.RateSet{
+			set("USD", ecbAsOf.Add(time.Hour), map[string]string{"GBP": "0.78"}),
+			set("USD", ecbAsOf.Add(-48*time.Hour), map[string]string{"JPY": "114.5"}),
+		}, "GBP", "JPY", ecbGBPJPY, "ecb", ecbAsOf},
+		{"on a tie, the first pivot in code order", []fx.RateSet{set("AED", ecbAsOf, map[string]string{"GBP": "0.2124", "JPY": "31.17"})},
+			"GBP", "JPY", "146.75141242937853107345", "desk", ecbAsOf}, // 31.17 / 0.2124 through AED, not EUR
+		{"legs from two sources", []fx.RateSet{set("USD", ecbAsOf.Add(time.Hour), map[string]string{"AED": "3.6725"})},
+			"EUR", "AED", "3.876691", "ecb+desk", ecbAsOf}, // 1.0556 × 3.6725
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tenant := uuid.New()
+			importECB(t, s, tenant)
+			if _, err := s.ImportRates(ctx, tenant, tt.after); err != nil {
+				t.Fatal(err)
+			}
+			r, err := fx.LatestRate(ctx, s.DB.Pool, tenant, tt.from, tt.to, clk.Now())
+			if err != nil {
+				t.Fatalf("%s/%s: %v", tt.from, tt.to, err)
+			}
+			if !r.Rate.Equal(d(tt.want)) || r.Source != tt.source || !r.AsOf.Equal(tt.asOf) {
+				t.Errorf("%s/%s = %s from %s as of %s, want %s from %s as of %s", tt.from, tt.to, r.Rate, r.Source, r.AsOf, tt.want, tt.source, tt.asOf)
+			}
+			if _, err := s.Quote(ctx, tenant, fx.QuoteRequest{SellCurrency: tt.from, BuyCurrency: tt.to, SellAmount: ptr("100.00")}); err != nil {
+				t.Errorf("quote %s→%s: %v", tt.from, tt.to, err)
+			}
+		})
+	}
+}
+
 // A direct rate older than the inverse one does not hide it: selling USD
 // for EUR is priced at a fresh EUR/USD rate, not at an old USD/EUR one
 // (nor refused as stale when the old one is past the maximum age).

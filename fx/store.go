@@ -2,7 +2,6 @@ package fx
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -16,8 +15,9 @@ import (
 const (
 	// MaxImportRates bounds the rates of one import (all sets together).
 	MaxImportRates = MaxCSVRows
-	// maxLoadedRates bounds the rows LatestRate reads: the newest rate of
-	// every pair that involves one of two currencies.
+	// maxLoadedRates bounds the rows LatestRate reads, the newest rate of
+	// every pair that involves one of two currencies (at most four per
+	// other currency), and so the pivots it tries.
 	maxLoadedRates = 2000
 )
 
@@ -114,12 +114,13 @@ func insertRates(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, sets []RateSe
 }
 
 // LatestRate returns the rate from → to (1 from = Rate to) out of tenant's
-// rates dated up to now + MaxClockSkew, whatever their age: the newest
-// direct or inverse rate, or the cross rate through the pivot (the base of
-// the tenant's newest rate set, EUR for ECB rates), whichever is newer (the
-// direct one on a tie, as it needs no division). See CrossRate for the
-// arithmetic. from == to is the identity rate. Callers check freshness with
-// CheckFresh. ErrNoRate if no rate can be derived.
+// rates dated up to now + MaxClockSkew, whatever their age: the freshest of
+// the newest direct or inverse rate and the cross rates through every
+// currency with rates for both legs (EUR for ECB rates, but also the base
+// of any other set), the direct one on a tie, then the pivot first in code
+// order (see freshestRate). See CrossRate for the arithmetic. from == to is
+// the identity rate. Callers check freshness with CheckFresh. ErrNoRate if
+// no rate can be derived.
 func LatestRate(ctx context.Context, q db.Querier, tenant uuid.UUID, from, to string, now time.Time) (Rate, error) {
 	for _, c := range []string{from, to} {
 		if err := lookupRateCurrency(c); err != nil {
@@ -127,24 +128,14 @@ func LatestRate(ctx context.Context, q db.Querier, tenant uuid.UUID, from, to st
 		}
 	}
 	if from == to {
-		return CrossRate(nil, from, to, "")
+		return identity(from), nil
 	}
-	cutoff := now.Add(MaxClockSkew)
-	// The rates and the pivot (the base of the newest rate set): one round
-	// trip.
-	b := &pgx.Batch{}
-	b.Queue(`
+	rows, err := q.Query(ctx, `
 		SELECT DISTINCT ON (base, quote) base, quote, rate, as_of, source
 		FROM fx_rates
 		WHERE tenant_id = $1 AND (base IN ($2, $3) OR quote IN ($2, $3)) AND as_of <= $4
 		ORDER BY base, quote, as_of DESC, source
-		LIMIT $5`, tenant, from, to, cutoff, maxLoadedRates)
-	b.Queue(`
-		SELECT base FROM fx_rates WHERE tenant_id = $1 AND as_of <= $2
-		ORDER BY as_of DESC, base LIMIT 1`, tenant, cutoff)
-	br := q.SendBatch(ctx, b)
-	defer br.Close()
-	rows, err := br.Query()
+		LIMIT $5`, tenant, from, to, now.Add(MaxClockSkew), maxLoadedRates)
 	if err != nil {
 		return Rate{}, fmt.Errorf("fx: load rates: %w", err)
 	}
@@ -157,47 +148,8 @@ func LatestRate(ctx context.Context, q db.Querier, tenant uuid.UUID, from, to st
 	if err != nil {
 		return Rate{}, fmt.Errorf("fx: load rates: %w", err)
 	}
-	var pivot string
-	err = br.QueryRow().Scan(&pivot)
-	if err != nil && !db.IsNoRows(err) {
-		return Rate{}, fmt.Errorf("fx: find pivot: %w", err)
-	}
-	if err := br.Close(); err != nil {
-		return Rate{}, fmt.Errorf("fx: load rates: %w", err)
-	}
-	return bestRate(rates, from, to, pivot)
+	return freshestRate(rates, from, to)
 }
-
-// bestRate picks between the direct (or inverse) rate and the cross rate
-// through pivot: the newer one, the direct one on a tie.
-func bestRate(rates []Rate, from, to, pivot string) (Rate, error) {
-	direct, errDirect := CrossRate(rates, from, to, "")
-	if errDirect != nil && !isNoRate(errDirect) {
-		return Rate{}, errDirect
-	}
-	if pivot == "" || pivot == from || pivot == to {
-		return direct, errDirect
-	}
-	legs := make([]Rate, 0, len(rates))
-	for _, r := range rates {
-		if !(r.Base == from && r.Quote == to || r.Base == to && r.Quote == from) {
-			legs = append(legs, r)
-		}
-	}
-	cross, errCross := CrossRate(legs, from, to, pivot)
-	switch {
-	case errCross != nil && !isNoRate(errCross):
-		return Rate{}, errCross
-	case errCross != nil:
-		return direct, errDirect
-	case errDirect != nil || cross.AsOf.After(direct.AsOf):
-		return cross, nil
-	default:
-		return direct, nil
-	}
-}
-
-func isNoRate(err error) bool { return errors.Is(err, ErrNoRate) }
 
 // spreadBps returns tenant's spread, or def when the tenant has none set.
 func spreadBps(ctx context.Context, q db.Querier, tenant uuid.UUID, def int64) (int64, error) {
