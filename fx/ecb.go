@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
+	_ "time/tzdata" // Europe/Berlin, whatever zone files the host has
 
 	"github.com/shopspring/decimal"
 )
@@ -19,7 +21,16 @@ const (
 	ECBSource = "ecb"
 	// ECBBase is the base currency of the ECB reference rates.
 	ECBBase = "EUR"
+	// ecbZone is the time zone of Frankfurt am Main, where the ECB
+	// publishes, and ecbHour the local hour it publishes at (about 16:00
+	// CET or CEST, so 15:00 or 14:00 UTC).
+	ecbZone = "Europe/Berlin"
+	ecbHour = 16
 )
+
+// ecbLocation loads ecbZone once; time/tzdata makes it available on any
+// host.
+var ecbLocation = sync.OnceValues(func() (*time.Location, error) { return time.LoadLocation(ecbZone) })
 
 // ecbEnvelope is the gesmes envelope of the ECB eurofxref feed. Elements
 // are matched by local name, whatever their namespace.
@@ -42,10 +53,11 @@ type ecbRate struct {
 
 // ParseECB reads the ECB daily reference rates feed (eurofxref-daily.xml, a
 // gesmes envelope holding exactly one Cube[time]) into a RateSet with base
-// EUR and Source "ecb". The ECB publishes the rates at about 16:00 CET on
-// the day of Cube time; AsOf is that day at 15:00 UTC (16:00 CET; during
-// summer time the publication is at 14:00 UTC, so AsOf is then an hour
-// late). Input beyond MaxFeedBytes, malformed XML, unknown currencies,
+// EUR and Source "ecb". The ECB publishes the rates at about 16:00
+// Frankfurt time on the day of Cube time; AsOf is that moment, in UTC:
+// 15:00 UTC in winter (CET), 14:00 UTC in summer (CEST), so the day's feed
+// can be imported as soon as it is out and its age is never understated.
+// Input beyond MaxFeedBytes, malformed XML, unknown currencies,
 // duplicates and rates that are not positive plain decimals are errors,
 // reported as *ParseError naming the element.
 func ParseECB(r io.Reader) (RateSet, error) {
@@ -78,9 +90,13 @@ func ParseECB(r io.Reader) (RateSet, error) {
 	if len(day.Rates) > MaxRatesPerSet {
 		return RateSet{}, &ParseError{Element: "Cube[time=" + day.Time + "]", Reason: fmt.Sprintf("%d rates, max %d", len(day.Rates), MaxRatesPerSet)}
 	}
+	frankfurt, err := ecbLocation()
+	if err != nil {
+		return RateSet{}, fmt.Errorf("fx: ECB time zone: %w", err)
+	}
 	set := RateSet{
 		Base:   ECBBase,
-		AsOf:   time.Date(date.Year(), date.Month(), date.Day(), 15, 0, 0, 0, time.UTC),
+		AsOf:   time.Date(date.Year(), date.Month(), date.Day(), ecbHour, 0, 0, 0, frankfurt).UTC(),
 		Source: ECBSource,
 		Rates:  make(map[string]decimal.Decimal, len(day.Rates)),
 	}

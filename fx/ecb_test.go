@@ -42,6 +42,33 @@ func TestParseECBRealFile(t *testing.T) {
 	}
 }
 
+// The ECB publishes at about 16:00 Frankfurt time: 15:00 UTC in winter,
+// 14:00 UTC in summer. A set is dated then, so that the day's feed can be
+// imported right after publication and its age is not understated.
+func TestParseECBAsOfFrankfurtTime(t *testing.T) {
+	tests := []struct {
+		day  string
+		want time.Time
+	}{
+		{"2017-03-08", time.Date(2017, 3, 8, 15, 0, 0, 0, time.UTC)},   // CET
+		{"2017-07-10", time.Date(2017, 7, 10, 14, 0, 0, 0, time.UTC)},  // CEST
+		{"2017-03-24", time.Date(2017, 3, 24, 15, 0, 0, 0, time.UTC)},  // last Friday before summer time
+		{"2017-03-26", time.Date(2017, 3, 26, 14, 0, 0, 0, time.UTC)},  // summer time from 01:00 UTC that day
+		{"2017-10-27", time.Date(2017, 10, 27, 14, 0, 0, 0, time.UTC)}, // last Friday of summer time
+		{"2017-10-29", time.Date(2017, 10, 29, 15, 0, 0, 0, time.UTC)}, // winter time from 01:00 UTC that day
+		{"2024-12-31", time.Date(2024, 12, 31, 15, 0, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		set, err := ParseECB(strings.NewReader(ecbDoc(`<Cube time='` + tt.day + `'><Cube currency='USD' rate='1.1'/></Cube>`)))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.day, err)
+		}
+		if !set.AsOf.Equal(tt.want) || set.AsOf.Location() != time.UTC {
+			t.Errorf("%s: AsOf = %s, want %s", tt.day, set.AsOf, tt.want)
+		}
+	}
+}
+
 const ecbHead = `<?xml version="1.0" encoding="UTF-8"?>
 <gesmes:Envelope xmlns:gesmes="http://www.gesmes.org/xml/2002-08-01" xmlns="http://www.ecb.int/vocabulary/2002-08-01/eurofxref">
 <gesmes:subject>Reference rates</gesmes:subject><Cube>`
@@ -106,6 +133,10 @@ func FuzzParseECB(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(real)
+	frankfurt, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add([]byte(ecbDoc(`<Cube time='2017-03-08'><Cube currency='USD' rate='1.0556'/></Cube>`)))
 	f.Add([]byte(ecbDoc(`<Cube time='2017-03-08'><Cube currency='USD' rate='abc'/></Cube>`)))
 	f.Add([]byte(ecbDoc(`<Cube time='2017-03-08'><Cube currency='HRK' rate='7.4213'/><Cube currency='JPY' rate='120.65'/></Cube>`)))
@@ -122,7 +153,7 @@ func FuzzParseECB(f *testing.F) {
 		if err := set.Validate(); err != nil {
 			t.Fatalf("accepted set does not validate: %v", err)
 		}
-		if set.Base != ECBBase || set.Source != ECBSource || set.AsOf.Hour() != 15 || set.AsOf.Location() != time.UTC {
+		if local := set.AsOf.In(frankfurt); set.Base != ECBBase || set.Source != ECBSource || local.Hour() != 16 || local.Minute() != 0 || set.AsOf.Location() != time.UTC {
 			t.Fatalf("accepted set %+v", set)
 		}
 	})

@@ -94,6 +94,22 @@ func TestImportECBRealFileExactAndIdempotent(t *testing.T) {
 	}
 }
 
+// The day's ECB feed can be imported as soon as it is out, in summer too
+// (16:20 CEST is 14:20 UTC).
+func TestImportECBSummerFeed(t *testing.T) {
+	s, clk := newService(t)
+	clk.Set(time.Date(2017, 7, 10, 14, 20, 0, 0, time.UTC))
+	set, err := fx.ParseECB(strings.NewReader(`<?xml version="1.0" encoding="UTF-8"?>
+<gesmes:Envelope xmlns:gesmes="http://www.gesmes.org/xml/2002-08-01" xmlns="http://www.ecb.int/vocabulary/2002-08-01/eurofxref">
+<Cube><Cube time='2017-07-10'><Cube currency='USD' rate='1.1413'/></Cube></Cube></gesmes:Envelope>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ImportRates(context.Background(), uuid.New(), []fx.RateSet{set}); err != nil {
+		t.Errorf("importing the day's ECB feed 20 minutes after publication: %v", err)
+	}
+}
+
 func TestImportJSONAndCSV(t *testing.T) {
 	s, _ := newService(t)
 	tenant := uuid.New()
