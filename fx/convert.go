@@ -39,20 +39,22 @@ func RoundingAccount(cur string) string { return "fx:rounding:" + cur }
 //	Rounding = Clearing − BuyAmount − Spread                     fx:rounding:<buy>
 //
 // so Clearing = BuyAmount + Spread + Rounding exactly. Rounding is what the
-// three roundings (the customer's amount, the spread and the clearing
-// value) and, for a quote with a fixed buy amount, the sell amount rounded
-// up, leave over: usually zero, a few minor units either way at most. A
-// positive Rounding is a gain (credit to the expense account), a negative
-// one a loss (debit). Spread + Rounding equals the quote's SpreadAmount.
+// roundings (the customer's amount, given or computed, the spread and the
+// clearing value) leave over: usually zero, either sign, at most a minor
+// unit plus, for a quote with a fixed buy amount, half a sell minor unit at
+// the rate. A positive Rounding is a gain (credit to the expense account), a
+// negative one a loss (debit). Spread equals the quote's SpreadAmount.
 type Booking struct {
 	Clearing decimal.Decimal
 	Spread   decimal.Decimal
 	Rounding decimal.Decimal
 }
 
-// SplitConversion computes the Booking of q. It errors when q's amounts do
-// not add up (BuyAmount + SpreadAmount ≠ Clearing): a quote not made by
-// Price.
+// SplitConversion computes the Booking of q. It errors (ErrQuoteMismatch)
+// when q's SpreadAmount is not the Spread: a quote not made by Price.
+// Quotes priced before SpreadAmount was the spread alone hold Clearing −
+// BuyAmount (spread and rounding together); they are accepted and booked
+// the same way.
 func SplitConversion(q Quote) (Booking, error) {
 	buy, err := money.Lookup(q.BuyCurrency)
 	if err != nil {
@@ -61,11 +63,11 @@ func SplitConversion(q Quote) (Booking, error) {
 	atMid := q.SellAmount.Mul(q.MidRate)
 	b := Booking{
 		Clearing: money.Round(atMid, buy),
-		Spread:   money.Round(atMid.Mul(decimal.New(q.SpreadBps, -4)), buy),
+		Spread:   spreadAt(atMid, q.SpreadBps, buy),
 	}
 	b.Rounding = b.Clearing.Sub(q.BuyAmount).Sub(b.Spread)
-	if !q.BuyAmount.Add(q.SpreadAmount).Equal(b.Clearing) {
-		return Booking{}, fmt.Errorf("%w: quote %s: buy %s + spread %s ≠ %s at mid", ErrQuoteMismatch, q.ID, q.BuyAmount, q.SpreadAmount, b.Clearing)
+	if !q.SpreadAmount.Equal(b.Spread) && !q.SpreadAmount.Equal(b.Spread.Add(b.Rounding)) {
+		return Booking{}, fmt.Errorf("%w: quote %s: spread %s, want %s at mid", ErrQuoteMismatch, q.ID, q.SpreadAmount, b.Spread)
 	}
 	return b, nil
 }
@@ -110,9 +112,8 @@ func (c Conversion) ResourceID() string { return c.ID.String() }
 // USD→EUR, mid 0.92 EUR per USD, 50 bps, sell 10.10 USD:
 //
 //	Rate 0.92 × 0.995 = 0.9154; BuyAmount round(9.24554) = 9.25;
-//	quote SpreadAmount round(9.292) − 9.25 = 0.04
-//	Clearing round(9.292) = 9.29; Spread round(0.04646) = 0.05;
-//	Rounding 9.29 − 9.25 − 0.05 = −0.01 (a loss)
+//	Clearing round(9.292) = 9.29; Spread (the quote's SpreadAmount)
+//	round(0.04646) = 0.05; Rounding 9.29 − 9.25 − 0.05 = −0.01 (a loss)
 //	USD: Dr from 10.10           / Cr fx:USD 10.10
 //	EUR: Dr fx:EUR 9.29, Dr fx:rounding:EUR 0.01 / Cr to 9.25, Cr fx:revenue:EUR 0.05
 //

@@ -31,7 +31,9 @@ func TestSplitConversion(t *testing.T) {
 		{"USD→JPY", "USD", "JPY", "150.25", 50, "", "15000", "15076", "75", "1"},
 		{"USD→KWD half-even tie", "USD", "KWD", "0.3075", 0, "1000", "", "307.500", "0", "0"},
 		{"KWD→BHD", "KWD", "BHD", "1.22589", 25, "10.001", "", "12.260", "0.031", "0"},
-		{"CLP→CLF buy, sell rounded up", "CLP", "CLF", "0.0000265", 10, "", "1.2345", "1.2357", "0.0012", "0"},
+		{"CLP→CLF buy", "CLP", "CLF", "0.0000265", 10, "", "1.2345", "1.2357", "0.0012", "0"},
+		{"USD→BHD buy, sell rounded down, rounding loss", "USD", "BHD", "0.376", 50, "", "0.106", "0.105", "0.001", "-0.002"}, // sell 0.28
+		{"JPY→KWD buy at 0 bps, rounding loss", "JPY", "KWD", "0.00202", 0, "", "10.000", "9.999", "0", "-0.001"},             // sell 4950
 		{"JPY→CLF, rounding gain", "JPY", "CLF", "0.00018", 30, "", "0.0100", "0.0101", "0", "0.0001"},
 	}
 	for _, tt := range tests {
@@ -55,10 +57,16 @@ func TestSplitConversion(t *testing.T) {
 			if !b.Clearing.Equal(d(tt.clearing)) || !b.Spread.Equal(d(tt.spread)) || !b.Rounding.Equal(d(tt.round)) {
 				t.Errorf("split = clearing %s spread %s rounding %s, want %s %s %s (quote %+v)", b.Clearing, b.Spread, b.Rounding, tt.clearing, tt.spread, tt.round, p)
 			}
-			if !b.Clearing.Equal(q.BuyAmount.Add(b.Spread).Add(b.Rounding)) || !b.Spread.Add(b.Rounding).Equal(q.SpreadAmount) {
+			if !b.Clearing.Equal(q.BuyAmount.Add(b.Spread).Add(b.Rounding)) || !b.Spread.Equal(q.SpreadAmount) {
 				t.Errorf("split does not add up: %+v for %+v", b, p)
 			}
 		})
+	}
+	// A quote priced before the spread amount was the spread alone (it was
+	// clearing − buy amount, here 9.29 − 9.25) books the same.
+	old := fx.Quote{SellCurrency: "USD", BuyCurrency: "EUR", SellAmount: d("10.10"), BuyAmount: d("9.25"), MidRate: d("0.92"), Rate: d("0.9154"), SpreadBps: 50, SpreadAmount: d("0.04")}
+	if b, err := fx.SplitConversion(old); err != nil || !b.Clearing.Equal(d("9.29")) || !b.Spread.Equal(d("0.05")) || !b.Rounding.Equal(d("-0.01")) {
+		t.Fatalf("quote with the former spread amount: %+v, %v", b, err)
 	}
 	bad := fx.Quote{SellCurrency: "USD", BuyCurrency: "EUR", SellAmount: d("10"), BuyAmount: d("9"), MidRate: d("0.92"), Rate: d("0.9"), SpreadAmount: d("0.5")}
 	if _, err := fx.SplitConversion(bad); !errors.Is(err, fx.ErrQuoteMismatch) {
@@ -334,19 +342,20 @@ func checkConversion(t *testing.T, q fx.Quote, c fx.Conversion) {
 	sell, _ := money.Lookup(q.SellCurrency)
 	unit := decimal.New(1, -buy.MinorUnits)
 	b := c.Booking
-	if !b.Clearing.Equal(q.BuyAmount.Add(b.Spread).Add(b.Rounding)) || !b.Spread.Add(b.Rounding).Equal(q.SpreadAmount) {
+	if !b.Clearing.Equal(q.BuyAmount.Add(b.Spread).Add(b.Rounding)) || !b.Spread.Equal(q.SpreadAmount) {
 		t.Errorf("quote %s: split %+v does not add up to %s + %s", q.ID, b, q.BuyAmount, q.SpreadAmount)
 	}
 	if diff := b.Clearing.Sub(q.SellAmount.Mul(q.MidRate)).Abs(); diff.GreaterThan(unit.Div(decimal.NewFromInt(2))) {
 		t.Errorf("quote %s: clearing %s is %s away from the value at mid", q.ID, b.Clearing, diff)
 	}
-	// A fixed sell amount leaves at most one unit of rounding; a fixed buy
-	// amount adds the sell amount's round-up (under one sell minor unit).
+	// A fixed sell amount leaves at most one unit of rounding, either way; a
+	// fixed buy amount adds the sell amount's rounding (half a sell minor
+	// unit at the rate).
 	bound := unit
 	if q.FixedSide == fx.FixedBuy {
-		bound = bound.Add(decimal.New(1, -sell.MinorUnits).Mul(q.Rate)).Add(unit)
+		bound = bound.Add(decimal.New(5, -sell.MinorUnits-1).Mul(q.Rate))
 	}
-	if b.Rounding.Abs().GreaterThan(bound) || b.Rounding.LessThan(unit.Neg()) {
+	if b.Rounding.Abs().GreaterThan(bound) {
 		t.Errorf("quote %s (%s fixed): rounding %s beyond bound %s", q.ID, q.FixedSide, b.Rounding, bound)
 	}
 	if !b.Spread.Equal(money.Round(q.SellAmount.Mul(q.MidRate).Mul(decimal.New(q.SpreadBps, -4)), buy)) {

@@ -41,8 +41,9 @@ type Priced struct {
 	// BuyAmount is what the customer receives, exact at the buy currency's
 	// minor units.
 	BuyAmount decimal.Decimal
-	// SpreadAmount is what the platform keeps, in the buy currency:
-	// round_half_even(SellAmount × MidRate) − BuyAmount, never negative.
+	// SpreadAmount is the spread the platform earns, in the buy currency:
+	// round_half_even(SellAmount × MidRate × SpreadBps/10000), never
+	// negative; a conversion credits it to fx:revenue:<buy> (Booking.Spread).
 	SpreadAmount decimal.Decimal
 	// SpreadBps is the spread applied, in basis points.
 	SpreadBps int64
@@ -107,26 +108,21 @@ func checkAmount(field string, d decimal.Decimal, c money.Currency) error {
 //
 //	Rate = mid × (1 − spreadBps/10000)   (exact, no rounding)
 //
-// When SellAmount is given, the buy side is rounded:
+// The amount not given is computed exactly and rounded once, half-even, to
+// its currency's minor units:
 //
-//	BuyAmount = round_half_even(SellAmount × Rate, buy minor units)
+//	BuyAmount  = round_half_even(SellAmount × Rate)   when SellAmount is given
+//	SellAmount = round_half_even(BuyAmount / Rate)    when BuyAmount is given
 //
-// When BuyAmount is given, the sell side is rounded, up (towards the
-// platform), to the sell minor units:
-//
-//	SellAmount = ceil(BuyAmount / Rate)   (exact remainder check, no rounding before)
-//
-// so that SellAmount × Rate ≥ BuyAmount: the customer never receives more
-// than the offered rate gives for what they pay. Rounding this side half-even
-// instead could let the customer pay up to half a minor unit too little,
-// which with a small spread makes the platform's spread negative; the
-// excess (under one sell minor unit) is part of the spread.
-//
-// SpreadAmount = round_half_even(SellAmount × mid, buy minor units) −
-// BuyAmount is never negative in either direction. Amounts that price to
-// zero are rejected as a *FieldError on the given amount. Errors:
-// *FieldError from req.Validate, ErrInvalidSpread, ErrInvalidRate when mid
-// is not a positive SellCurrency/BuyCurrency rate.
+// so either side may favour the customer or the platform by up to half a
+// minor unit; with a small spread and a small amount the customer can pay
+// less than BuyAmount is worth at mid. Nothing is lost: the conversion books
+// what the roundings leave over on fx:rounding:<buy> (see Booking), and
+// SpreadAmount = round_half_even(SellAmount × mid × spreadBps/10000) is the
+// spread alone, never negative. Amounts that price to zero are rejected as
+// a *FieldError on the given amount. Errors: *FieldError from req.Validate,
+// ErrInvalidSpread, ErrInvalidRate when mid is not a positive
+// SellCurrency/BuyCurrency rate.
 func Price(mid Rate, req QuoteRequest, spreadBps int64) (Priced, error) {
 	sell, buy, err := req.currencies()
 	if err != nil {
@@ -157,21 +153,31 @@ func Price(mid Rate, req QuoteRequest, spreadBps int64) (Priced, error) {
 		if !p.Rate.IsPositive() { // unreachable: spread < 100%
 			return Priced{}, fmt.Errorf("%w: customer rate %s is not positive", ErrInvalidSpread, p.Rate)
 		}
-		p.SellAmount = ceilDiv(p.BuyAmount, p.Rate, sell.MinorUnits)
+		p.SellAmount = quoHalfEven(p.BuyAmount, p.Rate, sell.MinorUnits)
+		if !p.SellAmount.IsPositive() {
+			return Priced{}, &FieldError{Field: "buy_amount", Message: fmt.Sprintf("too small: costs less than half a minor unit of %s", sell.Code)}
+		}
 	}
-	p.SpreadAmount = money.Round(p.SellAmount.Mul(p.MidRate), buy).Sub(p.BuyAmount)
-	if p.SpreadAmount.IsNegative() { // unreachable: see the doc comment
-		return Priced{}, fmt.Errorf("fx: pricing invariant broken: negative spread %s for %s/%s", p.SpreadAmount, sell.Code, buy.Code)
-	}
+	p.SpreadAmount = spreadAt(p.SellAmount.Mul(p.MidRate), spreadBps, buy)
 	return p, nil
 }
 
-// ceilDiv returns a/b rounded up to places decimal places, exactly, for
-// a, b > 0.
-func ceilDiv(a, b decimal.Decimal, places int32) decimal.Decimal {
-	q, r := a.QuoRem(b, places)
-	if !r.IsZero() {
-		q = q.Add(decimal.New(1, -places))
+// spreadAt is the spread of spreadBps on atMid (an amount at the mid rate),
+// rounded half-even to c's minor units.
+func spreadAt(atMid decimal.Decimal, spreadBps int64, c money.Currency) decimal.Decimal {
+	return money.Round(atMid.Mul(decimal.New(spreadBps, -4)), c)
+}
+
+// quoHalfEven returns a/b rounded half-even to places decimal places,
+// exactly (no rounding before), for a, b > 0.
+func quoHalfEven(a, b decimal.Decimal, places int32) decimal.Decimal {
+	q, r := a.QuoRem(b, places) // a = b×q + r, 0 ≤ r < b×10^-places
+	switch r.Add(r).Cmp(b.Shift(-places)) {
+	case -1: // below half a unit
+		return q
+	case 1: // above
+		return q.Add(decimal.New(1, -places))
+	default: // exactly half: to the even neighbour
+		return q.Add(decimal.New(5, -places-1)).RoundBank(places)
 	}
-	return q
 }

@@ -64,20 +64,24 @@ func TestPrice(t *testing.T) {
 		rate, s, b, sprd string
 	}{
 		{"EUR→USD sell", "EUR", "USD", "1.0556", 50, amt("1000.00"), nil, "1.050322", "1000.00", "1050.32", "5.28"},
-		{"EUR→USD buy, sell rounded up", "EUR", "USD", "1.0556", 50, nil, amt("1000.00"), "1.050322", "952.09", "1000.00", "5.03"},
+		{"EUR→USD buy, sell half-even", "EUR", "USD", "1.0556", 50, nil, amt("1000.00"), "1.050322", "952.09", "1000.00", "5.03"},               // 952.0889...
+		{"USD→EUR buy, sell half-even down", "USD", "EUR", "0.92", 50, nil, amt("100.00"), "0.9154", "109.24", "100.00", "0.50"},                // 109.24186...
+		{"USD→BHD buy, customer pays less than at the rate", "USD", "BHD", "0.376", 50, nil, amt("0.106"), "0.37412", "0.28", "0.106", "0.001"}, // 0.28333...; 0.28 × 0.376 = 0.10528
 		{"USD→JPY cross sell", "USD", "JPY", usdJPY, 50, amt("1000.00"), nil, "113.7237116331943918150842", "1000.00", "113724", "571"},
-		{"USD→JPY cross buy", "USD", "JPY", usdJPY, 50, nil, amt("10000"), "113.7237116331943918150842", "87.94", "10000", "51"},
+		{"USD→JPY cross buy", "USD", "JPY", usdJPY, 50, nil, amt("10000"), "113.7237116331943918150842", "87.93", "10000", "50"}, // 87.9324...
 		{"JPY→USD inverse sell", "JPY", "USD", "0.00874927476170741815", 30, amt("123456"), nil, "0.00872302693742229589555", "123456", "1076.91", "3.24"},
 		{"JPY half-even tie down", "EUR", "JPY", "121", 0, amt("0.50"), nil, "121", "0.50", "60", "0"},
 		{"JPY half-even tie up", "EUR", "JPY", "121", 0, amt("1.50"), nil, "121", "1.50", "182", "0"},
 		{"JPY buy exact, no bump", "EUR", "JPY", "121", 0, nil, amt("121"), "121", "1.00", "121", "0"},
 		{"KWD half-even tie up", "USD", "KWD", "0.3075", 0, amt("1.00"), nil, "0.3075", "1.00", "0.308", "0"},
 		{"KWD half-even tie down", "USD", "KWD", "0.3075", 0, amt("3.00"), nil, "0.3075", "3.00", "0.922", "0"},
-		{"KWD sell side buy", "KWD", "USD", "3.2520", 25, nil, amt("100.00"), "3.24387", "30.828", "100.00", "0.25"},
+		{"KWD sell side buy", "KWD", "USD", "3.2520", 25, nil, amt("100.00"), "3.24387", "30.827", "100.00", "0.25"}, // 30.8274...
 		{"BHD", "USD", "BHD", "0.376", 25, amt("100.00"), nil, "0.37506", "100.00", "37.506", "0.094"},
 		{"CLF sell", "CLP", "CLF", "0.0000265", 0, amt("1000000"), nil, "0.0000265", "1000000", "26.5", "0"},
 		{"CLF buy", "CLP", "CLF", "0.00002653", 10, nil, amt("1.2345"), "0.00002650347", "46579", "1.2345", "0.0012"},
-		{"no negative spread at 0 bps", "JPY", "KWD", "0.00202", 0, nil, amt("10.000"), "0.00202", "4951", "10.000", "0.001"},
+		{"0 bps, buy: no spread", "JPY", "KWD", "0.00202", 0, nil, amt("10.000"), "0.00202", "4950", "10.000", "0.000"}, // 4950.495
+		{"buy, sell half-even tie to even", "EUR", "JPY", "200", 0, nil, amt("5"), "200", "0.02", "5", "0"},             // 0.025
+		{"buy, sell half-even tie to even, up", "EUR", "JPY", "200", 0, nil, amt("7"), "200", "0.04", "7", "0"},         // 0.035
 		{"max spread", "EUR", "USD", "1.0556", MaxSpreadBps, amt("100.00"), nil, "0.95004", "100.00", "95.00", "10.56"},
 	}
 	for _, tt := range tests {
@@ -109,13 +113,15 @@ func checkPriced(t *testing.T, mid Rate, p Priced, buyGiven bool) {
 	if !p.SellAmount.IsPositive() || !p.BuyAmount.IsPositive() || p.SpreadAmount.IsNegative() {
 		t.Fatalf("bad signs: %+v", p)
 	}
+	if !p.SpreadAmount.Equal(money.Round(p.SellAmount.Mul(p.MidRate).Mul(decimal.New(p.SpreadBps, -4)), buy)) {
+		t.Fatalf("spread amount %s is not the sell amount's spread at mid: %+v", p.SpreadAmount, p)
+	}
 	if buyGiven {
-		if p.SellAmount.Mul(p.Rate).LessThan(p.BuyAmount) {
-			t.Fatalf("customer pays %s × %s < %s", p.SellAmount, p.Rate, p.BuyAmount)
-		}
-		less := p.SellAmount.Sub(decimal.New(1, -sell.MinorUnits))
-		if less.Mul(p.Rate).GreaterThanOrEqual(p.BuyAmount) {
-			t.Fatalf("sell amount %s is not the smallest that buys %s", p.SellAmount, p.BuyAmount)
+		// The sell amount is the nearest to BuyAmount / Rate: within half
+		// a sell minor unit.
+		half := decimal.New(5, -sell.MinorUnits-1)
+		if p.SellAmount.Sub(half).Mul(p.Rate).GreaterThan(p.BuyAmount) || p.SellAmount.Add(half).Mul(p.Rate).LessThan(p.BuyAmount) {
+			t.Fatalf("sell amount %s is not %s / %s rounded to the nearest", p.SellAmount, p.BuyAmount, p.Rate)
 		}
 	}
 }
@@ -160,6 +166,7 @@ func TestPriceErrors(t *testing.T) {
 		{"zero rate", Rate{Base: "USD", Quote: "EUR", Rate: decimal.Zero}, req, 0, ErrInvalidRate, ""},
 		{"bad request", usdEUR, QuoteRequest{SellCurrency: "USD", BuyCurrency: "EUR"}, 0, nil, "sell_amount"},
 		{"buys nothing", Rate{Base: "IDR", Quote: "USD", Rate: dec("0.000064")}, QuoteRequest{SellCurrency: "IDR", BuyCurrency: "USD", SellAmount: amt("1")}, 0, nil, "sell_amount"},
+		{"costs nothing", Rate{Base: "JPY", Quote: "KWD", Rate: dec("0.00202")}, QuoteRequest{SellCurrency: "JPY", BuyCurrency: "KWD", BuyAmount: amt("0.001")}, 0, nil, "buy_amount"}, // 0.495 JPY
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

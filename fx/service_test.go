@@ -346,9 +346,10 @@ func TestQuotePricingAndSpread(t *testing.T) {
 		t.Fatal(err)
 	}
 	q, err = s.Quote(ctx, tenant, fx.QuoteRequest{SellCurrency: "USD", BuyCurrency: "JPY", BuyAmount: ptr("10000")})
-	if err != nil || q.SpreadBps != 0 || !q.Rate.Equal(q.MidRate) || !q.SellAmount.Equal(d("87.50")) || q.FixedSide != fx.FixedBuy {
+	if err != nil || q.SpreadBps != 0 || !q.Rate.Equal(q.MidRate) || !q.SellAmount.Equal(d("87.49")) || q.FixedSide != fx.FixedBuy {
 		t.Fatalf("zero-spread quote = %+v, %v", q, err)
 	}
+	// 10000 JPY cost 87.4927... USD: 87.49, rounded half-even, not up.
 	// Too small to buy one minor unit: invalid_amount on sell_amount.
 	_, err = s.Quote(ctx, tenant, fx.QuoteRequest{SellCurrency: "IDR", BuyCurrency: "GBP", SellAmount: ptr("1.00")})
 	if fe, ok := valid.As(err); !ok || fe[0].Field != "sell_amount" || fe.Code() != fx.CodeInvalidAmount {
