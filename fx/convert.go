@@ -44,6 +44,10 @@ func RoundingAccount(cur string) string { return "fx:rounding:" + cur }
 // unit plus, for a quote with a fixed buy amount, half a sell minor unit at
 // the rate. A positive Rounding is a gain (credit to the expense account), a
 // negative one a loss (debit). Spread equals the quote's SpreadAmount.
+// MidRate is the quote's stored mid rate, so a stored quote alone
+// determines its booking; Price computed the customer's amount from the
+// exact rate, of which MidRate is the rounded value, and where the two
+// round differently (an exact tie) Rounding holds the difference.
 type Booking struct {
 	Clearing decimal.Decimal
 	Spread   decimal.Decimal

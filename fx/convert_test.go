@@ -208,6 +208,39 @@ func TestConvertWorkedExample(t *testing.T) {
 	}
 }
 
+// A quote at an inverse rate is priced at the exact rate (3.045 KWD at
+// 1/3 buy exactly 1.015 EUR: 1.02 half-even) while the booking works from
+// the mid rate the quote shows (3.045 × 0.33333333333333333333 rounds to
+// 1.01): the cent between them is booked as a rounding loss.
+func TestConvertExactInverseRate(t *testing.T) {
+	s, clk := newService(t)
+	ctx := context.Background()
+	tenant := uuid.New()
+	if _, err := s.ImportRates(ctx, tenant, []fx.RateSet{{Base: "EUR", AsOf: clk.Now().Add(-time.Hour), Source: "t", Rates: map[string]decimal.Decimal{"KWD": d("3")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetSpread(ctx, tenant, 0); err != nil {
+		t.Fatal(err)
+	}
+	q, err := s.Quote(ctx, tenant, fx.QuoteRequest{SellCurrency: "KWD", BuyCurrency: "EUR", SellAmount: ptr("3.045")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !q.BuyAmount.Equal(d("1.02")) || !q.MidRate.Equal(d("0.33333333333333333333")) || !q.SpreadAmount.IsZero() {
+		t.Fatalf("quote = %+v", q)
+	}
+	cash := ensureAccount(t, s, tenant, "cash:psp:KWD", "KWD", ledger.KindAsset, 4)
+	escrow := ensureAccount(t, s, tenant, "escrow:kwd", "EUR", ledger.KindLiability, 0)
+	c, err := book(s, q, cash.ID, escrow.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Booking.Clearing.Equal(d("1.01")) || !c.Booking.Spread.IsZero() || !c.Booking.Rounding.Equal(d("-0.01")) {
+		t.Fatalf("booking = %+v", c.Booking)
+	}
+	checkConversion(t, q, c)
+}
+
 // TestConversionConservesMoney books random conversions between currencies
 // of 0, 2, 3 and 4 decimals with random spreads and checks, from the ledger
 // balances, that every unit is accounted for in each currency.

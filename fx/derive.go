@@ -22,8 +22,10 @@ const IdentitySource = "identity"
 // division is needed, else one division rounded half-up at RatePrecision
 // decimal places (more for tiny rates, keeping at least
 // MinRateSignificantDigits significant digits); nothing is rounded before
-// that. Its AsOf is the oldest AsOf of the rates used and its Source joins
-// their sources with '+' when they differ. from == to gives rate 1 with
+// that, and the Rate keeps the exact quotient for Price, so amounts are not
+// computed from a rounded rate either. Its AsOf is the oldest AsOf of the
+// rates used and its Source joins their sources with '+' when they differ.
+// from == to gives rate 1 with
 // Source IdentitySource and a zero AsOf. ErrNoRate if no rate can be
 // derived, ErrInvalidRate if a rate used is not positive.
 func CrossRate(rates []Rate, from, to, pivot string) (Rate, error) {
@@ -113,9 +115,27 @@ func (l leg) then(m leg) leg {
 	return out
 }
 
-// rate is l as the Rate from → to.
+// rate is l as the Rate from → to, its exact value kept when l needs a
+// division.
 func (l leg) rate(from, to string) Rate {
-	return Rate{Base: from, Quote: to, Rate: divide(l.num, l.den), AsOf: l.asOf, Source: l.source}
+	r := Rate{Base: from, Quote: to, Rate: divide(l.num, l.den), AsOf: l.asOf, Source: l.source}
+	if !l.den.Equal(one) {
+		r.exact = &fraction{num: l.num, den: l.den, of: r.Rate}
+	}
+	return r
+}
+
+// fraction is the exact value num/den of a derived rate whose rounded
+// quotient is of.
+type fraction struct{ num, den, of decimal.Decimal }
+
+// exactly returns r's exact value as num/den: the fraction it was derived
+// as, or Rate/1 when it needed no division (or its Rate was changed since).
+func (r Rate) exactly() (num, den decimal.Decimal) {
+	if r.exact != nil && r.exact.of.Equal(r.Rate) {
+		return r.exact.num, r.exact.den
+	}
+	return r.Rate, one
 }
 
 // pair is a rate's currency pair.

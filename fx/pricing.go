@@ -114,12 +114,17 @@ func checkAmount(field string, d decimal.Decimal, c money.Currency) error {
 //	BuyAmount  = round_half_even(SellAmount × Rate)   when SellAmount is given
 //	SellAmount = round_half_even(BuyAmount / Rate)    when BuyAmount is given
 //
+// where, for an inverse or cross rate from CrossRate or LatestRate, mid is
+// the exact quotient the rate was derived as, not mid.Rate, its rounded
+// value (at least MinRateSignificantDigits significant digits), which
+// MidRate and Rate show: 3.045 KWD at 1/3 buy exactly 1.015 EUR, 1.02.
+//
 // so either side may favour the customer or the platform by up to half a
 // minor unit; with a small spread and a small amount the customer can pay
 // less than BuyAmount is worth at mid. Nothing is lost: the conversion books
 // what the roundings leave over on fx:rounding:<buy> (see Booking), and
-// SpreadAmount = round_half_even(SellAmount × mid × spreadBps/10000) is the
-// spread alone, never negative. Amounts that price to zero are rejected as
+// SpreadAmount = round_half_even(SellAmount × MidRate × spreadBps/10000) is
+// the spread alone, never negative. Amounts that price to zero are rejected as
 // a *FieldError on the given amount. Errors: *FieldError from req.Validate,
 // ErrInvalidSpread, ErrInvalidRate when mid is not a positive
 // SellCurrency/BuyCurrency rate.
@@ -137,14 +142,16 @@ func Price(mid Rate, req QuoteRequest, spreadBps int64) (Priced, error) {
 	if !mid.Rate.IsPositive() {
 		return Priced{}, fmt.Errorf("%w: %s/%s rate %s is not positive", ErrInvalidRate, mid.Base, mid.Quote, mid.Rate)
 	}
+	customer := decimal.New(bpsPerUnit-spreadBps, -4) // 1 − spreadBps/10000
 	p := Priced{
 		MidRate:   mid.Rate,
-		Rate:      mid.Rate.Mul(decimal.New(bpsPerUnit-spreadBps, -4)),
+		Rate:      mid.Rate.Mul(customer),
 		SpreadBps: spreadBps,
 	}
+	num, den := mid.exactly() // the customer's exact rate is num × customer / den
 	if req.SellAmount != nil {
 		p.SellAmount = *req.SellAmount
-		p.BuyAmount = money.Round(p.SellAmount.Mul(p.Rate), buy)
+		p.BuyAmount = quoHalfEven(p.SellAmount.Mul(num).Mul(customer), den, buy.MinorUnits)
 		if !p.BuyAmount.IsPositive() {
 			return Priced{}, &FieldError{Field: "sell_amount", Message: fmt.Sprintf("too small: buys less than one minor unit of %s", buy.Code)}
 		}
@@ -153,7 +160,7 @@ func Price(mid Rate, req QuoteRequest, spreadBps int64) (Priced, error) {
 		if !p.Rate.IsPositive() { // unreachable: spread < 100%
 			return Priced{}, fmt.Errorf("%w: customer rate %s is not positive", ErrInvalidSpread, p.Rate)
 		}
-		p.SellAmount = quoHalfEven(p.BuyAmount, p.Rate, sell.MinorUnits)
+		p.SellAmount = quoHalfEven(p.BuyAmount.Mul(den), num.Mul(customer), sell.MinorUnits)
 		if !p.SellAmount.IsPositive() {
 			return Priced{}, &FieldError{Field: "buy_amount", Message: fmt.Sprintf("too small: costs less than half a minor unit of %s", sell.Code)}
 		}
@@ -171,6 +178,9 @@ func spreadAt(atMid decimal.Decimal, spreadBps int64, c money.Currency) decimal.
 // quoHalfEven returns a/b rounded half-even to places decimal places,
 // exactly (no rounding before), for a, b > 0.
 func quoHalfEven(a, b decimal.Decimal, places int32) decimal.Decimal {
+	if b.Equal(one) {
+		return a.RoundBank(places)
+	}
 	q, r := a.QuoRem(b, places) // a = b×q + r, 0 ≤ r < b×10^-places
 	switch r.Add(r).Cmp(b.Shift(-places)) {
 	case -1: // below half a unit

@@ -149,6 +149,54 @@ func TestPriceWithRealECBCrossRate(t *testing.T) {
 	}
 }
 
+// Inverse and cross rates are carried exactly to the final amount, so
+// exact ties round half-even; the rounded rate (1/3 as
+// 0.33333333333333333333) would round them the wrong way.
+func TestPriceExactDerivedRate(t *testing.T) {
+	rate := func(base, quote, r string) Rate {
+		return Rate{Base: base, Quote: quote, Rate: dec(r), AsOf: day2, Source: "t"}
+	}
+	tests := []struct {
+		name, from, to, pivot string
+		rates                 []Rate
+		sellAmt, buyAmt       *decimal.Decimal
+		mid, sell, buy        string
+	}{
+		{"inverse, buy side tie", "KWD", "EUR", "", []Rate{rate("EUR", "KWD", "3")}, amt("3.045"), nil,
+			"0.33333333333333333333", "3.045", "1.02"}, // 1.015 exactly
+		{"inverse, sell side tie", "EUR", "KWD", "", []Rate{rate("KWD", "EUR", "3")}, nil, amt("0.015"),
+			"0.33333333333333333333", "0.04", "0.015"}, // 0.045 exactly
+		{"cross, buy side tie", "GBP", "JPY", "EUR", []Rate{rate("EUR", "GBP", "0.3"), rate("EUR", "JPY", "1")}, amt("0.45"), nil,
+			"3.33333333333333333333", "0.45", "2"}, // 1.5 exactly
+		{"cross, sell side tie", "JPY", "GBP", "EUR", []Rate{rate("EUR", "GBP", "1"), rate("EUR", "JPY", "0.3")}, nil, amt("15.00"),
+			"3.33333333333333333333", "4", "15.00"}, // 4.5 exactly
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mid, err := CrossRate(tt.rates, tt.from, tt.to, tt.pivot)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := Price(mid, QuoteRequest{tt.from, tt.to, tt.sellAmt, tt.buyAmt}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !p.MidRate.Equal(dec(tt.mid)) || !p.SellAmount.Equal(dec(tt.sell)) || !p.BuyAmount.Equal(dec(tt.buy)) {
+				t.Errorf("got mid %s sell %s buy %s, want %s %s %s", p.MidRate, p.SellAmount, p.BuyAmount, tt.mid, tt.sell, tt.buy)
+			}
+		})
+	}
+	// A derived rate whose value is changed is used as it reads.
+	mid, err := CrossRate([]Rate{rate("EUR", "KWD", "3")}, "KWD", "EUR", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid.Rate = dec("0.5")
+	if p, err := Price(mid, QuoteRequest{"KWD", "EUR", amt("3.000"), nil}, 0); err != nil || !p.BuyAmount.Equal(dec("1.50")) {
+		t.Fatalf("changed rate: %+v, %v", p, err)
+	}
+}
+
 func TestPriceErrors(t *testing.T) {
 	usdEUR := Rate{Base: "USD", Quote: "EUR", Rate: dec("0.9"), AsOf: day2, Source: "t"}
 	req := QuoteRequest{SellCurrency: "USD", BuyCurrency: "EUR", SellAmount: amt("10.00")}
@@ -225,7 +273,14 @@ func FuzzPrice(f *testing.F) {
 }
 
 func BenchmarkPrice(b *testing.B) {
-	mid := Rate{Base: "USD", Quote: "JPY", Rate: dec("114.29518757104964001516"), AsOf: day2, Source: "ecb"}
+	// USD→JPY crossed through EUR, as LatestRate derives it from ECB rates.
+	mid, err := CrossRate([]Rate{
+		{Base: "EUR", Quote: "USD", Rate: dec("1.0556"), AsOf: day2, Source: "ecb"},
+		{Base: "EUR", Quote: "JPY", Rate: dec("120.65"), AsOf: day2, Source: "ecb"},
+	}, "USD", "JPY", "EUR")
+	if err != nil || !mid.Rate.Equal(dec("114.29518757104964001516")) {
+		b.Fatalf("mid %+v, %v", mid, err)
+	}
 	sellReq := QuoteRequest{SellCurrency: "USD", BuyCurrency: "JPY", SellAmount: amt("1234.56")}
 	buyReq := QuoteRequest{SellCurrency: "USD", BuyCurrency: "JPY", BuyAmount: amt("150000")}
 	b.Run("sell_amount", func(b *testing.B) {

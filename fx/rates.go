@@ -44,6 +44,10 @@ type Rate struct {
 	AsOf time.Time
 	// Source names where the rate comes from, e.g. "ecb".
 	Source string
+	// exact is the exact value of a rate derived by division (inverse or
+	// cross), of which Rate is the rounded quotient; nil when Rate is
+	// exact. Price computes amounts from it (see Rate.exactly).
+	exact *fraction
 }
 
 // RateSet is a set of rates from one Base, one source and one moment:
