@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"time"
 
@@ -74,7 +73,7 @@ func open(ctx context.Context, cfg Config) (*app, error) {
 		return nil, err
 	}
 	a.jobs = jobs.NewRunner(a.db, a.clock, a.log)
-	a.hooks = &outbox.Deliverer{DB: a.db, Clock: a.clock, Client: &http.Client{Timeout: outbox.DeliveryTimeout}, Log: a.log, Secrets: secrets}
+	a.hooks = &outbox.Deliverer{DB: a.db, Clock: a.clock, Client: outbox.NewClient(), Log: a.log, Secrets: secrets}
 	a.server = api.New(api.Deps{
 		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.set.Tenants, Outbox: a.set.Outbox, FX: a.set.FX, Escrows: a.set.Escrows, Ledger: a.set.Ledger,
 		Risk: a.set.Risk, Disputes: a.set.Disputes, Reconcile: a.set.Reconcile, Migrations: a.ms, Registry: a.reg, Secrets: secrets,

@@ -33,8 +33,10 @@ const (
 // Several instances may run side by side: deliveries are claimed with a
 // lease under FOR UPDATE SKIP LOCKED, and HTTP happens outside transactions.
 type Deliverer struct {
-	DB     *db.DB
-	Clock  clock.Clock
+	DB    *db.DB
+	Clock clock.Clock
+	// Client sends the deliveries (nil: NewClient()). Whatever client is
+	// given, redirects are not followed: a 3xx is a failed attempt.
 	Client *http.Client
 	Log    *slog.Logger
 	// Secrets opens sealed signing secrets (Store.Secrets' key).
@@ -101,8 +103,9 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("load deliveries: %w", err)
 	}
+	client := withoutRedirects(d.Client)
 	for _, c := range batch {
-		status, derr := d.post(ctx, c)
+		status, derr := d.post(ctx, client, c)
 		if err := d.record(ctx, c, status, derr); err != nil {
 			return 0, err
 		}
@@ -113,7 +116,7 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 // post sends one event; it runs outside any transaction. A signing secret
 // that does not open (sealed under another key, or no key configured)
 // fails the attempt, which is retried like any other.
-func (d *Deliverer) post(ctx context.Context, c claimed) (int, error) {
+func (d *Deliverer) post(ctx context.Context, client *http.Client, c claimed) (int, error) {
 	secret, err := d.Secrets.Open(c.secret, secretContext(c.endpointID))
 	if err != nil {
 		return 0, fmt.Errorf("endpoint %s: signing secret: %w", c.endpointID, err)
@@ -132,12 +135,15 @@ func (d *Deliverer) post(ctx context.Context, c claimed) (int, error) {
 	req.Header.Set("User-Agent", "escrowd-webhooks/1")
 	req.Header.Set("Escrowd-Event-Id", c.event.ID.String())
 	req.Header.Set("Escrowd-Signature", Sign(secret, d.Clock.Now(), body))
-	resp, err := d.Client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		return resp.StatusCode, fmt.Errorf("endpoint answered %d (to %q): %w", resp.StatusCode, resp.Header.Get("Location"), errRedirect)
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.StatusCode, fmt.Errorf("endpoint answered %d", resp.StatusCode)
 	}

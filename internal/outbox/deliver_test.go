@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/escrowd/escrowd/internal/clock"
+	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/db/dbtest"
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
@@ -47,6 +49,70 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.bodies = append(rc.bodies, b)
 	rc.path = append(rc.path, r.URL.Path)
 	w.WriteHeader(rc.status)
+}
+
+// fixture is a tenant on a fresh database, with a fake clock.
+type fixture struct {
+	d      *db.DB
+	clk    *clock.Fake
+	tenant uuid.UUID
+	store  *outbox.Store
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	d := dbtest.New(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	tn, err := (&tenants.Store{DB: d, Clock: clk}).CreateTenant(context.Background(), "hooks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fixture{d: d, clk: clk, tenant: tn.ID, store: &outbox.Store{DB: d, Clock: clk}}
+}
+
+// endpoint registers url for every event type.
+func (f fixture) endpoint(t *testing.T, url string) outbox.Endpoint {
+	t.Helper()
+	ep, err := f.store.CreateEndpoint(context.Background(), f.tenant, url, []string{"*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ep
+}
+
+// emit commits one escrow.funded event now.
+func (f fixture) emit(t *testing.T) uuid.UUID {
+	t.Helper()
+	var id uuid.UUID
+	if err := f.d.Tx(context.Background(), func(tx pgx.Tx) error {
+		var err error
+		id, err = outbox.Emit(context.Background(), tx, f.tenant, "escrow.funded", "e1", map[string]string{"amount": "1.00"}, f.clk.Now())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// delivery is a webhook_deliveries row as the deliverer left it.
+type delivery struct {
+	status     string
+	attempts   int
+	lastStatus *int
+	lastError  string
+	next       time.Time
+}
+
+// delivery reads the delivery of event.
+func (f fixture) delivery(t *testing.T, event uuid.UUID) delivery {
+	t.Helper()
+	var w delivery
+	if err := f.d.Pool.QueryRow(context.Background(), `
+		SELECT status, attempts, last_status, last_error, next_attempt_at FROM webhook_deliveries WHERE event_id = $1`, event).
+		Scan(&w.status, &w.attempts, &w.lastStatus, &w.lastError, &w.next); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 func TestWebhookDeliverySignedRetriedAndFailed(t *testing.T) {
@@ -141,6 +207,42 @@ func TestWebhookDeliverySignedRetriedAndFailed(t *testing.T) {
 	}
 	if _, err := store.Redeliver(ctx, uuid.New(), evID); err == nil {
 		t.Fatal("another tenant redelivered the event")
+	}
+}
+
+// TestWebhookRedirectIsAFailedAttempt: a 3xx is not followed, whatever
+// client the deliverer is given. Followed, a 301, 302 or 303 turns the POST
+// into a GET without a body, whose 2xx marked an event delivered that never
+// arrived, and a 307 or 308 sent the signed event to the host it named.
+func TestWebhookRedirectIsAFailedAttempt(t *testing.T) {
+	for _, code := range []int{301, 302, 303, 307, 308} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			elsewhere := &receiver{status: 200}
+			other := httptest.NewServer(elsewhere)
+			defer other.Close()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, other.URL+"/elsewhere", code)
+			}))
+			defer srv.Close()
+			f.endpoint(t, srv.URL+"/hook")
+			ev := f.emit(t)
+			for i, client := range []*http.Client{{Timeout: outbox.DeliveryTimeout}, outbox.NewClient()} {
+				dl := &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: client}
+				if n, err := dl.RunOnce(ctx); err != nil || n != 1 {
+					t.Fatalf("attempted %d (%v)", n, err)
+				}
+				w := f.delivery(t, ev)
+				if got := elsewhere.paths(); len(got) != 0 {
+					t.Fatalf("the redirect was followed: %s got %v", other.URL, got)
+				}
+				if w.status != "pending" || w.attempts != i+1 || w.lastStatus == nil || *w.lastStatus != code || !strings.Contains(w.lastError, "redirects are not followed") {
+					t.Fatalf("after attempt %d: %+v, want pending with last status %d", i+1, w, code)
+				}
+				f.clk.Advance(outbox.RetryDelay(i+1) + time.Second)
+			}
+		})
 	}
 }
 
