@@ -425,6 +425,26 @@ func TestHealthReadyMetrics(t *testing.T) {
 	}
 }
 
+// TestWebhookEndpointRefusesInternalAddresses: a marketplace key cannot
+// point deliveries at escrowd's loopback services, the cloud metadata
+// endpoint or private networks.
+func TestWebhookEndpointRefusesInternalAddresses(t *testing.T) {
+	e := newEnv(t)
+	for _, u := range []string{
+		"http://127.0.0.1:5432/",
+		"http://localhost:8080/v1/escrows",
+		"http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+		"http://10.0.0.5/internal",
+		"http://[::1]:9200/_bulk",
+	} {
+		got := e.do(req{method: "POST", path: "/v1/webhook-endpoints", role: tenants.RoleMarketplace,
+			body: map[string]any{"url": u, "event_types": []string{"*"}}})
+		if got.status != 422 || got.code(t) != "validation_failed" || !strings.Contains(string(got.body), `"field":"url"`) {
+			t.Errorf("POST /v1/webhook-endpoints url=%s: %d %s, want 422 naming url", u, got.status, got.body)
+		}
+	}
+}
+
 func TestEventsPolling(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

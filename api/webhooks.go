@@ -17,7 +17,7 @@ func (s *Server) createWebhookEndpoint(r *http.Request, body []byte) (any, error
 	if err := decodeJSON(body, &in); err != nil {
 		return nil, err
 	}
-	if field, msg := outbox.ValidateEndpoint(in.URL, in.EventTypes); field != "" {
+	if field, msg := s.outbox.ValidateEndpoint(in.URL, in.EventTypes); field != "" {
 		return nil, valid.Field(field, msg)
 	}
 	return s.outbox.CreateEndpoint(r.Context(), principal(r).TenantID, in.URL, in.EventTypes)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
 )
 
@@ -58,6 +59,8 @@ func cmdDemo(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.close()
+	// The demo's webhook endpoint is on loopback.
+	a.setWebhookOptions(outbox.Options{AllowPrivate: true})
 	if _, err := a.migrate(ctx); err != nil {
 		return err
 	}

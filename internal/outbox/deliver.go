@@ -35,8 +35,9 @@ const (
 type Deliverer struct {
 	DB    *db.DB
 	Clock clock.Clock
-	// Client sends the deliveries (nil: NewClient()). Whatever client is
-	// given, redirects are not followed: a 3xx is a failed attempt.
+	// Client sends the deliveries (nil: NewClient(Options{})). Whatever
+	// client is given, redirects are not followed: a 3xx is a failed
+	// attempt. Only NewClient's checks the addresses it connects to.
 	Client *http.Client
 	Log    *slog.Logger
 	// Secrets opens sealed signing secrets (Store.Secrets' key).

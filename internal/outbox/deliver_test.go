@@ -51,6 +51,9 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(rc.status)
 }
 
+// loopback lets endpoints be the tests' httptest servers.
+var loopback = outbox.Options{AllowPrivate: true}
+
 // fixture is a tenant on a fresh database, with a fake clock.
 type fixture struct {
 	d      *db.DB
@@ -67,7 +70,8 @@ func newFixture(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{d: d, clk: clk, tenant: tn.ID, store: &outbox.Store{DB: d, Clock: clk}}
+	// The receivers are httptest servers on loopback.
+	return fixture{d: d, clk: clk, tenant: tn.ID, store: &outbox.Store{DB: d, Clock: clk, Options: loopback}}
 }
 
 // endpoint registers url for every event type.
@@ -127,7 +131,7 @@ func TestWebhookDeliverySignedRetriedAndFailed(t *testing.T) {
 	rc := &receiver{status: 200}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
-	store := &outbox.Store{DB: d, Clock: clk}
+	store := &outbox.Store{DB: d, Clock: clk, Options: loopback}
 	ep, err := store.CreateEndpoint(ctx, tn.ID, srv.URL+"/hook", []string{"escrow.funded"})
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +232,7 @@ func TestWebhookRedirectIsAFailedAttempt(t *testing.T) {
 			defer srv.Close()
 			f.endpoint(t, srv.URL+"/hook")
 			ev := f.emit(t)
-			for i, client := range []*http.Client{{Timeout: outbox.DeliveryTimeout}, outbox.NewClient()} {
+			for i, client := range []*http.Client{{Timeout: outbox.DeliveryTimeout}, outbox.NewClient(loopback)} {
 				dl := &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: client}
 				if n, err := dl.RunOnce(ctx); err != nil || n != 1 {
 					t.Fatalf("attempted %d (%v)", n, err)
@@ -243,6 +247,74 @@ func TestWebhookRedirectIsAFailedAttempt(t *testing.T) {
 				f.clk.Advance(outbox.RetryDelay(i+1) + time.Second)
 			}
 		})
+	}
+}
+
+// TestValidateEndpointRefusesNonPublicHosts: a marketplace cannot point
+// deliveries at the services beside escrowd (loopback, private networks,
+// cloud metadata), unless the operator allows private targets.
+func TestValidateEndpointRefusesNonPublicHosts(t *testing.T) {
+	refused := []string{
+		"http://127.0.0.1:5432/", "http://127.1/", "http://2130706433/", "http://0x7f000001/", "http://0.0.0.0:8080/",
+		"http://localhost:8080/v1/escrows", "http://LOCALHOST./", "http://api.localhost/",
+		"http://169.254.169.254/latest/meta-data/iam/security-credentials/", "http://10.0.0.5/internal",
+		"http://172.16.3.4/", "http://192.168.1.1/", "http://100.64.0.1/", "http://224.0.0.1/", "http://255.255.255.255/",
+		"http://[::1]:9200/_bulk", "http://[::]/", "http://[::ffff:127.0.0.1]/", "http://[::ffff:a9fe:a9fe]/",
+		"http://[fd00:ec2::254]/", "http://[fe80::1%25eth0]/", "http://[ff02::1]/", "http://[64:ff9b::a00:1]/", "http://[2002:7f00:1::]/",
+	}
+	for _, u := range refused {
+		if field, _ := outbox.ValidateEndpoint(u, []string{"*"}, outbox.Options{}); field != "url" {
+			t.Errorf("%s: accepted, want refused naming url", u)
+		}
+		if field, msg := outbox.ValidateEndpoint(u, []string{"*"}, loopback); field != "" {
+			t.Errorf("%s with private targets allowed: %s %s", u, field, msg)
+		}
+	}
+	for _, u := range []string{"https://hooks.example.com/escrowd", "http://93.184.215.14/hook", "https://[2606:4700:4700::1111]/", "https://[64:ff9b::808:808]/", "https://h.example.com.:8443/x"} {
+		if field, msg := outbox.ValidateEndpoint(u, []string{"*"}, outbox.Options{}); field != "" {
+			t.Errorf("%s: %s %s, want accepted", u, field, msg)
+		}
+	}
+}
+
+// TestDeliveryConnectsOnlyToPublicAddresses: the address is checked where
+// the connection goes, after DNS, so a name that resolves to a loopback
+// address (or is rebound to one after registration) gets nothing.
+func TestDeliveryConnectsOnlyToPublicAddresses(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rc := &receiver{status: 200}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	_, port, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
+	// Registered while private targets were allowed (or rebound since).
+	f.endpoint(t, "http://localhost:"+port+"/by-name")
+	f.endpoint(t, srv.URL+"/by-address")
+	ev := f.emit(t)
+	public := &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: outbox.NewClient(outbox.Options{})}
+	if n, err := public.RunOnce(ctx); err != nil || n != 2 {
+		t.Fatalf("attempted %d (%v)", n, err)
+	}
+	if got := rc.paths(); len(got) != 0 {
+		t.Fatalf("the receiver on loopback got %v", got)
+	}
+	rows, err := f.d.Pool.Query(ctx, `SELECT status, last_error FROM webhook_deliveries WHERE event_id = $1`, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status, lastErr string
+	if _, err := pgx.ForEachRow(rows, []any{&status, &lastErr}, func() error {
+		if status != "pending" || !strings.Contains(lastErr, "not a public address") {
+			t.Errorf("delivery %s, last error %q: want pending, refused as not public", status, lastErr)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Advance(outbox.RetryDelay(1) + time.Second)
+	private := &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: outbox.NewClient(loopback)}
+	if n, err := private.RunOnce(ctx); err != nil || n != 2 || len(rc.paths()) != 2 {
+		t.Fatalf("with private targets allowed: attempted %d (%v), received %v", n, err, rc.paths())
 	}
 }
 

@@ -42,11 +42,11 @@ func TestWebhookSecretSealed(t *testing.T) {
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	sealedSrv, plainSrv := srv.URL+"/sealed", srv.URL+"/plain"
-	sealedEP, err := (&outbox.Store{DB: d, Clock: clk, Secrets: box}).CreateEndpoint(ctx, tn.ID, sealedSrv, []string{"*"})
+	sealedEP, err := (&outbox.Store{DB: d, Clock: clk, Secrets: box, Options: loopback}).CreateEndpoint(ctx, tn.ID, sealedSrv, []string{"*"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	plainEP, err := (&outbox.Store{DB: d, Clock: clk}).CreateEndpoint(ctx, tn.ID, plainSrv, []string{"*"})
+	plainEP, err := (&outbox.Store{DB: d, Clock: clk, Options: loopback}).CreateEndpoint(ctx, tn.ID, plainSrv, []string{"*"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,9 @@ type Store struct {
 	Clock clock.Clock
 	// Secrets seals webhook signing secrets (nil: stored plain).
 	Secrets *seal.Box
+	// Options say which URLs endpoints may name; the Deliverer's client
+	// must be made with the same (NewClient).
+	Options Options
 }
 
 // Redelivered says how many deliveries an event redelivery queued.
@@ -31,10 +34,16 @@ func (r Redelivered) ResourceID() string { return r.EventID.String() }
 // ResourceID names the endpoint for the audit log.
 func (e Endpoint) ResourceID() string { return e.ID.String() }
 
+// ValidateEndpoint checks an endpoint's URL and event types under s's
+// Options.
+func (s *Store) ValidateEndpoint(url string, types []string) (field, msg string) {
+	return ValidateEndpoint(url, types, s.Options)
+}
+
 // CreateEndpoint registers a webhook endpoint for tenant.
 func (s *Store) CreateEndpoint(ctx context.Context, tenant uuid.UUID, url string, types []string) (Endpoint, error) {
 	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Endpoint, error) {
-		return CreateEndpoint(ctx, tx, s.Secrets, tenant, url, types, s.Clock.Now())
+		return CreateEndpoint(ctx, tx, s.Secrets, s.Options, tenant, url, types, s.Clock.Now())
 	})
 }
 

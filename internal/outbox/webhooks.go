@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -35,11 +36,17 @@ type Endpoint struct {
 	Secret string `json:"secret,omitempty"`
 }
 
-// ValidateEndpoint checks an endpoint's URL and event types.
-func ValidateEndpoint(rawURL string, types []string) (field, msg string) {
+// ValidateEndpoint checks an endpoint's URL and event types. Unless
+// o.AllowPrivate, the URL may not name a non-public address (publicAddr)
+// or localhost; a DNS name is not resolved here: each delivery checks the
+// address it connects to (NewClient).
+func ValidateEndpoint(rawURL string, types []string, o Options) (field, msg string) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(rawURL) > 2000 {
 		return "url", "must be an absolute http or https URL of at most 2000 characters"
+	}
+	if !o.AllowPrivate && !publicHost(u.Hostname()) {
+		return "url", "must name a public host: loopback, private, link-local, multicast and other non-public addresses are refused"
 	}
 	if len(types) == 0 || len(types) > MaxEventTypes {
 		return "event_types", fmt.Sprintf("must list 1 to %d event types (or \"*\")", MaxEventTypes)
@@ -52,10 +59,29 @@ func ValidateEndpoint(rawURL string, types []string) (field, msg string) {
 	return "", ""
 }
 
+// publicHost reports whether a URL's host may be a webhook's: a public IP
+// address, or a DNS name other than localhost. A name whose last label is
+// numeric ("2130706433", "127.1", "0x7f.1") is no DNS name but an IPv4
+// address in a form some resolvers read: it is refused.
+func publicHost(host string) bool {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return publicAddr(ip)
+	}
+	name := strings.TrimSuffix(strings.ToLower(host), ".")
+	if name == "" || name == "localhost" || strings.HasSuffix(name, ".localhost") {
+		return false
+	}
+	last := name[strings.LastIndexByte(name, '.')+1:]
+	if strings.HasPrefix(last, "0x") || strings.Trim(last, "0123456789") == "" {
+		return false
+	}
+	return true
+}
+
 // CreateEndpoint stores an endpoint with a fresh signing secret, returned
 // once in the result and stored sealed under secrets (plain when nil).
-func CreateEndpoint(ctx context.Context, tx pgx.Tx, secrets *seal.Box, tenant uuid.UUID, rawURL string, types []string, now time.Time) (Endpoint, error) {
-	if field, msg := ValidateEndpoint(rawURL, types); field != "" {
+func CreateEndpoint(ctx context.Context, tx pgx.Tx, secrets *seal.Box, o Options, tenant uuid.UUID, rawURL string, types []string, now time.Time) (Endpoint, error) {
+	if field, msg := ValidateEndpoint(rawURL, types, o); field != "" {
 		return Endpoint{}, fmt.Errorf("%w: %s %s", ErrInvalidEndpoint, field, msg)
 	}
 	var raw [32]byte
