@@ -165,10 +165,17 @@ func (d *Deliverer) record(ctx context.Context, c claimed, status int, derr erro
 		if len(msg) > maxErrorTextSize {
 			msg = msg[:maxErrorTextSize]
 		}
+		// Retried until an attempt is made at or after the end of the
+		// window: when the next backoff would pass that end, the last
+		// attempt is scheduled at the end itself.
 		next := now.Add(RetryDelay(attempts))
+		end := c.createdAt.Add(RetryFor)
 		state := "pending"
-		if next.Sub(c.createdAt) > RetryFor {
+		switch {
+		case !now.Before(end):
 			state = "failed"
+		case next.After(end):
+			next = end
 		}
 		if d.Log != nil {
 			d.Log.Warn("webhook delivery failed", "delivery", c.id, "event", c.eventID, "attempt", attempts, "final", state == "failed", "err", msg)
