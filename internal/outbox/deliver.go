@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db"
@@ -20,18 +21,30 @@ import (
 
 // Delivery limits.
 const (
-	DeliveryBatch    = 50
-	DeliveryLease    = 2 * time.Minute
-	DeliveryTimeout  = 10 * time.Second
+	DeliveryBatch   = 20
+	DeliveryTimeout = 10 * time.Second
+	// DeliveryLease is how long a worker holds the deliveries it claimed:
+	// a whole batch of attempts cut at DeliveryTimeout, with leaseMargin
+	// to spare. A worker starts an attempt only if it can end within the
+	// lease (less the margin), and releases the rest of its batch when it
+	// cannot, so no other worker claims a delivery still being sent.
+	DeliveryLease    = 5 * time.Minute
 	RetryFor         = 72 * time.Hour // keep retrying a delivery at least this long
+	leaseMargin      = time.Minute    // for recording outcomes, and clocks apart between instances
 	firstRetryDelay  = 30 * time.Second
 	maxRetryDelay    = 6 * time.Hour
 	maxErrorTextSize = 500
 )
 
+// The lease covers a batch's worst case (a negative constant does not
+// convert to uint64: this line stops the build when it does not).
+const _ = uint64(DeliveryLease - DeliveryBatch*DeliveryTimeout - leaseMargin)
+
 // Deliverer sends pending deliveries to webhook endpoints, at least once.
 // Several instances may run side by side: deliveries are claimed with a
-// lease under FOR UPDATE SKIP LOCKED, and HTTP happens outside transactions.
+// lease and a claim token under FOR UPDATE SKIP LOCKED, HTTP happens
+// outside transactions, and an outcome is recorded only under the claim
+// that made the attempt.
 type Deliverer struct {
 	DB    *db.DB
 	Clock clock.Clock
@@ -66,6 +79,8 @@ func RetryDelay(n int) time.Duration {
 // it attempted.
 func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 	now := d.Clock.Now()
+	claim := uuid.New()
+	leaseEnd := now.Add(DeliveryLease)
 	var ids []uuid.UUID
 	err := d.DB.Tx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
@@ -79,7 +94,7 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 		if err != nil || len(ids) == 0 {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET locked_until = $2 WHERE id = ANY ($1)`, ids, now.Add(DeliveryLease))
+		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET locked_until = $2, claim = $3 WHERE id = ANY ($1)`, ids, leaseEnd, claim)
 		return err
 	})
 	if err != nil || len(ids) == 0 {
@@ -91,7 +106,7 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 		FROM webhook_deliveries w
 		JOIN webhook_endpoints ep ON ep.id = w.endpoint_id
 		JOIN events e ON e.id = w.event_id
-		WHERE w.id = ANY ($1)`, ids)
+		WHERE w.id = ANY ($1) AND w.claim = $2`, ids, claim)
 	if err != nil {
 		return 0, fmt.Errorf("load deliveries: %w", err)
 	}
@@ -105,13 +120,29 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("load deliveries: %w", err)
 	}
 	client := withoutRedirects(d.Client)
-	for _, c := range batch {
+	for i, c := range batch {
+		if d.Clock.Now().Add(DeliveryTimeout + leaseMargin).After(leaseEnd) {
+			return i, d.release(ctx, batch[i:], claim)
+		}
 		status, derr := d.post(ctx, client, c)
-		if err := d.record(ctx, c, status, derr); err != nil {
+		if err := d.record(ctx, c, claim, status, derr); err != nil {
 			return 0, err
 		}
 	}
 	return len(batch), nil
+}
+
+// release gives back the deliveries of a batch that a worker will not
+// attempt within its lease, for any worker to claim at once.
+func (d *Deliverer) release(ctx context.Context, rest []claimed, claim uuid.UUID) error {
+	ids := make([]uuid.UUID, len(rest))
+	for i, c := range rest {
+		ids[i] = c.id
+	}
+	return d.DB.Tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET locked_until = NULL, claim = NULL WHERE id = ANY ($1) AND claim = $2`, ids, claim)
+		return err
+	})
 }
 
 // post sends one event; it runs outside any transaction. A signing secret
@@ -151,14 +182,21 @@ func (d *Deliverer) post(ctx context.Context, client *http.Client, c claimed) (i
 	return resp.StatusCode, nil
 }
 
-func (d *Deliverer) record(ctx context.Context, c claimed, status int, derr error) error {
+// record stores the outcome of an attempt made under claim. When another
+// worker has claimed the delivery since (this one's lease ran out), the
+// outcome is dropped: the newer claim's stands.
+func (d *Deliverer) record(ctx context.Context, c claimed, claim uuid.UUID, status int, derr error) error {
 	now := d.Clock.Now()
 	attempts := c.attempts + 1
-	return d.DB.Tx(ctx, func(tx pgx.Tx) error {
+	var stale bool
+	err := d.DB.Tx(ctx, func(tx pgx.Tx) error {
+		var tag pgconn.CommandTag
+		var err error
 		if derr == nil {
-			_, err := tx.Exec(ctx, `
-				UPDATE webhook_deliveries SET status = 'delivered', attempts = $2, last_status = $3, last_error = '',
-					delivered_at = $4, locked_until = NULL WHERE id = $1`, c.id, attempts, status, now)
+			tag, err = tx.Exec(ctx, `
+				UPDATE webhook_deliveries SET status = 'delivered', attempts = $3, last_status = $4, last_error = '',
+					delivered_at = $5, locked_until = NULL, claim = NULL WHERE id = $1 AND claim = $2`, c.id, claim, attempts, status, now)
+			stale = err == nil && tag.RowsAffected() == 0
 			return err
 		}
 		msg := derr.Error()
@@ -180,11 +218,16 @@ func (d *Deliverer) record(ctx context.Context, c claimed, status int, derr erro
 		if d.Log != nil {
 			d.Log.Warn("webhook delivery failed", "delivery", c.id, "event", c.eventID, "attempt", attempts, "final", state == "failed", "err", msg)
 		}
-		_, err := tx.Exec(ctx, `
-			UPDATE webhook_deliveries SET status = $2, attempts = $3, last_status = $4, last_error = $5,
-				next_attempt_at = $6, locked_until = NULL WHERE id = $1`, c.id, state, attempts, status, msg, next)
+		tag, err = tx.Exec(ctx, `
+			UPDATE webhook_deliveries SET status = $3, attempts = $4, last_status = $5, last_error = $6,
+				next_attempt_at = $7, locked_until = NULL, claim = NULL WHERE id = $1 AND claim = $2`, c.id, claim, state, attempts, status, msg, next)
+		stale = err == nil && tag.RowsAffected() == 0
 		return err
 	})
+	if stale && d.Log != nil {
+		d.Log.Warn("webhook delivery outcome dropped: claimed by another worker since", "delivery", c.id, "event", c.eventID, "err", derr)
+	}
+	return err
 }
 
 // Loop runs RunOnce every interval until ctx ends.

@@ -214,34 +214,45 @@ func TestWebhookDeliverySignedRetriedAndFailed(t *testing.T) {
 // into a GET without a body, whose 2xx marked an event delivered that never
 // arrived, and a 307 or 308 sent the signed event to the host it named.
 func TestWebhookRedirectIsAFailedAttempt(t *testing.T) {
-	for _, code := range []int{301, 302, 303, 307, 308} {
-		t.Run(strconv.Itoa(code), func(t *testing.T) {
-			f := newFixture(t)
-			ctx := context.Background()
-			elsewhere := &receiver{status: 200}
-			other := httptest.NewServer(elsewhere)
-			defer other.Close()
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				http.Redirect(w, r, other.URL+"/elsewhere", code)
-			}))
-			defer srv.Close()
-			f.endpoint(t, srv.URL+"/hook")
-			ev := f.emit(t)
-			for i, client := range []*http.Client{{Timeout: outbox.DeliveryTimeout}, outbox.NewClient(loopback)} {
-				dl := &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: client}
-				if n, err := dl.RunOnce(ctx); err != nil || n != 1 {
-					t.Fatalf("attempted %d (%v)", n, err)
-				}
-				w := f.delivery(t, ev)
-				if got := elsewhere.paths(); len(got) != 0 {
-					t.Fatalf("the redirect was followed: %s got %v", other.URL, got)
-				}
-				if w.status != "pending" || w.attempts != i+1 || w.lastStatus == nil || *w.lastStatus != code || !strings.Contains(w.lastError, "redirects are not followed") {
-					t.Fatalf("after attempt %d: %+v, want pending with last status %d", i+1, w, code)
-				}
-				f.clk.Advance(outbox.RetryDelay(i+1) + time.Second)
+	f := newFixture(t)
+	ctx := context.Background()
+	elsewhere := &receiver{status: 200}
+	other := httptest.NewServer(elsewhere)
+	defer other.Close()
+	codes := []int{301, 302, 303, 307, 308}
+	for _, code := range codes {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+"/elsewhere", code)
+		}))
+		defer srv.Close()
+		f.endpoint(t, srv.URL+"/hook/"+strconv.Itoa(code))
+	}
+	ev := f.emit(t)
+	for i, client := range []*http.Client{{Timeout: outbox.DeliveryTimeout}, outbox.NewClient(loopback)} {
+		dl := &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: client}
+		if n, err := dl.RunOnce(ctx); err != nil || n != len(codes) {
+			t.Fatalf("attempted %d (%v)", n, err)
+		}
+		if got := elsewhere.paths(); len(got) != 0 {
+			t.Fatalf("a redirect was followed: %s got %v", other.URL, got)
+		}
+		rows, err := f.d.Pool.Query(ctx, `
+			SELECT ep.url, w.status, w.attempts, w.last_status, w.last_error FROM webhook_deliveries w
+			JOIN webhook_endpoints ep ON ep.id = w.endpoint_id WHERE w.event_id = $1`, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var url, status, lastErr string
+		var attempts, lastStatus int
+		if _, err := pgx.ForEachRow(rows, []any{&url, &status, &attempts, &lastStatus, &lastErr}, func() error {
+			if status != "pending" || attempts != i+1 || !strings.HasSuffix(url, "/"+strconv.Itoa(lastStatus)) || !strings.Contains(lastErr, "redirects are not followed") {
+				t.Errorf("%s after attempt %d: %s, last status %d (%q), want pending with the redirect's status", url, i+1, status, lastStatus, lastErr)
 			}
-		})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f.clk.Advance(outbox.RetryDelay(i+1) + time.Second)
 	}
 }
 
@@ -354,6 +365,91 @@ func TestWebhookRetriesAtLeast72Hours(t *testing.T) {
 		}
 	}
 }
+
+// TestDeliveryLeaseAndClaim: a worker whose lease runs out mid-batch
+// (slow endpoints) starts no more attempts, so a delivery another worker
+// has claimed since is not sent twice at once, and its outcome, stale,
+// does not overwrite the newer claim's. The lease used to be shorter than
+// a batch could take, and outcomes were recorded by id alone.
+func TestDeliveryLeaseAndClaim(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	got := map[string]int{}
+	var order []string
+	var other *outbox.Deliverer
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ev := r.Header.Get("Escrowd-Event-Id")
+		mu.Lock()
+		got[ev]++
+		order = append(order, ev)
+		first := len(order) == 1
+		mu.Unlock()
+		if first {
+			// The first worker's attempt: by now its lease has run out
+			// (a clock jump; in real time an attempt is cut at
+			// DeliveryTimeout, well within the lease), and another
+			// worker polls and claims the whole batch again.
+			f.clk.Advance(outbox.DeliveryLease + time.Second)
+			if n, err := other.RunOnce(ctx); err != nil || n != 2 {
+				t.Errorf("the other worker attempted %d (%v), want 2", n, err)
+			}
+			w.WriteHeader(http.StatusBadGateway) // a stale outcome
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	f.endpoint(t, srv.URL)
+	evs := []uuid.UUID{f.emit(t), f.emit(t)}
+	first := &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: srv.Client()}
+	other = &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: srv.Client()}
+	n, err := first.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	a := order[0] // the event the first worker was sending
+	mu.Unlock()
+	for _, ev := range evs {
+		want := 1
+		if ev.String() == a {
+			want = 2 // the first worker's attempt, then the other's
+		}
+		if got[ev.String()] != want {
+			t.Errorf("event %s sent %d times, want %d (requests %v)", ev, got[ev.String()], want, order)
+		}
+		if w := f.delivery(t, ev); w.status != "delivered" || w.attempts != 1 {
+			t.Errorf("event %s: %+v, want delivered by the other worker (the first one's outcome dropped)", ev, w)
+		}
+	}
+	if n != 1 {
+		t.Errorf("the first worker attempted %d, want 1: its lease ran out after the first", n)
+	}
+
+	// A worker out of lease with nobody else polling gives the rest of its
+	// batch back at once.
+	evs = []uuid.UUID{f.emit(t), f.emit(t)}
+	slow := &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+		f.clk.Advance(outbox.DeliveryLease)
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+	})}}
+	if n, err := slow.RunOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("slow worker attempted %d (%v), want 1", n, err)
+	}
+	var left int
+	if err := f.d.Pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND locked_until IS NULL AND event_id = ANY ($1)`, evs).Scan(&left); err != nil || left != 1 {
+		t.Fatalf("%d deliveries released (%v), want 1", left, err)
+	}
+	if n, err := other.RunOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("released delivery: attempted %d (%v), want 1", n, err)
+	}
+}
+
+// roundTrip is an http.RoundTripper of a function.
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestRetryDelayGrowsAndCaps(t *testing.T) {
 	prev := time.Duration(0)
