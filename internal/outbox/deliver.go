@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db"
@@ -59,8 +58,6 @@ type Deliverer struct {
 
 type claimed struct {
 	id, eventID, endpointID uuid.UUID
-	attempts                int
-	createdAt               time.Time
 	url, secret             string
 	event                   Event
 }
@@ -101,7 +98,7 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rows, err := d.DB.Pool.Query(ctx, `
-		SELECT w.id, w.event_id, w.endpoint_id, w.attempts, w.created_at, ep.url, ep.secret,
+		SELECT w.id, w.event_id, w.endpoint_id, ep.url, ep.secret,
 		       e.id, e.tenant_id, e.type, e.subject_id, e.payload, e.created_at
 		FROM webhook_deliveries w
 		JOIN webhook_endpoints ep ON ep.id = w.endpoint_id
@@ -112,7 +109,7 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 	}
 	batch, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
 		var c claimed
-		err := row.Scan(&c.id, &c.eventID, &c.endpointID, &c.attempts, &c.createdAt, &c.url, &c.secret,
+		err := row.Scan(&c.id, &c.eventID, &c.endpointID, &c.url, &c.secret,
 			&c.event.ID, &c.event.TenantID, &c.event.Type, &c.event.SubjectID, &c.event.Payload, &c.event.CreatedAt)
 		return c, err
 	})
@@ -182,21 +179,30 @@ func (d *Deliverer) post(ctx context.Context, client *http.Client, c claimed) (i
 	return resp.StatusCode, nil
 }
 
-// record stores the outcome of an attempt made under claim. When another
-// worker has claimed the delivery since (this one's lease ran out), the
-// outcome is dropped: the newer claim's stands.
+// record stores the outcome of an attempt made under claim, counted on the
+// delivery as it is now (a redelivery may have reset its attempts and
+// window while the attempt ran). When another worker has claimed the
+// delivery since (this one's lease ran out), the outcome is dropped: the
+// newer claim's stands.
 func (d *Deliverer) record(ctx context.Context, c claimed, claim uuid.UUID, status int, derr error) error {
 	now := d.Clock.Now()
-	attempts := c.attempts + 1
 	var stale bool
 	err := d.DB.Tx(ctx, func(tx pgx.Tx) error {
-		var tag pgconn.CommandTag
-		var err error
+		var attempts int
+		var created time.Time
+		err := tx.QueryRow(ctx, `SELECT attempts, created_at FROM webhook_deliveries WHERE id = $1 AND claim = $2 FOR UPDATE`, c.id, claim).
+			Scan(&attempts, &created)
+		if stale = db.IsNoRows(err); stale {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		attempts++
 		if derr == nil {
-			tag, err = tx.Exec(ctx, `
-				UPDATE webhook_deliveries SET status = 'delivered', attempts = $3, last_status = $4, last_error = '',
-					delivered_at = $5, locked_until = NULL, claim = NULL WHERE id = $1 AND claim = $2`, c.id, claim, attempts, status, now)
-			stale = err == nil && tag.RowsAffected() == 0
+			_, err := tx.Exec(ctx, `
+				UPDATE webhook_deliveries SET status = 'delivered', attempts = $2, last_status = $3, last_error = '',
+					delivered_at = $4, locked_until = NULL, claim = NULL WHERE id = $1`, c.id, attempts, status, now)
 			return err
 		}
 		msg := derr.Error()
@@ -207,7 +213,7 @@ func (d *Deliverer) record(ctx context.Context, c claimed, claim uuid.UUID, stat
 		// window: when the next backoff would pass that end, the last
 		// attempt is scheduled at the end itself.
 		next := now.Add(RetryDelay(attempts))
-		end := c.createdAt.Add(RetryFor)
+		end := created.Add(RetryFor)
 		state := "pending"
 		switch {
 		case !now.Before(end):
@@ -218,10 +224,9 @@ func (d *Deliverer) record(ctx context.Context, c claimed, claim uuid.UUID, stat
 		if d.Log != nil {
 			d.Log.Warn("webhook delivery failed", "delivery", c.id, "event", c.eventID, "attempt", attempts, "final", state == "failed", "err", msg)
 		}
-		tag, err = tx.Exec(ctx, `
-			UPDATE webhook_deliveries SET status = $3, attempts = $4, last_status = $5, last_error = $6,
-				next_attempt_at = $7, locked_until = NULL, claim = NULL WHERE id = $1 AND claim = $2`, c.id, claim, state, attempts, status, msg, next)
-		stale = err == nil && tag.RowsAffected() == 0
+		_, err = tx.Exec(ctx, `
+			UPDATE webhook_deliveries SET status = $2, attempts = $3, last_status = $4, last_error = $5,
+				next_attempt_at = $6, locked_until = NULL, claim = NULL WHERE id = $1`, c.id, state, attempts, status, msg, next)
 		return err
 	})
 	if stale && d.Log != nil {

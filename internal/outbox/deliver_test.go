@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -377,7 +378,7 @@ func TestDeliveryLeaseAndClaim(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string]int{}
 	var order []string
-	var other *outbox.Deliverer
+	var other atomic.Pointer[outbox.Deliverer]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ev := r.Header.Get("Escrowd-Event-Id")
 		mu.Lock()
@@ -391,7 +392,7 @@ func TestDeliveryLeaseAndClaim(t *testing.T) {
 			// DeliveryTimeout, well within the lease), and another
 			// worker polls and claims the whole batch again.
 			f.clk.Advance(outbox.DeliveryLease + time.Second)
-			if n, err := other.RunOnce(ctx); err != nil || n != 2 {
+			if n, err := other.Load().RunOnce(ctx); err != nil || n != 2 {
 				t.Errorf("the other worker attempted %d (%v), want 2", n, err)
 			}
 			w.WriteHeader(http.StatusBadGateway) // a stale outcome
@@ -403,7 +404,7 @@ func TestDeliveryLeaseAndClaim(t *testing.T) {
 	f.endpoint(t, srv.URL)
 	evs := []uuid.UUID{f.emit(t), f.emit(t)}
 	first := &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: srv.Client()}
-	other = &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: srv.Client()}
+	other.Store(&outbox.Deliverer{DB: f.d, Clock: f.clk, Client: srv.Client()})
 	n, err := first.RunOnce(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -441,8 +442,66 @@ func TestDeliveryLeaseAndClaim(t *testing.T) {
 	if err := f.d.Pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND locked_until IS NULL AND event_id = ANY ($1)`, evs).Scan(&left); err != nil || left != 1 {
 		t.Fatalf("%d deliveries released (%v), want 1", left, err)
 	}
-	if n, err := other.RunOnce(ctx); err != nil || n != 1 {
+	if n, err := other.Load().RunOnce(ctx); err != nil || n != 1 {
 		t.Fatalf("released delivery: attempted %d (%v), want 1", n, err)
+	}
+}
+
+// TestRedeliverGetsANewRetryWindow: a redelivery resets the retry window,
+// not only the attempts (the first failure after it used to be final), and
+// does not unlock a delivery being sent (another worker used to send it at
+// the same time).
+func TestRedeliverGetsANewRetryWindow(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var inFlight atomic.Pointer[func()] // what happens while the endpoint is called
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fn := inFlight.Swap(nil); fn != nil {
+			(*fn)()
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	f.endpoint(t, srv.URL)
+	ev := f.emit(t)
+	dl := &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: srv.Client()}
+	other := &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: srv.Client()}
+	for f.delivery(t, ev).status != "failed" {
+		if _, err := dl.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		f.clk.Advance(outbox.RetryDelay(20))
+	}
+
+	// Failed after 72 h; the endpoint is down a moment more.
+	if _, err := f.store.Redeliver(ctx, f.tenant, ev); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := dl.RunOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("redelivery attempted %d (%v)", n, err)
+	}
+	if w := f.delivery(t, ev); w.status != "pending" || w.attempts != 1 || !w.next.Equal(f.clk.Now().Add(outbox.RetryDelay(1))) {
+		t.Fatalf("after one failed attempt of a redelivery: %+v, want pending, retried after %s", w, outbox.RetryDelay(1))
+	}
+
+	// Redelivered while an attempt is in flight: the delivery stays with
+	// the worker sending it, and its failure counts in the new window.
+	f.clk.Advance(outbox.RetryDelay(1))
+	redeliver := func() {
+		f.clk.Advance(time.Minute) // within the lease
+		if _, err := f.store.Redeliver(ctx, f.tenant, ev); err != nil {
+			t.Error(err)
+		}
+		if n, err := other.RunOnce(ctx); err != nil || n != 0 {
+			t.Errorf("another worker attempted %d (%v) a delivery in flight", n, err)
+		}
+	}
+	inFlight.Store(&redeliver)
+	if n, err := dl.RunOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("attempted %d (%v)", n, err)
+	}
+	if w := f.delivery(t, ev); w.status != "pending" || w.attempts != 1 || !w.next.Equal(f.clk.Now().Add(outbox.RetryDelay(1))) {
+		t.Fatalf("attempt in flight during a redelivery: %+v, want its failure the first of the new window", w)
 	}
 }
 

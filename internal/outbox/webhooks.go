@@ -159,8 +159,12 @@ func ListEndpoints(ctx context.Context, d *db.DB, tenant uuid.UUID) ([]Endpoint,
 }
 
 // Redeliver queues the event again for every enabled endpoint of the tenant
-// subscribed to its type: failed and delivered deliveries return to pending.
-// It returns how many deliveries were queued.
+// subscribed to its type: failed and delivered deliveries return to
+// pending, due now, with no attempts and a new retry window (created_at is
+// when a delivery was last queued). A delivery being sent right now keeps
+// its claim and lock, so no other worker sends it at the same time; its
+// attempt's outcome is recorded against the new schedule. It returns how
+// many deliveries were queued.
 func Redeliver(ctx context.Context, tx pgx.Tx, tenant, eventID uuid.UUID, now time.Time) (int64, error) {
 	var typ string
 	err := tx.QueryRow(ctx, `SELECT type FROM events WHERE tenant_id = $1 AND id = $2`, tenant, eventID).Scan(&typ)
@@ -175,7 +179,7 @@ func Redeliver(ctx context.Context, tx pgx.Tx, tenant, eventID uuid.UUID, now ti
 		SELECT gen_random_uuid(), tenant_id, id, $2, 'pending', $4, $4 FROM webhook_endpoints
 		WHERE tenant_id = $1 AND disabled_at IS NULL AND ($3 = ANY (event_types) OR '*' = ANY (event_types))
 		ON CONFLICT (endpoint_id, event_id) DO UPDATE
-		SET status = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, locked_until = NULL, last_error = ''`,
+		SET status = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, created_at = excluded.created_at, last_error = ''`,
 		tenant, eventID, typ, now)
 	if err != nil {
 		return 0, fmt.Errorf("redeliver %s: %w", eventID, err)
