@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 
@@ -37,42 +39,61 @@ func (s *Server) listEvents(r *http.Request) (any, error) {
 		return nil, err
 	}
 	q := r.URL.Query()
-	after := uuid.Nil
+	var from outbox.Cursor
 	if a := q.Get("after"); a != "" {
-		if after, err = uuid.Parse(a); err != nil {
+		if from.After, err = uuid.Parse(a); err != nil {
 			return nil, fieldProblem(http.StatusUnprocessableEntity, "validation_failed", "after", "must be an event id")
 		}
 	}
-	if err := decodeCursor(r, &after); err != nil {
-		return nil, err
-	}
-	evs, err := s.outbox.ListEvents(r.Context(), principal(r).TenantID, after, q.Get("type"), limit)
-	if err != nil {
-		return nil, err
-	}
-	page := eventPage{Data: evs, HasMore: len(evs) == limit}
-	if page.Data == nil {
-		page.Data = []outbox.Event{}
-	}
-	// The cursor moves only over settled events (see outbox.SettleTime).
-	next := after
-	settled := s.clock.Now().Add(-outbox.SettleTime)
-	for _, ev := range evs {
-		if ev.CreatedAt.After(settled) {
-			break
+	cursor := q.Get("cursor") != ""
+	if cursor {
+		if from, err = decodeEventCursor(r); err != nil {
+			return nil, err
 		}
-		next = ev.ID
 	}
-	if next != uuid.Nil {
-		page.NextCursor = encodeCursor(next)
+	page, err := s.outbox.Poll(r.Context(), principal(r).TenantID, from, q.Get("type"), limit)
+	switch {
+	case errors.Is(err, outbox.ErrNotFound) && cursor:
+		return nil, fieldProblem(http.StatusBadRequest, "invalid_cursor", "cursor", "is not a cursor this API returned")
+	case errors.Is(err, outbox.ErrNotFound):
+		return nil, fieldProblem(http.StatusUnprocessableEntity, "validation_failed", "after", "must be the id of one of your events")
+	case err != nil:
+		return nil, err
 	}
-	return page, nil
+	out := eventPage{Data: page.Events, HasMore: len(page.Events) == limit || page.Next.After != uuid.Nil}
+	switch {
+	case page.Next.After != uuid.Nil:
+		out.NextCursor = encodeCursor(page.Next.After)
+	case page.Next.Seq > 0:
+		out.NextCursor = encodeCursor(page.Next.Seq)
+	}
+	return out, nil
 }
 
-// eventPage is a page of events. next_cursor is where to poll from next:
-// it moves only over settled events, so events newer than
-// outbox.SettleTime come again on the next poll; has_more says whether the
-// next page is already full.
+// decodeEventCursor reads ?cursor=: a place in the tenant's feed (a
+// number), or an event id (a string), which cursors were before events had
+// places, and are while the event has none yet.
+func decodeEventCursor(r *http.Request) (outbox.Cursor, error) {
+	var raw json.RawMessage
+	if err := decodeCursor(r, &raw); err != nil {
+		return outbox.Cursor{}, err
+	}
+	var c outbox.Cursor
+	if json.Unmarshal(raw, &c.Seq) == nil && c.Seq >= 0 {
+		return c, nil
+	}
+	var id string
+	if json.Unmarshal(raw, &id) == nil {
+		if after, err := uuid.Parse(id); err == nil {
+			return outbox.Cursor{After: after}, nil
+		}
+	}
+	return outbox.Cursor{}, fieldProblem(http.StatusBadRequest, "invalid_cursor", "cursor", "is not a cursor this API returned")
+}
+
+// eventPage is a page of events, in the order their changes committed.
+// next_cursor is where to poll from next (it moves over every event
+// served); has_more says whether to poll again at once.
 type eventPage struct {
 	Data       []outbox.Event `json:"data"`
 	NextCursor string         `json:"next_cursor,omitempty"`

@@ -22,14 +22,6 @@ const (
 	MaxEventTypes = 50
 )
 
-// SettleTime is how long after its creation an event's position is safe
-// for a polling cursor: an event id is made when the event is written, not
-// when its transaction commits, so a transaction still running may add an
-// event with a smaller id. Cursors advance only over older events; newer
-// ones are served again on the next poll (events are delivered at least
-// once; consumers deduplicate by id).
-const SettleTime = 10 * time.Second
-
 // ErrNotFound is returned for an event or endpoint that does not exist for
 // the tenant.
 var ErrNotFound = errors.New("not found")
@@ -69,7 +61,8 @@ func Emit(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, typ, subject string,
 }
 
 // ListEvents returns a tenant's events after the id after (uuid.Nil for the
-// start), optionally of one type, oldest first.
+// start), optionally of one type, in id order. Not for polling: an event
+// committed late can have an id before events already listed (see Poll).
 func ListEvents(ctx context.Context, d *db.DB, tenant uuid.UUID, after uuid.UUID, typ string, limit int) ([]Event, error) {
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit

@@ -55,9 +55,10 @@ func (s *Store) Redeliver(ctx context.Context, tenant, eventID uuid.UUID) (Redel
 	})
 }
 
-// ListEvents lists tenant's events after an id, optionally of one type.
-func (s *Store) ListEvents(ctx context.Context, tenant, after uuid.UUID, typ string, limit int) ([]Event, error) {
-	return ListEvents(ctx, s.DB, tenant, after, typ, limit)
+// Poll answers tenant's events after from in its feed, optionally of one
+// type.
+func (s *Store) Poll(ctx context.Context, tenant uuid.UUID, from Cursor, typ string, limit int) (FeedPage, error) {
+	return Poll(ctx, s.DB, tenant, from, typ, limit)
 }
 
 // GetEvent returns one event of tenant.

@@ -1,0 +1,157 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/escrowd/escrowd/internal/db"
+)
+
+// Feed limits.
+const (
+	// SequenceBatch is how many events one transaction places in a feed.
+	SequenceBatch = 1000
+	// sequenceRounds bounds the placing transactions of one poll: a
+	// backlog longer than that (events of a tenant nobody polled, or
+	// written before feeds existed) is placed over the next polls.
+	sequenceRounds = 5
+)
+
+// A tenant's feed is its events in the order their transactions committed,
+// which is not the order of their ids: an id (UUIDv7) is made when the
+// event is written, and a transaction that wrote an event can commit after
+// another that wrote a newer one. A cursor over ids can therefore pass an
+// event that commits later, and the poller never sees it. So an event gets
+// its place in the feed (events.seq) only once it has committed: before
+// answering, a poll places the tenant's committed events that have none,
+// after the last place given (sequence). Placing transactions take turns
+// on the tenant's event_feeds row, so places become visible in order: a
+// reader that sees a place sees every smaller one, and a cursor never
+// passes an event it has not been shown.
+
+// Cursor is where a poll of a feed starts: after the place Seq (0: from
+// the start), or, when After is set, after that event's place.
+type Cursor struct {
+	Seq   int64
+	After uuid.UUID
+}
+
+// FeedPage is one poll's answer.
+type FeedPage struct {
+	Events []Event
+	// Next is where the next poll starts: after the last event of this
+	// page, or where this poll started when it has none. It is still an
+	// event id (After) when that event had no place yet: events written
+	// before feeds existed are placed a few thousand per poll, oldest
+	// first.
+	Next Cursor
+}
+
+// Poll answers up to limit of tenant's events of type typ ("" for all)
+// after from, in feed order; from.After must be an event of the tenant
+// (ErrNotFound otherwise).
+func Poll(ctx context.Context, d *db.DB, tenant uuid.UUID, from Cursor, typ string, limit int) (FeedPage, error) {
+	if limit <= 0 || limit > MaxListLimit {
+		limit = MaxListLimit
+	}
+	if err := sequence(ctx, d, tenant); err != nil {
+		return FeedPage{}, err
+	}
+	if from.After != uuid.Nil {
+		var seq *int64
+		err := d.Pool.QueryRow(ctx, `SELECT seq FROM events WHERE tenant_id = $1 AND id = $2`, tenant, from.After).Scan(&seq)
+		if db.IsNoRows(err) {
+			return FeedPage{}, fmt.Errorf("event %s: %w", from.After, ErrNotFound)
+		}
+		if err != nil {
+			return FeedPage{}, fmt.Errorf("poll events: %w", err)
+		}
+		if seq == nil {
+			return FeedPage{Events: []Event{}, Next: from}, nil
+		}
+		from = Cursor{Seq: *seq}
+	}
+	const cols = `SELECT id, tenant_id, type, subject_id, payload, created_at, seq FROM events`
+	var rows pgx.Rows
+	var err error
+	if typ == "" {
+		rows, err = d.Pool.Query(ctx, cols+` WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, tenant, from.Seq, limit)
+	} else {
+		rows, err = d.Pool.Query(ctx, cols+` WHERE tenant_id = $1 AND type = $2 AND seq > $3 ORDER BY seq LIMIT $4`, tenant, typ, from.Seq, limit)
+	}
+	if err != nil {
+		return FeedPage{}, fmt.Errorf("poll events: %w", err)
+	}
+	type placed struct {
+		Event
+		seq int64
+	}
+	evs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (placed, error) {
+		var p placed
+		err := row.Scan(&p.ID, &p.TenantID, &p.Type, &p.SubjectID, &p.Payload, &p.CreatedAt, &p.seq)
+		return p, err
+	})
+	if err != nil {
+		return FeedPage{}, fmt.Errorf("poll events: %w", err)
+	}
+	page := FeedPage{Events: make([]Event, len(evs)), Next: from}
+	for i, p := range evs {
+		page.Events[i] = p.Event
+		page.Next.Seq = p.seq
+	}
+	return page, nil
+}
+
+// sequence places tenant's committed events that have no place in its feed
+// yet, oldest id first, after the last place given: up to SequenceBatch
+// per transaction, sequenceRounds transactions.
+func sequence(ctx context.Context, d *db.DB, tenant uuid.UUID) error {
+	for range sequenceRounds {
+		// Looked for outside a transaction first: a poll with nothing to
+		// place writes nothing (and takes no predicate lock).
+		var pending bool
+		if err := d.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = $1 AND seq IS NULL)`, tenant).Scan(&pending); err != nil {
+			return fmt.Errorf("place events: %w", err)
+		}
+		if !pending {
+			return nil
+		}
+		var n int
+		err := d.Tx(ctx, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT id FROM events WHERE tenant_id = $1 AND seq IS NULL ORDER BY id LIMIT $2`, tenant, SequenceBatch)
+			if err != nil {
+				return err
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+			if n = len(ids); err != nil || n == 0 {
+				return err
+			}
+			// The tenant's row is locked (and made on first use), so
+			// placing transactions take turns: a concurrent one fails
+			// to serialize and runs again after this one.
+			var last int64
+			if err := tx.QueryRow(ctx, `
+				INSERT INTO event_feeds (tenant_id, last_seq) VALUES ($1, 0)
+				ON CONFLICT (tenant_id) DO UPDATE SET last_seq = event_feeds.last_seq RETURNING last_seq`, tenant).Scan(&last); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `
+				UPDATE events SET seq = $3::INT8 + u.n FROM unnest($2::UUID[]) WITH ORDINALITY AS u (id, n)
+				WHERE events.tenant_id = $1 AND events.id = u.id`, tenant, ids, last); err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, `UPDATE event_feeds SET last_seq = $2 WHERE tenant_id = $1`, tenant, last+int64(n))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("place events: %w", err)
+		}
+		if n < SequenceBatch {
+			return nil
+		}
+	}
+	return nil
+}
