@@ -66,12 +66,17 @@ func NewClient(o Options) *http.Client {
 // Escrowd-Signature to whatever host the answer names.
 func refuseRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// withoutRedirects returns a copy of c that does not follow redirects, so a
-// Deliverer given a plain client is as safe from redirects as one given
-// NewClient's (the address check, though, lives in NewClient's dialer).
+// defaultClient is a Deliverer's without one: one transport for the
+// process, so connections are reused from batch to batch.
+var defaultClient = NewClient(Options{})
+
+// withoutRedirects returns a copy of c (sharing its transport) that does
+// not follow redirects, so a Deliverer given a plain client is as safe
+// from redirects as one given NewClient's (the address check, though,
+// lives in NewClient's dialer).
 func withoutRedirects(c *http.Client) *http.Client {
 	if c == nil {
-		return NewClient(Options{})
+		return defaultClient
 	}
 	cc := *c
 	cc.CheckRedirect = refuseRedirects
