@@ -60,15 +60,22 @@ func (c *rowChange) pendingOutflow() decimal.Decimal {
 
 // applyChanges locks and updates the balance rows of changes, in account
 // id then shard order (so concurrent writers never deadlock), in one round
-// trip, and returns every row after its change. Rows booking postings get
-// last_at = max(last_at, now).
+// trip, and returns every row after its change and the booking time of the
+// postings: the latest of now and the last_at of every row that books one.
+// All the postings of an entry are booked at that one time, so that no
+// point in time falls between them (a trial balance as of any time
+// balances), and every row that books one gets it as its last_at, so that
+// times stay monotonic in each row's sequence. The UPDATE sets last_at =
+// max(last_at, now); a row left behind a later row of the same entry is
+// moved up to the booking time by one more UPDATE queued on next (no round
+// trip: the row is locked already, and next goes with the postings).
 //
 // An account with an overdraft guard whose available balance the changes
 // lower is checked exactly: a single-shard account by a guarded UPDATE (and
 // the row's CHECK constraint behind it); a sharded one by locking all its
 // shards (SELECT ... FOR UPDATE in shard order) and checking their sum; its
 // row updates are then queued on next, which the caller sends.
-func applyChanges(ctx context.Context, tx pgx.Tx, changes map[rowKey]*rowChange, now time.Time, next *db.Batch) (map[rowKey]rowResult, error) {
+func applyChanges(ctx context.Context, tx pgx.Tx, changes map[rowKey]*rowChange, now time.Time, next *db.Batch) (map[rowKey]rowResult, time.Time, error) {
 	plans := map[uuid.UUID]*accountPlan{}
 	for _, c := range changes {
 		p := plans[c.account.ID]
@@ -125,10 +132,10 @@ func applyChanges(ctx context.Context, tx pgx.Tx, changes map[rowKey]*rowChange,
 					if !ok {
 						return fmt.Errorf("balance row %s/%d missing", c.account.Code, c.shard)
 					}
+					// Updated below, once the booking time is known.
 					results[rowKey{c.account.ID, c.shard}] = rowResult{
 						posted: cur.posted.Add(c.posted), seq: cur.seq + c.count, lastAt: later(cur.lastAt, bookedAt(c, now)),
 					}
-					next.Queue(updateBalanceSQL, c.account.ID, c.shard, c.posted, c.pendingDebits, c.pendingCred, c.count, bookedAt(c, now))
 				}
 				continue
 			}
@@ -152,24 +159,51 @@ func applyChanges(ctx context.Context, tx pgx.Tx, changes map[rowKey]*rowChange,
 		return nil
 	}()
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	if short != nil {
 		if shortAvail == nil {
 			bal, err := readBalance(ctx, tx, short.account)
 			if errors.Is(err, ErrNotFound) && fromCache(tx, short.account.ID) {
-				return nil, noBalanceRow(tx, short.account, short.rows[0].shard)
+				return nil, time.Time{}, noBalanceRow(tx, short.account, short.rows[0].shard)
 			}
 			if err != nil {
-				return nil, err
+				return nil, time.Time{}, err
 			}
 			shortAvail = &bal.Available
 		}
-		return nil, &InsufficientFundsError{AccountID: short.account.ID, Code: short.account.Code,
+		return nil, time.Time{}, &InsufficientFundsError{AccountID: short.account.ID, Code: short.account.Code,
 			Available: *shortAvail, Requested: short.dAvail.Neg()}
 	}
-	return results, nil
+	at := now.UTC()
+	for k, r := range results {
+		if changes[k].count > 0 {
+			at = later(at, r.lastAt)
+		}
+	}
+	for _, p := range order {
+		for _, c := range p.rows {
+			k := rowKey{c.account.ID, c.shard}
+			r := results[k]
+			booked := bookedAt(c, at)
+			switch {
+			case p.lockAll():
+				next.Queue(updateBalanceSQL, c.account.ID, c.shard, c.posted, c.pendingDebits, c.pendingCred, c.count, booked)
+			case c.count > 0 && r.lastAt.Before(at):
+				next.Queue(moveLastAtSQL, c.account.ID, c.shard, at)
+			default:
+				continue
+			}
+			r.lastAt = later(r.lastAt, booked)
+			results[k] = r
+		}
+	}
+	return results, at, nil
 }
+
+// moveLastAtSQL moves a row this transaction has updated (and so locked)
+// up to its entry's booking time.
+const moveLastAtSQL = `UPDATE ledger_balances SET last_at = GREATEST(last_at, $3) WHERE account_id = $1 AND shard = $2`
 
 func bookedAt(c *rowChange, now time.Time) time.Time {
 	if c.count > 0 {

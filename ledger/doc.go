@@ -34,10 +34,12 @@
 // its last posting. The rows an entry touches are locked and updated in
 // account id then shard order, in the entry's transaction. Each posted
 // posting stores the running balance of its row after it and the row's
-// sequence number; posting times are monotonic per row (a posting is booked
-// at max(entry time, the row's last posting time)), so the balance at any
-// time is the sum over the account's rows of the running balance of the
-// last posting at or before it: one index lookup per row.
+// sequence number; posting times are monotonic per row (an entry's postings
+// are all booked at one time, the latest of the entry's time and the last
+// posting time of every row it books on), so the balance at any time is the
+// sum over the account's rows of the running balance of the last posting
+// at or before it: one index lookup per row, and no time falls between two
+// postings of one entry.
 //
 // # Seals
 //

@@ -137,6 +137,73 @@ func TestBookingTimesAreMonotonic(t *testing.T) {
 	e.verifyClean()
 }
 
+// TestEntryBookedAtOneTime: an entry whose clock reads earlier than the
+// last posting on one of its balance rows is booked, on every row, at that
+// later time (here on a single-shard row, a row it moves up, and the
+// shards of a guarded hot account it locks), so no as-of time splits it:
+// the trial balance balances at every time, and the rows it moved up keep
+// later postings from being booked before it.
+func TestEntryBookedAtOneTime(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	equity := e.account("equity:USD", "USD", ledger.KindEquity)
+	cash := e.account("cash:USD", "USD", ledger.KindAsset)
+	payable := e.account("payable:USD", "USD", ledger.KindLiability)
+	pool := e.account("pool:USD", "USD", ledger.KindLiability, noOverdraft, sharded(2))
+	t1, t2 := t0.Add(time.Minute), t0.Add(2*time.Minute)
+
+	fund := e.transfer("fund", equity, pool, "100.00")
+	fund.CreatedAt = t0
+	e.mustPost(fund)
+	late := e.transfer("later-clock", cash, equity, "10.00")
+	late.CreatedAt = t2
+	e.mustPost(late) // commits first with the later clock reading
+	early := ledger.Entry{TenantID: e.tenant, Kind: "test.split", Reference: "earlier-clock", CreatedAt: t1,
+		Postings: []ledger.Posting{
+			{AccountID: cash.ID, Direction: ledger.SideDebit, Amount: dec("5"), Currency: "USD"},
+			{AccountID: pool.ID, Direction: ledger.SideDebit, Amount: dec("5"), Currency: "USD"},
+			{AccountID: payable.ID, Direction: ledger.SideCredit, Amount: dec("10"), Currency: "USD"},
+		}}
+	got := e.mustPost(early)
+	for i, p := range got.Postings {
+		if !p.CreatedAt.Equal(t2) {
+			t.Errorf("posting %d (%s) booked at %s, want %s", i, p.AccountCode, p.CreatedAt.Format(time.RFC3339Nano), t2.Format(time.RFC3339Nano))
+		}
+	}
+	read, err := ledger.GetEntry(ctx, e.db.Pool, e.tenant, got.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range read.Postings {
+		if !p.CreatedAt.Equal(t2) {
+			t.Errorf("stored posting %d (%s) booked at %s, want %s", i, p.AccountCode, p.CreatedAt.Format(time.RFC3339Nano), t2)
+		}
+	}
+	for _, at := range []time.Time{t0, t1, t1.Add(30 * time.Second), t2, t2.Add(time.Second)} {
+		tb, err := ledger.GetTrialBalance(ctx, e.db.Pool, e.tenant, &at, "USD")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range tb.Currencies {
+			if !c.Balanced {
+				t.Errorf("trial balance as of %s: debits %s, credits %s", at.Format(time.RFC3339), c.DebitTotal, c.CreditTotal)
+			}
+		}
+	}
+	// The payable's row was moved up to t2: a later entry with the earlier
+	// clock is booked at t2 too, not before the posting it follows.
+	other := e.account("other:USD", "USD", ledger.KindEquity)
+	again := e.transfer("earlier-clock-again", other, payable, "1.00")
+	again.CreatedAt = t1
+	if got := e.mustPost(again); !got.Postings[1].CreatedAt.Equal(t2) {
+		t.Errorf("next posting on the payable booked at %s, want %s", got.Postings[1].CreatedAt, t2)
+	}
+	if b, err := ledger.BalanceAt(ctx, e.db.Pool, e.tenant, payable.ID, t1.Add(30*time.Second)); err != nil || !b.IsZero() {
+		t.Errorf("payable as of t1+30s: %s, %v; want 0", b, err)
+	}
+	e.verifyClean()
+}
+
 func TestTrialBalance(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

@@ -117,7 +117,7 @@ func release(ctx context.Context, tx pgx.Tx, tenant, pendingID uuid.UUID, status
 		return Entry{}, invalidf("pending entry %s is not due to expire", p.ID)
 	}
 	next := &db.Batch{}
-	if _, err := applyChanges(ctx, tx, changes, now, next); err != nil {
+	if _, _, err := applyChanges(ctx, tx, changes, now, next); err != nil {
 		return Entry{}, fmt.Errorf("release %s: %w", p.ID, err)
 	}
 	if err := db.Send(ctx, tx, next); err != nil {

@@ -192,7 +192,7 @@ func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, pending bool, shards []
 	// with their running balances, held back (db.Send) to go with the
 	// transaction's next statement or its COMMIT.
 	next := &db.Batch{}
-	results, err := applyChanges(ctx, tx, changes, e.CreatedAt, next)
+	results, bookingTime, err := applyChanges(ctx, tx, changes, e.CreatedAt, next)
 	if err != nil {
 		return Entry{}, fmt.Errorf("post %s: %w", e.Reference, err)
 	}
@@ -216,7 +216,7 @@ func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, pending bool, shards []
 			r := runs[k]
 			r.bal = r.bal.Add(changes[k].account.signed(p.Direction, p.Amount))
 			r.seq++
-			p.BalanceAfter, p.Seq, p.CreatedAt = r.bal, r.seq, results[k].lastAt
+			p.BalanceAfter, p.Seq, p.CreatedAt = r.bal, r.seq, bookingTime
 			balAfter, seq = &p.BalanceAfter, &p.Seq
 		}
 		args = append(args, e.ID, i, e.TenantID, p.AccountID, p.Shard, string(p.Direction), p.Amount, p.Currency,

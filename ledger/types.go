@@ -142,10 +142,11 @@ type Posting struct {
 	// after this posting; zero for the postings of a pending entry.
 	BalanceAfter decimal.Decimal
 	EntryID      uuid.UUID
-	// CreatedAt is when the posting was booked on its balance shard: the
-	// entry's CreatedAt, or a moment later when a concurrent entry with a
-	// later clock reading booked the same shard first (posting times are
-	// monotonic per shard; see BalanceAt).
+	// CreatedAt is when the posting was booked, the same for every posted
+	// posting of an entry: the entry's CreatedAt, or a moment later when a
+	// concurrent entry with a later clock reading booked one of its
+	// balance rows first (posting times are monotonic per row; see
+	// BalanceAt). A pending posting has its entry's CreatedAt.
 	CreatedAt   time.Time
 	EffectiveAt time.Time
 	// Shard and Seq place a posted posting in its account's history.
