@@ -230,6 +230,7 @@ type statementJSON struct {
 	AccountID      uuid.UUID           `json:"account_id"`
 	Currency       string              `json:"currency"`
 	OpeningBalance string              `json:"opening_balance"`
+	Horizon        *time.Time          `json:"horizon,omitempty"`
 	Data           []statementLineJSON `json:"data"`
 	NextCursor     string              `json:"next_cursor,omitempty"`
 }
@@ -261,7 +262,8 @@ func (s *Server) getLedgerStatement(r *http.Request) (any, error) {
 		return nil, err
 	}
 	cur := page.Account.Currency
-	out := statementJSON{AccountID: id, Currency: cur, OpeningBalance: amountString(page.Opening, cur), Data: []statementLineJSON{}}
+	out := statementJSON{AccountID: id, Currency: cur, OpeningBalance: amountString(page.Opening, cur), Horizon: page.Horizon,
+		Data: []statementLineJSON{}}
 	for _, l := range page.Lines {
 		out.Data = append(out.Data, statementLineJSON{EntryID: l.EntryID, Reference: l.Reference, Kind: l.Kind, Description: l.Description,
 			Direction: l.Direction, Amount: amountString(l.Amount, cur), Currency: cur, BalanceAfter: amountString(l.BalanceAfter, cur),

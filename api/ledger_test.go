@@ -9,6 +9,7 @@ import (
 
 	"github.com/escrowd/escrowd/internal/db/dbtest"
 	"github.com/escrowd/escrowd/internal/tenants"
+	"github.com/escrowd/escrowd/ledger"
 )
 
 const fin = tenants.RoleFinance
@@ -116,7 +117,14 @@ func TestLedgerAPI(t *testing.T) {
 	if fmt.Sprint(running) != "[100.00 69.50]" {
 		t.Fatalf("running balances %v", running)
 	}
+	// A hot account's statement lists postings older than its horizon,
+	// the request's time less ledger.StatementMargin.
 	hot := e.must(http.StatusOK, req{method: http.MethodGet, path: "/v1/ledger/accounts/" + cash + "/postings", role: fin}).json(t)
+	if d := hot["data"].([]any); len(d) != 0 || hot["horizon"] != e.clock.Now().Add(-ledger.StatementMargin).Format(time.RFC3339Nano) {
+		t.Fatalf("hot account statement within its margin %v", hot)
+	}
+	e.clock.Advance(ledger.StatementMargin)
+	hot = e.must(http.StatusOK, req{method: http.MethodGet, path: "/v1/ledger/accounts/" + cash + "/postings", role: fin}).json(t)
 	if d := hot["data"].([]any); len(d) != 1 || d[0].(map[string]any)["balance_after"] != "100.00" || hot["opening_balance"] != "0.00" {
 		t.Fatalf("hot account statement %v", hot)
 	}

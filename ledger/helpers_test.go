@@ -91,6 +91,21 @@ func (e *env) mustPost(en ledger.Entry) ledger.Entry {
 	return out
 }
 
+// onShard posts en from a database session whose ledger slot is slot, so
+// that a hot account's posting lands on shard slot % shards (the slot is
+// kept in the session's CustomData; see the ledger's pickShard).
+func (e *env) onShard(slot uint64, en ledger.Entry) ledger.Entry {
+	e.t.Helper()
+	out, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) {
+		tx.Conn().PgConn().CustomData()["escrowd.ledger.slot"] = slot
+		return ledger.Post(context.Background(), tx, en)
+	})
+	if err != nil {
+		e.t.Fatalf("post %s: %v", en.Reference, err)
+	}
+	return out
+}
+
 func (e *env) balance(a ledger.Account) ledger.Balance {
 	e.t.Helper()
 	b, err := ledger.GetBalance(context.Background(), e.db.Pool, e.tenant, a.ID)

@@ -70,11 +70,16 @@ func TestPointInTimeAndStatement(t *testing.T) {
 				t.Fatalf("balance %s, want %s", b.Posted, total)
 			}
 
-			// The statement, three lines a page, reproduces the history.
+			// The statement, three lines a page, reproduces the history (a
+			// hot account's up to its horizon: read it later).
+			now := e.clock.Now()
+			if acct.Shards > 1 {
+				now = now.Add(ledger.StatementMargin + time.Second)
+			}
 			var lines []ledger.StatementLine
 			var cursor *ledger.StatementCursor
 			for range 20 {
-				page, err := ledger.Statement(ctx, e.db.Pool, e.tenant, acct.ID, ledger.StatementQuery{Limit: 3, Cursor: cursor, From: &start})
+				page, err := ledger.Statement(ctx, e.db.Pool, e.tenant, acct.ID, ledger.StatementQuery{Limit: 3, Cursor: cursor, From: &start}, now)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -96,7 +101,7 @@ func TestPointInTimeAndStatement(t *testing.T) {
 			}
 			// A window: [5th, 10th) with its opening balance.
 			from, to := history[4].at, history[9].at
-			page, err := ledger.Statement(ctx, e.db.Pool, e.tenant, acct.ID, ledger.StatementQuery{From: &from, To: &to})
+			page, err := ledger.Statement(ctx, e.db.Pool, e.tenant, acct.ID, ledger.StatementQuery{From: &from, To: &to}, now)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,6 +114,93 @@ func TestPointInTimeAndStatement(t *testing.T) {
 		t.Fatalf("other tenant: %v", err)
 	}
 	e.verifyClean()
+}
+
+// TestHotStatementPagingListsEveryPosting: two writers book a hot account
+// on two shards, B committing first although A read the clock in the same
+// microsecond (or earlier). A reader pages the statement while A is still
+// to commit, keeps its cursor and reads on later: every posting is listed
+// once, in order, with running balances that end at the account's balance.
+// Without the statement's horizon the first page listed B and its cursor
+// passed A's place, so A was never listed.
+func TestHotStatementPagingListsEveryPosting(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	src := e.account("equity:USD", "USD", ledger.KindEquity)
+	for i, offset := range []time.Duration{0, -time.Millisecond} {
+		hot := e.account(fmt.Sprintf("fees:%d:USD", i), "USD", ledger.KindRevenue, sharded(2))
+		var lines []ledger.StatementLine
+		var cursor *ledger.StatementCursor
+		read := func() bool { // one page, as a client reads it
+			page, err := e.svc.Statement(ctx, e.tenant, hot.ID, ledger.StatementQuery{Limit: 1, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, page.Lines...)
+			if page.Next != nil {
+				cursor = page.Next
+			}
+			return page.Next != nil
+		}
+		e.clock.Advance(time.Minute)
+		b := e.transfer(fmt.Sprintf("B%d", i), src, hot, "10.00")
+		e.onShard(1, b) // B commits first, on shard 1
+		e.clock.Advance(time.Second)
+		read()
+		a := e.transfer(fmt.Sprintf("A%d", i), src, hot, "5.00")
+		a.CreatedAt = b.CreatedAt.Add(offset) // read the clock with B or before it
+		e.onShard(0, a)
+		e.clock.Advance(ledger.StatementMargin)
+		for n := 0; read(); n++ {
+			if n > 10 {
+				t.Fatal("statement does not end")
+			}
+		}
+		var refs []string
+		for _, l := range lines {
+			refs = append(refs, l.Reference)
+		}
+		want := fmt.Sprintf("[A%d B%d]", i, i)
+		if fmt.Sprint(refs) != want || !lines[0].BalanceAfter.Equal(dec("5")) || !lines[1].BalanceAfter.Equal(e.balance(hot).Posted) {
+			t.Errorf("offset %s: paged statement lists %v, want %s, running balances ending at %s", offset, refs, want, e.balance(hot).Posted)
+			for _, l := range lines {
+				t.Logf("%s at %s shard %d: balance after %s", l.Reference, l.CreatedAt.Format(time.RFC3339Nano), l.Shard, l.BalanceAfter)
+			}
+		}
+	}
+}
+
+// TestStatementHorizon: a hot account's statement lists postings booked
+// before the reader's clock less StatementMargin, and says so; a
+// single-shard account's lists every posting at once.
+func TestStatementHorizon(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	src := e.account("equity:USD", "USD", ledger.KindEquity)
+	one := e.account("escrow:1", "USD", ledger.KindLiability)
+	hot := e.account("fees:USD", "USD", ledger.KindRevenue, sharded(4))
+	e.mustPost(e.transfer("old", src, hot, "1.00"))
+	e.clock.Advance(ledger.StatementMargin + time.Second)
+	e.mustPost(e.transfer("new", src, hot, "2.00"))
+	e.mustPost(e.transfer("one", src, one, "3.00"))
+	now := e.clock.Now()
+	page, err := ledger.Statement(ctx, e.db.Pool, e.tenant, hot.ID, ledger.StatementQuery{}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Lines) != 1 || page.Lines[0].Reference != "old" || page.Horizon == nil || !page.Horizon.Equal(now.Add(-ledger.StatementMargin)) {
+		t.Fatalf("hot statement: %d lines, horizon %v", len(page.Lines), page.Horizon)
+	}
+	later := now.Add(ledger.StatementMargin + time.Microsecond)
+	to := later.Add(time.Hour) // an end past the horizon is capped at it
+	page, err = ledger.Statement(ctx, e.db.Pool, e.tenant, hot.ID, ledger.StatementQuery{To: &to}, later)
+	if err != nil || len(page.Lines) != 2 || !page.Lines[1].BalanceAfter.Equal(dec("3")) {
+		t.Fatalf("hot statement a moment later: %v %+v", err, page.Lines)
+	}
+	page, err = ledger.Statement(ctx, e.db.Pool, e.tenant, one.ID, ledger.StatementQuery{}, now)
+	if err != nil || len(page.Lines) != 1 || page.Horizon != nil {
+		t.Fatalf("single-shard statement: %v, %d lines, horizon %v", err, len(page.Lines), page.Horizon)
+	}
 }
 
 // TestBookingTimesAreMonotonic: an entry whose clock reads earlier than

@@ -24,7 +24,8 @@ const (
 	// retries) plus the clock skew between instances, so that no entry
 	// can still commit with a created_at before the seal head. An entry
 	// that does (a clock far behind) lands inside a sealed range and is
-	// reported by Verify as a block mismatch.
+	// reported by Verify as a block mismatch. StatementMargin rests on the
+	// same bound.
 	SealMargin = 5 * time.Minute
 	// MaxSealBlocksPerRun bounds the blocks one Seal call writes per tenant.
 	MaxSealBlocksPerRun = 200

@@ -52,9 +52,9 @@ func (s *Service) GetBalance(ctx context.Context, tenant, id uuid.UUID, asOf *ti
 }
 
 // Statement returns a page of the account's postings with running
-// balances.
+// balances, read now (a hot account's up to its horizon; see Statement).
 func (s *Service) Statement(ctx context.Context, tenant, id uuid.UUID, q StatementQuery) (StatementPage, error) {
-	return Statement(ctx, s.DB.Pool, tenant, id, q)
+	return Statement(ctx, s.DB.Pool, tenant, id, q, s.Clock.Now())
 }
 
 // GetEntry returns one of the tenant's entries.

@@ -18,6 +18,26 @@ var (
 	maxTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 )
 
+// StatementMargin is how long a hot account's postings stay off its
+// statement: a statement of an account with more than one balance shard
+// lists only postings booked before the reader's clock less this margin
+// (its horizon). Posting times rise only within a shard, so without it a
+// writer that read its clock before (or in the same microsecond as)
+// another and committed after it on another shard would land behind a
+// cursor already past the other's posting: never listed, and counted in
+// the next page's opening balance. The margin is the bound SealMargin
+// rests on: it must exceed the longest a write transaction runs from its
+// clock reading to its commit, db.Write's retries included (by default up
+// to db.DefaultMaxTxAttempts attempts, up to 0.5 s of backoff between
+// them; nothing times an attempt out but the 60 s a session may sit idle
+// inside a transaction), plus the clock skew between instances. Then every
+// posting booked before the horizon had committed when the page was read.
+// A single-shard account has no horizon: its writers take turns on its
+// one balance row, so a posting committing later is booked at or after
+// every posting before it, with a higher sequence number, and lands after
+// any cursor.
+const StatementMargin = SealMargin
+
 // StatementCursor is a place in an account's posted history, which is
 // ordered by (CreatedAt, Shard, Seq): posting times are monotonic within a
 // shard, so this order agrees with every shard's own sequence.
@@ -50,6 +70,10 @@ type StatementPage struct {
 	Lines   []StatementLine
 	// Next is the cursor of the following page, nil on the last.
 	Next *StatementCursor
+	// Horizon, for a hot account, is the reader's clock less
+	// StatementMargin: postings booked at or after it are not listed yet.
+	// Nil for a single-shard account, whose statement lists everything.
+	Horizon *time.Time
 }
 
 // statementSQL reads, for each shard of the account, its first $8
@@ -72,13 +96,17 @@ const statementSQL = `
 	ORDER BY x.created_at, x.shard, x.seq LIMIT $8`
 
 // Statement returns a page of the account's posted postings, oldest
-// first, each with the account's running balance after it. For a
-// single-shard account that is the running balance stored on the posting.
-// For a hot account the stored one is its shard's, so the page's opening
-// balance is computed as at the page's start (one index lookup per shard,
-// see BalanceAt) and the page's postings are added to it in order.
-// Postings of pending entries are not listed (their commits are).
-func Statement(ctx context.Context, q db.Querier, tenant, accountID uuid.UUID, sq StatementQuery) (StatementPage, error) {
+// first, each with the account's running balance after it, as read at now
+// (the reader's clock). For a single-shard account that is the running
+// balance stored on the posting. For a hot account the stored one is its
+// shard's, so the page's opening balance is computed as at the page's
+// start (one index lookup per shard, see BalanceAt) and the page's
+// postings are added to it in order; and only postings booked before the
+// page's Horizon, now less StatementMargin, are listed (To is capped
+// there), so that no page's cursor passes a posting that can still commit
+// behind it. Postings of pending entries are not listed (their commits
+// are).
+func Statement(ctx context.Context, q db.Querier, tenant, accountID uuid.UUID, sq StatementQuery, now time.Time) (StatementPage, error) {
 	a, err := GetAccount(ctx, q, tenant, accountID)
 	if err != nil {
 		return StatementPage{}, err
@@ -92,6 +120,14 @@ func Statement(ctx context.Context, q db.Querier, tenant, accountID uuid.UUID, s
 	}
 	if sq.To != nil {
 		to = sq.To.UTC()
+	}
+	var horizon *time.Time
+	if a.Shards > 1 {
+		h := dbTime(now).Add(-StatementMargin)
+		horizon = &h
+		if h.Before(to) {
+			to = h
+		}
 	}
 	start := StatementCursor{At: from, Shard: -1}
 	if sq.Cursor != nil && !sq.Cursor.At.Before(from) {
@@ -114,7 +150,7 @@ func Statement(ctx context.Context, q db.Querier, tenant, accountID uuid.UUID, s
 	if err != nil {
 		return StatementPage{}, fmt.Errorf("statement of %s: %w", a.Code, err)
 	}
-	page := StatementPage{Account: a, Lines: lines}
+	page := StatementPage{Account: a, Lines: lines, Horizon: horizon}
 	switch {
 	case a.Shards == 1 && len(lines) > 0:
 		page.Opening = lines[0].BalanceAfter.Sub(a.signed(lines[0].Direction, lines[0].Amount))
