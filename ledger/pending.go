@@ -70,7 +70,7 @@ func Commit(ctx context.Context, tx pgx.Tx, tenant, pendingID uuid.UUID, amount 
 		e.Postings = append(e.Postings, Posting{AccountID: pp.AccountID, Direction: pp.Direction, Amount: amt, Currency: pp.Currency})
 		shards[i], release[i] = pp.Shard, pp.Amount
 	}
-	posted, err := writeEntry(ctx, tx, e, false, shards, release)
+	posted, err := writeEntry(ctx, tx, e, writeMode{shards: shards, release: release})
 	if err != nil {
 		return Entry{}, err
 	}

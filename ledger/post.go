@@ -38,7 +38,7 @@ func Post(ctx context.Context, tx pgx.Tx, e Entry) (Entry, error) {
 	if e.ReversesID != nil || e.PendingID != nil {
 		return Entry{}, invalidf("reversals are written by Reverse and commits by Commit")
 	}
-	return writeEntry(ctx, tx, e, false, nil, nil)
+	return writeEntry(ctx, tx, e, writeMode{})
 }
 
 // PostPending writes e as a pending entry (a hold): its postings reserve
@@ -51,7 +51,7 @@ func PostPending(ctx context.Context, tx pgx.Tx, e Entry) (Entry, error) {
 	if e.ReversesID != nil || e.PendingID != nil {
 		return Entry{}, invalidf("a pending entry neither reverses nor commits another")
 	}
-	return writeEntry(ctx, tx, e, true, nil, nil)
+	return writeEntry(ctx, tx, e, writeMode{pending: true})
 }
 
 // rowKey names one balance row.
@@ -81,10 +81,20 @@ const insertEntrySQL = `
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 	ON CONFLICT DO NOTHING`
 
-// writeEntry writes e (pending or posted). shards, when not nil, fixes the
-// balance shard of each posting (Commit uses the pending entry's); release,
-// when not nil, is the pending amount each posting releases on its side.
-func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, pending bool, shards []int, release []decimal.Decimal) (Entry, error) {
+// writeMode says how writeEntry writes an entry.
+type writeMode struct {
+	// pending writes a pending entry (a hold) rather than a posted one.
+	pending bool
+	// shards, when not nil, fixes the balance shard of each posting
+	// (Commit uses the pending entry's).
+	shards []int
+	// release, when not nil, is the pending amount each posting releases
+	// on its side.
+	release []decimal.Decimal
+}
+
+// writeEntry writes e, pending or posted as m says.
+func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, m writeMode) (Entry, error) {
 	if e.ID == uuid.Nil {
 		e.ID = uuid.New()
 	}
@@ -100,11 +110,11 @@ func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, pending bool, shards []
 	if e.Metadata == nil {
 		e.Metadata = map[string]string{}
 	}
-	if err := e.Validate(pending); err != nil {
+	if err := e.Validate(m.pending); err != nil {
 		return Entry{}, err
 	}
 	e.Status = StatusPosted
-	if pending {
+	if m.pending {
 		e.Status = StatusPending
 	}
 	ids := make([]uuid.UUID, 0, len(e.Postings))
@@ -165,8 +175,8 @@ func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, pending bool, shards []
 		}
 		s := 0
 		switch {
-		case shards != nil:
-			s = shards[i]
+		case m.shards != nil:
+			s = m.shards[i]
 		case a.Shards > 1:
 			s = pickShard(tx, a.Shards)
 		}
@@ -177,14 +187,14 @@ func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, pending bool, shards []
 			c = &rowChange{account: a, shard: s}
 			changes[k] = c
 		}
-		if pending {
+		if m.pending {
 			c.addPending(p.Direction, p.Amount)
 		} else {
 			c.posted = c.posted.Add(a.signed(p.Direction, p.Amount))
 			c.count++
 		}
-		if release != nil && release[i].IsPositive() {
-			c.addPending(p.Direction, release[i].Neg())
+		if m.release != nil && m.release[i].IsPositive() {
+			c.addPending(p.Direction, m.release[i].Neg())
 		}
 	}
 
@@ -212,7 +222,7 @@ func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, pending bool, shards []
 		var balAfter *decimal.Decimal
 		var seq *int64
 		p.CreatedAt = e.CreatedAt
-		if !pending {
+		if !m.pending {
 			r := runs[k]
 			r.bal = r.bal.Add(changes[k].account.signed(p.Direction, p.Amount))
 			r.seq++
@@ -220,13 +230,13 @@ func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, pending bool, shards []
 			balAfter, seq = &p.BalanceAfter, &p.Seq
 		}
 		args = append(args, e.ID, i, e.TenantID, p.AccountID, p.Shard, string(p.Direction), p.Amount, p.Currency,
-			pending, balAfter, seq, p.CreatedAt, p.EffectiveAt)
+			m.pending, balAfter, seq, p.CreatedAt, p.EffectiveAt)
 	}
 	next.Queue(insertPostingsSQL(len(e.Postings)), args...)
 	if err := db.Send(ctx, tx, next); err != nil {
 		return Entry{}, fmt.Errorf("post %s: postings: %w", e.Reference, err)
 	}
-	if pending && e.ExpiresAt != nil {
+	if m.pending && e.ExpiresAt != nil {
 		payload, _ := json.Marshal(expirePayload{TenantID: e.TenantID, EntryID: e.ID})
 		if err := jobs.Schedule(ctx, tx, jobs.Job{TenantID: e.TenantID, Kind: JobExpirePending, DedupeKey: e.ID.String(),
 			RunAt: *e.ExpiresAt, Payload: payload}, e.CreatedAt); err != nil {

@@ -39,7 +39,7 @@ func Reverse(ctx context.Context, tx pgx.Tx, tenant, entryID uuid.UUID, referenc
 	for _, p := range o.Postings {
 		e.Postings = append(e.Postings, Posting{AccountID: p.AccountID, Direction: p.Direction.Opposite(), Amount: p.Amount, Currency: p.Currency})
 	}
-	out, err := writeEntry(ctx, tx, e, false, nil, nil)
+	out, err := writeEntry(ctx, tx, e, writeMode{})
 	if err != nil {
 		return out, fmt.Errorf("reverse %s: %w", o.ID, err)
 	}
