@@ -31,12 +31,12 @@ func legs(debit, credit, amount, cur string) []map[string]any {
 func TestLedgerAPI(t *testing.T) {
 	e := newEnv(t)
 	cash := e.ledgerAccount(map[string]any{"code": "cash:psp:USD", "currency": "USD", "kind": "asset", "shards": 4})
-	escrow := e.ledgerAccount(map[string]any{"code": "escrow:1", "currency": "USD", "kind": "liability", "no_overdraft": true})
+	escrow := e.ledgerAccount(map[string]any{"code": "deposit:1", "currency": "USD", "kind": "liability", "no_overdraft": true})
 	seller := e.ledgerAccount(map[string]any{"code": "seller:1:payable:USD", "currency": "USD", "kind": "liability"})
 	kwd := e.ledgerAccount(map[string]any{"code": "cash:psp:KWD", "currency": "KWD", "kind": "asset"})
 
 	acct := e.must(http.StatusOK, req{method: http.MethodGet, path: "/v1/ledger/accounts/" + escrow, role: fin}).json(t)
-	if acct["code"] != "escrow:1" || acct["normal_side"] != "credit" || acct["no_overdraft"] != true || acct["overdraft_limit"] != "0.00" {
+	if acct["code"] != "deposit:1" || acct["normal_side"] != "credit" || acct["no_overdraft"] != true || acct["overdraft_limit"] != "0.00" {
 		t.Fatalf("account %v", acct)
 	}
 
@@ -179,7 +179,7 @@ func TestLedgerAPI(t *testing.T) {
 func TestLedgerAPIVerifyReportsTampering(t *testing.T) {
 	e := newEnv(t)
 	cash := e.ledgerAccount(map[string]any{"code": "cash:psp:EUR", "currency": "EUR", "kind": "asset"})
-	escrow := e.ledgerAccount(map[string]any{"code": "escrow:1", "currency": "EUR", "kind": "liability", "no_overdraft": true})
+	escrow := e.ledgerAccount(map[string]any{"code": "deposit:1", "currency": "EUR", "kind": "liability", "no_overdraft": true})
 	e.must(http.StatusCreated, req{method: http.MethodPost, path: "/v1/ledger/entries", role: fin, body: map[string]any{
 		"reference": "fund", "reason": "r", "postings": legs(cash, escrow, "10.00", "EUR")}})
 	dbtest.MustExec(t, e.db, `UPDATE ledger_postings SET amount = 9 WHERE account_id = $1`, escrow)
@@ -196,4 +196,70 @@ func TestLedgerAPIVerifyReportsTampering(t *testing.T) {
 	if !named {
 		t.Fatalf("verify did not name the account: %v", v)
 	}
+}
+
+// TestLedgerAPIKeepsOffEscrowBooks: finance cannot reverse an escrow's
+// bookings nor adjust its account, so the escrow's account keeps holding
+// what the escrow says it holds and the escrow can still pay out; a
+// seller's payable is still settled by hand.
+func TestLedgerAPIKeepsOffEscrowBooks(t *testing.T) {
+	e := newEnv(t)
+	e.loadRates(e.tenantA)
+	id := e.newEscrow(e.tenantA, "PO-OWN", "100.00", "EUR", nil)["id"].(string)
+	e.escrowAct(e.tenantA, id, "fund", map[string]any{"amount": "100.00", "currency": "EUR", "payment_ref": "pay-own"}, 200)
+	entryOf := func(kind string) string {
+		t.Helper()
+		tl := e.must(200, req{method: "GET", path: "/v1/escrows/" + id + "/timeline", role: mp}).json(t)["data"].([]any)
+		for _, it := range tl {
+			if m := it.(map[string]any); m["kind"] == kind {
+				return m["data"].(map[string]any)["ledger_entry_id"].(string)
+			}
+		}
+		t.Fatalf("no %s in the timeline", kind)
+		return ""
+	}
+	accountOf := func(code string) string {
+		t.Helper()
+		l := e.must(200, req{method: "GET", path: "/v1/ledger/accounts?code_prefix=" + url.QueryEscape(code), role: fin}).json(t)["data"].([]any)
+		if len(l) != 1 {
+			t.Fatalf("accounts %s: %v", code, l)
+		}
+		return l[0].(map[string]any)["id"].(string)
+	}
+	refused := func(r resp, field string) {
+		t.Helper()
+		m := r.json(t)
+		errs, _ := m["errors"].([]any)
+		if r.status != 422 || m["code"] != "domain_owned" || len(errs) != 1 || errs[0].(map[string]any)["field"] != field {
+			t.Errorf("%d %s, want 422 domain_owned naming %s", r.status, r.body, field)
+		}
+	}
+	held := func() {
+		t.Helper()
+		esc := e.must(200, req{method: "GET", path: "/v1/escrows/" + id, role: mp}).json(t)
+		bal := e.must(200, req{method: "GET", path: "/v1/ledger/accounts/" + esc["ledger_account_id"].(string) + "/balance", role: fin}).json(t)
+		if bal["posted"] != esc["held_amount"] {
+			t.Fatalf("escrow %s holds %v, its ledger account %v", esc["state"], esc["held_amount"], bal["posted"])
+		}
+	}
+	escrowAcct, cash := accountOf("escrow:"+id), accountOf("cash:psp:EUR")
+
+	refused(e.do(req{method: http.MethodPost, path: "/v1/ledger/entries/" + entryOf("funding") + "/reverse", role: fin, body: map[string]any{}}), "id")
+	refused(e.do(req{method: http.MethodPost, path: "/v1/ledger/entries", role: fin, body: map[string]any{
+		"reference": "top-up", "reason": "r", "postings": legs(cash, escrowAcct, "5.00", "EUR")}}), "postings[1].account_id")
+	refused(e.do(req{method: http.MethodPost, path: "/v1/ledger/entries", role: fin, body: map[string]any{
+		"reference": "take", "reason": "r", "postings": legs(escrowAcct, cash, "5.00", "EUR")}}), "postings[0].account_id")
+	held()
+
+	e.escrowAct(e.tenantA, id, "release", map[string]any{"amount": "40.00"}, 200)
+	held()
+	refused(e.do(req{method: http.MethodPost, path: "/v1/ledger/entries/" + entryOf("payout") + "/reverse", role: fin, body: map[string]any{}}), "id")
+	held()
+
+	// Paying the seller out is finance's, by hand.
+	seller := accountOf("seller:")
+	e.must(http.StatusCreated, req{method: http.MethodPost, path: "/v1/ledger/entries", role: fin, body: map[string]any{
+		"reference": "seller-payout", "reason": "paid to the seller's bank", "postings": legs(seller, cash, "10.00", "EUR")}})
+	e.escrowAct(e.tenantA, id, "release", map[string]any{}, 200)
+	held()
 }

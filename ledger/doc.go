@@ -6,7 +6,9 @@
 // Other domains (escrow, fx, disputes, reconcile) call the package
 // functions (EnsureAccount, Post, PostPending, Commit, Void, Reverse and the
 // readers) inside their own transactions; Service runs the ledger's own
-// operations for the API, the CLI and the jobs.
+// operations for the API, the CLI and the jobs. Finance's manual entries
+// (Service.PostAdjustment, Service.ReverseEntry) are kept off the accounts
+// and entries a domain owns (manual.go); the package functions are not.
 //
 // # Invariants
 //

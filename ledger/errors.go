@@ -39,6 +39,10 @@ var (
 	ErrInvalidEntry = errors.New("ledger: invalid entry")
 	// ErrAlreadyReversed: the entry has been reversed already.
 	ErrAlreadyReversed = errors.New("ledger: entry already reversed")
+	// ErrDomainOwned: a manual adjustment or reversal names an account or
+	// an entry that a domain keeps in step with its own records (see
+	// manual.go); it is also a field error with code CodeDomainOwned.
+	ErrDomainOwned = errors.New("ledger: owned by a domain")
 )
 
 // InsufficientFundsError names the account that would be overdrawn. It is

@@ -91,6 +91,9 @@ type writeMode struct {
 	// release, when not nil, is the pending amount each posting releases
 	// on its side.
 	release []decimal.Decimal
+	// manual refuses postings on domain-owned accounts (a finance
+	// adjustment; see manual.go).
+	manual bool
 }
 
 // writeEntry writes e, pending or posted as m says.
@@ -172,6 +175,11 @@ func writeEntry(ctx context.Context, tx pgx.Tx, e Entry, m writeMode) (Entry, er
 			return Entry{}, fmt.Errorf("%w: postings[%d]: account %s closed at %s", ErrAccountClosed, i, a.Code, a.ClosedAt.Format(time.RFC3339))
 		case a.Currency != p.Currency:
 			return Entry{}, fmt.Errorf("%w: postings[%d]: account %s is in %s, the posting in %s", ErrCurrencyMismatch, i, a.Code, a.Currency, p.Currency)
+		}
+		if m.manual {
+			if err := checkManualAccount(i, a); err != nil {
+				return Entry{}, err
+			}
 		}
 		s := 0
 		switch {

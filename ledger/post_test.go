@@ -12,6 +12,7 @@ import (
 
 	"github.com/escrowd/escrowd/internal/db/dbtest"
 	"github.com/escrowd/escrowd/internal/money"
+	"github.com/escrowd/escrowd/internal/valid"
 	"github.com/escrowd/escrowd/ledger"
 )
 
@@ -462,6 +463,79 @@ func TestReverse(t *testing.T) {
 	}); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("reverse unknown: %v", err)
 	}
+}
+
+// TestManualEntriesStayOffDomainBooks: finance's adjustments and reversals
+// (Service.PostAdjustment, Service.ReverseEntry) refuse an escrow account
+// and every entry a domain wrote, or a reversal of one, naming the field;
+// the domains' own reversals (ledger.Reverse) still go through, and finance
+// still settles a seller's payable and corrects its own entries.
+func TestManualEntriesStayOffDomainBooks(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cash := e.account("cash:psp:EUR", "EUR", ledger.KindAsset, sharded(2))
+	escrow := e.account("escrow:1", "EUR", ledger.KindLiability, noOverdraft)
+	seller := e.account("seller:1:payable:EUR", "EUR", ledger.KindLiability)
+	booking := func(kind, ref string, debit, credit ledger.Account, amount string) ledger.Entry {
+		en := e.transfer(ref, debit, credit, amount)
+		en.Kind = kind
+		return e.mustPost(en)
+	}
+	fund := booking("escrow.fund", "fund", cash, escrow, "100.00")
+	rel := booking("escrow.release", "release", escrow, seller, "40.00")
+	claw := booking("chargeback.clawback", "clawback", seller, cash, "10.00")
+	// A won chargeback reverses its clawback through ledger.Reverse.
+	unclaw, err := e.write(func(tx pgx.Tx) (ledger.Entry, error) {
+		return ledger.Reverse(ctx, tx, e.tenant, claw.ID, "", "", e.clock.Now())
+	})
+	if err != nil {
+		t.Fatalf("domain reversal: %v", err)
+	}
+	// An adjustment on the escrow account from before finance was kept off
+	// it.
+	old := booking(ledger.KindAdjustment, "old-adjustment", cash, escrow, "1.00")
+
+	refused := func(what, field string, err error) {
+		t.Helper()
+		fe, ok := valid.As(err)
+		if !errors.Is(err, ledger.ErrDomainOwned) || !ok || fe.Code() != ledger.CodeDomainOwned || fe[0].Field != field {
+			t.Errorf("%s: %v (fields %+v), want %s naming %s", what, err, fe, ledger.CodeDomainOwned, field)
+		}
+	}
+	adjust := func(ref string, debit, credit ledger.Account, amount string) (ledger.Entry, error) {
+		return e.svc.PostAdjustment(ctx, ledger.Adjustment{TenantID: e.tenant, Reference: ref, Reason: "by hand",
+			Postings: e.transfer(ref, debit, credit, amount).Postings})
+	}
+	_, err = adjust("top-up", cash, escrow, "5.00")
+	refused("adjustment crediting the escrow account", "postings[1].account_id", err)
+	_, err = adjust("take", escrow, seller, "5.00")
+	refused("adjustment debiting the escrow account", "postings[0].account_id", err)
+	for what, id := range map[string]uuid.UUID{
+		"reversal of a funding":                   fund.ID,
+		"reversal of a release":                   rel.ID,
+		"reversal of a clawback":                  claw.ID,
+		"reversal of a won chargeback's reversal": unclaw.ID,
+		"reversal of an adjustment on an escrow":  old.ID,
+	} {
+		_, err := e.svc.ReverseEntry(ctx, e.tenant, id, "", "")
+		refused(what, "id", err)
+	}
+	e.wantBalance(escrow, "61", "61")
+
+	// Finance pays the seller out, and corrects its own entries.
+	payout, err := adjust("payout", seller, cash, "20.00")
+	if err != nil {
+		t.Fatalf("seller payout: %v", err)
+	}
+	undo, err := e.svc.ReverseEntry(ctx, e.tenant, payout.ID, "", "")
+	if err != nil {
+		t.Fatalf("reversal of an adjustment: %v", err)
+	}
+	if _, err := e.svc.ReverseEntry(ctx, e.tenant, undo.ID, "", ""); err != nil {
+		t.Fatalf("reversal of a reversal of an adjustment: %v", err)
+	}
+	e.wantBalance(seller, "20", "20")
+	e.verifyClean()
 }
 
 // TestAccountCommittedAfterSnapshot: a transaction that takes an account

@@ -18,12 +18,23 @@ import (
 // reversal is checked like any entry: it may not overdraw a guarded account
 // (ErrInsufficientFunds). Duplicate references behave as for Post.
 func Reverse(ctx context.Context, tx pgx.Tx, tenant, entryID uuid.UUID, reference, description string, now time.Time) (Entry, error) {
+	return reverse(ctx, tx, tenant, entryID, reference, description, now, false)
+}
+
+// reverse is Reverse; manual refuses an entry a domain owns
+// (checkManualReversal), for finance's reversals.
+func reverse(ctx context.Context, tx pgx.Tx, tenant, entryID uuid.UUID, reference, description string, now time.Time, manual bool) (Entry, error) {
 	o, err := GetEntry(ctx, tx, tenant, entryID)
 	if err != nil {
 		return Entry{}, err
 	}
 	if o.Status != StatusPosted {
 		return Entry{}, invalidf("entry %s is %s: only posted entries are reversed (a pending one is voided)", o.ID, o.Status)
+	}
+	if manual {
+		if err := checkManualReversal(ctx, tx, o); err != nil {
+			return Entry{}, err
+		}
 	}
 	if reference == "" {
 		reference = "reversal:" + o.ID.String()

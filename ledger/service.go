@@ -88,7 +88,8 @@ type Adjustment struct {
 }
 
 // PostAdjustment posts a finance adjustment: an entry of kind
-// "adjustment" whose metadata carries the reason.
+// "adjustment" whose metadata carries the reason. A posting on an account
+// a domain owns (escrow:<id>) is refused with ErrDomainOwned (manual.go).
 func (s *Service) PostAdjustment(ctx context.Context, adj Adjustment) (Entry, error) {
 	if adj.Reason == "" || len(adj.Reason) > MaxMetadataLength {
 		return Entry{}, invalidf("reason: 1 to %d characters required", MaxMetadataLength)
@@ -104,14 +105,17 @@ func (s *Service) PostAdjustment(ctx context.Context, adj Adjustment) (Entry, er
 		if adj.EffectiveAt != nil {
 			e.EffectiveAt = *adj.EffectiveAt
 		}
-		return Post(ctx, tx, e)
+		return writeEntry(ctx, tx, e, writeMode{manual: true})
 	})
 }
 
-// ReverseEntry reverses one of the tenant's posted entries.
+// ReverseEntry reverses one of the tenant's posted entries for finance:
+// an entry a domain wrote, a reversal of one, or one on an account a
+// domain owns is refused with ErrDomainOwned (manual.go); the domain
+// corrects its own bookings.
 func (s *Service) ReverseEntry(ctx context.Context, tenant, id uuid.UUID, reference, description string) (Entry, error) {
 	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Entry, error) {
-		return Reverse(ctx, tx, tenant, id, reference, description, s.Clock.Now())
+		return reverse(ctx, tx, tenant, id, reference, description, s.Clock.Now(), true)
 	})
 }
 
