@@ -362,3 +362,62 @@ func TestChargebackOfMixedFunding(t *testing.T) {
 	}
 	e.wantTrialBalanced()
 }
+
+// TestChargebackInCapturedCurrencyAfterAWonOne: a won chargeback drops
+// out of what earlier chargebacks took, and the ones after it are
+// measured against what the others actually took: charging back exactly
+// the rest of what was captured takes back exactly what was credited
+// (with parts of 0.07 the rest was refused; with 0.06 a cent stayed held
+// that the PSP no longer had).
+func TestChargebackInCapturedCurrencyAfterAWonOne(t *testing.T) {
+	for _, part := range []string{"0.07", "0.06"} {
+		t.Run(part, func(t *testing.T) {
+			e := newEnv(t)
+			e.loadAllRates()
+			id, q := e.fxFundedEscrow("PO-won-mid", "100.00", "EUR", "USD")
+			sold := dec(q["sell_amount"].(string))
+			a := e.chargebackIn(id, part, "USD", "ch-a", http.StatusCreated)
+			b := e.chargebackIn(id, part, "USD", "ch-b", http.StatusCreated)
+			path := "/v1/chargebacks/" + a["id"].(string)
+			e.must(http.StatusOK, req{method: "POST", path: path + "/submit", role: tenants.RoleFinance})
+			e.must(http.StatusOK, req{method: "POST", path: path + "/won", role: tenants.RoleFinance})
+			rest := e.chargebackIn(id, sold.Sub(dec(part)).StringFixed(2), "USD", "ch-rest", http.StatusCreated)
+			total := dec(b["escrow_amount"].(string)).Add(dec(rest["escrow_amount"].(string)))
+			es := e.must(200, req{method: "GET", path: "/v1/escrows/" + id, role: mp}).json(t)
+			if !total.Equal(dec("100.00")) || es["held_amount"] != "0.00" {
+				t.Errorf("all %s USD took %s EUR, want 100.00; escrow holds %v", sold, total, es["held_amount"])
+			}
+			e.wantTrialBalanced()
+		})
+	}
+}
+
+// TestChargebackInCapturedCurrencyAfterAnotherFunding: a payment charged
+// back in full, then another at another rate: the second payment's
+// chargeback takes back exactly what it credited (it was refused as
+// 50.23 EUR, more than the 50.00 left).
+func TestChargebackInCapturedCurrencyAfterAnotherFunding(t *testing.T) {
+	e := newEnv(t)
+	e.loadAllRates() // EUR/USD 1.08
+	id := e.newEscrow(e.tenantA, "PO-two-pay", "100.00", "EUR", nil)["id"].(string)
+	quote := func() map[string]any {
+		return e.must(201, req{method: "POST", path: "/v1/fx/quotes", role: mp, body: map[string]any{"sell_currency": "USD", "buy_currency": "EUR", "buy_amount": "50.00"}}).json(t)
+	}
+	q1 := quote()
+	e.escrowAct(e.tenantA, id, "fund", map[string]any{"amount": q1["sell_amount"], "currency": "USD", "payment_ref": "pay-1", "fx_quote_id": q1["id"]}, 200)
+	first := e.chargebackIn(id, q1["sell_amount"].(string), "USD", "ch-1", http.StatusCreated)
+	e.clock.Advance(24 * time.Hour)
+	e.must(http.StatusCreated, req{method: "POST", path: "/v1/fx/rates", role: tenants.RoleFinance, body: map[string]any{
+		"base": "EUR", "as_of": e.clock.Now().Add(-time.Hour).Format(time.RFC3339), "rates": map[string]string{"USD": "1.0900"}}})
+	q2 := quote()
+	if q2["sell_amount"] == q1["sell_amount"] {
+		t.Fatalf("both quotes sell %v: the rate did not change", q2["sell_amount"])
+	}
+	e.escrowAct(e.tenantA, id, "fund", map[string]any{"amount": q2["sell_amount"], "currency": "USD", "payment_ref": "pay-2", "fx_quote_id": q2["id"]}, 200)
+	second := e.chargebackIn(id, q2["sell_amount"].(string), "USD", "ch-2", http.StatusCreated)
+	if first["escrow_amount"] != "50.00" || second["escrow_amount"] != "50.00" {
+		t.Errorf("the two chargebacks took %v and %v EUR, want 50.00 each", first["escrow_amount"], second["escrow_amount"])
+	}
+	e.wantBalances(map[string]string{"escrow:" + id: "0.00", "fx:USD": "0.00"})
+	e.wantTrialBalanced()
+}

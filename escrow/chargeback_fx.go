@@ -35,9 +35,10 @@ import (
 // of it in the escrow's currency would credit cash:psp:<CUR>, which never
 // received it. In a currency the escrow was funded in through FX it is,
 // of what the escrow's fundings in that currency captured (sold) and
-// credited to the escrow (bought), the cumulative share after the earlier
-// chargebacks in it (fx.ReverseAmount), so that charging back everything
-// captured takes back exactly what was credited. A currency the escrow
+// credited to the escrow (bought), the cumulative share less what the
+// earlier chargebacks in it not won took (fx.ReverseAmount), so that
+// charging back everything captured takes back exactly what was credited,
+// also after a funding at another rate or a won chargeback. A currency the escrow
 // was not funded in is a validation error naming currency, listing those
 // allowed; more than was captured in it and not charged back yet is
 // amount_mismatch.
@@ -77,7 +78,7 @@ func chargebackInEscrowCurrency(ctx context.Context, tx pgx.Tx, e Escrow, in Cha
 	if err != nil {
 		return decimal.Zero, fmt.Errorf("escrow %s: %w", e.ID, err)
 	}
-	amount, err := fx.ReverseAmount(sold, bought, in.ChargedBeforeIn, in.Amount, cur)
+	amount, err := fx.ReverseAmount(sold, bought, in.ChargedBeforeIn, in.TakenBeforeIn, in.Amount, cur)
 	if err != nil {
 		return decimal.Zero, fmt.Errorf("escrow %s: chargeback %s: %w", e.ID, in.ChargebackID, err)
 	}

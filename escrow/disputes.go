@@ -499,9 +499,10 @@ type ChargebackInput struct {
 	// currency too.
 	ChargedBefore, ClawedBefore decimal.Decimal
 	// ChargedBeforeIn is the amount, in Currency, of the escrow's earlier
-	// chargebacks in Currency that were not won; it counts only when
-	// Currency is not the escrow's.
-	ChargedBeforeIn decimal.Decimal
+	// chargebacks in Currency that were not won, and TakenBeforeIn what
+	// they took in the escrow's currency (their escrow amounts); they
+	// count only when Currency is not the escrow's.
+	ChargedBeforeIn, TakenBeforeIn decimal.Decimal
 }
 
 // ChargebackBooking is how a chargeback was covered, in the escrow's

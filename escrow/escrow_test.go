@@ -691,7 +691,7 @@ func TestWaitingCancellationHoldsTheEscrow(t *testing.T) {
 // cancellation's refund waited for review (as Ship allowed before it
 // checked for one; written here by hand) is not cancelled by the
 // approval, which would refund the shipped order in full: the approval
-// fails as an internal error and changes nothing, the review stays
+// is refused as invalid_state and changes nothing, the review stays
 // pending, and deliver is refused while it waits. Once the review is
 // rejected the escrow goes on.
 func TestApprovalDoesNotCancelAShippedEscrow(t *testing.T) {

@@ -35,25 +35,33 @@ import (
 // ReverseAmount is the buy-currency amount that reverses this, an amount
 // of the sell currency given back from conversions that together sold
 // sold and bought bought (what the receiving account was credited, spread
-// and rounding excluded), after earlier reversals of them took before. It
-// is cumulative, so no fraction is left behind however the money comes
-// back:
+// and rounding excluded), after earlier reversals of them gave back
+// before of the sell currency for taken of the buy currency. It is
+// cumulative, so no fraction is left behind however the money comes back:
 //
-//	round_half_even((before + this) × bought / sold) − round_half_even(before × bought / sold)
+//	max(round_half_even((before + this) × bought / sold) − taken, 0)
 //
 // rounded exactly (no intermediate rounding) to buy's minor units. Giving
 // back all of sold, in one part or many, gives back exactly bought. It
-// errors when sold is not positive, when before or this is negative, or
-// when before + this exceeds sold.
-func ReverseAmount(sold, bought, before, this decimal.Decimal, buy money.Currency) (decimal.Decimal, error) {
+// holds when sold and bought changed since the earlier reversals (another
+// conversion added at another rate) or when an earlier one was undone
+// (its amounts leave before and taken): each part is measured against
+// what the earlier ones actually took, not against a share they would
+// have taken under today's totals. It errors when sold is not positive,
+// when before, taken or this is negative, or when before + this exceeds
+// sold.
+func ReverseAmount(sold, bought, before, taken, this decimal.Decimal, buy money.Currency) (decimal.Decimal, error) {
 	switch {
 	case !sold.IsPositive() || bought.IsNegative():
 		return decimal.Zero, fmt.Errorf("fx: reverse: conversions sold %s and bought %s", sold, bought)
-	case before.IsNegative() || this.IsNegative() || before.Add(this).GreaterThan(sold):
+	case before.IsNegative() || taken.IsNegative() || this.IsNegative() || before.Add(this).GreaterThan(sold):
 		return decimal.Zero, fmt.Errorf("fx: reverse: %s after %s of %s sold", this, before, sold)
 	}
-	upto := mulDivHalfEven(before.Add(this), bought, sold, buy.MinorUnits)
-	return upto.Sub(mulDivHalfEven(before, bought, sold, buy.MinorUnits)), nil
+	out := mulDivHalfEven(before.Add(this), bought, sold, buy.MinorUnits).Sub(taken)
+	if out.IsNegative() { // earlier parts took more than the share now: nothing more
+		out = decimal.New(0, -buy.MinorUnits)
+	}
+	return out, nil
 }
 
 // mulDivHalfEven is x × num / den (all non-negative, den positive) rounded

@@ -44,7 +44,7 @@ func TestReverseAmount(t *testing.T) {
 			}
 			before, total := decimal.Zero, decimal.Zero
 			for i, p := range tc.parts {
-				got, err := fx.ReverseAmount(d(tc.sold), d(tc.bought), before, d(p), cur)
+				got, err := fx.ReverseAmount(d(tc.sold), d(tc.bought), before, total, d(p), cur)
 				if err != nil {
 					t.Fatalf("part %d: %v", i, err)
 				}
@@ -69,7 +69,7 @@ func TestReverseAmountRefuses(t *testing.T) {
 		{"negative part", "108.55", "0", "-1.00"},
 		{"negative before", "108.55", "-1.00", "1.00"},
 	} {
-		if got, err := fx.ReverseAmount(d(tc.sold), d("100.00"), d(tc.before), d(tc.this), eur); err == nil {
+		if got, err := fx.ReverseAmount(d(tc.sold), d("100.00"), d(tc.before), decimal.Zero, d(tc.this), eur); err == nil {
 			t.Errorf("%s: %s, want an error", tc.name, got)
 		}
 	}
@@ -89,7 +89,7 @@ func TestReverseAmountAddsUp(t *testing.T) {
 			before, total := decimal.Zero, decimal.Zero
 			for before.LessThan(sold) {
 				part := decimal.Min(sold.Sub(before), decimal.New(r.Int64N(sold.Coefficient().Int64())+1, -2))
-				got, err := fx.ReverseAmount(sold, bought, before, part, cur)
+				got, err := fx.ReverseAmount(sold, bought, before, total, part, cur)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -102,6 +102,38 @@ func TestReverseAmountAddsUp(t *testing.T) {
 			if !total.Equal(bought) {
 				t.Fatalf("%s sold for %s %s given back gives %s", sold, bought, code, total)
 			}
+		}
+	}
+}
+
+// TestReverseAmountAfterChanges: a part is measured against what the
+// earlier parts took, so the parts still add up to what was bought when
+// another conversion came in at another rate after an earlier reversal,
+// or when an earlier reversal was undone (a won chargeback).
+func TestReverseAmountAfterChanges(t *testing.T) {
+	d := decimal.RequireFromString
+	eur, _ := money.Lookup("EUR")
+	for _, tc := range []struct {
+		name                              string
+		sold, bought, before, taken, this string
+		want                              string
+	}{
+		// 54.27 USD bought 50.00 EUR and came back whole (50.00); then
+		// 54.77 USD bought 50.00 more at another rate and comes back:
+		// 100.00 in all less the 50.00 taken. Shares of today's totals
+		// would say 100.00 − 49.77 = 50.23, more than the 50.00 left.
+		{name: "conversion after a reversal", sold: "109.04", bought: "100.00", before: "54.27", taken: "50.00", this: "54.77", want: "50.00"},
+		// Of 108.55 → 100.00, parts of 0.07 took 0.06 and 0.07; the
+		// first was undone, so 0.07 USD stands for 0.07 EUR, and the
+		// rest, 108.48, gives back 100.00 − 0.07.
+		{name: "rest after an undone part", sold: "108.55", bought: "100.00", before: "0.07", taken: "0.07", this: "108.48", want: "99.93"},
+		// Earlier parts took more than the share now: nothing more, never
+		// a negative amount.
+		{name: "share below what was taken", sold: "108.55", bought: "100.00", before: "0.07", taken: "0.10", this: "0.01", want: "0.00"},
+	} {
+		got, err := fx.ReverseAmount(d(tc.sold), d(tc.bought), d(tc.before), d(tc.taken), d(tc.this), eur)
+		if err != nil || !got.Equal(d(tc.want)) {
+			t.Errorf("%s: %s %v, want %s", tc.name, got, err, tc.want)
 		}
 	}
 }
