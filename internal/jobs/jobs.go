@@ -11,15 +11,14 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/valid"
 )
 
 // Limits.
@@ -311,20 +310,9 @@ func errText(err error) string {
 	return errorText(err.Error())
 }
 
-// errorText makes s fit last_error: text the database can store (no NUL,
-// valid UTF-8, see valid.Storable), at most maxErrorText bytes cut at a
-// character boundary. Anything else would make the outcome's UPDATE fail.
-func errorText(s string) string {
-	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
-	if len(s) <= maxErrorText {
-		return s
-	}
-	cut := maxErrorText
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
+// errorText makes s fit last_error (see valid.StorableText): anything
+// the database cannot store would make the outcome's UPDATE fail.
+func errorText(s string) string { return valid.StorableText(s, maxErrorText) }
 
 // RunAll runs due jobs until none is left (for tests and the demo, which
 // move an injected clock and then drain). It stops after maxRounds calls of

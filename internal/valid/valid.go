@@ -85,3 +85,21 @@ func As(err error) (Errors, bool) {
 func Storable(s string) bool {
 	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
+
+// StorableText makes s fit a text column of at most maxBytes bytes, for
+// text escrowd records but does not choose (an error's message, which can
+// quote what a remote server or a handler said): NULs dropped, invalid
+// UTF-8 replaced by U+FFFD, and a longer text cut at a character boundary,
+// so the result is Storable. Cut with s[:maxBytes] instead, a multi-byte
+// character split in two would make the database refuse the statement.
+func StorableText(s string, maxBytes int) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+	if len(s) <= maxBytes {
+		return s
+	}
+	cut := max(maxBytes, 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
