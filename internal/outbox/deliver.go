@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/escrowd/escrowd/internal/clock"
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/seal"
+	"github.com/escrowd/escrowd/internal/valid"
 )
 
 // Delivery limits.
@@ -73,7 +75,7 @@ func RetryDelay(n int) time.Duration {
 }
 
 // RunOnce delivers up to DeliveryBatch due deliveries and returns how many
-// it attempted.
+// it attempted, and the outcomes it could not record (see below).
 func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 	now := d.Clock.Now()
 	claim := uuid.New()
@@ -117,16 +119,23 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("load deliveries: %w", err)
 	}
 	client := withoutRedirects(d.Client)
+	// An outcome that cannot be recorded does not stop the batch: the
+	// delivery stays claimed until its lease ends, then is attempted
+	// again, and the others are still sent. Stopping would leave them
+	// claimed too, and a delivery whose outcome never records (it comes
+	// first by next_attempt_at) would hold back every delivery behind it.
+	var errs []error
 	for i, c := range batch {
 		if d.Clock.Now().Add(DeliveryTimeout + leaseMargin).After(leaseEnd) {
-			return i, d.release(ctx, batch[i:], claim)
+			errs = append(errs, d.release(ctx, batch[i:], claim))
+			return i, errors.Join(errs...)
 		}
 		status, derr := d.post(ctx, client, c)
 		if err := d.record(ctx, c, claim, status, derr); err != nil {
-			return 0, err
+			errs = append(errs, fmt.Errorf("delivery %s of event %s: outcome not recorded: %w", c.id, c.eventID, err))
 		}
 	}
-	return len(batch), nil
+	return len(batch), errors.Join(errs...)
 }
 
 // release gives back the deliveries of a batch that a worker will not
@@ -205,10 +214,9 @@ func (d *Deliverer) record(ctx context.Context, c claimed, claim uuid.UUID, stat
 					delivered_at = $4, locked_until = NULL, claim = NULL WHERE id = $1`, c.id, attempts, status, now)
 			return err
 		}
-		msg := derr.Error()
-		if len(msg) > maxErrorTextSize {
-			msg = msg[:maxErrorTextSize]
-		}
+		// The error can quote the endpoint (a redirect's Location, a
+		// URL): any text, made storable.
+		msg := valid.StorableText(derr.Error(), maxErrorTextSize)
 		// Retried until an attempt is made at or after the end of the
 		// window: when the next backoff would pass that end, the last
 		// attempt is scheduled at the end itself.

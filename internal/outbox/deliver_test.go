@@ -257,6 +257,94 @@ func TestWebhookRedirectIsAFailedAttempt(t *testing.T) {
 	}
 }
 
+// TestDeliveryErrorTextIsRecordedWhateverItHolds: an attempt's error can
+// quote what the endpoint answered (a redirect's Location, any text). It
+// used to be cut at 500 bytes inside a multi-byte character, the database
+// refused the outcome, and the delivery was sent again every lease, never
+// counted, never failed, ahead of every delivery due after it.
+func TestDeliveryErrorTextIsRecordedWhateverItHolds(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	// `endpoint answered 302 (to "/x` is 29 bytes; 471 more is odd, so
+	// byte 500 falls inside an "é".
+	loc := "/x" + strings.Repeat("é", 400)
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", loc)
+		w.WriteHeader(http.StatusFound)
+	}))
+	defer bad.Close()
+	good := &receiver{status: 200}
+	goodSrv := httptest.NewServer(good)
+	defer goodSrv.Close()
+	f.endpoint(t, bad.URL+"/hook")
+	ev := f.emit(t) // its delivery to bad is the oldest: first in the batch
+	f.clk.Advance(time.Second)
+	f.endpoint(t, goodSrv.URL+"/hook")
+	f.emit(t)
+	dl := &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: outbox.NewClient(loopback)}
+	for round := 1; round <= 3; round++ {
+		if n, err := dl.RunOnce(ctx); err != nil || n != 3-min(round-1, 1) {
+			t.Fatalf("round %d: attempted %d (%v)", round, n, err)
+		}
+		f.clk.Advance(outbox.RetryDelay(round) + time.Second)
+	}
+	w := f.delivery(t, ev)
+	if w.attempts != 3 {
+		t.Errorf("redirecting endpoint: %d attempts recorded after 3, last error %q", w.attempts, w.lastError)
+	}
+	if len(w.lastError) > 500 || !strings.HasPrefix(w.lastError, `endpoint answered 302 (to "/x`) {
+		t.Errorf("last error of %d bytes: %q", len(w.lastError), w.lastError)
+	}
+	if len(good.paths()) != 1 {
+		t.Errorf("the healthy endpoint got %d deliveries, want 1", len(good.paths()))
+	}
+}
+
+// TestAnOutcomeNotRecordedLeavesTheRestOfTheBatch: when the outcome of one
+// delivery cannot be recorded (here a constraint refuses it), the batch
+// goes on: the other deliveries are sent and recorded, and the one whose
+// outcome was lost is attempted again once its lease ends. RunOnce used
+// to return at the first such failure, leaving the rest of the batch
+// claimed and unsent.
+func TestAnOutcomeNotRecordedLeavesTheRestOfTheBatch(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	dbtest.MustExec(t, f.d, `ALTER TABLE webhook_deliveries ADD CONSTRAINT test_refused CHECK (last_error NOT LIKE '%refused-by-test%')`)
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "/refused-by-test")
+		w.WriteHeader(http.StatusFound)
+	}))
+	defer bad.Close()
+	good := &receiver{status: 200}
+	goodSrv := httptest.NewServer(good)
+	defer goodSrv.Close()
+	f.endpoint(t, bad.URL)
+	ev := f.emit(t)
+	f.clk.Advance(time.Second)
+	f.endpoint(t, goodSrv.URL)
+	f.emit(t)
+	f.emit(t)
+	dl := &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: outbox.NewClient(loopback)}
+	n, err := dl.RunOnce(ctx)
+	if n != 5 || err == nil || !strings.Contains(err.Error(), "outcome not recorded") {
+		t.Fatalf("attempted %d (%v), want all 5 and the outcomes not recorded", n, err)
+	}
+	if got := len(good.paths()); got != 2 {
+		t.Fatalf("the healthy endpoint got %d deliveries, want 2", got)
+	}
+	if w := f.delivery(t, ev); w.status != "pending" || w.attempts != 0 {
+		t.Fatalf("delivery whose outcome was lost: %+v", w)
+	}
+	// Claimed until its lease ends, then attempted again.
+	if n, err := dl.RunOnce(ctx); n != 0 || err != nil {
+		t.Fatalf("within the lease: attempted %d (%v), want none", n, err)
+	}
+	f.clk.Advance(outbox.DeliveryLease + time.Second)
+	if n, _ := dl.RunOnce(ctx); n != 3 {
+		t.Fatalf("after the lease: attempted %d, want the 3 whose outcomes were lost", n)
+	}
+}
+
 // TestValidateEndpointRefusesNonPublicHosts: a marketplace cannot point
 // deliveries at the services beside escrowd (loopback, private networks,
 // cloud metadata), unless the operator allows private targets.
