@@ -37,11 +37,19 @@ const (
 	leaseMargin        = time.Minute
 	DefaultMaxAttempts = 20
 	maxErrorText       = 1000
+	// outcomeTimeout bounds recording a run's outcome, which goes on when
+	// the runner's context has ended (shutdown): the run happened, and an
+	// outcome lost would leave the job leased, its attempt counted, to run
+	// again.
+	outcomeTimeout = 10 * time.Second
 )
 
-// A run and its margin fit in the lease: the conversion of a negative
-// constant does not compile.
-const _ = uint64(Lease - RunTimeout - leaseMargin)
+// A run and its margin fit in the lease, and recording an outcome fits in
+// the margin: the conversion of a negative constant does not compile.
+const (
+	_ = uint64(Lease - RunTimeout - leaseMargin)
+	_ = uint64(leaseMargin - outcomeTimeout)
+)
 
 // Job is a unit of background work.
 type Job struct {
@@ -273,8 +281,11 @@ func (r *Runner) run(ctx context.Context, j Job) (err error) {
 }
 
 // finish records a run's outcome, only if the job is still the one this run
-// claimed: a job rescheduled (Schedule) while it ran keeps its new run.
+// claimed: a job rescheduled (Schedule) while it ran keeps its new run. It
+// is recorded also when ctx has ended (see outcomeTimeout).
 func (r *Runner) finish(ctx context.Context, j Job, herr error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
+	defer cancel()
 	now := r.Clock.Now()
 	claim := j.claim
 	return r.DB.Tx(ctx, func(tx pgx.Tx) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -431,5 +432,45 @@ func TestAnyErrorTextIsRecorded(t *testing.T) {
 				t.Fatalf("outcome not recorded: last error %q (%d bytes), still leased %v", lastError, len(lastError), locked)
 			}
 		})
+	}
+}
+
+// TestOutcomeOfARunEndingAtShutdownIsKept: serve ends the workers' context
+// once requests have drained. A run that has just done its work then used
+// to lose its outcome: finish ran on the ended context, so the job stayed
+// pending and leased, its attempt counted toward the limit, to run again.
+func TestOutcomeOfARunEndingAtShutdownIsKept(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	r := jobs.NewRunner(d, clk, nil)
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	r.Handle("test.shutdown", func(ctx context.Context, j jobs.Job) error {
+		stopWork() // SIGTERM lands as the work completes
+		return nil
+	})
+	for _, key := range []string{"a", "b"} {
+		if err := d.Tx(ctx, func(tx pgx.Tx) error {
+			return jobs.Schedule(ctx, tx, jobs.Job{Kind: "test.shutdown", DedupeKey: key, RunAt: clk.Now()}, clk.Now())
+		}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Second)
+	}
+	if n, err := r.RunDue(workCtx); n != 1 || err == nil {
+		t.Fatalf("ran %d (%v), want the first job only, then the ended context", n, err)
+	}
+	for key, want := range map[string]string{"a": "done 1 false", "b": "pending 0 false"} {
+		var status string
+		var attempts int
+		var leased bool
+		if err := d.Pool.QueryRow(ctx, `SELECT status, attempts, locked_until IS NOT NULL FROM jobs WHERE dedupe_key = $1`, key).
+			Scan(&status, &attempts, &leased); err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%s %d %v", status, attempts, leased); got != want {
+			t.Errorf("job %s: %s (status, attempts, leased), want %s", key, got, want)
+		}
 	}
 }
