@@ -35,11 +35,19 @@ const (
 	firstRetryDelay  = 30 * time.Second
 	maxRetryDelay    = 6 * time.Hour
 	maxErrorTextSize = 500
+	// outcomeTimeout bounds recording an attempt's outcome (or releasing
+	// a claim), which goes on when the worker's context has ended
+	// (shutdown): a delivery made but not recorded would be sent again.
+	outcomeTimeout = 10 * time.Second
 )
 
-// The lease covers a batch's worst case (a negative constant does not
-// convert to uint64: this line stops the build when it does not).
-const _ = uint64(DeliveryLease - DeliveryBatch*DeliveryTimeout - leaseMargin)
+// The lease covers a batch's worst case, and recording an outcome fits in
+// the margin (a negative constant does not convert to uint64: these lines
+// stop the build when it does not).
+const (
+	_ = uint64(DeliveryLease - DeliveryBatch*DeliveryTimeout - leaseMargin)
+	_ = uint64(leaseMargin - outcomeTimeout)
+)
 
 // Deliverer sends pending deliveries to webhook endpoints, at least once.
 // Several instances may run side by side: deliveries are claimed with a
@@ -126,7 +134,10 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 	// first by next_attempt_at) would hold back every delivery behind it.
 	var errs []error
 	for i, c := range batch {
-		if d.Clock.Now().Add(DeliveryTimeout + leaseMargin).After(leaseEnd) {
+		// Not attempted: what the lease has no room for, and, once ctx
+		// has ended (shutdown), the rest of the batch, which would only
+		// fail at once and count as attempts.
+		if ctx.Err() != nil || d.Clock.Now().Add(DeliveryTimeout+leaseMargin).After(leaseEnd) {
 			errs = append(errs, d.release(ctx, batch[i:], claim))
 			return i, errors.Join(errs...)
 		}
@@ -139,8 +150,10 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 }
 
 // release gives back the deliveries of a batch that a worker will not
-// attempt within its lease, for any worker to claim at once.
+// attempt, for any worker to claim at once, also when ctx has ended.
 func (d *Deliverer) release(ctx context.Context, rest []claimed, claim uuid.UUID) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
+	defer cancel()
 	ids := make([]uuid.UUID, len(rest))
 	for i, c := range rest {
 		ids[i] = c.id
@@ -192,8 +205,11 @@ func (d *Deliverer) post(ctx context.Context, client *http.Client, c claimed) (i
 // delivery as it is now (a redelivery may have reset its attempts and
 // window while the attempt ran). When another worker has claimed the
 // delivery since (this one's lease ran out), the outcome is dropped: the
-// newer claim's stands.
+// newer claim's stands. The outcome is recorded also when ctx has ended
+// (see outcomeTimeout).
 func (d *Deliverer) record(ctx context.Context, c claimed, claim uuid.UUID, status int, derr error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
+	defer cancel()
 	now := d.Clock.Now()
 	var stale bool
 	err := d.DB.Tx(ctx, func(tx pgx.Tx) error {

@@ -345,6 +345,47 @@ func TestAnOutcomeNotRecordedLeavesTheRestOfTheBatch(t *testing.T) {
 	}
 }
 
+// TestDeliveryEndingAtShutdownIsRecorded: serve ends the workers' context
+// once requests have drained. A delivery the endpoint has just accepted
+// then used to lose its outcome (record ran on the ended context) and was
+// sent again after its lease; the rest of the batch was attempted on the
+// ended context, each failing at once. Now the outcome is recorded and
+// the rest is released unattempted.
+func TestDeliveryEndingAtShutdownIsRecorded(t *testing.T) {
+	f := newFixture(t)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var got atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	f.endpoint(t, srv.URL)
+	first := f.emit(t)
+	f.clk.Advance(time.Second)
+	second := f.emit(t)
+	client := &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+		resp, err := srv.Client().Transport.RoundTrip(r)
+		stop() // SIGTERM lands as the endpoint's answer arrives
+		return resp, err
+	})}
+	dl := &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: client}
+	if n, err := dl.RunOnce(ctx); n != 1 || err != nil {
+		t.Fatalf("attempted %d (%v), want the first delivery only", n, err)
+	}
+	if w := f.delivery(t, first); w.status != "delivered" || w.attempts != 1 {
+		t.Errorf("the delivery accepted at shutdown: %s after %d attempts, want delivered", w.status, w.attempts)
+	}
+	if w := f.delivery(t, second); w.status != "pending" || w.attempts != 0 {
+		t.Errorf("the delivery after it: %s after %d attempts, want pending, unattempted", w.status, w.attempts)
+	}
+	// Released: the next worker sends it at once.
+	if n, err := dl.RunOnce(context.Background()); n != 1 || err != nil || got.Load() != 2 {
+		t.Errorf("next run attempted %d (%v); the endpoint got %d, want 2", n, err, got.Load())
+	}
+}
+
 // TestValidateEndpointRefusesNonPublicHosts: a marketplace cannot point
 // deliveries at the services beside escrowd (loopback, private networks,
 // cloud metadata), unless the operator allows private targets.
