@@ -176,6 +176,13 @@ func TestProfilerIsTheOperators(t *testing.T) {
 		{"no operator: admin", false, req{method: "GET", path: "/debug/pprof/goroutine?debug=2", tenant: e.tenantA, role: admin}, 404, "route_not_found"},
 		{"no operator: no key", false, req{method: "GET", path: "/debug/pprof/", header: map[string]string{}}, 404, "route_not_found"},
 		{"no operator: another method", false, req{method: "DELETE", path: "/debug/pprof/", tenant: e.tenantA, role: admin}, 404, "route_not_found"},
+		// The method is checked after the key: a 405 and its Allow header
+		// would tell another tenant the route exists.
+		{"another tenant's admin, another method", true, req{method: "DELETE", path: "/debug/pprof/", tenant: e.tenantB, role: admin}, 404, "route_not_found"},
+		{"another tenant's admin, POST a profile", true, req{method: "POST", path: "/debug/pprof/profile", tenant: e.tenantB, role: admin}, 404, "route_not_found"},
+		{"no key, another method", true, req{method: "DELETE", path: "/debug/pprof/", header: map[string]string{}}, 401, "unauthorized"},
+		{"operator's other role, another method", true, req{method: "DELETE", path: "/debug/pprof/", tenant: e.tenantA, role: mp}, 403, "forbidden"},
+		{"operator's admin, another method", true, req{method: "DELETE", path: "/debug/pprof/", tenant: e.tenantA, role: admin}, 405, "method_not_allowed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.srv = off
@@ -188,6 +195,9 @@ func TestProfilerIsTheOperators(t *testing.T) {
 			}
 			if tc.code != "" && got.code(t) != tc.code {
 				t.Fatalf("code %q, want %q", got.code(t), tc.code)
+			}
+			if tc.status == 405 && got.header.Get("Allow") != "GET" {
+				t.Fatalf("Allow %q, want GET", got.header.Get("Allow"))
 			}
 		})
 	}

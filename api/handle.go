@@ -63,6 +63,11 @@ func (s *Server) handler(rt route) http.Handler {
 				return
 			}
 		}
+		if r.Method != rt.method { // only operator routes match any method (see New)
+			w.Header().Set("Allow", rt.method)
+			writeProblem(w, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path))
+			return
+		}
 		if err := checkParams(r); err != nil {
 			writeProblem(w, problemFor(s.log, r, err))
 			return

@@ -99,12 +99,18 @@ func New(d Deps) *Server {
 	s.router.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 	s.table = s.routes()
 	for _, rt := range s.table {
-		m := s.router.Handle(rt.path, s.observe(s.handler(rt))).Methods(rt.method)
-		if rt.operator {
-			// Without an operator the route does not match, whatever the
-			// method: the answer is the unknown route's 404.
-			m.MatcherFunc(func(*http.Request, *mux.RouteMatch) bool { return s.operator != uuid.Nil })
+		m := s.router.Handle(rt.path, s.observe(s.handler(rt)))
+		if !rt.operator {
+			m.Methods(rt.method)
+			continue
 		}
+		// An operator route matches any method, and its handler checks
+		// the method after the key: the mux's 405 and Allow, answered
+		// before authentication, would tell any caller the route exists
+		// where another tenant's key must find no route (404). Without an
+		// operator the route does not match at all: the unknown route's
+		// 404.
+		m.MatcherFunc(func(*http.Request, *mux.RouteMatch) bool { return s.operator != uuid.Nil })
 	}
 	return s
 }
