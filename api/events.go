@@ -41,9 +41,12 @@ func (s *Server) listEvents(r *http.Request) (any, error) {
 	q := r.URL.Query()
 	var from outbox.Cursor
 	if a := q.Get("after"); a != "" {
+		// Any id: one that is none of the tenant's events starts at the
+		// first event with a greater id (see outbox.Cursor.ByID).
 		if from.After, err = uuid.Parse(a); err != nil {
 			return nil, fieldProblem(http.StatusUnprocessableEntity, "validation_failed", "after", "must be an event id")
 		}
+		from.ByID = true
 	}
 	cursor := q.Get("cursor") != ""
 	if cursor {
@@ -53,10 +56,8 @@ func (s *Server) listEvents(r *http.Request) (any, error) {
 	}
 	page, err := s.outbox.Poll(r.Context(), principal(r).TenantID, from, q.Get("type"), limit)
 	switch {
-	case errors.Is(err, outbox.ErrNotFound) && cursor:
-		return nil, fieldProblem(http.StatusBadRequest, "invalid_cursor", "cursor", "is not a cursor this API returned")
 	case errors.Is(err, outbox.ErrNotFound):
-		return nil, fieldProblem(http.StatusUnprocessableEntity, "validation_failed", "after", "must be the id of one of your events")
+		return nil, fieldProblem(http.StatusBadRequest, "invalid_cursor", "cursor", "is not a cursor this API returned")
 	case err != nil:
 		return nil, err
 	}

@@ -502,14 +502,24 @@ func TestEventsPolling(t *testing.T) {
 	for _, bad := range []string{"bm90IGpzb24", base64.RawURLEncoding.EncodeToString([]byte(`-1`)), base64.RawURLEncoding.EncodeToString([]byte(`"` + uuid.NewString() + `"`))} {
 		e.must(400, req{method: "GET", path: "/v1/events?cursor=" + bad, role: mp})
 	}
-	if got := e.must(422, req{method: "GET", path: "/v1/events?after=" + uuid.NewString(), role: mp}); !strings.Contains(string(got.body), `"field":"after"`) {
-		t.Fatalf("after an unknown event: %s", got.body)
+	// ?after= takes any id, as when the feed was in id order: one that is
+	// no event starts at the first event with a greater id (a UUIDv7 made
+	// from a time: the events written since).
+	for after, want := range map[string]int{"019c0000-0000-7000-8000-000000000000": 4, uuid.NewString(): 0, "00000000-0000-0000-0000-000000000000": 4} {
+		if got := e.must(200, req{method: "GET", path: "/v1/events?after=" + after, role: mp}).json(t)["data"].([]any); len(got) != want {
+			t.Fatalf("after %s, no event's id: %d events, want %d", after, len(got), want)
+		}
 	}
-	// Tenant B sees none of them.
+	if got := e.must(422, req{method: "GET", path: "/v1/events?after=nope", role: mp}); !strings.Contains(string(got.body), `"field":"after"`) {
+		t.Fatalf("after something not an id: %s", got.body)
+	}
+	// Tenant B sees none of them, also after one of their ids.
 	if got := e.must(200, req{method: "GET", path: "/v1/events", role: mp, tenant: e.tenantB}).json(t)["data"].([]any); len(got) != 0 {
 		t.Fatalf("tenant B sees %d of tenant A's events", len(got))
 	}
-	e.must(422, req{method: "GET", path: "/v1/events?after=" + ids[0], role: mp, tenant: e.tenantB})
+	if got := e.must(200, req{method: "GET", path: "/v1/events?after=" + ids[0], role: mp, tenant: e.tenantB}).json(t)["data"].([]any); len(got) != 0 {
+		t.Fatalf("tenant B sees %d of tenant A's events", len(got))
+	}
 	e.must(404, req{method: "GET", path: "/v1/events/" + ids[0], role: mp, tenant: e.tenantB})
 }
 

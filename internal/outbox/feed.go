@@ -37,6 +37,12 @@ const (
 type Cursor struct {
 	Seq   int64
 	After uuid.UUID
+	// ByID makes After any id (GET /v1/events?after=, which meant "the
+	// events with a greater id" before the feed was in commit order): one
+	// that is none of the tenant's events starts the feed just before
+	// the first placed event with a greater id (see startAfterID).
+	// Without it, After must be one of the tenant's events (a cursor).
+	ByID bool
 }
 
 // FeedPage is one poll's answer.
@@ -52,7 +58,7 @@ type FeedPage struct {
 
 // Poll answers up to limit of tenant's events of type typ ("" for all)
 // after from, in feed order; from.After must be an event of the tenant
-// (ErrNotFound otherwise).
+// (ErrNotFound otherwise) unless from.ByID.
 func Poll(ctx context.Context, d *db.DB, tenant uuid.UUID, from Cursor, typ string, limit int) (FeedPage, error) {
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit
@@ -63,16 +69,22 @@ func Poll(ctx context.Context, d *db.DB, tenant uuid.UUID, from Cursor, typ stri
 	if from.After != uuid.Nil {
 		var seq *int64
 		err := d.Pool.QueryRow(ctx, `SELECT seq FROM events WHERE tenant_id = $1 AND id = $2`, tenant, from.After).Scan(&seq)
-		if db.IsNoRows(err) {
+		switch {
+		case db.IsNoRows(err) && from.ByID:
+			start, err := startAfterID(ctx, d, tenant, from.After)
+			if err != nil {
+				return FeedPage{}, fmt.Errorf("poll events: %w", err)
+			}
+			from = Cursor{Seq: start}
+		case db.IsNoRows(err):
 			return FeedPage{}, fmt.Errorf("event %s: %w", from.After, ErrNotFound)
-		}
-		if err != nil {
+		case err != nil:
 			return FeedPage{}, fmt.Errorf("poll events: %w", err)
-		}
-		if seq == nil {
+		case seq == nil:
 			return FeedPage{Events: []Event{}, Next: from}, nil
+		default:
+			from = Cursor{Seq: *seq}
 		}
-		from = Cursor{Seq: *seq}
 	}
 	const cols = `SELECT id, tenant_id, type, subject_id, payload, created_at, seq FROM events`
 	var rows pgx.Rows
@@ -103,6 +115,26 @@ func Poll(ctx context.Context, d *db.DB, tenant uuid.UUID, from Cursor, typ stri
 		page.Next.Seq = p.seq
 	}
 	return page, nil
+}
+
+// startAfterID is where the feed starts for "the events with an id greater
+// than id", id being none of tenant's events: just before the first placed
+// event with a greater id, or, when none is placed, at the end of the feed.
+// Either way no event with a greater id is passed: those placed have a
+// place after the start, and those not placed yet will get one after every
+// place given. Events with a smaller id placed after the start (committed
+// late) are served too. One statement, so one snapshot: the places it sees
+// are 1..n (placing transactions take turns, see sequence), and the two
+// reads agree. It scans the feed in order up to the first event with a
+// greater id, or the events after id: meant for a poller's first request
+// (an id made from a time), whose next_cursor is then a place.
+func startAfterID(ctx context.Context, d *db.DB, tenant, id uuid.UUID) (int64, error) {
+	var start int64
+	err := d.Pool.QueryRow(ctx, `
+		SELECT COALESCE(
+			(SELECT min(seq) - 1 FROM events WHERE tenant_id = $1 AND id > $2),
+			(SELECT COALESCE(max(seq), 0) FROM events WHERE tenant_id = $1))`, tenant, id).Scan(&start)
+	return start, err
 }
 
 // sequence places tenant's committed events that have no place in its feed

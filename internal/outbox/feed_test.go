@@ -2,16 +2,19 @@ package outbox_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/escrowd/escrowd/internal/db/dbtest"
 	"github.com/escrowd/escrowd/internal/outbox"
+	"github.com/escrowd/escrowd/internal/tenants"
 )
 
 // TestFeedServesEveryEventOnceUnderConcurrentCommits: writers whose
@@ -138,5 +141,82 @@ func TestFeedPlacesABacklogOverPolls(t *testing.T) {
 	}
 	if _, err := outbox.Poll(ctx, f.d, f.tenant, outbox.Cursor{After: uuid.New()}, "", 1); err == nil {
 		t.Fatal("a cursor after an unknown event was accepted")
+	}
+}
+
+// TestFeedAfterAnyID: ?after= takes any id, as it did when the feed was in
+// id order ("the events with a greater id"). One that is none of the
+// tenant's events starts just before the first placed event with a
+// greater id, so none with a greater id is passed, also one that commits
+// later; it used to be ErrNotFound (422).
+func TestFeedAfterAnyID(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	other, err := (&tenants.Store{DB: f.d, Clock: f.clk}).CreateTenant(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := f.emit(t)
+	slow, err := f.d.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Rollback(ctx)
+	late, err := outbox.Emit(ctx, slow, f.tenant, "escrow.funded", "slow", map[string]string{}, f.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.emit(t)
+	otherEvent := fixture{d: f.d, clk: f.clk, tenant: other.ID}.emit(t)
+	// between(x) is an id after x and before the next id made.
+	between := func(x uuid.UUID) uuid.UUID {
+		copy(x[8:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		return x
+	}
+	poll := func(from outbox.Cursor) ([]uuid.UUID, outbox.Cursor) {
+		t.Helper()
+		f.clk.Advance(time.Minute) // past any limit on placing
+		page, err := outbox.Poll(ctx, f.d, f.tenant, from, "", outbox.MaxListLimit)
+		if err != nil {
+			t.Fatalf("poll from %+v: %v", from, err)
+		}
+		ids := []uuid.UUID{}
+		for _, e := range page.Events {
+			ids = append(ids, e.ID)
+		}
+		return ids, page.Next
+	}
+	cases := []struct {
+		name  string
+		after uuid.UUID
+		want  []uuid.UUID // before the late event commits
+		next  outbox.Cursor
+	}{
+		{name: "before every id", after: uuid.MustParse("00000000-0000-7000-8000-000000000000"), want: []uuid.UUID{a, c}},
+		{name: "between a and the late event", after: between(a), want: []uuid.UUID{c}},
+		{name: "between the late event and c", after: between(late), want: []uuid.UUID{c}},
+		{name: "after every id", after: between(otherEvent), want: []uuid.UUID{}},
+		{name: "another tenant's event", after: otherEvent, want: []uuid.UUID{}},
+	}
+	for i, tc := range cases {
+		var got []uuid.UUID
+		got, cases[i].next = poll(outbox.Cursor{After: tc.after, ByID: true})
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// The late event has an id greater than some of those: its place
+	// comes after each start, so every poller following its cursor gets it.
+	if err := slow.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		if got, _ := poll(tc.next); fmt.Sprint(got) != fmt.Sprint([]uuid.UUID{late}) {
+			t.Errorf("%s, then from next %+v: %v, want the late event %s", tc.name, tc.next, got, late)
+		}
+	}
+	// Without ByID (a cursor), After must be one of the tenant's events.
+	if _, err := outbox.Poll(ctx, f.d, f.tenant, outbox.Cursor{After: between(a)}, "", 1); !errors.Is(err, outbox.ErrNotFound) {
+		t.Errorf("a cursor naming no event: %v, want ErrNotFound", err)
 	}
 }
