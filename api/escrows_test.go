@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
 )
 
@@ -51,9 +52,12 @@ func (e *env) escrowAct(tenant uuid.UUID, id, action string, body any, want int)
 	return e.must(want, req{method: "POST", path: "/v1/escrows/" + id + "/" + action, role: mp, tenant: tenant, body: body}).json(e.t)
 }
 
-// lastEvent returns the data of the newest event of type typ.
+// lastEvent returns the data of the newest event of type typ (the clock
+// moves on by outbox.PlaceEvery first, so that the poll places every
+// event committed so far).
 func (e *env) lastEvent(tenant uuid.UUID, typ string) map[string]any {
 	e.t.Helper()
+	e.clock.Advance(outbox.PlaceEvery)
 	evs := e.must(200, req{method: "GET", path: "/v1/events?limit=500&type=" + typ, role: mp, tenant: tenant}).json(e.t)["data"].([]any)
 	if len(evs) == 0 {
 		e.t.Fatalf("no %s event", typ)

@@ -560,6 +560,7 @@ func TestEventsCursorServesLateCommits(t *testing.T) {
 	if err := slow.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
+	e.clock.Advance(outbox.PlaceEvery) // polls place events at most once per PlaceEvery
 	next := e.must(200, req{method: "GET", path: "/v1/events?cursor=" + url.QueryEscape(page["next_cursor"].(string)), role: mp}).json(t)
 	if data := next["data"].([]any); len(data) != 1 || data[0].(map[string]any)["id"] != late.String() {
 		t.Fatalf("event %s, committed after the cursor passed newer ones, not served next: %v", late, next)

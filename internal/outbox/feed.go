@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -18,6 +19,11 @@ const (
 	// backlog longer than that (events of a tenant nobody polled, or
 	// written before feeds existed) is placed over the next polls.
 	sequenceRounds = 5
+	// PlaceEvery is the least time between two placings of a tenant's
+	// events (see sequence): an event comes into the feed up to that long
+	// after it commits, and a tenant's pollers, however busy, run at most
+	// one placing transaction per PlaceEvery between them.
+	PlaceEvery = time.Second
 )
 
 // A tenant's feed is its events in the order their transactions committed,
@@ -27,10 +33,12 @@ const (
 // event that commits later, and the poller never sees it. So an event gets
 // its place in the feed (events.seq) only once it has committed: before
 // answering, a poll places the tenant's committed events that have none,
-// after the last place given (sequence). Placing transactions take turns
-// on the tenant's event_feeds row, so places become visible in order: a
-// reader that sees a place sees every smaller one, and a cursor never
-// passes an event it has not been shown.
+// after the last place given (sequence), unless they were placed less than
+// PlaceEvery ago. Placing transactions take turns on the tenant's
+// event_feeds row, so places become visible in order: a reader that sees a
+// place sees every smaller one, and a cursor never passes an event it has
+// not been shown. Events of a tenant that does not poll are placed by
+// PlaceBacklog, a periodic job.
 
 // Cursor is where a poll of a feed starts: after the place Seq (0: from
 // the start), or, when After is set, after that event's place.
@@ -57,13 +65,13 @@ type FeedPage struct {
 }
 
 // Poll answers up to limit of tenant's events of type typ ("" for all)
-// after from, in feed order; from.After must be an event of the tenant
-// (ErrNotFound otherwise) unless from.ByID.
-func Poll(ctx context.Context, d *db.DB, tenant uuid.UUID, from Cursor, typ string, limit int) (FeedPage, error) {
+// after from, in feed order, at now; from.After must be an event of the
+// tenant (ErrNotFound otherwise) unless from.ByID.
+func Poll(ctx context.Context, d *db.DB, tenant uuid.UUID, from Cursor, typ string, limit int, now time.Time) (FeedPage, error) {
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit
 	}
-	if err := sequence(ctx, d, tenant); err != nil {
+	if _, err := sequence(ctx, d, tenant, now); err != nil {
 		return FeedPage{}, err
 	}
 	if from.After != uuid.Nil {
@@ -139,35 +147,58 @@ func startAfterID(ctx context.Context, d *db.DB, tenant, id uuid.UUID) (int64, e
 
 // sequence places tenant's committed events that have no place in its feed
 // yet, oldest id first, after the last place given: up to SequenceBatch
-// per transaction, sequenceRounds transactions.
-func sequence(ctx context.Context, d *db.DB, tenant uuid.UUID) error {
-	for range sequenceRounds {
+// per transaction, sequenceRounds transactions. It places nothing when the
+// tenant's events were placed less than PlaceEvery before now. It returns
+// how many it placed.
+//
+// Placing is a SERIALIZABLE write, and on PostgreSQL its reads take SSI
+// predicate locks, which last until every transaction that overlapped it
+// has ended. Any of them that inserts into a page it read gets an
+// rw-dependency from it, and one that also has an rw-dependency out to a
+// transaction that committed first (it read a row that one then updated:
+// a balance, a setting) is aborted with 40001 and retried by db.Tx.
+// PlaceEvery bounds how often that can happen: a poll within PlaceEvery
+// of the last placing runs no placing transaction.
+func sequence(ctx context.Context, d *db.DB, tenant uuid.UUID, now time.Time) (int, error) {
+	total := 0
+	for round := range sequenceRounds {
 		// Looked for outside a transaction first: a poll with nothing to
-		// place writes nothing (and takes no predicate lock).
+		// place, or within PlaceEvery of the last placing, writes nothing
+		// and takes no predicate lock.
 		var pending bool
-		if err := d.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = $1 AND seq IS NULL)`, tenant).Scan(&pending); err != nil {
-			return fmt.Errorf("place events: %w", err)
+		var placedAt *time.Time
+		if err := d.Pool.QueryRow(ctx, `
+			SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = $1 AND seq IS NULL),
+			       (SELECT placed_at FROM event_feeds WHERE tenant_id = $1)`, tenant).Scan(&pending, &placedAt); err != nil {
+			return total, fmt.Errorf("place events: %w", err)
 		}
-		if !pending {
-			return nil
+		if !pending || round == 0 && placedRecently(placedAt, now) {
+			return total, nil
 		}
 		var n int
 		err := d.Tx(ctx, func(tx pgx.Tx) error {
+			n = 0
+			// The tenant's row first, locked (and made on first use):
+			// placing transactions of the tenant take turns from here
+			// (a concurrent one fails to serialize and runs again after
+			// this one), and the last placing is read under the lock.
+			var last int64
+			var placedAt *time.Time
+			if err := tx.QueryRow(ctx, `
+				INSERT INTO event_feeds (tenant_id, last_seq) VALUES ($1, 0)
+				ON CONFLICT (tenant_id) DO UPDATE SET last_seq = event_feeds.last_seq RETURNING last_seq, placed_at`, tenant).
+				Scan(&last, &placedAt); err != nil {
+				return err
+			}
+			if round == 0 && placedRecently(placedAt, now) {
+				return nil // another poll placed them meanwhile
+			}
 			rows, err := tx.Query(ctx, `SELECT id FROM events WHERE tenant_id = $1 AND seq IS NULL ORDER BY id LIMIT $2`, tenant, SequenceBatch)
 			if err != nil {
 				return err
 			}
 			ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-			if n = len(ids); err != nil || n == 0 {
-				return err
-			}
-			// The tenant's row is locked (and made on first use), so
-			// placing transactions take turns: a concurrent one fails
-			// to serialize and runs again after this one.
-			var last int64
-			if err := tx.QueryRow(ctx, `
-				INSERT INTO event_feeds (tenant_id, last_seq) VALUES ($1, 0)
-				ON CONFLICT (tenant_id) DO UPDATE SET last_seq = event_feeds.last_seq RETURNING last_seq`, tenant).Scan(&last); err != nil {
+			if err != nil || len(ids) == 0 {
 				return err
 			}
 			if _, err := tx.Exec(ctx, `
@@ -175,15 +206,24 @@ func sequence(ctx context.Context, d *db.DB, tenant uuid.UUID) error {
 				WHERE events.tenant_id = $1 AND events.id = u.id`, tenant, ids, last); err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, `UPDATE event_feeds SET last_seq = $2 WHERE tenant_id = $1`, tenant, last+int64(n))
+			n = len(ids)
+			_, err = tx.Exec(ctx, `UPDATE event_feeds SET last_seq = $2, placed_at = $3 WHERE tenant_id = $1`, tenant, last+int64(n), now)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("place events: %w", err)
+			return total, fmt.Errorf("place events: %w", err)
 		}
+		total += n
 		if n < SequenceBatch {
-			return nil
+			return total, nil
 		}
 	}
-	return nil
+	return total, nil
+}
+
+// placedRecently reports whether a placing at placedAt is less than
+// PlaceEvery before now (a clock behind another instance's counts as
+// recent, for at most the difference).
+func placedRecently(placedAt *time.Time, now time.Time) bool {
+	return placedAt != nil && now.Sub(*placedAt) < PlaceEvery
 }

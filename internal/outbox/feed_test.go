@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/db/dbtest"
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
@@ -61,7 +62,8 @@ func TestFeedServesEveryEventOnceUnderConcurrentCommits(t *testing.T) {
 		pollWG.Go(func() {
 			var from outbox.Cursor
 			poll := func() {
-				page, err := outbox.Poll(ctx, f.d, f.tenant, from, "", 7)
+				f.clk.Advance(outbox.PlaceEvery) // each poll may place
+				page, err := outbox.Poll(ctx, f.d, f.tenant, from, "", 7, f.clk.Now())
 				if err != nil {
 					t.Error(err)
 					return
@@ -120,7 +122,7 @@ func TestFeedPlacesABacklogOverPolls(t *testing.T) {
 	if err := f.d.Pool.QueryRow(ctx, `SELECT id FROM events WHERE tenant_id = $1 ORDER BY id OFFSET $2 LIMIT 1`, f.tenant, n-101).Scan(&after); err != nil {
 		t.Fatal(err)
 	}
-	page, err := outbox.Poll(ctx, f.d, f.tenant, outbox.Cursor{After: after}, "", outbox.MaxListLimit)
+	page, err := outbox.Poll(ctx, f.d, f.tenant, outbox.Cursor{After: after}, "", outbox.MaxListLimit, f.clk.Now())
 	if err != nil || len(page.Events) != 0 || page.Next.After != after {
 		t.Fatalf("first poll: %d events, next %+v (%v); want none yet, and the same cursor", len(page.Events), page.Next, err)
 	}
@@ -129,7 +131,8 @@ func TestFeedPlacesABacklogOverPolls(t *testing.T) {
 		t.Fatalf("%d of %d placed by one poll (%v), want a bounded part", placed, n, err)
 	}
 	for range n / outbox.SequenceBatch {
-		if page, err = outbox.Poll(ctx, f.d, f.tenant, page.Next, "", outbox.MaxListLimit); err != nil {
+		f.clk.Advance(outbox.PlaceEvery)
+		if page, err = outbox.Poll(ctx, f.d, f.tenant, page.Next, "", outbox.MaxListLimit, f.clk.Now()); err != nil {
 			t.Fatal(err)
 		}
 		if page.Next.After == uuid.Nil {
@@ -139,7 +142,7 @@ func TestFeedPlacesABacklogOverPolls(t *testing.T) {
 	if len(page.Events) != 100 || page.Next.After != uuid.Nil || page.Next.Seq != n {
 		t.Fatalf("after the backlog was placed: %d events, next %+v; want the 100 after the cursor's event", len(page.Events), page.Next)
 	}
-	if _, err := outbox.Poll(ctx, f.d, f.tenant, outbox.Cursor{After: uuid.New()}, "", 1); err == nil {
+	if _, err := outbox.Poll(ctx, f.d, f.tenant, outbox.Cursor{After: uuid.New()}, "", 1, f.clk.Now()); err == nil {
 		t.Fatal("a cursor after an unknown event was accepted")
 	}
 }
@@ -175,8 +178,8 @@ func TestFeedAfterAnyID(t *testing.T) {
 	}
 	poll := func(from outbox.Cursor) ([]uuid.UUID, outbox.Cursor) {
 		t.Helper()
-		f.clk.Advance(time.Minute) // past any limit on placing
-		page, err := outbox.Poll(ctx, f.d, f.tenant, from, "", outbox.MaxListLimit)
+		f.clk.Advance(outbox.PlaceEvery)
+		page, err := outbox.Poll(ctx, f.d, f.tenant, from, "", outbox.MaxListLimit, f.clk.Now())
 		if err != nil {
 			t.Fatalf("poll from %+v: %v", from, err)
 		}
@@ -216,7 +219,105 @@ func TestFeedAfterAnyID(t *testing.T) {
 		}
 	}
 	// Without ByID (a cursor), After must be one of the tenant's events.
-	if _, err := outbox.Poll(ctx, f.d, f.tenant, outbox.Cursor{After: between(a)}, "", 1); !errors.Is(err, outbox.ErrNotFound) {
+	if _, err := outbox.Poll(ctx, f.d, f.tenant, outbox.Cursor{After: between(a)}, "", 1, f.clk.Now()); !errors.Is(err, outbox.ErrNotFound) {
 		t.Errorf("a cursor naming no event: %v, want ErrNotFound", err)
+	}
+}
+
+// TestPollPlacesAtMostOncePerInterval: polls place a tenant's events at
+// most once per PlaceEvery, however often they come, so a busy poller does
+// not run a placing transaction (a SERIALIZABLE write, see
+// TestPlacingAbortsAtMostOnceAnInterval) per request; an event comes
+// into the feed up to PlaceEvery after it commits.
+func TestPollPlacesAtMostOncePerInterval(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	poll := func(from outbox.Cursor) outbox.FeedPage {
+		t.Helper()
+		page, err := outbox.Poll(ctx, f.d, f.tenant, from, "", outbox.MaxListLimit, f.clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page
+	}
+	first := f.emit(t)
+	page := poll(outbox.Cursor{})
+	if len(page.Events) != 1 || page.Events[0].ID != first {
+		t.Fatalf("first poll: %v, want %s", page.Events, first)
+	}
+	second := f.emit(t)
+	f.clk.Advance(outbox.PlaceEvery - time.Millisecond)
+	for range 3 {
+		if got := poll(page.Next); len(got.Events) != 0 {
+			t.Fatalf("within PlaceEvery of the last placing: %v, want nothing placed yet", got.Events)
+		}
+	}
+	f.clk.Advance(time.Millisecond)
+	if got := poll(page.Next); len(got.Events) != 1 || got.Events[0].ID != second {
+		t.Fatalf("PlaceEvery after the last placing: %v, want %s", got.Events, second)
+	}
+}
+
+// pivotWrite runs, as tenant's business write would, a SERIALIZABLE
+// transaction that reads a row another transaction then updates and
+// commits (an rw-dependency out of it: a balance, a setting), and that
+// emits an event; during runs between the read and the event. The
+// transaction is aborted (40001) when another one that overlapped it read
+// a page its event is written to: it is then the pivot of a dangerous
+// structure. It returns the commit's error.
+func pivotWrite(t *testing.T, f fixture, tenant uuid.UUID, during func()) error {
+	t.Helper()
+	ctx := context.Background()
+	dbtest.MustExec(t, f.d, `CREATE TABLE IF NOT EXISTS test_pivot (k INT PRIMARY KEY, v INT NOT NULL)`)
+	dbtest.MustExec(t, f.d, `INSERT INTO test_pivot VALUES (1, 0) ON CONFLICT DO NOTHING`)
+	w, err := f.d.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Rollback(ctx)
+	if _, err := w.Exec(ctx, `SELECT v FROM test_pivot WHERE k = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.d.Pool.Exec(ctx, `BEGIN ISOLATION LEVEL SERIALIZABLE; UPDATE test_pivot SET v = v + 1 WHERE k = 1; COMMIT`); err != nil {
+		t.Fatal(err)
+	}
+	during()
+	if _, err := outbox.Emit(ctx, w, tenant, "escrow.funded", "w", map[string]string{}, f.clk.Now()); err != nil {
+		return err
+	}
+	return w.Commit(ctx)
+}
+
+// TestPlacingAbortsAtMostOnceAnInterval: where a placing transaction's
+// predicate lock does cover the page another write inserts into (here
+// another tenant's), that write can be
+// aborted and retried; PlaceEvery bounds how often, whatever the number of
+// polls. On PostgreSQL the first placing below aborts tenant B's write
+// (every index of a small events table is one page); that cannot be
+// avoided while placing is a SERIALIZABLE transaction that reads which
+// events are unplaced, and is only logged here. Polls within PlaceEvery
+// place nothing, take no predicate lock, and abort nothing.
+func TestPlacingAbortsAtMostOnceAnInterval(t *testing.T) {
+	f := newFixture(t) // tenant A polls
+	ctx := context.Background()
+	b, err := (&tenants.Store{DB: f.d, Clock: f.clk}).CreateTenant(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll := func() {
+		t.Helper()
+		if _, err := outbox.Poll(ctx, f.d, f.tenant, outbox.Cursor{}, "", 10, f.clk.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.emit(t) // A has an event to place
+	err = pivotWrite(t, f, b.ID, poll)
+	t.Logf("tenant B's write while tenant A's events were placed, in a small database: %v (SQLSTATE %s)", err, db.SQLState(err))
+	for i := range 5 {
+		f.emit(t) // A has an event to place, but placed it less than PlaceEvery ago
+		f.clk.Advance(outbox.PlaceEvery / 10)
+		if err := pivotWrite(t, f, b.ID, poll); err != nil {
+			t.Fatalf("tenant B's write %d, tenant A polling within PlaceEvery of its last placing: %v (SQLSTATE %s)", i, err, db.SQLState(err))
+		}
 	}
 }

@@ -58,7 +58,7 @@ func (s *Store) Redeliver(ctx context.Context, tenant, eventID uuid.UUID) (Redel
 // Poll answers tenant's events after from in its feed, optionally of one
 // type.
 func (s *Store) Poll(ctx context.Context, tenant uuid.UUID, from Cursor, typ string, limit int) (FeedPage, error) {
-	return Poll(ctx, s.DB, tenant, from, typ, limit)
+	return Poll(ctx, s.DB, tenant, from, typ, limit, s.Clock.Now())
 }
 
 // GetEvent returns one event of tenant.
