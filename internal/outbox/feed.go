@@ -156,9 +156,20 @@ func startAfterID(ctx context.Context, d *db.DB, tenant, id uuid.UUID) (int64, e
 // has ended. Any of them that inserts into a page it read gets an
 // rw-dependency from it, and one that also has an rw-dependency out to a
 // transaction that committed first (it read a row that one then updated:
-// a balance, a setting) is aborted with 40001 and retried by db.Tx.
-// PlaceEvery bounds how often that can happen: a poll within PlaceEvery
-// of the last placing runs no placing transaction.
+// a balance, a setting) is aborted with 40001 and retried by db.Tx. So
+// the placing transaction reads as little as it can: the tenant's
+// event_feeds row first (placers of a tenant take turns there, before
+// reading any event), then the tenant's unplaced events at the end of its
+// own range of events_tenant_seq, which other tenants' events are not
+// written to once the index spans more than a page or two (they were in
+// the partial index events_unsequenced, one page for everyone: 0012); and
+// PlaceEvery bounds how often it runs. What remains: a write of another
+// tenant whose event lands on the same leaf page (small tables; tenants
+// next to each other in tenant_id order) or any write while the heap or
+// index predicate locks of a large batch have been promoted to a lock on
+// the whole relation (max_pred_locks_per_relation) can still be aborted
+// and retried; placing transactions run at most once per PlaceEvery per
+// tenant.
 func sequence(ctx context.Context, d *db.DB, tenant uuid.UUID, now time.Time) (int, error) {
 	total := 0
 	for round := range sequenceRounds {
@@ -179,9 +190,9 @@ func sequence(ctx context.Context, d *db.DB, tenant uuid.UUID, now time.Time) (i
 		err := d.Tx(ctx, func(tx pgx.Tx) error {
 			n = 0
 			// The tenant's row first, locked (and made on first use):
-			// placing transactions of the tenant take turns from here
-			// (a concurrent one fails to serialize and runs again after
-			// this one), and the last placing is read under the lock.
+			// placing transactions of the tenant take turns from here,
+			// a concurrent one failing to serialize and running again
+			// after this one, having read no event yet.
 			var last int64
 			var placedAt *time.Time
 			if err := tx.QueryRow(ctx, `
@@ -201,10 +212,17 @@ func sequence(ctx context.Context, d *db.DB, tenant uuid.UUID, now time.Time) (i
 			if err != nil || len(ids) == 0 {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `
+			// Reached through the same range of events_tenant_seq (seq
+			// IS NULL), not the primary key, whose right-most page holds
+			// every tenant's newest events.
+			tag, err := tx.Exec(ctx, `
 				UPDATE events SET seq = $3::INT8 + u.n FROM unnest($2::UUID[]) WITH ORDINALITY AS u (id, n)
-				WHERE events.tenant_id = $1 AND events.id = u.id`, tenant, ids, last); err != nil {
+				WHERE events.tenant_id = $1 AND events.seq IS NULL AND events.id = u.id`, tenant, ids, last)
+			if err != nil {
 				return err
+			}
+			if tag.RowsAffected() != int64(len(ids)) {
+				return fmt.Errorf("placed %d of %d events read in the same transaction", tag.RowsAffected(), len(ids))
 			}
 			n = len(ids)
 			_, err = tx.Exec(ctx, `UPDATE event_feeds SET last_seq = $2, placed_at = $3 WHERE tenant_id = $1`, tenant, last+int64(n), now)
