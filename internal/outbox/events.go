@@ -63,6 +63,8 @@ func Emit(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, typ, subject string,
 // ListEvents returns a tenant's events after the id after (uuid.Nil for the
 // start), optionally of one type, in id order. Not for polling: an event
 // committed late can have an id before events already listed (see Poll).
+// Only tests call it, and no index serves it (the two it had were dropped,
+// migrations 0013 and 0014): it scans the tenant's events.
 func ListEvents(ctx context.Context, d *db.DB, tenant uuid.UUID, after uuid.UUID, typ string, limit int) ([]Event, error) {
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit

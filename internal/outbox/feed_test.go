@@ -463,3 +463,38 @@ func TestBusyPollersAbortNoOtherTenantsWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsIndexesAreRead: every event written writes an entry in every
+// index of events, and placing it in its feed (an UPDATE of seq, which is
+// indexed, so never HOT) writes one more in each: each index must earn
+// that. events_tenant_id and events_tenant_type_id were read only by
+// ListEvents, which only tests call, and events_unsequenced made placing
+// abort other tenants' writes (TestPlacingLeavesOtherTenantsWritesAlone).
+func TestEventsIndexesAreRead(t *testing.T) {
+	f := newFixture(t)
+	if f.d.CockroachDB {
+		t.Skip("PostgreSQL's index names")
+	}
+	readers := map[string]string{
+		"events_pkey":            "GetEvent, deliveries, redeliveries",
+		"events_tenant_subject":  "timelines of escrows and disputes",
+		"events_tenant_seq":      "the feed, one event per place, and the tenant's unplaced events (seq IS NULL)",
+		"events_tenant_type_seq": "the feed of one type",
+	}
+	rows, err := f.d.Pool.Query(context.Background(), `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'events'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if readers[name] == "" {
+			t.Errorf("index %s of events: read by nothing this test knows of", name)
+		}
+	}
+	if len(names) != len(readers) {
+		t.Errorf("events has indexes %v, want those of %v", names, readers)
+	}
+}
