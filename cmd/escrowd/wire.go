@@ -115,6 +115,13 @@ func (a *app) registerJobs(ctx context.Context) error {
 	if err := a.jobs.HandlePeriodic(ctx, jobs.Periodic{Kind: ledger.JobSeal, Every: ledger.SealEvery, Handler: a.set.Ledger.SealJob}); err != nil {
 		return err
 	}
+	// Places the events of tenants that do not poll (webhooks only).
+	if err := a.jobs.HandlePeriodic(ctx, jobs.Periodic{Kind: outbox.JobPlaceBacklog, Every: outbox.PlaceBacklogEvery, Handler: func(ctx context.Context, _ jobs.Job) error {
+		_, err := a.set.Outbox.PlaceBacklog(ctx)
+		return err
+	}}); err != nil {
+		return err
+	}
 	return a.jobs.HandlePeriodic(ctx, jobs.Periodic{Kind: "idempotency.prune", Every: time.Hour, Handler: func(ctx context.Context, _ jobs.Job) error {
 		_, err := idem.Prune(ctx, a.db, a.clock.Now().Add(-a.cfg.IdempotencyTTL))
 		return err

@@ -61,6 +61,12 @@ func (s *Store) Poll(ctx context.Context, tenant uuid.UUID, from Cursor, typ str
 	return Poll(ctx, s.DB, tenant, from, typ, limit, s.Clock.Now())
 }
 
+// PlaceBacklog places the events of tenants that do not poll (the
+// periodic job JobPlaceBacklog; see PlaceBacklog).
+func (s *Store) PlaceBacklog(ctx context.Context) (int, error) {
+	return PlaceBacklog(ctx, s.DB, s.Clock.Now())
+}
+
 // GetEvent returns one event of tenant.
 func (s *Store) GetEvent(ctx context.Context, tenant, id uuid.UUID) (Event, error) {
 	return GetEvent(ctx, s.DB, tenant, id)
