@@ -39,6 +39,10 @@ type Config struct {
 	// admin keys, and no other tenant's, may profile the process
 	// (/debug/pprof/), which every tenant shares. Empty: profiling is off.
 	OperatorTenant string // ESCROWD_OPERATOR_TENANT
+	// WebhookAllowPrivate lets webhook endpoints and deliveries reach
+	// loopback, private and link-local addresses (outbox.Options), for a
+	// receiver on the same host or network; off, they must be public.
+	WebhookAllowPrivate bool // ESCROWD_WEBHOOK_ALLOW_PRIVATE
 }
 
 // defaults returns the default configuration.
@@ -89,6 +93,7 @@ func (c *Config) vars() []configVar {
 		{"ESCROWD_FX_SPREAD_BPS", "fx-spread-bps", "default FX spread in basis points for tenants without their own", &c.FXSpreadBps},
 		{"ESCROWD_RISK_REVIEW_TTL", "risk-review-ttl", "how long a risk review waits for a decision before it expires (rejected)", &c.RiskReviewTTL},
 		{"ESCROWD_OPERATOR_TENANT", "operator-tenant", "id of the operator's tenant, whose admin keys (and no other tenant's) may use /debug/pprof/; empty: profiling off", &c.OperatorTenant},
+		{"ESCROWD_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "let webhook endpoints be loopback, private or link-local addresses (off: public addresses only)", &c.WebhookAllowPrivate},
 		{"ESCROWD_SECRET_KEY", "secret-key", "key sealing webhook signing secrets at rest and keying step-up code hashes: base64 of 32 random bytes, e.g. openssl rand -base64 32 (prefer the environment: a flag shows in ps)", &c.SecretKey},
 	}
 }

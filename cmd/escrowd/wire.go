@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,32 +73,13 @@ func open(ctx context.Context, cfg Config) (*app, error) {
 		return nil, err
 	}
 	a.jobs = jobs.NewRunner(a.db, a.clock, a.log)
-	hooks, err := webhookOptions()
-	if err != nil {
-		return nil, err
-	}
 	a.hooks = &outbox.Deliverer{DB: a.db, Clock: a.clock, Log: a.log, Secrets: secrets}
-	a.setWebhookOptions(hooks)
+	a.setWebhookOptions(outbox.Options{AllowPrivate: cfg.WebhookAllowPrivate})
 	a.server = api.New(api.Deps{
 		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.set.Tenants, Outbox: a.set.Outbox, FX: a.set.FX, Escrows: a.set.Escrows, Ledger: a.set.Ledger,
 		Risk: a.set.Risk, Disputes: a.set.Disputes, Reconcile: a.set.Reconcile, Migrations: a.ms, Registry: a.reg, Secrets: secrets,
 	})
 	return a, nil
-}
-
-// webhookOptions reads ESCROWD_WEBHOOK_ALLOW_PRIVATE (default false:
-// endpoints must be public). It belongs in Config; it is read here while
-// config.go is being changed elsewhere, and is documented in the README.
-func webhookOptions() (outbox.Options, error) {
-	var o outbox.Options
-	if s := os.Getenv("ESCROWD_WEBHOOK_ALLOW_PRIVATE"); s != "" {
-		v, err := strconv.ParseBool(s)
-		if err != nil {
-			return o, fmt.Errorf("ESCROWD_WEBHOOK_ALLOW_PRIVATE: %w", err)
-		}
-		o.AllowPrivate = v
-	}
-	return o, nil
 }
 
 // setWebhookOptions applies o both where endpoints are registered and where

@@ -13,21 +13,23 @@ import (
 func TestWebhooksRefusePrivateTargetsUnlessAllowed(t *testing.T) {
 	d := dbtest.New(t)
 	ctx := context.Background()
-	cfg := defaults()
-	cfg.DatabaseURL = d.Pool.Config().ConnString()
 	for _, tc := range []struct {
 		env         string
 		allow, fail bool
 	}{{"", false, false}, {"false", false, false}, {"true", true, false}, {"yes please", false, true}} {
 		t.Setenv("ESCROWD_WEBHOOK_ALLOW_PRIVATE", tc.env)
-		a, err := open(ctx, cfg)
+		cfg, _, err := load("serve", nil)
 		if tc.fail {
 			if err == nil {
-				a.close()
 				t.Errorf("ESCROWD_WEBHOOK_ALLOW_PRIVATE=%q accepted", tc.env)
 			}
 			continue
 		}
+		if err != nil {
+			t.Fatalf("ESCROWD_WEBHOOK_ALLOW_PRIVATE=%q: %v", tc.env, err)
+		}
+		cfg.DatabaseURL = d.Pool.Config().ConnString()
+		a, err := open(ctx, *cfg)
 		if err != nil {
 			t.Fatalf("ESCROWD_WEBHOOK_ALLOW_PRIVATE=%q: %v", tc.env, err)
 		}
