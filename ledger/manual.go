@@ -19,46 +19,51 @@ import (
 // functions do not refuse anything; only the manual path does.
 //
 // Domain-owned accounts are those whose balance a domain's records must
-// equal: escrow:<id>, whose balance is what the escrow holds plus what its
-// pending payouts reserve (docs/architecture.md, chart of accounts). An
-// adjustment there would leave the escrow promising money its account does
-// not hold (or the reverse), and every later release, refund or cancel
-// failing. The other accounts the domains book on are not domain-owned:
-// seller payables, buyer refunds and seller receivables are settled by
-// finance (paying a seller out is an adjustment debiting its payable), and
-// the domains only read their current balance, taking at most what is
-// there; the platform accounts (cash:psp, fees, fx, guarantee,
-// chargeback:loss) are reconciled and closed by finance, and the reports
-// that compare them with the domains' records show an adjustment as a
-// difference, which is what they are for.
+// equal: an escrow's account, escrow:<escrow id>, whose balance is what
+// the escrow holds plus what its pending payouts reserve
+// (docs/architecture.md, chart of accounts). An adjustment there would
+// leave the escrow promising money its account does not hold (or the
+// reverse), and every later release, refund or cancel failing. An account
+// finance made itself under another code (escrow:suspense, say: not an
+// escrow id) is finance's. The other accounts the domains book on are not
+// domain-owned: seller payables, buyer refunds and seller receivables are
+// settled by finance (paying a seller out is an adjustment debiting its
+// payable), and the domains only read their current balance, taking at
+// most what is there; the platform accounts (cash:psp, fees, fx,
+// guarantee, chargeback:loss) are reconciled and closed by finance, and
+// the reports that compare them with the domains' records show an
+// adjustment as a difference, which is what they are for.
 //
-// Domain-owned entries are the entries a domain wrote: every kind but
-// adjustment and reversal (escrow.*, dispute.*, chargeback.*, fx.convert,
-// and commits, which keep their pending entry's kind), and the reversals of
-// those (a won chargeback's). Reversing one would undo money the domain's
-// records still count (a funding, a payout, a clawback a won chargeback
-// must reverse itself); the domain's own action corrects it instead.
+// Domain-owned entries are those that post on a domain-owned account (a
+// funding, a payout, its commit, a conversion into an escrow: reversing
+// one would undo money the escrow's record still counts), those a domain
+// reverses itself (a chargeback's, chargeback.*, which a won chargeback
+// reverses: a manual reversal first would make that fail), and the
+// reversals of either. Any other entry, a domain's included (dispute
+// coverage, a clawback's receivable booked by a dispute), posts only on
+// accounts finance settles, and finance may reverse it as issue 3 says:
+// corrections are reversal entries that reference the original.
 
 // CodeDomainOwned is the problem code of a manual entry refused because it
 // names an account or an entry a domain owns.
 const CodeDomainOwned = "domain_owned"
 
-// domainAccountPrefixes are the code prefixes of domain-owned accounts.
-var domainAccountPrefixes = []string{"escrow:"}
-
-// domainOwnedAccount reports whether code is a domain-owned account's.
+// domainOwnedAccount reports whether code is a domain-owned account's: an
+// escrow's, escrow:<escrow id>.
 func domainOwnedAccount(code string) bool {
-	for _, p := range domainAccountPrefixes {
-		if strings.HasPrefix(code, p) {
-			return true
-		}
+	id, ok := strings.CutPrefix(code, "escrow:")
+	if !ok {
+		return false
 	}
-	return false
+	_, err := uuid.Parse(id)
+	return err == nil
 }
 
-// manualKind reports whether an entry of kind may have been written by
-// hand: an adjustment or a reversal.
-func manualKind(kind string) bool { return kind == KindAdjustment || kind == KindReversal }
+// domainReversedKind reports whether the domain that writes entries of
+// kind reverses them itself: a chargeback's (escrow.ReverseChargeback).
+func domainReversedKind(kind string) bool {
+	return strings.HasPrefix(kind, "chargeback.") || kind == "escrow.chargeback"
+}
 
 // domainOwnedError is ErrDomainOwned and a field error (the API names the
 // field in its problem).
@@ -77,19 +82,21 @@ func checkManualAccount(i int, a Account) error {
 }
 
 // checkManualReversal refuses the manual reversal of o when a domain owns
-// it: o is a domain's kind, or the reversal of an entry of a domain's kind
-// (one more read, for reversals only), or o posts on a domain-owned
-// account. The reversal is named as the field id (the path's entry id).
+// it: o posts on a domain-owned account, is of a kind its domain reverses
+// itself, or is the reversal of an entry of such a kind (one more read,
+// for reversals only; the reversal of an entry on a domain-owned account
+// posts on it too). The reversal is named as the field id (the path's
+// entry id).
 func checkManualReversal(ctx context.Context, q db.Querier, o Entry) error {
-	if !manualKind(o.Kind) {
-		return domainOwnedError("id", "entry %s is a %s booking: the domain that wrote it corrects it, not a manual reversal", o.ID, o.Kind)
+	if domainReversedKind(o.Kind) {
+		return domainOwnedError("id", "entry %s is a %s booking: the domain that wrote it reverses it, not a manual reversal", o.ID, o.Kind)
 	}
 	if o.Kind == KindReversal && o.ReversesID != nil {
 		kind, err := entryKind(ctx, q, o.TenantID, *o.ReversesID)
 		if err != nil {
 			return err
 		}
-		if !manualKind(kind) {
+		if domainReversedKind(kind) {
 			return domainOwnedError("id", "entry %s reverses a %s booking (entry %s): the domain that wrote it corrects it, not a manual reversal", o.ID, kind, *o.ReversesID)
 		}
 	}

@@ -474,7 +474,7 @@ func TestManualEntriesStayOffDomainBooks(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	cash := e.account("cash:psp:EUR", "EUR", ledger.KindAsset, sharded(2))
-	escrow := e.account("escrow:1", "EUR", ledger.KindLiability, noOverdraft)
+	escrow := e.account("escrow:"+uuid.NewString(), "EUR", ledger.KindLiability, noOverdraft)
 	seller := e.account("seller:1:payable:EUR", "EUR", ledger.KindLiability)
 	booking := func(kind, ref string, debit, credit ledger.Account, amount string) ledger.Entry {
 		en := e.transfer(ref, debit, credit, amount)
@@ -535,6 +535,19 @@ func TestManualEntriesStayOffDomainBooks(t *testing.T) {
 		t.Fatalf("reversal of a reversal of an adjustment: %v", err)
 	}
 	e.wantBalance(seller, "20", "20")
+
+	// What no domain keeps in step stays finance's: an account finance
+	// made under an escrow: code that names no escrow, and a domain's
+	// entry on platform accounts only (a conversion's fee leg, say).
+	suspense := e.account("escrow:suspense", "EUR", ledger.KindLiability)
+	if _, err := adjust("suspense", cash, suspense, "3.00"); err != nil {
+		t.Errorf("adjustment on finance's own escrow:suspense: %v", err)
+	}
+	rev := e.account("fx:revenue:EUR", "EUR", ledger.KindRevenue)
+	conv := booking("fx.convert", "conversion", cash, rev, "0.50")
+	if _, err := e.svc.ReverseEntry(ctx, e.tenant, conv.ID, "", "mis-priced"); err != nil {
+		t.Errorf("reversal of an fx.convert entry on no escrow account: %v", err)
+	}
 	e.verifyClean()
 }
 
