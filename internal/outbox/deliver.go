@@ -142,6 +142,14 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 			return i, errors.Join(errs...)
 		}
 		status, derr := d.post(ctx, client, c)
+		if derr != nil && ctx.Err() != nil && errors.Is(derr, ctx.Err()) {
+			// Cut off by our own shutdown, not answered: no attempt of
+			// the endpoint's to count (at the end of the retry window it
+			// would fail the delivery for good), so it goes back with
+			// the rest.
+			errs = append(errs, d.release(ctx, batch[i:], claim))
+			return i, errors.Join(errs...)
+		}
 		if err := d.record(ctx, c, claim, status, derr); err != nil {
 			errs = append(errs, fmt.Errorf("delivery %s of event %s: outcome not recorded: %w", c.id, c.eventID, err))
 		}

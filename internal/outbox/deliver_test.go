@@ -386,6 +386,39 @@ func TestDeliveryEndingAtShutdownIsRecorded(t *testing.T) {
 	}
 }
 
+// TestDeliveryCutOffByShutdownIsNoAttempt: a request still waiting for
+// the endpoint when SIGTERM ends the worker's context was not answered:
+// it counts no attempt and goes back unclaimed, also when it was the
+// attempt due at the end of the retry window (recorded, it would have
+// failed the delivery for good without the endpoint ever answering).
+func TestDeliveryCutOffByShutdownIsNoAttempt(t *testing.T) {
+	for _, final := range []bool{false, true} {
+		f := newFixture(t)
+		f.endpoint(t, "http://127.0.0.1:9/hook")
+		ev := f.emit(t)
+		if final {
+			f.clk.Advance(outbox.RetryFor) // the delivery's last attempt is due
+		}
+		ctx, stop := context.WithCancel(context.Background())
+		client := &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+			stop() // SIGTERM while the endpoint is still answering
+			<-r.Context().Done()
+			return nil, r.Context().Err()
+		})}
+		dl := &outbox.Deliverer{DB: f.d, Clock: f.clk, Client: client}
+		if n, err := dl.RunOnce(ctx); n != 0 || err != nil {
+			t.Errorf("final=%v: attempted %d (%v), want none", final, n, err)
+		}
+		if w := f.delivery(t, ev); w.status != "pending" || w.attempts != 0 {
+			t.Errorf("final=%v: cut off by our own shutdown, recorded as attempt %d, status %s (%q)", final, w.attempts, w.status, w.lastError)
+		}
+		var locked bool
+		if err := f.d.Pool.QueryRow(context.Background(), `SELECT locked_until IS NOT NULL FROM webhook_deliveries WHERE event_id = $1`, ev).Scan(&locked); err != nil || locked {
+			t.Errorf("final=%v: still claimed after the shutdown (%v)", final, err)
+		}
+	}
+}
+
 // TestValidateEndpointRefusesNonPublicHosts: a marketplace cannot point
 // deliveries at the services beside escrowd (loopback, private networks,
 // cloud metadata), unless the operator allows private targets.
