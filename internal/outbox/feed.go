@@ -160,7 +160,9 @@ func startAfterID(ctx context.Context, d *db.DB, tenant, id uuid.UUID) (int64, e
 // the placing transaction reads as little as it can: the tenant's
 // event_feeds row first (placers of a tenant take turns there, before
 // reading any event), then the tenant's unplaced events at the end of its
-// own range of events_tenant_seq, which other tenants' events are not
+// own range of events_tenant_seq (PostgreSQL sorts NULLs last; CockroachDB
+// sorts them first, at the start of the range, and takes no predicate
+// locks, so there it does not matter), which other tenants' events are not
 // written to once the index spans more than a page or two (they were in
 // the partial index events_unsequenced, one page for everyone: 0012); and
 // PlaceEvery bounds how often it runs. What remains: a write of another
