@@ -278,7 +278,7 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 			// possible match (Screening.reviewMatches). For possible
 			// matches the payout waits for this review: approving it
 			// pays and clears each of them (decideMatch), as for a match.
-			n.match, n.matches = match, screening.reviewMatches()
+			n.matches = screening.reviewMatches()
 		}
 		if f.SanctionsMatch && escrowID != nil {
 			n.subjectType, n.subjectID = SubjectEscrow, *escrowID

@@ -97,11 +97,9 @@ type newReview struct {
 	escrowID    *uuid.UUID
 	decisionID  *uuid.UUID
 	reasons     []Reason
-	// match is the best of matches (Screening.best), kept as the
-	// review's Match; matches are every match the review holds
-	// (Screening.reviewMatches), at most MaxScreenMatches per party. A
-	// match without matches is held alone.
-	match   *ScreeningMatch
+	// matches are every sanctions match the review holds
+	// (Screening.reviewMatches), at most MaxScreenMatches per party; the
+	// best of them (Screening.best) is kept as the review's Match.
 	matches []ScreeningMatch
 }
 
@@ -128,15 +126,10 @@ func (g *Gate) queueReview(ctx context.Context, tx pgx.Tx, b *db.Batch, n newRev
 		return uuid.Nil, err
 	}
 	var match, matches []byte
-	if n.match != nil {
-		if match, err = json.Marshal(n.match); err != nil {
+	if best := (Screening{Matches: n.matches}).best(); best != nil {
+		if match, err = json.Marshal(best); err != nil {
 			return uuid.Nil, err
 		}
-		if len(n.matches) == 0 {
-			n.matches = []ScreeningMatch{*n.match}
-		}
-	}
-	if len(n.matches) > 0 {
 		if matches, err = json.Marshal(n.matches); err != nil {
 			return uuid.Nil, err
 		}

@@ -430,7 +430,7 @@ func (g *Gate) ScreenParties(ctx context.Context, tx pgx.Tx, tenant, escrowID uu
 	}
 	matches := out.reviewMatches()
 	rv, err := g.openReview(ctx, tx, newReview{tenant: tenant, subjectType: SubjectEscrow, subjectID: escrowID, escrowID: &escrowID,
-		reasons: reasons, match: out.best(), matches: matches}, now)
+		reasons: reasons, matches: matches}, now)
 	if err != nil {
 		return Screening{}, err
 	}
