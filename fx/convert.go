@@ -137,19 +137,19 @@ func Convert(ctx context.Context, tx pgx.Tx, q Quote, from, to uuid.UUID, refere
 	if err != nil {
 		return Conversion{}, err
 	}
-	sellClr, err := ensure(ctx, tx, stored.TenantID, ClearingAccount(stored.SellCurrency), stored.SellCurrency, ledger.KindAsset, ClearingShards, now)
+	sellClr, err := Clearing(ctx, tx, stored.TenantID, stored.SellCurrency, now)
 	if err != nil {
 		return Conversion{}, err
 	}
-	buyClr, err := ensure(ctx, tx, stored.TenantID, ClearingAccount(stored.BuyCurrency), stored.BuyCurrency, ledger.KindAsset, ClearingShards, now)
+	buyClr, err := Clearing(ctx, tx, stored.TenantID, stored.BuyCurrency, now)
 	if err != nil {
 		return Conversion{}, err
 	}
 	sell, buy := stored.SellCurrency, stored.BuyCurrency
 	postings := []ledger.Posting{
 		{AccountID: from, Direction: ledger.SideDebit, Amount: stored.SellAmount, Currency: sell},
-		{AccountID: sellClr, Direction: ledger.SideCredit, Amount: stored.SellAmount, Currency: sell},
-		{AccountID: buyClr, Direction: ledger.SideDebit, Amount: b.Clearing, Currency: buy},
+		{AccountID: sellClr.ID, Direction: ledger.SideCredit, Amount: stored.SellAmount, Currency: sell},
+		{AccountID: buyClr.ID, Direction: ledger.SideDebit, Amount: b.Clearing, Currency: buy},
 		{AccountID: to, Direction: ledger.SideCredit, Amount: stored.BuyAmount, Currency: buy},
 	}
 	if b.Spread.IsPositive() {

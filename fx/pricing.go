@@ -176,7 +176,7 @@ func spreadAt(atMid decimal.Decimal, spreadBps int64, c money.Currency) decimal.
 }
 
 // quoHalfEven returns a/b rounded half-even to places decimal places,
-// exactly (no rounding before), for a, b > 0.
+// exactly (no rounding before), for a ≥ 0 and b > 0.
 func quoHalfEven(a, b decimal.Decimal, places int32) decimal.Decimal {
 	if b.Equal(one) {
 		return a.RoundBank(places)

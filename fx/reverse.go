@@ -3,7 +3,6 @@ package fx
 import (
 	"context"
 	"fmt"
-	"math/big"
 	"time"
 
 	"github.com/google/uuid"
@@ -65,32 +64,14 @@ func ReverseAmount(sold, bought, before, taken, this decimal.Decimal, buy money.
 }
 
 // mulDivHalfEven is x × num / den (all non-negative, den positive) rounded
-// half-even to units decimal places, exactly: in integers, not through a
-// quotient cut at some precision, which could turn a value just off a tie
-// into a tie.
+// half-even to units decimal places, exactly (quoHalfEven: no quotient cut
+// at some precision, which could turn a value just off a tie into a tie).
 func mulDivHalfEven(x, num, den decimal.Decimal, units int32) decimal.Decimal {
-	p := x.Mul(num).Shift(units) // the result in minor units is p / den
-	n, d := p.Coefficient(), den.Coefficient()
-	ten := big.NewInt(10)
-	if k := int64(p.Exponent()) - int64(den.Exponent()); k >= 0 {
-		n.Mul(n, new(big.Int).Exp(ten, big.NewInt(k), nil))
-	} else {
-		d.Mul(d, new(big.Int).Exp(ten, big.NewInt(-k), nil))
-	}
-	q, r := new(big.Int).QuoRem(n, d, new(big.Int))
-	switch r.Lsh(r, 1).Cmp(d) { // twice the remainder against the divisor
-	case 1:
-		q.Add(q, big.NewInt(1))
-	case 0:
-		if q.Bit(0) == 1 {
-			q.Add(q, big.NewInt(1))
-		}
-	}
-	return decimal.NewFromBigInt(q, -units)
+	return quoHalfEven(x.Mul(num), den, units)
 }
 
-// Clearing returns the tenant's fx:<cur> clearing account, created as
-// Convert creates it when missing.
+// Clearing returns the tenant's fx:<cur> clearing account, created when
+// missing (Convert's legs and a chargeback's way back both book on it).
 func Clearing(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, cur string, now time.Time) (ledger.Account, error) {
 	a, err := ledger.EnsureAccount(ctx, tx, ledger.AccountSpec{TenantID: tenant, Code: ClearingAccount(cur), Currency: cur,
 		Kind: ledger.KindAsset, Shards: ClearingShards}, now)
