@@ -38,9 +38,9 @@ import (
 // credited to the escrow (bought), the cumulative share less what the
 // earlier chargebacks in it not won took (fx.ReverseAmount), so that
 // charging back everything captured takes back exactly what was credited,
-// also after a funding at another rate or a won chargeback. A currency the escrow
-// was not funded in is a validation error naming currency, listing those
-// allowed; more than was captured in it and not charged back yet is
+// also after a funding at another rate or a won chargeback. A currency the
+// escrow was not funded in is a validation error naming currency, listing
+// those allowed; more than was captured in it and not charged back yet is
 // amount_mismatch.
 func chargebackInEscrowCurrency(ctx context.Context, tx pgx.Tx, e Escrow, in ChargebackInput) (decimal.Decimal, error) {
 	// One row per currency: at most the ISO 4217 table.

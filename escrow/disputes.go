@@ -499,9 +499,10 @@ type ChargebackInput struct {
 	// currency too.
 	ChargedBefore, ClawedBefore decimal.Decimal
 	// ChargedBeforeIn is the amount, in Currency, of the escrow's earlier
-	// chargebacks in Currency that were not won, and TakenBeforeIn what
-	// they took in the escrow's currency (their escrow amounts); they
-	// count only when Currency is not the escrow's.
+	// chargebacks in Currency that were not won (what is left to charge
+	// back in Currency is what fundings captured in it less this), and
+	// TakenBeforeIn what they took in the escrow's currency (their escrow
+	// amounts; it counts only when Currency is not the escrow's).
 	ChargedBeforeIn, TakenBeforeIn decimal.Decimal
 }
 
@@ -558,8 +559,9 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 	}
 	if most := e.Funded.Sub(in.ChargedBefore); amount.GreaterThan(most) {
 		what := fmtAmount(amount, e.Currency)
-		// For a chargeback in another currency, only when chargebacks in
-		// the escrow's currency took money that fundings in it brought.
+		// Unreachable with each currency capped at what was captured in
+		// it, unless chargebacks stored before that cap (in the escrow's
+		// currency, of money an FX funding brought) took it already.
 		if in.Currency != e.Currency {
 			what = fmt.Sprintf("%s %s, %s %s at the rate of the escrow's fundings in %s,", fmtAmount(in.Amount, in.Currency), in.Currency, what, e.Currency, in.Currency)
 		}

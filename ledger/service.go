@@ -89,7 +89,7 @@ type Adjustment struct {
 
 // PostAdjustment posts a finance adjustment: an entry of kind
 // "adjustment" whose metadata carries the reason. A posting on an account
-// a domain owns (escrow:<id>) is refused with ErrDomainOwned (manual.go).
+// a domain owns (escrow:<escrow id>) is refused with ErrDomainOwned (manual.go).
 func (s *Service) PostAdjustment(ctx context.Context, adj Adjustment) (Entry, error) {
 	if adj.Reason == "" || len(adj.Reason) > MaxMetadataLength {
 		return Entry{}, invalidf("reason: 1 to %d characters required", MaxMetadataLength)
@@ -110,9 +110,9 @@ func (s *Service) PostAdjustment(ctx context.Context, adj Adjustment) (Entry, er
 }
 
 // ReverseEntry reverses one of the tenant's posted entries for finance:
-// an entry a domain wrote, a reversal of one, or one on an account a
-// domain owns is refused with ErrDomainOwned (manual.go); the domain
-// corrects its own bookings.
+// an entry on an account a domain owns, one its domain reverses itself (a
+// chargeback's) or a reversal of such an entry is refused with
+// ErrDomainOwned (manual.go); the domain corrects those.
 func (s *Service) ReverseEntry(ctx context.Context, tenant, id uuid.UUID, reference, description string) (Entry, error) {
 	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Entry, error) {
 		return reverse(ctx, tx, tenant, id, reference, description, s.Clock.Now(), true)
