@@ -288,11 +288,17 @@ func (r *Runner) finish(ctx context.Context, j Job, herr error) error {
 	defer cancel()
 	now := r.Clock.Now()
 	claim := j.claim
+	every, periodic := r.periodic[j.Kind]
+	// Logged once, before the transaction, which may run more than once.
+	if herr != nil && r.Log != nil {
+		if periodic {
+			r.Log.Error("periodic job failed", "kind", j.Kind, "err", herr)
+		} else {
+			r.Log.Warn("job failed", "kind", j.Kind, "job", j.ID, "attempt", j.Attempts, "err", herr)
+		}
+	}
 	return r.DB.Tx(ctx, func(tx pgx.Tx) error {
-		if every, ok := r.periodic[j.Kind]; ok {
-			if herr != nil && r.Log != nil {
-				r.Log.Error("periodic job failed", "kind", j.Kind, "err", herr)
-			}
+		if periodic {
 			_, err := tx.Exec(ctx, `UPDATE jobs SET run_at = $2, attempts = 0, locked_until = NULL, last_error = $3 WHERE id = $1 AND claim = $4`,
 				j.ID, now.Add(every), errText(herr), claim)
 			return err
@@ -300,9 +306,6 @@ func (r *Runner) finish(ctx context.Context, j Job, herr error) error {
 		if herr == nil {
 			_, err := tx.Exec(ctx, `UPDATE jobs SET status = 'done', locked_until = NULL, finished_at = $2, last_error = '' WHERE id = $1 AND claim = $3`, j.ID, now, claim)
 			return err
-		}
-		if r.Log != nil {
-			r.Log.Warn("job failed", "kind", j.Kind, "job", j.ID, "attempt", j.Attempts, "err", herr)
 		}
 		if errors.Is(herr, ErrPermanent) || j.Attempts >= j.maxAttempts {
 			_, err := tx.Exec(ctx, `UPDATE jobs SET status = 'failed', locked_until = NULL, finished_at = $2, last_error = $3 WHERE id = $1 AND claim = $4`, j.ID, now, errText(herr), claim)

@@ -220,8 +220,10 @@ func (d *Deliverer) record(ctx context.Context, c claimed, claim uuid.UUID, stat
 	defer cancel()
 	now := d.Clock.Now()
 	var stale bool
+	var attempts int      // of the attempt recorded
+	var state, msg string // of a failed one
 	err := d.DB.Tx(ctx, func(tx pgx.Tx) error {
-		var attempts int
+		state = ""
 		var created time.Time
 		err := tx.QueryRow(ctx, `SELECT attempts, created_at FROM webhook_deliveries WHERE id = $1 AND claim = $2 FOR UPDATE`, c.id, claim).
 			Scan(&attempts, &created)
@@ -240,29 +242,32 @@ func (d *Deliverer) record(ctx context.Context, c claimed, claim uuid.UUID, stat
 		}
 		// The error can quote the endpoint (a redirect's Location, a
 		// URL): any text, made storable.
-		msg := valid.StorableText(derr.Error(), maxErrorTextSize)
+		msg = valid.StorableText(derr.Error(), maxErrorTextSize)
 		// Retried until an attempt is made at or after the end of the
 		// window: when the next backoff would pass that end, the last
 		// attempt is scheduled at the end itself.
 		next := now.Add(RetryDelay(attempts))
 		end := created.Add(RetryFor)
-		state := "pending"
+		state = "pending"
 		switch {
 		case !now.Before(end):
 			state = "failed"
 		case next.After(end):
 			next = end
 		}
-		if d.Log != nil {
-			d.Log.Warn("webhook delivery failed", "delivery", c.id, "event", c.eventID, "attempt", attempts, "final", state == "failed", "err", msg)
-		}
 		_, err = tx.Exec(ctx, `
 			UPDATE webhook_deliveries SET status = $2, attempts = $3, last_status = $4, last_error = $5,
 				next_attempt_at = $6, locked_until = NULL, claim = NULL WHERE id = $1`, c.id, state, attempts, status, msg, next)
 		return err
 	})
-	if stale && d.Log != nil {
+	// Logged once, after the transaction, which may have run more than
+	// once.
+	switch {
+	case d.Log == nil || err != nil:
+	case stale:
 		d.Log.Warn("webhook delivery outcome dropped: claimed by another worker since", "delivery", c.id, "event", c.eventID, "err", derr)
+	case state != "":
+		d.Log.Warn("webhook delivery failed", "delivery", c.id, "event", c.eventID, "attempt", attempts, "final", state == "failed", "err", msg)
 	}
 	return err
 }
