@@ -51,9 +51,3 @@ func (s *Server) authenticate(r *http.Request, rt route) error {
 	}
 	return nil
 }
-
-// SetOperator names the operator tenant: the admin keys of that tenant, and
-// of no other, may use the operator routes (/debug/pprof/, which profiles
-// the whole process every tenant shares). uuid.Nil, the default, turns
-// them off: they answer 404 as unknown routes. Call it before serving.
-func (s *Server) SetOperator(tenant uuid.UUID) { s.operator = tenant }

@@ -153,9 +153,9 @@ func TestRouteTableRolesAndTenants(t *testing.T) {
 func TestProfilerIsTheOperators(t *testing.T) {
 	e := newEnv(t)
 	off := e.srv // the server as newEnv builds it: no operator
-	srv := api.New(e.deps)
-	srv.SetOperator(e.tenantA)
-	on := httptest.NewServer(srv)
+	deps := e.deps
+	deps.Operator = e.tenantA
+	on := httptest.NewServer(api.New(deps))
 	t.Cleanup(on.Close)
 	defer func() { e.srv = off }()
 	admin, mp := tenants.RoleAdmin, tenants.RoleMarketplace

@@ -42,7 +42,7 @@ type route struct {
 	serve http.HandlerFunc
 	// operator routes act on the whole process, not on a tenant's data
 	// (profiling): only keys of the operator tenant may use them, and
-	// without one they do not exist (see Server.SetOperator).
+	// without one they do not exist (see Deps.Operator).
 	operator bool
 }
 

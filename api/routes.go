@@ -28,7 +28,7 @@ var (
 func (s *Server) routes() []route {
 	var t []route
 	// Foundation: health, events, webhooks, profiling (the operator
-	// tenant's admins only: see Server.SetOperator).
+	// tenant's admins only: see Deps.Operator).
 	t = append(t,
 		route{method: http.MethodGet, path: "/healthz", read: s.healthz},
 		route{method: http.MethodGet, path: "/readyz", serve: s.readyz},

@@ -50,6 +50,11 @@ type Deps struct {
 	// Secrets seals the responses kept for idempotent replay (they hold
 	// webhook signing secrets and parties' personal data); nil: plain.
 	Secrets *seal.Box
+	// Operator names the operator tenant: the admin keys of that tenant,
+	// and of no other, may use the operator routes (/debug/pprof/, which
+	// profiles the whole process every tenant shares). uuid.Nil turns
+	// them off: they answer 404 as unknown routes.
+	Operator uuid.UUID
 }
 
 // Server is the HTTP handler of escrowd.
@@ -71,13 +76,13 @@ type Server struct {
 	router    *mux.Router
 	table     []route
 	secrets   *seal.Box
-	operator  uuid.UUID // see SetOperator
+	operator  uuid.UUID // see Deps.Operator
 }
 
 // New builds the server and its routes.
 func New(d Deps) *Server {
 	s := &Server{db: d.DB, clock: d.Clock, log: d.Log, tenants: d.Tenants, outbox: d.Outbox, fx: d.FX, escrows: d.Escrows, ledger: d.Ledger, risk: d.Risk, disputes: d.Disputes, ms: d.Migrations, reg: d.Registry, secrets: d.Secrets, metrics: newHTTPMetrics()}
-	s.reconcile = d.Reconcile
+	s.reconcile, s.operator = d.Reconcile, d.Operator
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -181,9 +181,15 @@ func TestOperatorTenantOpensProfiling(t *testing.T) {
 		{"another tenant's admin", operator.String(), keys[other], http.StatusNotFound},
 		{"no operator", "", keys[operator], http.StatusNotFound},
 	} {
-		a.cfg.OperatorTenant = tc.operator
-		if got := get(a, tc.key); got != tc.status {
+		c := cfg
+		c.OperatorTenant = tc.operator
+		served, err := open(ctx, c) // the operator is wired in when the app opens
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := get(served, tc.key); got != tc.status {
 			t.Errorf("%s: GET /debug/pprof/ %d, want %d", tc.name, got, tc.status)
 		}
+		served.close()
 	}
 }

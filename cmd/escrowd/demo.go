@@ -14,7 +14,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/tenants"
 )
 
@@ -54,13 +53,12 @@ func cmdDemo(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.Workers = true
+	cfg.WebhookAllowPrivate = true // the demo's webhook endpoint is on loopback
 	a, err := open(ctx, *cfg)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	// The demo's webhook endpoint is on loopback.
-	a.setWebhookOptions(outbox.Options{AllowPrivate: true})
 	if _, err := a.migrate(ctx); err != nil {
 		return err
 	}

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/escrowd/escrowd/internal/outbox"
 )
 
@@ -59,13 +57,8 @@ func (a *app) serve(ctx context.Context, ln net.Listener, ready chan<- struct{})
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 	}
-	operator, err := a.cfg.operator() // checked by Validate
-	if err != nil {
-		return err
-	}
-	a.server.SetOperator(operator)
-	if operator != uuid.Nil {
-		a.log.Info("profiling on /debug/pprof/ for the operator tenant's admin keys", "operator_tenant", operator.String())
+	if a.cfg.OperatorTenant != "" {
+		a.log.Info("profiling on /debug/pprof/ for the operator tenant's admin keys", "operator_tenant", a.cfg.OperatorTenant)
 	}
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -90,6 +83,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener, ready chan<- struct{})
 	if ready != nil {
 		close(ready)
 	}
+	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():

@@ -73,20 +73,20 @@ func open(ctx context.Context, cfg Config) (*app, error) {
 		return nil, err
 	}
 	a.jobs = jobs.NewRunner(a.db, a.clock, a.log)
-	a.hooks = &outbox.Deliverer{DB: a.db, Clock: a.clock, Log: a.log, Secrets: secrets}
-	a.setWebhookOptions(outbox.Options{AllowPrivate: cfg.WebhookAllowPrivate})
+	// Where endpoints are registered and where deliveries connect.
+	hooks := outbox.Options{AllowPrivate: cfg.WebhookAllowPrivate}
+	a.set.Outbox.Options = hooks
+	a.hooks = &outbox.Deliverer{DB: a.db, Clock: a.clock, Log: a.log, Secrets: secrets, Client: outbox.NewClient(hooks)}
+	operator, err := cfg.operator() // checked by Validate
+	if err != nil {
+		return nil, err
+	}
 	a.server = api.New(api.Deps{
 		DB: a.db, Clock: a.clock, Log: a.log, Tenants: a.set.Tenants, Outbox: a.set.Outbox, FX: a.set.FX, Escrows: a.set.Escrows, Ledger: a.set.Ledger,
 		Risk: a.set.Risk, Disputes: a.set.Disputes, Reconcile: a.set.Reconcile, Migrations: a.ms, Registry: a.reg, Secrets: secrets,
+		Operator: operator,
 	})
 	return a, nil
-}
-
-// setWebhookOptions applies o both where endpoints are registered and where
-// deliveries connect.
-func (a *app) setWebhookOptions(o outbox.Options) {
-	a.set.Outbox.Options = o
-	a.hooks.Client = outbox.NewClient(o)
 }
 
 // registerJobs registers every job handler.
