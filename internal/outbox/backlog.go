@@ -39,10 +39,11 @@ const (
 // the whole backlog, a few thousand events per poll, and the index range
 // every placing reads would grow without bound.
 //
-// Finding the tenants reads every tenant's row and one index entry of its
-// unplaced events, if any (events_tenant_seq: tenant_id, seq IS NULL), at
-// READ COMMITTED; each tenant is then placed as a poll would, in its own
-// transactions.
+// Finding the tenants reads every tenant's row and, through
+// events_tenant_seq (tenant_id, seq IS NULL), its unplaced events' index
+// entries and rows until one is older than BacklogAge (a tenant that polls
+// has few, all recent), at READ COMMITTED; each tenant is then placed as a
+// poll would, in its own transactions.
 func PlaceBacklog(ctx context.Context, d *db.DB, now time.Time) (int, error) {
 	rows, err := d.Pool.Query(ctx, `
 		SELECT t.id FROM tenants t LEFT JOIN event_feeds f ON f.tenant_id = t.id
