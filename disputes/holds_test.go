@@ -354,3 +354,53 @@ func TestPartialChargebackAfterExpiry(t *testing.T) {
 		t.Fatalf("%d escrow.expired events, want 1: %v", n, f.events(e.ID))
 	}
 }
+
+// TestDisputeRefusedWhileCancellationRefundWaits: while a cancellation's
+// refund waits for review, a dispute cannot be opened (409
+// payouts_pending), as a release cannot: its outcome would void the
+// cancellation's refund, and release_full would pay the seller for a
+// cancelled order, or a partly funded escrow would lose its cancellation
+// and take more funding. Once the reviewer rejects the refund the escrow
+// goes on from where it was, and a claim may be made.
+func TestDisputeRefusedWhileCancellationRefundWaits(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fund   string // of the 500.00 order
+		reason string
+		state  escrow.State // after the rejection
+	}{
+		{"funded", "500.00", disputes.ReasonNotReceived, escrow.Funded},
+		{"partly funded", "100.00", disputes.ReasonLateShipment, escrow.AwaitingFunding},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.reviewAbove("refund")
+			e := f.create("500.00", nil)
+			if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: tc.fund, Currency: "EUR", PaymentRef: "p1"}); err != nil {
+				t.Fatal(err)
+			}
+			c, err := f.esc.Cancel(f.ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "out of stock"})
+			if err != nil || c.Refund.Status != escrow.StatusPendingReview {
+				t.Fatalf("cancel: %v, %+v", err, c.Refund)
+			}
+			before := f.checkEscrow(e.ID)
+			req := disputes.OpenRequest{Reason: tc.reason, ClaimedAmount: "10.00", Description: "never came"}
+			if _, err := f.svc.Open(f.ctx, f.tenant, e.ID, req); !errors.Is(err, escrow.ErrPayoutsPending) {
+				t.Fatalf("claim while the cancellation's refund waits: %v, want ErrPayoutsPending", err)
+			}
+			got := f.checkEscrow(e.ID)
+			if got.State != before.State || got.Version != before.Version || !got.Pending.Equal(dec(tc.fund)) {
+				t.Fatalf("escrow %s v%d pending %s, want it untouched (%s v%d, %s pending)", got.State, got.Version, got.Pending, before.State, before.Version, tc.fund)
+			}
+			if _, err := f.risk.DecideReview(f.ctx, f.tenant, *c.Refund.ReviewID, false, "keep the order", "reviewer"); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.checkEscrow(e.ID); got.State != tc.state || !got.Held().Equal(dec(tc.fund)) {
+				t.Fatalf("after the rejection: escrow %s holds %s, want %s holding %s", got.State, got.Held(), tc.state, tc.fund)
+			}
+			if _, err := f.svc.Open(f.ctx, f.tenant, e.ID, req); err != nil {
+				t.Fatalf("claim after the rejection: %v", err)
+			}
+		})
+	}
+}

@@ -171,7 +171,8 @@ func (e Escrow) OrderShare(g decimal.Decimal) decimal.Decimal {
 // remembers the state it was in and cancels its auto-release and expiry
 // jobs: nothing is released until the dispute ends. check runs on the
 // locked escrow before the change (claim window, amounts). An escrow
-// already disputed is ErrAlreadyDisputed.
+// already disputed is ErrAlreadyDisputed; one whose cancellation's refund
+// waits for the gate is ErrPayoutsPending (heldByClosing).
 func (s *Service) OpenDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, check func(Escrow) error, now time.Time) (Escrow, error) {
 	e, err := load(ctx, tx, tenant, id, true)
 	if err != nil {
@@ -183,6 +184,13 @@ func (s *Service) OpenDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UU
 	to, err := next(e.State, ActDispute)
 	if err != nil {
 		return Escrow{}, fmt.Errorf("escrow %s: %w", e.ID, err)
+	}
+	// A cancellation whose refund waits for the gate: the order is being
+	// called off (heldByClosing).
+	if heldByClosing[ActDispute] {
+		if err := refuseWhileClosing(ctx, tx, e, ActDispute); err != nil {
+			return Escrow{}, err
+		}
 	}
 	if check != nil {
 		if err := check(e); err != nil {

@@ -21,8 +21,8 @@ var (
 	// ErrPayoutsPending: the escrow has payouts waiting for a review or a
 	// confirmation; it cannot be cancelled or funded until they are
 	// decided, and while the refund of a cancellation or an expiry waits
-	// it cannot be shipped, delivered, released or accepted either
-	// (heldByClosing).
+	// it cannot be shipped, delivered, released, accepted or disputed
+	// either (heldByClosing).
 	ErrPayoutsPending = errors.New("payouts of the escrow are waiting for a decision")
 )
 

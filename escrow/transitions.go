@@ -93,14 +93,18 @@ var transitions = map[State]map[Action]State{
 // heldByClosing lists the actions refused with ErrPayoutsPending while the
 // refund of a cancellation or an expiry (closedBy) waits for a review or a
 // confirmation, although the table allows them: the order is being called
-// off, so the escrow must not move on (ship, deliver) nor pay the seller
-// (release, accept). Approved, the refund closes the escrow (settleAfter);
-// rejected, it leaves the escrow where it was, and these are allowed again.
-// Fund and cancel wait for every pending payout, not only these. The
-// auto-release is not listed: it runs in delivered, where no closing
-// refund waits, and releases only open money, of which a closing refund
-// leaves none.
-var heldByClosing = map[Action]bool{ActShip: true, ActDeliver: true, ActRelease: true, ActAccept: true}
+// off, so the escrow must not move on (ship, deliver), pay the seller
+// (release, accept) nor be disputed (dispute: the outcome would void the
+// cancellation's refund and decide the money anew, release_full paying the
+// seller for a cancelled order). Approved, the refund closes the escrow
+// (settleAfter); rejected, it leaves the escrow where it was, and these
+// are allowed again. Fund and cancel wait for every pending payout, not
+// only these. The auto-release is not listed: it runs in delivered, where
+// no closing refund waits, and releases only open money, of which a
+// closing refund leaves none. A chargeback is not listed either: the card
+// network took the money already, and ApplyChargeback keeps the
+// cancellation standing.
+var heldByClosing = map[Action]bool{ActShip: true, ActDeliver: true, ActRelease: true, ActAccept: true, ActDispute: true}
 
 // next returns the state action leads to from s, or ErrInvalidState.
 func next(s State, a Action) (State, error) {
