@@ -12,6 +12,7 @@ import (
 	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/internal/valid"
 	"github.com/escrowd/escrowd/ledger"
+	"github.com/escrowd/escrowd/risk"
 )
 
 // defend adds the seller's tracking evidence to cb and submits it.
@@ -176,6 +177,77 @@ func TestWonChargebackReopensWithoutAutoRelease(t *testing.T) {
 	got := f.checkEscrow(e.ID)
 	if got.State != escrow.Delivered || !got.Held().Equal(dec("40")) || !got.Released.Equal(reopened.Released) {
 		t.Fatalf("after the old auto-release time: %s holding %s released %s, want it untouched", got.State, got.Held(), got.Released)
+	}
+}
+
+// TestChargebackWonDuringClaimOnCompletedEscrow: a chargeback won while a
+// claim on a completed escrow is open puts money back into the disputed
+// escrow, which ReverseChargeback does not reopen (it is disputed). When
+// the dispute ends leaving that money held (withdrawn, or resolved with a
+// payout the gate blocks), the escrow is reopened as a won chargeback
+// reopens one, instead of returning to completed with money no action can
+// move; the marketplace then moves it.
+func TestChargebackWonDuringClaimOnCompletedEscrow(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(f *fixture, d disputes.Dispute)
+		// then moves the 60 held out of the reopened escrow, as the
+		// marketplace would.
+		then  func(f *fixture, e escrow.Escrow) error
+		state escrow.State // once the 60 is paid out
+	}{
+		{"withdrawn", func(f *fixture, d disputes.Dispute) {
+			if _, err := f.svc.Withdraw(f.ctx, f.tenant, d.ID, disputes.WithdrawRequest{Reason: "settled with the seller"}); err != nil {
+				f.t.Fatal(err)
+			}
+		}, func(f *fixture, e escrow.Escrow) error {
+			_, err := f.esc.Release(f.ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{})
+			return err
+		}, escrow.Completed},
+		{"resolved, release blocked", func(f *fixture, d disputes.Dispute) {
+			f.gateAbove("release", risk.OutcomeBlock)
+			if _, err := f.svc.Escalate(f.ctx, f.tenant, d.ID, disputes.EscalateRequest{By: disputes.PartySeller}); err != nil {
+				f.t.Fatal(err)
+			}
+			out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeReleaseFull, Rationale: "as described"}, "agent")
+			if err != nil || out.Settlement.Release == nil || out.Settlement.Release.Status != escrow.StatusBlocked {
+				f.t.Fatalf("resolve: %v, release %+v; want it blocked", err, out.Settlement.Release)
+			}
+		}, func(f *fixture, e escrow.Escrow) error {
+			_, err := f.esc.Refund(f.ctx, f.tenant, e.ID, 0, escrow.RefundRequest{Amount: "60.00", Reason: "the seller cannot be paid"})
+			return err
+		}, escrow.Completed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			e := f.delivered("100.00", nil)
+			cb := f.chargeback(e, "60.00", "psp-strand", 30*24*time.Hour)
+			if _, err := f.esc.Accept(f.ctx, f.tenant, e.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.checkBooks(e.ID); got.State != escrow.Completed {
+				t.Fatalf("after accept: %s", got.State)
+			}
+			d := f.open(e, disputes.ReasonDamaged, "10.00")
+			f.defend(cb)
+			if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.checkBooks(e.ID); got.State != escrow.Disputed || !got.Held().Equal(dec("60")) {
+				t.Fatalf("after the won chargeback: escrow %s holds %s, want disputed holding 60", got.State, got.Held())
+			}
+			tc.end(f, d)
+			got := f.checkBooks(e.ID)
+			if got.State != escrow.Delivered || got.ClosedAt != nil || !got.Held().Equal(dec("60")) {
+				t.Fatalf("after the dispute: escrow %s holds %s, closed at %v; want delivered (reopened) holding 60", got.State, got.Held(), got.ClosedAt)
+			}
+			if err := tc.then(f, e); err != nil {
+				t.Fatalf("moving the 60 held: %v", err)
+			}
+			if got := f.checkBooks(e.ID); got.State != tc.state || got.Held().IsPositive() || got.Pending.IsPositive() {
+				t.Fatalf("escrow %s holds %s pending %s, want %s with nothing held", got.State, got.Held(), got.Pending, tc.state)
+			}
+		})
 	}
 }
 

@@ -165,6 +165,23 @@ func (f *fixture) checkEscrow(id uuid.UUID) escrow.Escrow {
 	return e
 }
 
+// checkBooks asserts the escrow invariants (checkEscrow) and that the
+// tenant's trial balance is zero in every currency.
+func (f *fixture) checkBooks(id uuid.UUID) escrow.Escrow {
+	f.t.Helper()
+	e := f.checkEscrow(id)
+	tb, err := ledger.GetTrialBalance(f.ctx, f.db.Pool, f.tenant, nil, "")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, c := range tb.Currencies {
+		if !c.Balanced {
+			f.t.Fatalf("trial balance %s: debits %s, credits %s", c.Currency, c.DebitTotal, c.CreditTotal)
+		}
+	}
+	return e
+}
+
 // events lists the tenant's event types about subject, in order.
 func (f *fixture) events(subject uuid.UUID) []string {
 	f.t.Helper()

@@ -14,10 +14,14 @@ import (
 
 // reviewAbove makes the tenant's gate send payouts of op above 50 USD to
 // review, on top of the default rules.
-func (f *fixture) reviewAbove(op string) {
+func (f *fixture) reviewAbove(op string) { f.gateAbove(op, risk.OutcomeReview) }
+
+// gateAbove makes the tenant's gate answer outcome (review, block) for
+// payouts of op above 50 USD, on top of the default rules.
+func (f *fixture) gateAbove(op, outcome string) {
 	f.t.Helper()
 	rules := append(risk.DefaultRules().Rules, risk.Rule{ID: "big_" + op, When: `operation == "` + op + `" && amount_usd_cents > 5000`,
-		Action: risk.OutcomeReview, Reason: "big_" + op})
+		Action: outcome, Reason: "big_" + op})
 	if _, err := f.risk.PutRules(f.ctx, f.tenant, risk.RuleSetInput{Rules: rules}, "test"); err != nil {
 		f.t.Fatal(err)
 	}

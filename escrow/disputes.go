@@ -213,6 +213,8 @@ func (s *Service) OpenDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UU
 // dispute (a withdrawn claim) and restarts its timers: a delivered escrow
 // whose inspection window is over is auto-released at once (when its terms
 // say so); an escrow awaiting funding expires at its deadline or at once.
+// An escrow that had settled and holds money again (a chargeback won
+// during the dispute) is reopened instead (reopen).
 func (s *Service) EndDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, now time.Time) (Escrow, error) {
 	e, err := load(ctx, tx, tenant, id, true)
 	if err != nil {
@@ -223,13 +225,47 @@ func (s *Service) EndDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUI
 		return Escrow{}, err
 	}
 	e.State, e.StateBeforeDispute = back, ""
-	if err := s.resumeJobs(ctx, tx, e, now); err != nil {
+	// A chargeback won during the dispute may have put money back into an
+	// escrow that had settled: it is open again, as ReverseChargeback
+	// reopens one, and waits for the marketplace (no timers).
+	reopened, err := s.reopen(ctx, tx, &e, now)
+	if err != nil {
 		return Escrow{}, err
+	}
+	if !reopened {
+		if err := s.resumeJobs(ctx, tx, e, now); err != nil {
+			return Escrow{}, err
+		}
 	}
 	if err := save(ctx, tx, &e, now); err != nil {
 		return Escrow{}, err
 	}
 	return e, nil
+}
+
+// reopen opens again an escrow that settled (completed or refunded) while
+// it holds order money again or has a payout waiting for the gate: money
+// a won chargeback put back, or what a dispute outcome left of it (a
+// payout the gate blocked or holds for review). No action moves money out
+// of a settled escrow, so it goes back to the furthest state it reached
+// (delivered, shipped or funded) and waits for the marketplace: the
+// auto-release job its settlement left pending (settle) is cancelled.
+// reopened is false, and e unchanged, for any other escrow.
+func (s *Service) reopen(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Time) (reopened bool, err error) {
+	if e.State != Completed && e.State != Refunded || !e.OrderOpen().IsPositive() && !e.Pending.IsPositive() {
+		return false, nil
+	}
+	e.State, e.ClosedAt = Funded, nil
+	switch {
+	case e.DeliveredAt != nil:
+		e.State = Delivered
+	case e.ShippedAt != nil:
+		e.State = Shipped
+	}
+	if err := jobs.Cancel(ctx, tx, JobAutoRelease, e.ID.String(), now); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // disputedFrom checks that e is disputed and returns its state before.
@@ -315,7 +351,10 @@ type Coverage struct {
 // amount when unset) and booked as a receivable from the seller, recovered
 // first from the seller's payable balance. The escrow then leaves disputed:
 // it settles (completed or refunded) when everything is paid out, or goes
-// back to the state it was in while a payout waits for the gate.
+// back to the state it was in while a payout waits for the gate. An escrow
+// that had settled before the dispute has open money only when a
+// chargeback won meanwhile put it back; what the outcome leaves of it
+// (blocked, or waiting for the gate) reopens the escrow (reopen).
 func (s *Service) SettleDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, in SettleInput, now time.Time) (Settlement, error) {
 	e, err := load(ctx, tx, tenant, id, true)
 	if err != nil {
@@ -367,6 +406,13 @@ func (s *Service) SettleDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.
 	switch back {
 	case Funded, Shipped, Delivered:
 		if err := s.settle(ctx, tx, &e, now); err != nil {
+			return Settlement{}, err
+		}
+	case Completed, Refunded:
+		// Settled before the dispute: open money is what a chargeback
+		// won meanwhile put back; what the outcome's payouts leave of it
+		// (blocked, or waiting for the gate) reopens the escrow.
+		if _, err := s.reopen(ctx, tx, &e, now); err != nil {
 			return Settlement{}, err
 		}
 	case AwaitingFunding:
@@ -793,19 +839,8 @@ func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id u
 	if err := s.refundClosed(ctx, tx, &e, "chargeback won after the escrow was "+string(e.State), now); err != nil {
 		return Escrow{}, err
 	}
-	if (e.State == Completed || e.State == Refunded) && e.OrderOpen().IsPositive() {
-		e.State, e.ClosedAt = Funded, nil
-		switch {
-		case e.DeliveredAt != nil:
-			e.State = Delivered
-		case e.ShippedAt != nil:
-			e.State = Shipped
-		}
-		// Settling left the auto-release job pending (settle): the
-		// reopened escrow waits for the marketplace instead.
-		if err := jobs.Cancel(ctx, tx, JobAutoRelease, e.ID.String(), now); err != nil {
-			return Escrow{}, err
-		}
+	if _, err := s.reopen(ctx, tx, &e, now); err != nil {
+		return Escrow{}, err
 	}
 	if err := save(ctx, tx, &e, now); err != nil {
 		return Escrow{}, err
