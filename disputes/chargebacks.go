@@ -40,10 +40,14 @@ type Chargeback struct {
 	FromHeld, ClawedBack, Loss, Receivable decimal.Decimal
 	PayoutID                               *uuid.UUID
 	EntryIDs                               []uuid.UUID
-	Evidence                               []Evidence
-	Version                                int64
-	CreatedAt, UpdatedAt                   time.Time
-	DecidedAt                              *time.Time
+	// VoidedPayoutIDs are the payouts of a dispute outcome the chargeback
+	// voided: paid out again, what it took of them, when it is won
+	// (escrow.ChargebackBooking.Suspended).
+	VoidedPayoutIDs      []uuid.UUID
+	Evidence             []Evidence
+	Version              int64
+	CreatedAt, UpdatedAt time.Time
+	DecidedAt            *time.Time
 }
 
 // ResourceID names the chargeback for the audit log.
@@ -103,11 +107,16 @@ func (s *Service) OpenChargeback(ctx context.Context, tenant, escrowID uuid.UUID
 			return Chargeback{}, err
 		}
 		cb.EscrowAmount, cb.FromHeld, cb.ClawedBack, cb.Loss, cb.Receivable = b.EscrowAmount, b.FromHeld, b.ClawedBack, b.Loss, b.Receivable
-		cb.PayoutID, cb.EntryIDs = b.PayoutID, b.EntryIDs
+		cb.PayoutID, cb.EntryIDs, cb.VoidedPayoutIDs = b.PayoutID, b.EntryIDs, []uuid.UUID{}
+		for _, p := range b.Suspended {
+			cb.VoidedPayoutIDs = append(cb.VoidedPayoutIDs, p.ID)
+		}
 		entries, _ := json.Marshal(cb.EntryIDs)
+		voided, _ := json.Marshal(cb.VoidedPayoutIDs)
 		if _, err := tx.Exec(ctx, `
-			UPDATE chargebacks SET escrow_amount = $2, from_held = $3, clawed_back = $4, loss_amount = $5, receivable_amount = $6, payout_id = $7, entry_ids = $8
-			WHERE id = $1`, cb.ID, cb.EscrowAmount, cb.FromHeld, cb.ClawedBack, cb.Loss, cb.Receivable, cb.PayoutID, entries); err != nil {
+			UPDATE chargebacks SET escrow_amount = $2, from_held = $3, clawed_back = $4, loss_amount = $5, receivable_amount = $6, payout_id = $7, entry_ids = $8,
+				voided_payout_ids = $9
+			WHERE id = $1`, cb.ID, cb.EscrowAmount, cb.FromHeld, cb.ClawedBack, cb.Loss, cb.Receivable, cb.PayoutID, entries, voided); err != nil {
 			return Chargeback{}, fmt.Errorf("chargeback %s: %w", cb.ID, err)
 		}
 		if err := jobs.Schedule(ctx, tx, jobs.Job{TenantID: tenant, Kind: JobChargebackDue, DedupeKey: cb.ID.String(), RunAt: cb.RespondBy,
@@ -147,16 +156,40 @@ func (s *Service) SubmitChargeback(ctx context.Context, tenant, id uuid.UUID) (C
 }
 
 // WinChargeback records the card network's decision for the merchant:
-// every posting of the chargeback is reversed and the money is held again.
+// every posting of the chargeback is reversed and the money is held again;
+// a dispute outcome whose payouts the chargeback voided goes on, what it
+// took of them paid out again as the agent decided, unless a claim opened
+// since the chargeback supersedes that outcome (its outcome, or the claim
+// still open, decides the money). See escrow.Service.ReverseChargeback.
 func (s *Service) WinChargeback(ctx context.Context, tenant, id uuid.UUID) (Chargeback, error) {
 	return changeChargeback(ctx, s, tenant, id, CBWin, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
-		e, err := s.Escrows.ReverseChargeback(ctx, tx, tenant, cb.EscrowID, cb.PayoutID, cb.EntryIDs, now)
+		suspended := cb.VoidedPayoutIDs
+		if len(suspended) > 0 {
+			later, err := claimedSince(ctx, tx, cb.EscrowID, cb.CreatedAt)
+			if err != nil {
+				return err
+			}
+			if later {
+				suspended = nil
+			}
+		}
+		e, err := s.Escrows.ReverseChargeback(ctx, tx, tenant, cb.EscrowID, cb.PayoutID, cb.EntryIDs, suspended, now)
 		if err != nil {
 			return err
 		}
 		cb.DecidedAt = &now
 		return s.emitChargeback(ctx, tx, *cb, "chargeback.won", map[string]any{"escrow_state": e.State}, now)
 	}, sameChargeback)
+}
+
+// claimedSince reports whether a dispute was opened on the escrow after
+// at (the chargeback was booked).
+func claimedSince(ctx context.Context, tx pgx.Tx, escrowID uuid.UUID, at time.Time) (bool, error) {
+	var later bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM disputes WHERE escrow_id = $1 AND created_at > $2)`, escrowID, at).Scan(&later); err != nil {
+		return false, fmt.Errorf("escrow %s: disputes since %s: %w", escrowID, at.Format(time.RFC3339Nano), err)
+	}
+	return later, nil
 }
 
 // LoseChargeback records the card network's decision for the buyer (or
@@ -252,7 +285,7 @@ func sameChargeback(cb Chargeback) Chargeback { return cb }
 // chargebackColumns reads escrow_amount and escrow_currency of rows stored
 // before migration 0502 as amount and currency (they were the escrow's).
 const chargebackColumns = `id, tenant_id, escrow_id, status, amount, currency, COALESCE(escrow_amount, amount), COALESCE(escrow_currency, currency),
-	psp_ref, reason, respond_by, from_held, clawed_back, loss_amount, receivable_amount, payout_id, entry_ids, version, created_at, updated_at, decided_at`
+	psp_ref, reason, respond_by, from_held, clawed_back, loss_amount, receivable_amount, payout_id, entry_ids, voided_payout_ids, version, created_at, updated_at, decided_at`
 
 func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, lock bool) (Chargeback, error) {
 	// By primary key alone, the tenant compared below (see "Point reads" in docs/architecture.md).
@@ -262,9 +295,9 @@ func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, loc
 	}
 	var cb Chargeback
 	var status string
-	var entries []byte
+	var entries, voided []byte
 	err := q.QueryRow(ctx, sql, id).Scan(&cb.ID, &cb.TenantID, &cb.EscrowID, &status, &cb.Amount, &cb.Currency, &cb.EscrowAmount, &cb.EscrowCurrency, &cb.PSPRef, &cb.Reason,
-		&cb.RespondBy, &cb.FromHeld, &cb.ClawedBack, &cb.Loss, &cb.Receivable, &cb.PayoutID, &entries, &cb.Version, &cb.CreatedAt, &cb.UpdatedAt, &cb.DecidedAt)
+		&cb.RespondBy, &cb.FromHeld, &cb.ClawedBack, &cb.Loss, &cb.Receivable, &cb.PayoutID, &entries, &voided, &cb.Version, &cb.CreatedAt, &cb.UpdatedAt, &cb.DecidedAt)
 	if db.IsNoRows(err) || (err == nil && cb.TenantID != tenant) {
 		return Chargeback{}, fmt.Errorf("chargeback %s: %w", id, ErrChargebackNotFound)
 	}
@@ -274,6 +307,9 @@ func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, loc
 	cb.Status = ChargebackStatus(status)
 	if err := json.Unmarshal(entries, &cb.EntryIDs); err != nil {
 		return Chargeback{}, fmt.Errorf("chargeback %s: entries: %w", id, err)
+	}
+	if err := json.Unmarshal(voided, &cb.VoidedPayoutIDs); err != nil {
+		return Chargeback{}, fmt.Errorf("chargeback %s: voided payouts: %w", id, err)
 	}
 	return cb, nil
 }

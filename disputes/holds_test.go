@@ -408,3 +408,157 @@ func TestDisputeRefusedWhileCancellationRefundWaits(t *testing.T) {
 		})
 	}
 }
+
+// approvePending approves every pending review of the tenant, as a
+// reviewer would.
+func (f *fixture) approvePending() {
+	f.t.Helper()
+	rvs, err := f.risk.ListReviews(f.ctx, f.tenant, risk.ReviewPending, uuid.Nil, 10)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, rv := range rvs {
+		if _, err := f.risk.DecideReview(f.ctx, f.tenant, rv.ID, true, "ok", "reviewer"); err != nil {
+			f.t.Fatalf("approve review %s: %v", rv.ID, err)
+		}
+	}
+}
+
+// TestChargebackKeepsDisputeOutcome: a chargeback voids the payouts of a
+// dispute outcome that wait for review (the card network paid the buyer),
+// but the agent's decision still stands. What the chargeback did not take
+// is paid out again at once, and what it took is paid out again when the
+// chargeback is won, through the gate, with the same kind and trigger; the
+// chargeback counts against the outcome's refund first. Whichever way the
+// card network decides, the money ends as the agent decided: before, a
+// won chargeback left the escrow delivered with the money held and nothing
+// scheduled, and a plain release paid the seller what refund_full gave
+// the buyer.
+func TestChargebackKeepsDisputeOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		refund     string // refund_partial's amount; "" is refund_full
+		chargeback string
+		win        bool
+		resumed    int // payouts paid out again when the chargeback is booked
+		buyer      string
+		seller     string // payable, after the 2.5% fee
+		state      escrow.State
+	}{
+		{"refund_full, all charged back, won", "", "100.00", true, 0, "100", "0", escrow.Refunded},
+		{"refund_full, part charged back, won", "", "40.00", true, 1, "100", "0", escrow.Refunded},
+		{"refund_full, part charged back, lost", "", "40.00", false, 1, "60", "0", escrow.Refunded},
+		{"refund_partial, release voided, won", "30.00", "40.00", true, 1, "30", "68.25", escrow.Completed},
+		{"refund_partial, release voided, lost", "30.00", "40.00", false, 1, "30", "29.25", escrow.Completed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.reviewAbove("refund")
+			req := disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "broken"}
+			if tc.refund != "" {
+				f.reviewAbove("release") // replaces the refund rule: the 30.00 refund is under it anyway
+				req = disputes.ResolveRequest{Outcome: disputes.OutcomeRefundPartial, RefundAmount: &tc.refund, Rationale: "scratched"}
+			}
+			e := f.delivered("100.00", nil)
+			d := f.escalated(e, disputes.ReasonDamaged, "100.00")
+			out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, req, "agent")
+			if err != nil {
+				t.Fatal(err)
+			}
+			waiting := out.Settlement.Refund
+			if tc.refund != "" {
+				waiting = out.Settlement.Release
+			}
+			if waiting == nil || waiting.Status != escrow.StatusPendingReview {
+				t.Fatalf("outcome payout %+v, want one pending review", waiting)
+			}
+			cb := f.chargeback(e, tc.chargeback, "psp-outcome", 48*time.Hour)
+			if len(cb.VoidedPayoutIDs) != 1 || cb.VoidedPayoutIDs[0] != waiting.ID {
+				t.Fatalf("chargeback voided outcome payouts %v, want [%s]", cb.VoidedPayoutIDs, waiting.ID)
+			}
+			if stored, err := f.svc.GetChargeback(f.ctx, f.tenant, cb.ID); err != nil || len(stored.VoidedPayoutIDs) != 1 || stored.VoidedPayoutIDs[0] != waiting.ID {
+				t.Fatalf("stored chargeback: %v, voided %v", err, stored.VoidedPayoutIDs)
+			}
+			got := f.checkBooks(e.ID)
+			if n := f.payoutsAgain(e.ID, waiting); n != tc.resumed {
+				t.Fatalf("after the chargeback: %d %s payouts paid out again, want %d", n, waiting.Kind, tc.resumed)
+			}
+			if got.Held().IsPositive() {
+				t.Fatalf("after the chargeback: escrow %s holds %s with no decision on it", got.State, got.Held())
+			}
+			f.defend(cb)
+			if tc.win {
+				if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := f.svc.LoseChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.checkBooks(e.ID); got.Held().IsPositive() {
+				t.Fatalf("after the decision: escrow %s holds %s with no decision on it", got.State, got.Held())
+			}
+			if _, err := f.esc.Release(f.ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{}); err == nil {
+				t.Fatalf("a plain release after the decision paid the seller")
+			}
+			f.approvePending()
+			got = f.checkBooks(e.ID)
+			buyer, seller := f.balance("buyer:"+e.Buyer.ID+":refund:EUR"), f.balance("seller:"+e.Seller.ID+":payable:EUR")
+			if got.State != tc.state || !buyer.Equal(dec(tc.buyer)) || !seller.Equal(dec(tc.seller)) || got.Held().IsPositive() || got.Pending.IsPositive() {
+				t.Fatalf("escrow %s holds %s pending %s, buyer refunded %s, seller payable %s; want %s, buyer %s, seller %s",
+					got.State, got.Held(), got.Pending, buyer, seller, tc.state, tc.buyer, tc.seller)
+			}
+		})
+	}
+}
+
+// payoutsAgain counts the payouts of escrow id paid out again for p: of
+// its kind, trigger and reason, not voided.
+func (f *fixture) payoutsAgain(id uuid.UUID, p *escrow.Payout) int {
+	f.t.Helper()
+	var n int
+	if err := f.db.Pool.QueryRow(f.ctx, `SELECT count(*) FROM escrow_payouts WHERE escrow_id = $1 AND id <> $2 AND kind = $3 AND trigger = $4
+		AND reason = $5 AND status <> $6`, id, p.ID, p.Kind, p.Trigger, p.Reason, escrow.StatusRejected).Scan(&n); err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
+
+// TestWonChargebackFinishesWaitingCancellation: a chargeback voids a
+// cancellation's refund waiting for review, takes its part, and the rest
+// waits for review again; when the chargeback is won, the money it brings
+// back is refunded with the cancellation's trigger too, so the
+// cancellation ends with everything back with the buyer, as it would have
+// once closed (refundClosed). Before, that money stayed in a funded escrow
+// after the cancellation went through, which could then be shipped.
+func TestWonChargebackFinishesWaitingCancellation(t *testing.T) {
+	f := newFixture(t)
+	f.reviewAbove("refund")
+	e := f.funded("100.00")
+	c, err := f.esc.Cancel(f.ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "out of stock"})
+	if err != nil || c.Refund.Status != escrow.StatusPendingReview {
+		t.Fatalf("cancel: %v, %+v", err, c.Refund)
+	}
+	cb := f.chargeback(e, "30.00", "psp-cancel-part", 48*time.Hour) // the 70 left waits for review again
+	if got := f.checkBooks(e.ID); got.State != escrow.Funded || !got.Pending.Equal(dec("70")) {
+		t.Fatalf("after the chargeback: escrow %s pending %s, want funded with 70 pending", got.State, got.Pending)
+	}
+	f.defend(cb)
+	if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := f.checkBooks(e.ID)
+	if got.State != escrow.Funded || got.Held().IsPositive() || !got.Pending.Equal(dec("70")) {
+		t.Fatalf("after the win: escrow %s holds %s pending %s, want funded, nothing held, 70 pending", got.State, got.Held(), got.Pending)
+	}
+	if _, err := f.esc.Ship(f.ctx, f.tenant, e.ID, 0, escrow.ShipRequest{Carrier: "DHL", TrackingNumber: "1Z"}); !errors.Is(err, escrow.ErrPayoutsPending) {
+		t.Fatalf("ship while the cancellation waits: %v, want ErrPayoutsPending", err)
+	}
+	f.approvePending()
+	got = f.checkBooks(e.ID)
+	if got.State != escrow.Cancelled || got.Held().IsPositive() || got.Pending.IsPositive() {
+		t.Fatalf("after the approval: escrow %s holds %s pending %s, want cancelled with nothing held", got.State, got.Held(), got.Pending)
+	}
+	if refund := f.balance("buyer:" + e.Buyer.ID + ":refund:EUR"); !refund.Equal(e.Amount) {
+		t.Fatalf("buyer refunded %s, want %s", refund, e.Amount)
+	}
+}

@@ -566,14 +566,16 @@ type ChargebackInput struct {
 // balance, and the shortfall Loss booked to chargeback:loss, of which the
 // seller owes Receivable. EntryIDs are the ledger entries, in the order
 // posted. Voided are the payouts that were waiting for a review or a
-// confirmation.
+// confirmation; Suspended those of them that a dispute outcome decided,
+// whose rest Resumed pays out again (see chargeback_resume.go): a won
+// chargeback pays out again what it took of them (ReverseChargeback).
 type ChargebackBooking struct {
 	Escrow                                 Escrow
 	EscrowAmount                           decimal.Decimal
 	FromHeld, ClawedBack, Loss, Receivable decimal.Decimal
 	PayoutID                               *uuid.UUID
 	EntryIDs                               []uuid.UUID
-	Voided                                 []Payout
+	Voided, Suspended, Resumed             []Payout
 }
 
 // ApplyChargeback books money the PSP took back for an escrow:
@@ -598,7 +600,10 @@ type ChargebackBooking struct {
 // the seller's payable balance at most what the escrow released to the
 // seller; the shortfall is a loss, owed back by the seller up to what it
 // was paid. Payouts waiting for a review or a confirmation are voided
-// first. The escrow keeps its state: the chargeback may still be won.
+// first; what the chargeback leaves of a dispute outcome's payouts among
+// them is paid out again (chargeback_resume.go), as what it leaves of a
+// cancellation's or expiry's refund is. The escrow keeps its state: the
+// chargeback may still be won.
 func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, in ChargebackInput, now time.Time) (ChargebackBooking, error) {
 	e, err := load(ctx, tx, tenant, id, true)
 	if err != nil {
@@ -644,12 +649,13 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 	if err != nil {
 		return ChargebackBooking{}, err
 	}
+	taken := decimal.Zero // order money the chargeback takes from the escrow account
 	if out.FromHeld.IsPositive() {
 		p, err := s.chargebackPayout(ctx, tx, &e, out.FromHeld, to, in, now)
 		if err != nil {
 			return ChargebackBooking{}, err
 		}
-		out.PayoutID = &p.ID
+		out.PayoutID, taken = &p.ID, p.OrderAmount
 		out.EntryIDs = append(out.EntryIDs, *p.EntryID)
 	}
 	if rest := amount.Sub(out.FromHeld); rest.IsPositive() {
@@ -663,6 +669,16 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 			return ChargebackBooking{}, err
 		}
 		out.EntryIDs = append(out.EntryIDs, id)
+	}
+	// A dispute outcome whose payouts were voided above still stands:
+	// what the chargeback did not take is paid out again as decided
+	// (chargeback_resume.go), unless another claim is open.
+	if ps := outcomePayouts(voided); len(ps) > 0 && e.State != Disputed {
+		took := takenFrom(ps, taken)
+		out.Suspended = ps
+		if out.Resumed, err = s.resumeOutcome(ctx, tx, &e, ps, func(p Payout) decimal.Decimal { return p.OrderAmount.Sub(took[p.ID]) }, now); err != nil {
+			return ChargebackBooking{}, err
+		}
 	}
 	// A cancellation or expiry whose refund was voided above still
 	// stands: what is left goes back to the buyer as it would have, or
@@ -809,9 +825,23 @@ func (s *Service) clawBack(ctx context.Context, tx pgx.Tx, e Escrow, in Chargeba
 
 // ReverseChargeback undoes a won chargeback: its entries are reversed
 // (last first) and its payout, if any, is marked reversed, so the money is
-// held again. An escrow that settled meanwhile is open again; one that was
-// cancelled or expired meanwhile refunds the money to the buyer.
-func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, payoutID *uuid.UUID, entryIDs []uuid.UUID, now time.Time) (Escrow, error) {
+// held again. Then the decisions the chargeback interrupted go on, in
+// the same transaction:
+//
+//	escrow when the chargeback is won                the money back
+//	cancelled or expired                             refunded to the buyer (refundClosed)
+//	its cancellation's or expiry's refund waiting    refunded to the buyer, same trigger (refundClosing)
+//	the chargeback voided a dispute outcome's        paid out again as the outcome decided
+//	payouts (suspended; not superseded)              (resumeAfterWin, chargeback_resume.go)
+//	disputed                                         left held: the open claim's outcome decides it
+//	otherwise                                        left held for the marketplace
+//
+// An escrow that settled meanwhile, or whose payouts above leave money
+// held or waiting, is open again (reopen); one whose payouts above leave
+// nothing open settles. suspended are the ids of the outcome payouts the
+// chargeback voided (ChargebackBooking.Suspended), nil when a later
+// claim superseded that outcome.
+func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, payoutID *uuid.UUID, entryIDs, suspended []uuid.UUID, now time.Time) (Escrow, error) {
 	e, err := load(ctx, tx, tenant, id, true)
 	if err != nil {
 		return Escrow{}, err
@@ -821,6 +851,7 @@ func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id u
 			return Escrow{}, fmt.Errorf("escrow %s: reverse chargeback entry: %w", e.ID, err)
 		}
 	}
+	var reversed *Payout
 	if payoutID != nil {
 		p, err := loadPayout(ctx, tx, tenant, *payoutID)
 		if err != nil {
@@ -832,15 +863,29 @@ func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id u
 			if err := setPayoutStatus(ctx, tx, p, StatusCompleted, now); err != nil {
 				return Escrow{}, err
 			}
+			reversed = &p
 		}
 	}
-	// Closed meanwhile: the order is off, so the money goes back to the
-	// buyer as the closing refund took the rest.
+	// Closed meanwhile, or being closed: the order is off, so the money
+	// goes back to the buyer as the closing refund took the rest.
 	if err := s.refundClosed(ctx, tx, &e, "chargeback won after the escrow was "+string(e.State), now); err != nil {
 		return Escrow{}, err
 	}
-	if _, err := s.reopen(ctx, tx, &e, now); err != nil {
+	if err := s.refundClosing(ctx, tx, &e, "chargeback won while the escrow's closing refund waits", now); err != nil {
 		return Escrow{}, err
+	}
+	resumed, err := s.resumeAfterWin(ctx, tx, &e, reversed, suspended, now)
+	if err != nil {
+		return Escrow{}, err
+	}
+	reopened, err := s.reopen(ctx, tx, &e, now)
+	if err != nil {
+		return Escrow{}, err
+	}
+	if open := e.State == Funded || e.State == Shipped || e.State == Delivered; len(resumed) > 0 && open && !reopened {
+		if err := s.settle(ctx, tx, &e, now); err != nil {
+			return Escrow{}, err
+		}
 	}
 	if err := save(ctx, tx, &e, now); err != nil {
 		return Escrow{}, err

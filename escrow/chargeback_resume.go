@@ -1,0 +1,156 @@
+package escrow
+
+// What a chargeback does to a decided outcome whose payouts wait for the
+// gate. The card network paid the buyer, so ApplyChargeback voids every
+// payout waiting for a review or a confirmation (voidPending) and takes
+// the chargeback from the money they held. The decision behind the payouts
+// of a dispute outcome (trigger "dispute") still stands, as a
+// cancellation's or an expiry's does (ApplyChargeback refunds the rest of
+// those):
+//
+//	when                       refund of the outcome           release of the outcome
+//	chargeback booked          its order money less what the   its order money less what the
+//	                           chargeback took of it           chargeback took of it
+//	chargeback won             what the chargeback took of it  what the chargeback took of it
+//	chargeback lost            nothing more                    nothing more
+//
+// The chargeback takes (takenFrom) from the outcome's refund first, since
+// the card network paid the buyer, then from its release. Each part is
+// paid out again through the gate (payout) with the voided payout's kind,
+// trigger and reason, over its milestones (reallocate), so an outcome
+// interrupted by a chargeback ends as the agent decided whichever way the
+// card network decides: refund_full pays the buyer everything, never the
+// seller. The voided outcome payouts a chargeback suspends in this way are
+// stored with it (disputes: chargebacks.voided_payout_ids).
+//
+// While another claim is open (the escrow is disputed) nothing is paid out
+// again: that claim's outcome decides all the money open. Closing refunds
+// are not resumed here: the state of the escrow (closed, or a closing
+// refund waiting) says that the cancellation or expiry stands, and
+// refundClosed and refundClosing pay out what a won chargeback brings
+// back.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+)
+
+// outcomePayouts are the payouts of a dispute outcome among ps (voided by
+// a chargeback), refunds first.
+func outcomePayouts(ps []Payout) []Payout {
+	var refunds, releases []Payout
+	for _, p := range ps {
+		switch {
+		case p.Trigger != TriggerDispute:
+		case p.Kind == KindRefund:
+			refunds = append(refunds, p)
+		default:
+			releases = append(releases, p)
+		}
+	}
+	return append(refunds, releases...)
+}
+
+// takenFrom splits t, the order money a chargeback took from the escrow
+// account, over ps (outcomePayouts: refunds first) in order, each part at
+// most the payout's order money.
+func takenFrom(ps []Payout, t decimal.Decimal) map[uuid.UUID]decimal.Decimal {
+	out := make(map[uuid.UUID]decimal.Decimal, len(ps))
+	for _, p := range ps {
+		x := decimal.Max(decimal.Min(p.OrderAmount, t), decimal.Zero)
+		out[p.ID] = x
+		t = t.Sub(x)
+	}
+	return out
+}
+
+// resumeOutcome pays out again, for each voided outcome payout p of ps in
+// order, amount(p) of its order money: same kind, trigger and reason,
+// through the gate. Each is spread over p's milestones as p was
+// (reallocate) and capped by what they have open; nothing is paid out
+// for a zero part.
+func (s *Service) resumeOutcome(ctx context.Context, tx pgx.Tx, e *Escrow, ps []Payout, amount func(Payout) decimal.Decimal, now time.Time) ([]Payout, error) {
+	var out []Payout
+	for _, p := range ps {
+		alloc := reallocate(*e, p.Allocation, amount(p))
+		if len(alloc) == 0 {
+			continue
+		}
+		q, err := s.payout(ctx, tx, e, p.Kind, p.Trigger, alloc, nil, p.Reason, now)
+		if err != nil {
+			return nil, fmt.Errorf("escrow %s: %s of payout %s again: %w", e.ID, p.Kind, p.ID, err)
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}
+
+// reallocate spreads x over the milestones of alloc in its order (a
+// refund's last to first, a release's first to last), each at most its
+// part in alloc and what the milestone has open.
+func reallocate(e Escrow, alloc []Allocation, x decimal.Decimal) []Allocation {
+	var out []Allocation
+	for _, a := range alloc {
+		if !x.IsPositive() {
+			break
+		}
+		if a.Index < 0 || a.Index >= len(e.Milestones) {
+			continue
+		}
+		take := decimal.Min(decimal.Min(a.Amount, e.Milestones[a.Index].Open()), x)
+		if take.IsPositive() {
+			out = append(out, Allocation{Index: a.Index, Amount: take})
+			x = x.Sub(take)
+		}
+	}
+	return out
+}
+
+// resumeAfterWin pays out again what a won chargeback took of the outcome
+// payouts it had voided (suspended, their ids), now that the reversal
+// (reversed, its payout; nil when it took nothing held) put the money
+// back. Nothing moves while another claim is open.
+func (s *Service) resumeAfterWin(ctx context.Context, tx pgx.Tx, e *Escrow, reversed *Payout, suspended []uuid.UUID, now time.Time) ([]Payout, error) {
+	if reversed == nil || e.State == Disputed || len(suspended) == 0 {
+		return nil, nil
+	}
+	var ps []Payout
+	for _, id := range suspended {
+		p, err := loadPayout(ctx, tx, e.TenantID, id)
+		if err != nil {
+			return nil, err
+		}
+		if p.EscrowID != e.ID {
+			return nil, fmt.Errorf("escrow %s: suspended payout %s is of escrow %s", e.ID, p.ID, p.EscrowID)
+		}
+		ps = append(ps, p)
+	}
+	ps = outcomePayouts(ps)
+	taken := takenFrom(ps, reversed.OrderAmount)
+	return s.resumeOutcome(ctx, tx, e, ps, func(p Payout) decimal.Decimal { return taken[p.ID] }, now)
+}
+
+// refundClosing refunds the order money e holds to the buyer, through the
+// gate, while the refund of its cancellation or expiry waits for a review
+// or a confirmation (waitingClosingRefund), with that refund's trigger: a
+// won chargeback's money that comes back to an escrow being closed goes
+// where the rest went, as refundClosed sends it once the escrow is
+// closed. When the last of the refunds is approved, settleAfter closes
+// the escrow. Anything else is left alone.
+func (s *Service) refundClosing(ctx context.Context, tx pgx.Tx, e *Escrow, reason string, now time.Time) error {
+	held := e.orderHeld()
+	if !held.IsPositive() || closingTrigger(e.State) != "" {
+		return nil
+	}
+	_, trigger, ok, err := waitingClosingRefund(ctx, tx, *e)
+	if err != nil || !ok {
+		return err
+	}
+	_, err = s.payout(ctx, tx, e, KindRefund, trigger, allocateBackward(*e, held), nil, reason, now)
+	return err
+}
