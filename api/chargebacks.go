@@ -33,11 +33,14 @@ type chargebackJSON struct {
 	Receivable     string                    `json:"receivable_amount"`
 	PayoutID       *uuid.UUID                `json:"payout_id,omitempty"`
 	LedgerEntryIDs []uuid.UUID               `json:"ledger_entry_ids"`
-	Evidence       []evidenceJSON            `json:"evidence,omitempty"`
-	Version        int64                     `json:"version"`
-	CreatedAt      time.Time                 `json:"created_at"`
-	UpdatedAt      time.Time                 `json:"updated_at"`
-	DecidedAt      *time.Time                `json:"decided_at,omitempty"`
+	// VoidedPayoutIDs are the dispute-outcome payouts the chargeback voided
+	// (see disputes.Chargeback.VoidedPayoutIDs).
+	VoidedPayoutIDs []uuid.UUID    `json:"voided_payout_ids"`
+	Evidence        []evidenceJSON `json:"evidence,omitempty"`
+	Version         int64          `json:"version"`
+	CreatedAt       time.Time      `json:"created_at"`
+	UpdatedAt       time.Time      `json:"updated_at"`
+	DecidedAt       *time.Time     `json:"decided_at,omitempty"`
 }
 
 // chargebackView renders c: amount in currency, escrow_amount and the
@@ -47,7 +50,7 @@ func chargebackView(c disputes.Chargeback) chargebackJSON {
 	out := chargebackJSON{ID: c.ID, EscrowID: c.EscrowID, Status: c.Status, Amount: fmtMoney(c.Currency)(c.Amount), Currency: c.Currency,
 		EscrowAmount: f(c.EscrowAmount), EscrowCurrency: c.EscrowCurrency, PSPRef: c.PSPRef,
 		Reason: c.Reason, RespondBy: c.RespondBy, FromHeld: f(c.FromHeld), ClawedBack: f(c.ClawedBack), Loss: f(c.Loss), Receivable: f(c.Receivable),
-		PayoutID: c.PayoutID, LedgerEntryIDs: nonNilIDs(c.EntryIDs), Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, DecidedAt: c.DecidedAt}
+		PayoutID: c.PayoutID, LedgerEntryIDs: nonNilIDs(c.EntryIDs), VoidedPayoutIDs: nonNilIDs(c.VoidedPayoutIDs), Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, DecidedAt: c.DecidedAt}
 	if c.Evidence != nil {
 		out.Evidence = evidenceList(c.Evidence)
 	}
