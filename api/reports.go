@@ -3,7 +3,9 @@ package api
 import (
 	"bytes"
 	"encoding/csv"
+	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -30,17 +32,45 @@ func rcWantsCSV(r *http.Request) bool {
 	return false
 }
 
-// csvBody renders a header and rows as a CSV answer.
+// rcCsvBody renders a header and rows as a CSV answer. Every cell goes
+// through rcCsvCell: reports carry marketplace-supplied text (seller and
+// buyer ids and names, order references, emails) that a spreadsheet would
+// otherwise run as a formula when finance opens the export.
 func rcCsvBody(header []string, rows [][]string) (rawBody, error) {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	if err := w.Write(header); err != nil {
-		return rawBody{}, err
+		return rawBody{}, fmt.Errorf("csv header: %w", err)
 	}
-	if err := w.WriteAll(rows); err != nil {
-		return rawBody{}, err
+	for i, row := range rows {
+		safe := make([]string, len(row))
+		for j, cell := range row {
+			safe[j] = rcCsvCell(cell)
+		}
+		if err := w.Write(safe); err != nil {
+			return rawBody{}, fmt.Errorf("csv row %d: %w", i+1, err)
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return rawBody{}, fmt.Errorf("csv flush: %w", err)
 	}
 	return rawBody{contentType: "text/csv; charset=utf-8", body: b.Bytes()}, nil
+}
+
+// rcPlainNumber is a decimal amount as the reports write them ("-5.00").
+var rcPlainNumber = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+
+// rcCsvCell neutralises a cell a spreadsheet would read as a formula (OWASP
+// "CSV injection"): one that starts with =, +, -, @, a tab or a carriage
+// return gets a leading single quote, which spreadsheets show as text. A
+// plain decimal number (a negative amount such as -5.00) stays as it is, so
+// amounts remain numeric.
+func rcCsvCell(s string) string {
+	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) || rcPlainNumber.MatchString(s) {
+		return s
+	}
+	return "'" + s
 }
 
 func rcPeriod(r *http.Request) (reconcile.Period, error) {
