@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -347,6 +348,42 @@ func TestReportCSVExportsNeutraliseFormulas(t *testing.T) {
 					t.Errorf("%s: row %d column %s = %q starts a formula", c.path, i+1, recs[0][j], cell)
 				}
 			}
+		}
+	}
+}
+
+// TestStatementImportImplausibleDateIs400: time.Parse takes year 0000 but
+// PostgreSQL has no year 0; such a date (or any outside 1900..2999) in a
+// camt.053 element or a CSV column is a bad file, 400 invalid_statement
+// naming where it is, not an internal error.
+func TestStatementImportImplausibleDateIs400(t *testing.T) {
+	e := newEnv(t)
+	e.rcFundedEscrow("10.00", "EUR", "setup") // opens cash:psp:EUR
+	sample, err := os.ReadFile("../testdata/real/camt053-sample-nl-2013.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// camt dates every element el of the sample (a date in a Dt child, or
+	// its text) in year 0000.
+	camt := func(el string) string {
+		re := regexp.MustCompile(`(<` + el + `>\s*(?:<Dt>)?)\d{4}-`)
+		if !re.MatchString(string(sample)) {
+			t.Fatalf("sample has no %s", el)
+		}
+		return re.ReplaceAllString(string(sample), "${1}0000-")
+	}
+	path := "/v1/reconciliation/statements?account=cash:psp:EUR"
+	for _, c := range []struct{ name, body, contentType, where string }{
+		{"camt BookgDt/Dt", camt("BookgDt"), "application/xml", "BookgDt/Dt"},
+		{"camt ValDt/Dt", camt("ValDt"), "application/xml", "ValDt/Dt"},
+		{"camt CreDtTm", camt("CreDtTm"), "application/xml", "Stmt/CreDtTm"},
+		{"csv booking_date", "booking_date,amount\n0000-03-01,1.00\n", "text/csv", "booking_date"},
+		{"csv value_date", "booking_date,value_date,amount\n2026-03-01,0000-01-01,1.00\n", "text/csv", "value_date"},
+		{"csv booking_date year 3000", "booking_date,amount\n3000-03-01,1.00\n", "text/csv", "booking_date"},
+	} {
+		r := e.do(req{method: "POST", path: path, role: rcFin, raw: []byte(c.body), contentType: c.contentType})
+		if r.status != 400 || r.code(t) != "invalid_statement" || !strings.Contains(string(r.body), c.where) {
+			t.Errorf("%s: %d %s, want 400 invalid_statement naming %s", c.name, r.status, r.body, c.where)
 		}
 	}
 }

@@ -462,9 +462,15 @@ func camtDateTime(el, v string) (time.Time, error) {
 	return parseCamtTime(el, v, camtDateTimeLayouts)
 }
 
+// parseCamtTime parses v with the first of layouts that fits; a date that
+// fits none, or whose year is outside MinStatementYear..MaxStatementYear,
+// is a *ParseError naming el.
 func parseCamtTime(el, v string, layouts []string) (time.Time, error) {
 	for _, layout := range layouts {
 		if t, err := time.Parse(layout, v); err == nil {
+			if why := checkStatementYear(t); why != "" {
+				return time.Time{}, &ParseError{Element: el, Reason: fmt.Sprintf("%q is not a plausible date: %s", v, why)}
+			}
 			return t, nil
 		}
 	}

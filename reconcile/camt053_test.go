@@ -233,6 +233,14 @@ func TestParseCamt053Errors(t *testing.T) {
 		{"proprietary status", camtDoc("09", camtHead+camtNtry("1", "CRDT", "<Sts><Prtry>X</Prtry></Sts>", "")), "Ntry[1]/Sts/Prtry", "proprietary", 0},
 		{"bad reversal", camtDoc("02", camtHead+camtNtry("1", "CRDT", "<RvslInd>yes</RvslInd><Sts>BOOK</Sts>", "")), "Ntry[1]/RvslInd", "not a boolean", 0},
 		{"bad date", camtDoc("02", camtHead+strings.Replace(ok, "2024-04-30", "30.04.2024", 1)), "Ntry[1]/BookgDt/Dt", "not a valid date", 0},
+		{"year 0000 booking date", camtDoc("02", camtHead+strings.Replace(ok, "2024-04-30", "0000-04-30", 1)), "Ntry[1]/BookgDt/Dt", "outside 1900..2999", 0},
+		{"year 0000 booking date and time", camtDoc("02", camtHead+strings.Replace(ok, "<Dt>2024-04-30</Dt>", "<DtTm>0000-04-30T10:00:00Z</DtTm>", 1)), "Ntry[1]/BookgDt/DtTm", "outside 1900..2999", 0},
+		{"year 0000 value date", camtDoc("02", camtHead+strings.Replace(ok, "</Ntry>", "<ValDt><Dt>0000-01-01</Dt></ValDt></Ntry>", 1)), "Ntry[1]/ValDt/Dt", "outside 1900..2999", 0},
+		{"year 1899 value date", camtDoc("02", camtHead+strings.Replace(ok, "</Ntry>", "<ValDt><Dt>1899-12-31</Dt></ValDt></Ntry>", 1)), "Ntry[1]/ValDt/Dt", "year 1899", 0},
+		{"year 3000 booking date", camtDoc("02", camtHead+strings.Replace(ok, "2024-04-30", "3000-01-01", 1)), "Ntry[1]/BookgDt/Dt", "year 3000", 0},
+		{"year 0000 creation time", camtDoc("02", strings.Replace(camtHead, "2024-05-01T08:00:00+02:00", "0000-01-01T00:00:00Z", 1)), "Stmt/CreDtTm", "outside 1900..2999", 0},
+		{"year 0000 creation time with an offset", camtDoc("02", strings.Replace(camtHead, "2024-05-01T08:00:00+02:00", "0000-01-01T00:30:00+01:00", 1)), "Stmt/CreDtTm", "not a plausible date", 0},
+		{"year 0000 period start", camtDoc("02", camtHead+"<FrToDt><FrDtTm>0000-01-01T00:00:00</FrDtTm><ToDtTm>2024-05-01T00:00:00</ToDtTm></FrToDt>"), "Stmt/FrToDt/FrDtTm", "outside 1900..2999", 0},
 		{"duplicate ref", camtDoc("02", camtHead+camtNtry("1", "CRDT", "<Sts>BOOK</Sts>", "<NtryRef>A</NtryRef>")+camtNtry("2", "CRDT", "<Sts>BOOK</Sts>", "<NtryRef>A</NtryRef>")), "Ntry[2]", `"A" already used by Ntry[1]`, 0},
 		{"balance currency", camtDoc("02", camtHead+strings.Replace(camtBal("OPBD", "1", "CRDT"), "EUR", "USD", 1)), "Bal[1]/Amt", "differs from statement currency", 0},
 		{"two closing", camtDoc("02", camtHead+camtBal("CLBD", "1", "CRDT")+camtBal("CLBD", "2", "CRDT")), "Bal[2]", "more than one CLBD", 0},
@@ -290,6 +298,11 @@ func FuzzParseCamt053(f *testing.F) {
 // checkAcceptedStatement asserts the invariants of every parsed statement.
 func checkAcceptedStatement(t *testing.T, st Statement) {
 	t.Helper()
+	for _, d := range []time.Time{st.CreatedAt, st.FromDate, st.ToDate} {
+		if !d.IsZero() && checkStatementYear(d) != "" {
+			t.Fatalf("statement date %v accepted", d)
+		}
+	}
 	refs := make(map[string]bool, len(st.Lines))
 	for i, l := range st.Lines {
 		if l.Index != i+1 {
@@ -304,6 +317,11 @@ func checkAcceptedStatement(t *testing.T, st Statement) {
 		}
 		if l.Status != StatusBooked && l.Status != StatusPending {
 			t.Fatalf("line %d: status %q", l.Index, l.Status)
+		}
+		for _, d := range []time.Time{l.BookingDate, l.ValueDate} {
+			if !d.IsZero() && checkStatementYear(d) != "" {
+				t.Fatalf("line %d: date %v accepted", l.Index, d)
+			}
 		}
 		for _, s := range []string{l.EntryRef, l.EndToEndID, l.AcctSvcrRef, l.Reference, l.Description, l.Counterparty} {
 			if err := storableText(s); err != nil {

@@ -256,9 +256,15 @@ func (m CSVMapping) line(rec []string, c csvColumns, index, fileLine int) (State
 	if l.BookingDate, err = time.Parse(layout, v); err != nil {
 		return StatementLine{}, fail(m.BookingDate, fmt.Sprintf("booking date %q does not match layout %q", v, layout))
 	}
+	if why := checkStatementYear(l.BookingDate); why != "" {
+		return StatementLine{}, fail(m.BookingDate, fmt.Sprintf("booking date %q is not plausible: %s", v, why))
+	}
 	if v = cell(c.valueDate); v != "" {
 		if l.ValueDate, err = time.Parse(layout, v); err != nil {
 			return StatementLine{}, fail(m.ValueDate, fmt.Sprintf("value date %q does not match layout %q", v, layout))
+		}
+		if why := checkStatementYear(l.ValueDate); why != "" {
+			return StatementLine{}, fail(m.ValueDate, fmt.Sprintf("value date %q is not plausible: %s", v, why))
 		}
 	}
 

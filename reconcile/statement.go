@@ -31,7 +31,23 @@ const (
 	// ActiveOrHistoricCurrencyAndAmount (totalDigits 18, fractionDigits 5).
 	maxAmountDigits         = 18
 	maxAmountFractionDigits = 5
+
+	// MinStatementYear and MaxStatementYear bound the year of every date
+	// of a statement (booking and value dates, creation and period
+	// timestamps). time.Parse takes year 0000, which PostgreSQL cannot
+	// store; no real statement is dated outside this range.
+	MinStatementYear = 1900
+	MaxStatementYear = 2999
 )
+
+// checkStatementYear explains why t (a parsed statement date, in the zone
+// it was written in) is out of range, or answers "".
+func checkStatementYear(t time.Time) string {
+	if y := t.Year(); y < MinStatementYear || y > MaxStatementYear {
+		return fmt.Sprintf("year %d is outside %d..%d", y, MinStatementYear, MaxStatementYear)
+	}
+	return ""
+}
 
 // Statement is one account statement as delivered by a bank or PSP.
 type Statement struct {
