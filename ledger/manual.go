@@ -50,7 +50,13 @@ const CodeDomainOwned = "domain_owned"
 
 // domainOwnedAccount reports whether code is a domain-owned account's: an
 // escrow's, escrow:<escrow id>.
-func domainOwnedAccount(code string) bool {
+func domainOwnedAccount(code string) bool { return IsEscrowAccountCode(code) }
+
+// IsEscrowAccountCode reports whether code is an escrow's account code,
+// escrow:<escrow id>. An account finance created under another escrow:
+// code (escrow:suspense, say) is not one: it holds no escrow's money, so
+// the reports that sum the escrow liability leave it out.
+func IsEscrowAccountCode(code string) bool {
 	id, ok := strings.CutPrefix(code, "escrow:")
 	if !ok {
 		return false

@@ -590,3 +590,25 @@ func TestAccountCommittedAfterSnapshot(t *testing.T) {
 	fees := e.account(spec.Code, spec.Currency, spec.Kind, func(s *ledger.AccountSpec) { s.Shards = spec.Shards })
 	e.wantBalance(fees, "1.5", "1.5")
 }
+
+// TestIsEscrowAccountCode: only escrow:<escrow id> is an escrow's account
+// (and so domain-owned); other escrow: codes are finance's own.
+func TestIsEscrowAccountCode(t *testing.T) {
+	for _, c := range []struct {
+		code string
+		want bool
+	}{
+		{"escrow:7d0c8a2e-4b1f-4c3e-9a57-2f4e8b1c6d90", true},
+		{"escrow:suspense", false},
+		{"escrow:", false},
+		{"escrow:7d0c8a2e-4b1f-4c3e-9a57-2f4e8b1c6d9", false},
+		{"escrow:7d0c8a2e-4b1f-4c3e-9a57-2f4e8b1c6d90:fees", false},
+		{"escrows:7d0c8a2e-4b1f-4c3e-9a57-2f4e8b1c6d90", false},
+		{"cash:psp:EUR", false},
+		{"", false},
+	} {
+		if got := ledger.IsEscrowAccountCode(c.code); got != c.want {
+			t.Errorf("IsEscrowAccountCode(%q) = %t, want %t", c.code, got, c.want)
+		}
+	}
+}

@@ -31,7 +31,7 @@ func ParseAsOf(s string, now time.Time) (time.Time, error) {
 }
 
 // LiabilityCurrency is the escrow liability in one currency: what the
-// ledger's escrow:* accounts hold, and what the escrow records say they
+// ledger's escrow accounts (escrow:<escrow id>) hold, and what the escrow records say they
 // hold (fundings credited less payouts, both booked by then; a payout
 // reversed later, by a won chargeback, counts until its reversal).
 type LiabilityCurrency struct {
@@ -67,7 +67,7 @@ type LiabilityReport struct {
 
 // EscrowLiability builds the escrow liability report as of asOf (postings,
 // fundings and payouts booked at or before it): per currency, the sum of
-// all escrow:* ledger accounts against the held total of the escrow
+// all escrow ledger accounts (escrow:<escrow id>) against the held total of the escrow
 // records, escrow by escrow.
 func (s *Service) EscrowLiability(ctx context.Context, tenant uuid.UUID, asOf time.Time) (LiabilityReport, error) {
 	rep := LiabilityReport{AsOf: asOf}

@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 
+	"github.com/escrowd/escrowd/ledger"
 	"github.com/escrowd/escrowd/reconcile"
 )
 
@@ -87,5 +89,55 @@ func TestComplianceThroughWonChargeback(t *testing.T) {
 	}
 	if ids["refund"] == ids["refund_reversal"] {
 		t.Fatalf("the payout and its reversal share the id %s", ids["refund"])
+	}
+}
+
+// TestEscrowLiabilityIgnoresFinanceEscrowCodes: finance may create accounts
+// under escrow: codes that name no escrow (escrow:suspense) and post to
+// them. They hold no escrow's money, so the liability and settlement
+// reports' ledger figures leave them out and still tie.
+func TestEscrowLiabilityIgnoresFinanceEscrowCodes(t *testing.T) {
+	f := newFixture(t)
+	f.escrowFunded("10.00", "EUR", "p1", nil)
+	cash, err := ledger.AccountByCode(f.ctx, f.db.Pool, f.tenant, "cash:psp:EUR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, code := range []string{"escrow:suspense", "escrow:", "escrow:unidentified-psp-credits"} {
+		acc, err := f.ledger.CreateAccount(f.ctx, ledger.AccountSpec{TenantID: f.tenant, Code: code, Currency: "EUR", Kind: ledger.KindLiability})
+		if err != nil {
+			t.Fatalf("%s: %v", code, err)
+		}
+		amt := decimal.NewFromInt(int64(i + 1))
+		if _, err := f.ledger.PostAdjustment(f.ctx, ledger.Adjustment{TenantID: f.tenant, Reference: fmt.Sprintf("susp-%d", i), Reason: "unidentified PSP credit parked",
+			Postings: []ledger.Posting{
+				{AccountID: cash.ID, Direction: ledger.SideDebit, Amount: amt, Currency: "EUR"},
+				{AccountID: acc.ID, Direction: ledger.SideCredit, Amount: amt, Currency: "EUR"},
+			}}); err != nil {
+			t.Fatalf("adjustment on %s: %v", code, err)
+		}
+	}
+
+	liab := f.liabilityAt("")
+	if len(liab.Currencies) != 1 {
+		t.Fatalf("liability currencies: %+v", liab.Currencies)
+	}
+	if c := liab.Currencies[0]; !c.Ties || !c.LedgerBalance.Equal(dec("10")) || liab.MismatchCount != 0 {
+		t.Errorf("liability: %+v (mismatches %d), want ledger 10 held 10, ties", c, liab.MismatchCount)
+	}
+
+	period, err := reconcile.ParsePeriod("2026-03-02", "2026-03-02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := f.svc.Settlement(f.ctx, f.tenant, reconcile.SettlementQuery{Period: period})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Totals) != 1 {
+		t.Fatalf("settlement totals: %+v", set.Totals)
+	}
+	if tot := set.Totals[0]; !tot.Ties || !tot.LedgerClosing.Equal(dec("10")) || !tot.ClosingHeld.Equal(dec("10")) {
+		t.Errorf("settlement: closing held %s, ledger %s, ties %t; want 10, 10, true", tot.ClosingHeld, tot.LedgerClosing, tot.Ties)
 	}
 }

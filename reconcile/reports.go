@@ -14,6 +14,7 @@ import (
 	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/internal/money"
 	"github.com/escrowd/escrowd/internal/valid"
+	"github.com/escrowd/escrowd/ledger"
 )
 
 // Limits of the reports.
@@ -109,7 +110,7 @@ func (f Flows) net() decimal.Decimal {
 }
 
 // SettlementTotal is one currency over the whole period, with the ledger's
-// own figures: the balances of all escrow:* accounts before the period
+// own figures: the balances of all escrow:<escrow id> accounts before the period
 // (LedgerOpening) and after it (LedgerClosing). Ties says the report's
 // opening and closing held equal them exactly.
 type SettlementTotal struct {
@@ -133,7 +134,7 @@ type sellerKey struct{ currency, seller string }
 // Settlement builds the settlement report: per day, currency and seller,
 // the money held in escrow accounts at the start of the day, its
 // movements by kind, and the money held at the end; per currency the
-// totals, checked against the ledger's escrow:* balances. Days without
+// totals, checked against the ledger's escrow:<escrow id> balances. Days without
 // movements for a seller have no row. More than MaxReportRows rows is
 // ErrReportTooLarge.
 func (s *Service) Settlement(ctx context.Context, tenant uuid.UUID, q SettlementQuery) (SettlementReport, error) {
@@ -239,24 +240,33 @@ func sellerHeld(ctx context.Context, q db.Querier, tenant uuid.UUID, currency st
 	return held, names, nil
 }
 
-// escrowAccountsBalance is the balance of every escrow:* ledger account
-// before at, per currency: the ledger's figure, independent of the
-// escrows table.
+// escrowAccountsBalance is the balance of every escrow account
+// (escrow:<escrow id>) before at, per currency: the ledger's figure,
+// independent of the escrows table. The SQL narrows to codes starting with
+// escrow: and answers one row per account; ledger.IsEscrowAccountCode then
+// decides, so an account finance made under another escrow: code
+// (escrow:suspense) is left out by the same rule that makes escrow accounts
+// domain-owned.
 func escrowAccountsBalance(ctx context.Context, q db.Querier, tenant uuid.UUID, currency string, at time.Time) (map[string]decimal.Decimal, error) {
 	rows, err := q.Query(ctx, `
-		SELECT a.currency, COALESCE(SUM(x.balance_after), 0)
+		SELECT a.code, a.currency, COALESCE(SUM(x.balance_after), 0)
 		FROM ledger_accounts a
 		JOIN ledger_balances b ON b.account_id = a.id
 		JOIN LATERAL (`+lastBalanceBefore+`) x ON true
 		WHERE a.tenant_id = $1 AND left(a.code, 7) = 'escrow:' AND ($3 = '' OR a.currency = $3)
-		GROUP BY a.currency`, tenant, at, currency)
+		GROUP BY a.id, a.code, a.currency`, tenant, at, currency)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: escrow accounts balance: %w", err)
 	}
 	out := map[string]decimal.Decimal{}
-	var cur string
+	var code, cur string
 	var v decimal.Decimal
-	if _, err := pgx.ForEachRow(rows, []any{&cur, &v}, func() error { out[cur] = v; return nil }); err != nil {
+	if _, err := pgx.ForEachRow(rows, []any{&code, &cur, &v}, func() error {
+		if ledger.IsEscrowAccountCode(code) {
+			out[cur] = out[cur].Add(v)
+		}
+		return nil
+	}); err != nil {
 		return nil, fmt.Errorf("reconcile: escrow accounts balance: %w", err)
 	}
 	return out, nil
