@@ -73,6 +73,9 @@ type mPosting struct {
 	amount int64
 	day    int32
 	group  int32
+	// unmatchable: the amount is too large for units (see maxUnits); the
+	// posting is never matched automatically, and stays unmatched.
+	unmatchable bool
 }
 
 // mGroup is one match found: indices of lines and postings.
@@ -188,6 +191,15 @@ func (m *matcher) addPosting(amount int64, day int32, refs ...string) int32 {
 	return pi
 }
 
+// addUnmatchablePosting adds a posting whose amount the matcher cannot
+// hold in units (|amount| >= maxUnits): no rule sees it, so it stays
+// unmatched and is counted as such; finance can still match it by hand.
+func (m *matcher) addUnmatchablePosting(day int32) int32 {
+	pi := int32(len(m.postings))
+	m.postings = append(m.postings, mPosting{day: day, group: -1, unmatchable: true})
+	return pi
+}
+
 // finish applies rules 2 to 4 to what the reference rule left open.
 func (m *matcher) finish() {
 	m.buildDayIndexes()
@@ -276,15 +288,18 @@ func (m *matcher) buildDayIndexes() {
 	}
 	m.minDay = lo
 	span := int(hi-lo) + 1
+	// Unmatchable postings are left out of the day index, which every
+	// rule after the reference rule reads postings through.
 	m.pOrder, m.pDayStart = orderByDay(len(m.postings), span, func(i int) int32 { return m.postings[i].day - lo },
+		func(i int) bool { return !m.postings[i].unmatchable },
 		func(a, b int32) int { return cmp.Compare(m.postings[a].amount, m.postings[b].amount) })
-	m.lOrder, m.lDayStart = orderByDay(len(m.lines), span, func(i int) int32 { return m.lines[i].day - lo },
+	m.lOrder, m.lDayStart = orderByDay(len(m.lines), span, func(i int) int32 { return m.lines[i].day - lo }, nil,
 		func(a, b int32) int { return cmp.Compare(m.lines[a].amount, m.lines[b].amount) })
 	for s := range 2 {
 		m.pDaySum[s], m.pDayCount[s], m.lDayCount[s] = make([]int64, span), make([]int64, span), make([]int64, span)
 	}
 	for _, p := range m.postings {
-		if p.group < 0 {
+		if p.group < 0 && !p.unmatchable {
 			s := signIndex(p.amount)
 			m.pDaySum[s][p.day-lo] += p.amount
 			m.pDayCount[s][p.day-lo]++
@@ -297,19 +312,25 @@ func (m *matcher) buildDayIndexes() {
 	}
 }
 
-// orderByDay returns the indices 0..n-1 ordered by day (then by less, then
-// by index) and the start offset of each day (len span+1).
-func orderByDay(n, span int, day func(int) int32, less func(a, b int32) int) ([]int32, []int32) {
+// orderByDay returns the indices 0..n-1 that keep accepts (all when keep
+// is nil) ordered by day (then by less, then by index) and the start
+// offset of each day (len span+1).
+func orderByDay(n, span int, day func(int) int32, keep func(int) bool, less func(a, b int32) int) ([]int32, []int32) {
 	start := make([]int32, span+1)
 	for i := range n {
-		start[day(i)+1]++
+		if keep == nil || keep(i) {
+			start[day(i)+1]++
+		}
 	}
 	for d := 1; d <= span; d++ {
 		start[d] += start[d-1]
 	}
-	order := make([]int32, n)
+	order := make([]int32, start[span])
 	next := slices.Clone(start[:span])
 	for i := range n {
+		if keep != nil && !keep(i) {
+			continue
+		}
 		d := day(i)
 		order[next[d]] = int32(i)
 		next[d]++

@@ -148,6 +148,19 @@ func TestMatcherRules(t *testing.T) {
 			want: []wantGroup{{RuleFeeTolerance, []int32{0}, []int32{1}}},
 		},
 		{
+			name: "a posting too large for units is in no day batch",
+			cfg:  MatchConfig{WindowDays: 3},
+			lines: func(m *matcher) {
+				m.addLine(u(30000), true, 100)
+			},
+			postings: func(m *matcher) {
+				m.addPosting(u(10000), 100)
+				m.addPosting(u(20000), 100)
+				m.addUnmatchablePosting(100)
+			},
+			want: []wantGroup{{RuleOneToMany, []int32{0}, []int32{0, 1}}},
+		},
+		{
 			name: "no fee rule without a tolerance",
 			cfg:  MatchConfig{WindowDays: 3},
 			lines: func(m *matcher) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 
 	"github.com/escrowd/escrowd/internal/db"
@@ -371,27 +372,31 @@ func loadOpenLines(ctx context.Context, d *db.DB, tenant, account uuid.UUID, fro
 // [from, to) that no match holds into the matcher and returns their ids in
 // the matcher's order. One index range per balance shard (shard = ANY),
 // read as one pass over the table; only ids and a few numbers are kept per
-// posting.
+// posting. The SQL converts amounts to units only below maxUnits (a larger
+// one would overflow INT8 and fail the whole run); a posting at or above it
+// comes as NULL and is added unmatchable: left to finance, counted as
+// unmatched.
 func streamOpenPostings(ctx context.Context, d *db.DB, tenant uuid.UUID, acct ledger.Account, from, to time.Time, m *matcher) ([]PostingID, error) {
 	shards := make([]int64, max(acct.Shards, 1))
 	for i := range shards {
 		shards[i] = int64(i)
 	}
 	rows, err := d.Pool.Query(ctx, `
-		SELECT p.entry_id, p.idx, (p.amount * 10000)::INT8, p.direction = 'debit', p.created_at,
+		SELECT p.entry_id, p.idx, CASE WHEN abs(p.amount) < $6 THEN (p.amount * 10000)::INT8 END, p.direction = 'debit', p.created_at,
 			e.reference, COALESCE(e.metadata->>'payment_ref', ''), COALESCE(e.metadata->>'batch_ref', ''), COALESCE(e.metadata->>'psp_ref', '')
 		FROM ledger_postings p
 		JOIN ledger_entries e ON e.id = p.entry_id
 		WHERE p.account_id = $1 AND p.shard = ANY ($5) AND p.tenant_id = $2 AND p.seq IS NOT NULL AND p.created_at >= $3 AND p.created_at < $4
 			AND NOT EXISTS (SELECT 1 FROM recon_match_postings mp WHERE mp.entry_id = p.entry_id AND mp.idx = p.idx)`,
-		acct.ID, tenant, from, to, shards)
+		acct.ID, tenant, from, to, shards, fromUnits(maxUnits))
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: open postings: %w", err)
 	}
 	defer rows.Close()
 	var ids []PostingID
 	var id PostingID
-	var idx, units int64
+	var idx int64
+	var units pgtype.Int8
 	var debit bool
 	var at time.Time
 	var ref, paymentRef, batchRef, pspRef string
@@ -403,11 +408,16 @@ func streamOpenPostings(ctx context.Context, d *db.DB, tenant uuid.UUID, acct le
 			return nil, fmt.Errorf("%w: more than %d open postings; narrow the range", ErrRunTooLarge, MaxRunPostings)
 		}
 		id.Idx = int(idx)
-		if !debit {
-			units = -units
-		}
 		ids = append(ids, id)
-		m.addPosting(units, dayNumber(at), ref, paymentRef, batchRef, pspRef, fundingRef(ref))
+		if !units.Valid {
+			m.addUnmatchablePosting(dayNumber(at))
+			continue
+		}
+		u := units.Int64
+		if !debit {
+			u = -u
+		}
+		m.addPosting(u, dayNumber(at), ref, paymentRef, batchRef, pspRef, fundingRef(ref))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reconcile: open postings: %w", err)

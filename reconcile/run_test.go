@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +199,78 @@ func TestRunLineWithTwoReferencesOfOnePosting(t *testing.T) {
 	}
 	if n := f.count(`SELECT count(*) FROM recon_match_lines`); n != 2 {
 		t.Fatalf("%d matched lines stored", n)
+	}
+}
+
+// TestRunLeavesHugePostingsUnmatched: the matcher works in units of 0.0001
+// held in an int64 and takes amounts below 10^14. A larger posting (a
+// legal ledger amount) used to overflow the INT8 cast of the query and
+// fail every run on its account; it is now left to finance, counted as
+// unmatched, while the rest of the account still matches.
+func TestRunLeavesHugePostingsUnmatched(t *testing.T) {
+	f := newFixture(t)
+	cash := f.account("cash:bank:EUR", "EUR")
+	recv := f.account("psp:receivable:EUR", "EUR")
+	now := f.clock.Now()
+	tests := []struct {
+		amount  string
+		debit   bool
+		matched bool
+	}{
+		{"100.00", true, true},
+		{"99999999999999.99", true, true}, // the largest the matcher takes
+		{"100000000000000.00", true, false},
+		{"1000000000000000.00", true, false},  // 10^19 units: beyond INT8
+		{"1000000000000000.01", false, false}, // money out
+	}
+	var entries []string
+	for i, tc := range tests {
+		dir, other := ledger.SideDebit, ledger.SideCredit
+		ind := "CRDT"
+		if !tc.debit {
+			dir, other, ind = other, dir, "DBIT"
+		}
+		if _, err := db.Write(f.ctx, f.db, func(tx pgx.Tx) (ledger.Entry, error) {
+			return ledger.Post(f.ctx, tx, ledger.Entry{TenantID: f.tenant, Kind: "psp.payout", Reference: fmt.Sprintf("payout:%d", i), EffectiveAt: now, CreatedAt: now,
+				Postings: []ledger.Posting{
+					{AccountID: cash.ID, Direction: dir, Amount: dec(tc.amount), Currency: "EUR"},
+					{AccountID: recv.ID, Direction: other, Amount: dec(tc.amount), Currency: "EUR"},
+				}})
+		}); err != nil {
+			t.Fatalf("post %s: %v", tc.amount, err)
+		}
+		entries = append(entries, camtEntry(tc.amount, ind, fmt.Sprintf(`<NtryRef>L%d</NtryRef><BookgDt><Dt>2026-03-02</Dt></BookgDt>`, i)))
+	}
+	if _, err := f.svc.ImportStatement(f.ctx, f.tenant, reconcile.ImportRequest{Account: "cash:bank:EUR", Format: reconcile.FormatCamt053,
+		Data: camtStatement("S-huge", "0", "0", entries...)}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.svc.Run(f.ctx, f.tenant, reconcile.RunRequest{Account: "cash:bank:EUR", From: "2026-03-01", To: "2026-03-03", DryRun: true})
+	if err != nil {
+		t.Fatalf("run over an account with postings of 10^15: %v", err)
+	}
+	matched := map[string]bool{}
+	for _, m := range res.Matches {
+		for _, p := range m.Postings {
+			matched[p.Amount.Abs().String()] = true
+		}
+	}
+	unmatched := map[string]bool{}
+	for _, p := range res.UnmatchedPostings {
+		unmatched[p.Amount.Abs().String()] = true
+	}
+	nUnmatched := 0
+	for _, tc := range tests {
+		key := dec(tc.amount).String()
+		if matched[key] != tc.matched || unmatched[key] == tc.matched {
+			t.Errorf("posting %s: matched %t, listed unmatched %t; want matched %t", tc.amount, matched[key], unmatched[key], tc.matched)
+		}
+		if !tc.matched {
+			nUnmatched++
+		}
+	}
+	if res.UnmatchedPostingCount != nUnmatched || res.UnmatchedLineCount != nUnmatched || res.Postings != len(tests) {
+		t.Errorf("unmatched postings %d, lines %d, postings loaded %d; want %d, %d, %d",
+			res.UnmatchedPostingCount, res.UnmatchedLineCount, res.Postings, nUnmatched, nUnmatched, len(tests))
 	}
 }
