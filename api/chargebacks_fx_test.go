@@ -112,6 +112,24 @@ func TestChargebackInCapturedCurrencyAddsUp(t *testing.T) {
 			}
 			e.wantBalances(map[string]string{"cash:psp:" + tc.paid: "0", "cash:psp:" + tc.currency: "0", "escrow:" + id: "0", "fx:" + tc.paid: "0"})
 			e.wantTrialBalanced()
+			// The FX report shows the conversion unwound, and its
+			// clearing figures tie to fx:<paid> and fx:<currency>.
+			day := e.clock.Now().Format(time.DateOnly)
+			rep := e.must(200, req{method: "GET", path: "/v1/reports/fx?from=" + day + "&to=" + day, role: tenants.RoleFinance}).json(t)
+			pairs := rep["pairs"].([]any)
+			if len(pairs) != 1 {
+				t.Fatalf("fx report pairs: %v", pairs)
+			}
+			pair := pairs[0].(map[string]any)
+			if pair["reversals"] != float64(tc.parts) || pair["reversals_undone"] != 0.0 || !dec(pair["reversed_sell_amount"].(string)).Equal(sold) ||
+				!dec(pair["reversed_buy_amount"].(string)).Equal(dec(tc.amount)) || !dec(pair["net_sell_amount"].(string)).IsZero() || !dec(pair["net_buy_amount"].(string)).IsZero() {
+				t.Errorf("fx report pair: %v", pair)
+			}
+			for _, c := range rep["ledger"].([]any) {
+				if c := c.(map[string]any); c["ties"] != true || c["clearing"] != c["ledger_clearing"] {
+					t.Errorf("fx report ledger check: %v", c)
+				}
+			}
 			// Everything captured is charged back: one minor unit more is too much.
 			unit := decimal.New(1, -units).StringFixed(units)
 			if got := e.chargebackIn(id, unit, tc.paid, "ch-more", http.StatusUnprocessableEntity); got["code"] != "amount_mismatch" {

@@ -257,6 +257,15 @@ type rcFxPairJSON struct {
 	Rounding       string `json:"rounding_residual"`
 	RoundingGains  string `json:"rounding_gains"`
 	RoundingLosses string `json:"rounding_losses"`
+	// The conversions chargebacks in the sell currency unwound, net of
+	// won chargebacks, and what stayed converted.
+	Reversals          int    `json:"reversals"`
+	ReversalsUndone    int    `json:"reversals_undone"`
+	ReversedSellAmount string `json:"reversed_sell_amount"`
+	ReversedBuyAmount  string `json:"reversed_buy_amount"`
+	NetSellAmount      string `json:"net_sell_amount"`
+	NetBuyAmount       string `json:"net_buy_amount"`
+	NetClearingAmount  string `json:"net_clearing_amount"`
 }
 
 type rcFxCheckJSON struct {
@@ -265,6 +274,8 @@ type rcFxCheckJSON struct {
 	LedgerRevenue  string `json:"ledger_revenue"`
 	Rounding       string `json:"rounding_residual"`
 	LedgerRounding string `json:"ledger_rounding"`
+	Clearing       string `json:"clearing"`
+	LedgerClearing string `json:"ledger_clearing"`
 	Ties           bool   `json:"ties"`
 }
 
@@ -288,14 +299,17 @@ func (s *Server) fxReport(r *http.Request) (any, error) {
 	out := rcFxReportJSON{From: p.From.Format(time.DateOnly), To: p.To.Format(time.DateOnly), Pairs: []rcFxPairJSON{}, Ledger: []rcFxCheckJSON{}}
 	for _, x := range rep.Pairs {
 		b := func(d decimal.Decimal) string { return rcFmtAmount(d, x.BuyCurrency) }
+		sl := func(d decimal.Decimal) string { return rcFmtAmount(d, x.SellCurrency) }
 		out.Pairs = append(out.Pairs, rcFxPairJSON{SellCurrency: x.SellCurrency, BuyCurrency: x.BuyCurrency, Conversions: x.Conversions,
-			SellAmount: rcFmtAmount(x.SellAmount, x.SellCurrency), BuyAmount: b(x.BuyAmount), ClearingAmount: b(x.ClearingAmount),
-			SpreadRevenue: b(x.SpreadRevenue), Rounding: b(x.Rounding), RoundingGains: b(x.RoundingGains), RoundingLosses: b(x.RoundingLosses)})
+			SellAmount: sl(x.SellAmount), BuyAmount: b(x.BuyAmount), ClearingAmount: b(x.ClearingAmount),
+			SpreadRevenue: b(x.SpreadRevenue), Rounding: b(x.Rounding), RoundingGains: b(x.RoundingGains), RoundingLosses: b(x.RoundingLosses),
+			Reversals: x.Reversals, ReversalsUndone: x.ReversalsUndone, ReversedSellAmount: sl(x.ReversedSellAmount), ReversedBuyAmount: b(x.ReversedBuyAmount),
+			NetSellAmount: sl(x.NetSellAmount), NetBuyAmount: b(x.NetBuyAmount), NetClearingAmount: b(x.NetClearingAmount)})
 	}
 	for _, c := range rep.Ledger {
 		a := func(d decimal.Decimal) string { return rcFmtAmount(d, c.Currency) }
 		out.Ledger = append(out.Ledger, rcFxCheckJSON{Currency: c.Currency, SpreadRevenue: a(c.SpreadRevenue), LedgerRevenue: a(c.LedgerRevenue),
-			Rounding: a(c.Rounding), LedgerRounding: a(c.LedgerRounding), Ties: c.Ties})
+			Rounding: a(c.Rounding), LedgerRounding: a(c.LedgerRounding), Clearing: a(c.Clearing), LedgerClearing: a(c.LedgerClearing), Ties: c.Ties})
 	}
 	if !rcWantsCSV(r) {
 		return out, nil
@@ -303,10 +317,12 @@ func (s *Server) fxReport(r *http.Request) (any, error) {
 	var rows [][]string
 	for _, x := range out.Pairs {
 		rows = append(rows, []string{x.SellCurrency, x.BuyCurrency, strconv.Itoa(x.Conversions), x.SellAmount, x.BuyAmount, x.ClearingAmount,
-			x.SpreadRevenue, x.Rounding, x.RoundingGains, x.RoundingLosses})
+			x.SpreadRevenue, x.Rounding, x.RoundingGains, x.RoundingLosses, strconv.Itoa(x.Reversals), strconv.Itoa(x.ReversalsUndone),
+			x.ReversedSellAmount, x.ReversedBuyAmount, x.NetSellAmount, x.NetBuyAmount, x.NetClearingAmount})
 	}
 	return rcCsvBody([]string{"sell_currency", "buy_currency", "conversions", "sell_amount", "buy_amount", "clearing_amount", "spread_revenue",
-		"rounding_residual", "rounding_gains", "rounding_losses"}, rows)
+		"rounding_residual", "rounding_gains", "rounding_losses", "reversals", "reversals_undone", "reversed_sell_amount", "reversed_buy_amount",
+		"net_sell_amount", "net_buy_amount", "net_clearing_amount"}, rows)
 }
 
 type rcPartyViewJSON struct {

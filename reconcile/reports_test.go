@@ -6,6 +6,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/escrowd/escrowd/disputes"
 	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/fx"
 	"github.com/escrowd/escrowd/ledger"
@@ -181,8 +182,18 @@ func TestReportsTieToLedger(t *testing.T) {
 		if !p.ClearingAmount.Equal(p.BuyAmount.Add(p.SpreadRevenue).Add(p.Rounding)) || !p.Rounding.Equal(p.RoundingGains.Sub(p.RoundingLosses)) {
 			t.Errorf("pair does not add up: %+v", p)
 		}
-		if len(rep.Ledger) != 1 || !rep.Ledger[0].Ties || !rep.Ledger[0].LedgerRevenue.Equal(f.postedBalance("fx:revenue:EUR")) {
-			t.Errorf("ledger check %+v", rep.Ledger)
+		// One check per currency the pairs touch: EUR (bought: revenue,
+		// rounding, clearing), USD (sold: clearing only).
+		if len(rep.Ledger) != 2 || rep.Ledger[0].Currency != "EUR" || rep.Ledger[1].Currency != "USD" {
+			t.Fatalf("ledger checks %+v", rep.Ledger)
+		}
+		for _, c := range rep.Ledger {
+			if !c.Ties || !c.LedgerClearing.Equal(f.postedBalance("fx:"+c.Currency)) {
+				t.Errorf("ledger check %+v, fx:%s moved %s", c, c.Currency, f.postedBalance("fx:"+c.Currency))
+			}
+		}
+		if !rep.Ledger[0].LedgerRevenue.Equal(f.postedBalance("fx:revenue:EUR")) {
+			t.Errorf("ledger check %+v", rep.Ledger[0])
 		}
 	})
 
@@ -231,4 +242,131 @@ func zero() reconcile.Flows {
 func flowsEqual(a, b reconcile.Flows) bool {
 	return a.OpeningHeld.Equal(b.OpeningHeld) && a.Funded.Equal(b.Funded) && a.FX.Equal(b.FX) && a.Released.Equal(b.Released) &&
 		a.Refunded.Equal(b.Refunded) && a.Fees.Equal(b.Fees) && a.Other.Equal(b.Other) && a.ClosingHeld.Equal(b.ClosingHeld)
+}
+
+// TestFXReportUnwindsChargebackConversions: an escrow of 100.00 EUR funded
+// with USD through a quote, then charged back in USD. The chargeback
+// unwinds the conversion through the clearing accounts (escrow.chargeback
+// credits fx:EUR, chargeback.conversion debits fx:USD); a won chargeback
+// puts it back. The report lists the unwound amounts per pair, and its
+// clearing figures tie to what fx:USD and fx:EUR moved, in every period.
+func TestFXReportUnwindsChargebackConversions(t *testing.T) {
+	type want struct {
+		from, to                       string
+		conversions, reversals, undone int
+		reversedSell, reversedBuy      string // "sell": the quote's sell amount; "escrow": the chargeback's escrow amount
+	}
+	tests := []struct {
+		name    string
+		partial bool // charge back 50.00 USD rather than all the USD captured
+		win     bool // win the chargeback a day later (2026-03-03)
+		reports []want
+	}{
+		{name: "full chargeback", reports: []want{
+			{from: "2026-03-02", to: "2026-03-02", conversions: 1, reversals: 1, reversedSell: "sell", reversedBuy: "100"},
+		}},
+		{name: "partial chargeback", partial: true, reports: []want{
+			{from: "2026-03-02", to: "2026-03-02", conversions: 1, reversals: 1, reversedSell: "50", reversedBuy: "escrow"},
+		}},
+		{name: "chargeback won the next day", win: true, reports: []want{
+			{from: "2026-03-02", to: "2026-03-02", conversions: 1, reversals: 1, reversedSell: "sell", reversedBuy: "100"},
+			{from: "2026-03-03", to: "2026-03-03", undone: 1, reversedSell: "-sell", reversedBuy: "-100"},
+			{from: "2026-03-02", to: "2026-03-03", conversions: 1, reversals: 1, undone: 1, reversedSell: "0", reversedBuy: "0"},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			e := f.create("100.00", "EUR", nil)
+			buy := dec("100.00")
+			q, err := f.fx.Quote(f.ctx, f.tenant, fx.QuoteRequest{SellCurrency: "USD", BuyCurrency: "EUR", BuyAmount: &buy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.esc.Fund(f.ctx, f.tenant, e.ID, 0, escrow.FundRequest{Amount: q.SellAmount.String(), Currency: "USD", PaymentRef: "card-fx", FxQuoteID: q.ID.String()}); err != nil {
+				t.Fatal(err)
+			}
+			f.clock.Advance(time.Hour)
+			charged := q.SellAmount
+			if tc.partial {
+				charged = dec("50.00")
+			}
+			by := f.clock.Now().Add(72 * time.Hour)
+			cb, err := f.disp.OpenChargeback(f.ctx, f.tenant, e.ID, disputes.ChargebackRequest{Amount: charged.String(), Currency: "USD", PSPRef: "ch-fx", Reason: "fraudulent", RespondBy: &by})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.win {
+				if _, err := f.disp.SubmitChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+					t.Fatal(err)
+				}
+				f.clock.Advance(24 * time.Hour)
+				if _, err := f.disp.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			amount := func(s string) decimal.Decimal {
+				neg := s != "" && s[0] == '-'
+				if neg {
+					s = s[1:]
+				}
+				var d decimal.Decimal
+				switch s {
+				case "sell":
+					d = q.SellAmount
+				case "escrow":
+					d = cb.EscrowAmount
+				default:
+					d = dec(s)
+				}
+				if neg {
+					return d.Neg()
+				}
+				return d
+			}
+			for _, w := range tc.reports {
+				period, err := reconcile.ParsePeriod(w.from, w.to)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rep, err := f.svc.FX(f.ctx, f.tenant, period)
+				if err != nil {
+					t.Fatal(err)
+				}
+				name := w.from + ".." + w.to
+				if len(rep.Pairs) != 1 || rep.Pairs[0].SellCurrency != "USD" || rep.Pairs[0].BuyCurrency != "EUR" {
+					t.Fatalf("%s: pairs %+v", name, rep.Pairs)
+				}
+				p := rep.Pairs[0]
+				if p.Conversions != w.conversions || p.Reversals != w.reversals || p.ReversalsUndone != w.undone ||
+					!p.ReversedSellAmount.Equal(amount(w.reversedSell)) || !p.ReversedBuyAmount.Equal(amount(w.reversedBuy)) {
+					t.Errorf("%s: pair %+v; want %d conversions, %d reversals, %d undone, reversed %s USD, %s EUR",
+						name, p, w.conversions, w.reversals, w.undone, amount(w.reversedSell), amount(w.reversedBuy))
+				}
+				if !p.NetSellAmount.Equal(p.SellAmount.Sub(p.ReversedSellAmount)) || !p.NetBuyAmount.Equal(p.BuyAmount.Sub(p.ReversedBuyAmount)) ||
+					!p.NetClearingAmount.Equal(p.ClearingAmount.Sub(p.ReversedBuyAmount)) {
+					t.Errorf("%s: net figures do not add up: %+v", name, p)
+				}
+				// What the report says fx:<CUR> moved (debit positive).
+				implied := map[string]decimal.Decimal{"USD": p.NetSellAmount.Neg(), "EUR": p.NetClearingAmount}
+				if len(rep.Ledger) != 2 {
+					t.Fatalf("%s: ledger checks %+v", name, rep.Ledger)
+				}
+				for _, c := range rep.Ledger {
+					if !c.Ties || !c.Clearing.Equal(implied[c.Currency]) || !c.Clearing.Equal(c.LedgerClearing) {
+						t.Errorf("%s: %s check %+v; report implies clearing %s", name, c.Currency, c, implied[c.Currency])
+					}
+				}
+				if w.from == "2026-03-02" && w.to == tc.reports[len(tc.reports)-1].to {
+					// The whole life of a fresh tenant: the period's
+					// movement is the clearing accounts' balance.
+					for _, c := range rep.Ledger {
+						if bal := f.postedBalance("fx:" + c.Currency); !c.LedgerClearing.Equal(bal) {
+							t.Errorf("%s: fx:%s moved %s in the report, balance %s", name, c.Currency, c.LedgerClearing, bal)
+						}
+					}
+				}
+			}
+		})
+	}
 }
