@@ -194,15 +194,17 @@ func fxConversions(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, p Period) (
 // currency from the entry's fx:<sell> debit, buy currency and amount from
 // its metadata) and, subtracted, the reversals of such entries booked in
 // the period (a won chargeback puts the conversion back). One row per
-// pair.
+// pair. The kinds are written into the SQL, not passed as parameters, so
+// that a generic plan can still use the partial index on them
+// (ledger_entries_fx_unwinds, migration 0104).
 func fxChargebackReversals(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, p Period, pairs map[fxPairKey]*FXPair) error {
 	rows, err := tx.Query(ctx, `
 		WITH cb AS (
 			SELECT e.id, 1 AS sign FROM ledger_entries e
-			WHERE e.tenant_id = $1 AND e.created_at >= $2 AND e.created_at < $3 AND e.kind = $4
+			WHERE e.tenant_id = $1 AND e.created_at >= $2 AND e.created_at < $3 AND e.kind = '`+chargebackConversionKind+`'
 			UNION ALL
 			SELECT o.id, -1 FROM ledger_entries r JOIN ledger_entries o ON o.id = r.reverses_id
-			WHERE r.tenant_id = $1 AND r.created_at >= $2 AND r.created_at < $3 AND r.kind = $5 AND o.kind = $4
+			WHERE r.tenant_id = $1 AND r.created_at >= $2 AND r.created_at < $3 AND r.kind = '`+ledger.KindReversal+`' AND o.kind = '`+chargebackConversionKind+`'
 		)
 		SELECT p.currency, COALESCE(o.metadata->>'escrow_currency', ''),
 			count(CASE WHEN cb.sign > 0 THEN 1 END), count(CASE WHEN cb.sign < 0 THEN 1 END),
@@ -211,7 +213,7 @@ func fxChargebackReversals(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, p P
 		FROM cb
 		JOIN ledger_entries o ON o.id = cb.id
 		JOIN ledger_postings p ON p.entry_id = o.id AND p.direction = 'debit'
-		GROUP BY 1, 2`, tenant, p.From, p.End(), chargebackConversionKind, ledger.KindReversal)
+		GROUP BY 1, 2`, tenant, p.From, p.End())
 	if err != nil {
 		return fmt.Errorf("reconcile: fx chargebacks: %w", err)
 	}
