@@ -56,12 +56,16 @@ func checkContentType(r *http.Request, body []byte, allowed []string) (string, e
 		fmt.Sprintf("Content-Type %q is not accepted here; use %s", ct, strings.Join(allowed, " or ")))
 }
 
-// decodeJSON decodes body strictly into v: one JSON object, no unknown
-// fields, no trailing data, no string holding NUL (422: no database text
-// takes it). Errors name the field.
+// decodeJSON decodes body strictly into v: one JSON object, every key
+// exactly a declared field name and none repeated (checkKeys: encoding/json
+// alone would take "Amount" for "amount"), no trailing data, no string
+// holding NUL (422: no database text takes it). Errors name the field.
 func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return problemf(http.StatusBadRequest, "invalid_json", "the request body must be a JSON object")
+	}
+	if err := checkKeys(body, reflect.TypeOf(v)); err != nil && !errors.Is(err, errKeySyntax) {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -139,10 +143,7 @@ func failingField(body []byte, v any) (string, reflect.Type, bool) {
 		if name == "" {
 			name = f.Name
 		}
-		for key, val := range raw {
-			if !strings.EqualFold(key, name) {
-				continue
-			}
+		if val, ok := raw[name]; ok { // keys are exact (checkKeys)
 			if err := json.Unmarshal(val, reflect.New(f.Type).Interface()); err != nil {
 				return name, f.Type, true
 			}

@@ -338,3 +338,41 @@ func TestEscrowIdempotentActions(t *testing.T) {
 		t.Fatalf("funded %v after a duplicate payment, want 10.00", got["funded_amount"])
 	}
 }
+
+// TestEscrowBodiesTakeExactFieldNames: a field name in another case, or a
+// field given twice, is refused before anything is booked; encoding/json
+// alone would fund 30.00 for {"amount":"1.00",…,"Amount":"30.00"}.
+func TestEscrowBodiesTakeExactFieldNames(t *testing.T) {
+	e := newEnv(t)
+	e.loadRates(e.tenantA)
+	id := e.newEscrow(e.tenantA, "PO-case", "30.00", "EUR", nil)["id"].(string)
+	for _, tc := range []struct {
+		name, path, body, code, field string
+	}{
+		{"second spelling of amount", "/v1/escrows/" + id + "/fund",
+			`{"amount":"1.00","currency":"EUR","payment_ref":"c1","Amount":"30.00"}`, "unknown_field", "Amount"},
+		{"amount given twice", "/v1/escrows/" + id + "/fund",
+			`{"amount":"1.00","currency":"EUR","payment_ref":"c2","amount":"30.00"}`, "invalid_json", "amount"},
+		{"upper-case names", "/v1/escrows",
+			`{"ORDER_REF":"PO-upper","amount":"5.00","currency":"EUR","buyer":{"id":"b1","name":"B","country":"DE"},"seller":{"id":"s1","name":"S","country":"FR"}}`,
+			"unknown_field", "ORDER_REF"},
+		{"nested name in another case", "/v1/escrows",
+			`{"order_ref":"PO-nested","amount":"5.00","currency":"EUR","buyer":{"ID":"b1","name":"B","country":"DE"},"seller":{"id":"s1","name":"S","country":"FR"}}`,
+			"unknown_field", "buyer.ID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := e.do(req{method: "POST", path: tc.path, role: mp, raw: []byte(tc.body), contentType: "application/json"})
+			errs, _ := got.json(t)["errors"].([]any)
+			if got.status != 400 || got.code(t) != tc.code || len(errs) == 0 || errs[0].(map[string]any)["field"] != tc.field {
+				t.Fatalf("%d %s, want 400 %s naming %s", got.status, got.body, tc.code, tc.field)
+			}
+		})
+	}
+	es := e.must(200, req{method: "GET", path: "/v1/escrows/" + id, role: mp}).json(t)
+	if es["funded_amount"] != "0.00" {
+		t.Fatalf("funded_amount %v after refused bodies, want 0.00", es["funded_amount"])
+	}
+	if list := e.must(200, req{method: "GET", path: "/v1/escrows?order_ref=PO-upper", role: mp}).json(t)["data"].([]any); len(list) != 0 {
+		t.Fatalf("an escrow was created from upper-case names: %v", list)
+	}
+}
