@@ -86,6 +86,18 @@ func decodeJSON(body []byte, v any) error {
 	return nil
 }
 
+// decodeNoFields checks the body of a route that takes no fields: it may
+// be empty; anything else must be a JSON object with no keys, decoded as
+// strictly as any other body (malformed JSON 400 invalid_json, any key
+// 400 unknown_field).
+func decodeNoFields(body []byte) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	var in struct{}
+	return decodeJSON(body, &in)
+}
+
 // jsonProblem explains err, the error of decoding body into v.
 func jsonProblem(err error, body []byte, v any) error {
 	var typeErr *json.UnmarshalTypeError

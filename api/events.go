@@ -111,9 +111,14 @@ func (s *Server) getEvent(r *http.Request) (any, error) {
 
 func renderRedeliver(v any) (int, any) { return http.StatusAccepted, v }
 
-func (s *Server) redeliverEvent(r *http.Request, _ []byte) (any, error) {
+// redeliverEvent answers POST /v1/events/{id}/redeliver. It takes no
+// fields: the body, if any, is an empty JSON object.
+func (s *Server) redeliverEvent(r *http.Request, body []byte) (any, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
+		return nil, err
+	}
+	if err := decodeNoFields(body); err != nil {
 		return nil, err
 	}
 	return s.outbox.Redeliver(r.Context(), principal(r).TenantID, id)

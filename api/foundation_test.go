@@ -583,3 +583,50 @@ func TestMethodNotAllowedSaysAllow(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutesWithoutFieldsRefuseBadBodies: write routes that take no fields
+// accept an empty body or {}, and refuse malformed JSON (400 invalid_json)
+// and any field (400 unknown_field) before they act.
+func TestRoutesWithoutFieldsRefuseBadBodies(t *testing.T) {
+	e := newEnv(t)
+	fin := tenants.RoleFinance
+	e.newEscrow(e.tenantA, "PO-nofields", "10.00", "EUR", nil)
+	e.clock.Advance(outbox.PlaceEvery)
+	evs := e.must(200, req{method: "GET", path: "/v1/events?type=escrow.created", role: mp}).json(t)["data"].([]any)
+	event := evs[0].(map[string]any)["id"].(string)
+	some := uuid.NewString() // the body is checked before the resource is looked up
+	routes := []struct {
+		method, path string
+		role         tenants.Role
+	}{
+		{"POST", "/v1/events/" + event + "/redeliver", mp},
+		{"POST", "/v1/releases/" + some + "/resend-code", mp},
+		{"DELETE", "/v1/reconciliation/matches/" + some, fin},
+		{"POST", "/v1/ledger/verify", fin},
+		{"POST", "/v1/parties/" + some + "/unfreeze", mp},
+	}
+	for _, rt := range routes {
+		for _, tc := range []struct{ body, code string }{
+			{`{{{`, "invalid_json"},
+			{`[]`, "invalid_json"},
+			{`{} {}`, "invalid_json"},
+			{`{"endpoint_id":"x"}`, "unknown_field"},
+		} {
+			got := e.do(req{method: rt.method, path: rt.path, role: rt.role, raw: []byte(tc.body), contentType: "application/json"})
+			if got.status != 400 || got.code(t) != tc.code {
+				t.Errorf("%s %s with %s: %d %.200s, want 400 %s", rt.method, rt.path, tc.body, got.status, got.body, tc.code)
+			}
+		}
+	}
+	if got := e.do(req{method: "POST", path: "/v1/ledger/verify", role: fin, raw: []byte(`x`), contentType: "text/plain"}); got.status != 415 {
+		t.Errorf("ledger verify with text/plain: %d %s, want 415", got.status, got.body)
+	}
+	for _, body := range []string{``, `{}`, ` { } `} {
+		ct := "application/json"
+		if body == "" {
+			ct = ""
+		}
+		e.must(202, req{method: "POST", path: "/v1/events/" + event + "/redeliver", role: mp, raw: []byte(body), contentType: ct})
+		e.must(200, req{method: "POST", path: "/v1/ledger/verify", role: fin, raw: []byte(body), contentType: ct})
+	}
+}

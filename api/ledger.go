@@ -502,9 +502,17 @@ type verifyJSON struct {
 }
 
 // serveLedgerVerify re-derives the caller's ledger and reports what does
-// not add up. It changes nothing: no Idempotency-Key, no audit record.
+// not add up. It changes nothing: no Idempotency-Key, no audit record. It
+// takes no fields: the body, if any, is an empty JSON object.
 func (s *Server) serveLedgerVerify(w http.ResponseWriter, r *http.Request) {
-	if _, err := readBody(r, MaxBodyBytes); err != nil {
+	body, err := readBody(r, MaxBodyBytes)
+	if err == nil {
+		_, err = checkContentType(r, body, []string{"application/json"})
+	}
+	if err == nil {
+		err = decodeNoFields(body)
+	}
+	if err != nil {
 		writeProblem(w, problemFor(s.log, r, err))
 		return
 	}

@@ -293,10 +293,14 @@ func (s *Server) getMatch(r *http.Request) (any, error) {
 }
 
 // deleteMatch answers DELETE /v1/reconciliation/matches/{id}: the lines
-// and postings are open again; audited like every write.
-func (s *Server) deleteMatch(r *http.Request, _ []byte) (any, error) {
+// and postings are open again; audited like every write. It takes no
+// fields: the body, if any, is an empty JSON object.
+func (s *Server) deleteMatch(r *http.Request, body []byte) (any, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
+		return nil, err
+	}
+	if err := decodeNoFields(body); err != nil {
 		return nil, err
 	}
 	return s.reconcile.DeleteMatch(r.Context(), principal(r).TenantID, id)

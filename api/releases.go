@@ -137,9 +137,14 @@ func (s *Server) confirmRelease(r *http.Request, body []byte) (any, error) {
 	return s.escrows.ConfirmRelease(r.Context(), principal(r).TenantID, id, in.Code)
 }
 
-func (s *Server) resendCode(r *http.Request, _ []byte) (any, error) {
+// resendCode answers POST /v1/releases/{id}/resend-code. It takes no
+// fields: the body, if any, is an empty JSON object.
+func (s *Server) resendCode(r *http.Request, body []byte) (any, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
+		return nil, err
+	}
+	if err := decodeNoFields(body); err != nil {
 		return nil, err
 	}
 	return s.escrows.ResendCode(r.Context(), principal(r).TenantID, id)

@@ -130,11 +130,8 @@ func (s *Server) freezeParty(r *http.Request, body []byte) (any, error) {
 // unfreezeParty answers POST /v1/parties/{id}/unfreeze; the body, if any,
 // is an empty object.
 func (s *Server) unfreezeParty(r *http.Request, body []byte) (any, error) {
-	if len(bytes.TrimSpace(body)) > 0 {
-		var in struct{}
-		if err := decodeJSON(body, &in); err != nil {
-			return nil, err
-		}
+	if err := decodeNoFields(body); err != nil {
+		return nil, err
 	}
 	return s.risk.Unfreeze(r.Context(), principal(r).TenantID, pathVar(r, "id"))
 }
