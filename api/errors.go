@@ -29,6 +29,7 @@ var errorTable = []struct {
 	{tenants.ErrNotFound, http.StatusNotFound, "not_found"},
 	{outbox.ErrNotFound, http.StatusNotFound, "not_found"},
 	{outbox.ErrInvalidEndpoint, http.StatusUnprocessableEntity, "validation_failed"},
+	{outbox.ErrTooManyEndpoints, http.StatusUnprocessableEntity, "too_many_endpoints"},
 	{idem.ErrReused, http.StatusUnprocessableEntity, "idempotency_key_reused"},
 	{idem.ErrInUse, http.StatusConflict, "idempotency_key_in_use"},
 	{idem.ErrLost, http.StatusConflict, "idempotency_key_in_use"},

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -454,6 +455,54 @@ func TestWebhookEndpointRefusesInternalAddresses(t *testing.T) {
 		if got.status != 422 || got.code(t) != "validation_failed" || !strings.Contains(string(got.body), `"field":"url"`) {
 			t.Errorf("POST /v1/webhook-endpoints url=%s: %d %s, want 422 naming url", u, got.status, got.body)
 		}
+	}
+}
+
+// TestWebhookEndpointsArePagedAndCapped: the list takes limit and cursor
+// like every list, and a tenant has at most outbox.MaxEndpoints endpoints.
+func TestWebhookEndpointsArePagedAndCapped(t *testing.T) {
+	e := newEnv(t)
+	created := map[string]bool{}
+	for i := range outbox.MaxEndpoints {
+		ep := e.must(201, req{method: "POST", path: "/v1/webhook-endpoints", role: mp,
+			body: map[string]any{"url": fmt.Sprintf("https://hooks.example.test/%d", i), "event_types": []string{"*"}}}).json(t)
+		created[ep["id"].(string)] = true
+	}
+	got := e.do(req{method: "POST", path: "/v1/webhook-endpoints", role: mp,
+		body: map[string]any{"url": "https://hooks.example.test/one-too-many", "event_types": []string{"*"}}})
+	if got.status != 422 || got.code(t) != "too_many_endpoints" || !strings.Contains(got.json(t)["detail"].(string), fmt.Sprint(outbox.MaxEndpoints)) {
+		t.Fatalf("endpoint %d: %d %s, want 422 too_many_endpoints naming the limit", outbox.MaxEndpoints+1, got.status, got.body)
+	}
+	for _, q := range []string{"limit=abc", "limit=0", "limit=501"} {
+		got := e.do(req{method: "GET", path: "/v1/webhook-endpoints?" + q, role: mp})
+		errs, _ := got.json(t)["errors"].([]any)
+		if got.status != 422 || got.code(t) != "validation_failed" || len(errs) == 0 || errs[0].(map[string]any)["field"] != "limit" {
+			t.Errorf("%s: %d %s, want 422 naming limit", q, got.status, got.body)
+		}
+	}
+	if got := e.do(req{method: "GET", path: "/v1/webhook-endpoints?cursor=!!!", role: mp}); got.status != 400 || got.code(t) != "invalid_cursor" {
+		t.Errorf("bad cursor: %d %s, want 400 invalid_cursor", got.status, got.body)
+	}
+	seen := map[string]bool{}
+	var sizes []int
+	for path := "/v1/webhook-endpoints?limit=20"; path != ""; {
+		page := e.must(200, req{method: "GET", path: path, role: mp}).json(t)
+		data := page["data"].([]any)
+		sizes = append(sizes, len(data))
+		for _, d := range data {
+			ep := d.(map[string]any)
+			if seen[ep["id"].(string)] || ep["secret"] != nil {
+				t.Fatalf("endpoint %v listed twice or with its secret", ep)
+			}
+			seen[ep["id"].(string)] = true
+		}
+		path = ""
+		if c, _ := page["next_cursor"].(string); c != "" {
+			path = "/v1/webhook-endpoints?limit=20&cursor=" + c
+		}
+	}
+	if !slices.Equal(sizes, []int{20, 20, 10}) || len(seen) != len(created) {
+		t.Fatalf("pages of %v endpoints, %d listed; want pages of 20, 20, 10 listing all %d", sizes, len(seen), len(created))
 	}
 }
 

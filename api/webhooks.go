@@ -3,6 +3,8 @@ package api
 import (
 	"net/http"
 
+	"github.com/google/uuid"
+
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/internal/valid"
 )
@@ -23,13 +25,10 @@ func (s *Server) createWebhookEndpoint(r *http.Request, body []byte) (any, error
 	return s.outbox.CreateEndpoint(r.Context(), principal(r).TenantID, in.URL, in.EventTypes)
 }
 
+// listWebhookEndpoints answers GET /v1/webhook-endpoints?limit=&cursor=,
+// paged like every list.
 func (s *Server) listWebhookEndpoints(r *http.Request) (any, error) {
-	eps, err := s.outbox.ListEndpoints(r.Context(), principal(r).TenantID)
-	if err != nil {
-		return nil, err
-	}
-	if eps == nil {
-		eps = []outbox.Endpoint{}
-	}
-	return Page[outbox.Endpoint]{Data: eps}, nil
+	return idPage(r, func(after uuid.UUID, limit int) ([]outbox.Endpoint, error) {
+		return s.outbox.ListEndpoints(r.Context(), principal(r).TenantID, after, limit)
+	}, func(ep outbox.Endpoint) uuid.UUID { return ep.ID })
 }

@@ -72,7 +72,8 @@ func (s *Store) GetEvent(ctx context.Context, tenant, id uuid.UUID) (Event, erro
 	return GetEvent(ctx, s.DB, tenant, id)
 }
 
-// ListEndpoints lists tenant's endpoints.
-func (s *Store) ListEndpoints(ctx context.Context, tenant uuid.UUID) ([]Endpoint, error) {
-	return ListEndpoints(ctx, s.DB, tenant)
+// ListEndpoints lists a page of tenant's endpoints: at most limit, after
+// the id after (see ListEndpoints).
+func (s *Store) ListEndpoints(ctx context.Context, tenant, after uuid.UUID, limit int) ([]Endpoint, error) {
+	return ListEndpoints(ctx, s.DB, tenant, after, limit)
 }

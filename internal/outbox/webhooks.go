@@ -25,6 +25,17 @@ import (
 // ErrInvalidEndpoint is returned for a bad webhook URL or event type list.
 var ErrInvalidEndpoint = errors.New("invalid webhook endpoint")
 
+// MaxEndpoints bounds a tenant's enabled webhook endpoints: every event is
+// queued for each subscribed one in the transaction that emits it, so the
+// count is the fan-out of every write. 50 leaves room for one receiver
+// per event type and environment; nothing disables or deletes endpoints
+// yet, so a tenant at the limit cannot add more.
+const MaxEndpoints = 50
+
+// ErrTooManyEndpoints is returned when creating an endpoint would pass
+// MaxEndpoints.
+var ErrTooManyEndpoints = fmt.Errorf("a tenant may have at most %d webhook endpoints", MaxEndpoints)
+
 // Endpoint is a tenant's webhook receiver.
 type Endpoint struct {
 	ID         uuid.UUID  `json:"id"`
@@ -79,10 +90,22 @@ func publicHost(host string) bool {
 }
 
 // CreateEndpoint stores an endpoint with a fresh signing secret, returned
-// once in the result and stored sealed under secrets (plain when nil).
+// once in the result and stored sealed under secrets (plain when nil). A
+// tenant with MaxEndpoints enabled endpoints gets ErrTooManyEndpoints (tx
+// is serializable: two creations racing for the last place cannot both
+// commit).
 func CreateEndpoint(ctx context.Context, tx pgx.Tx, secrets *seal.Box, o Options, tenant uuid.UUID, rawURL string, types []string, now time.Time) (Endpoint, error) {
 	if field, msg := ValidateEndpoint(rawURL, types, o); field != "" {
 		return Endpoint{}, fmt.Errorf("%w: %s %s", ErrInvalidEndpoint, field, msg)
+	}
+	var n int
+	err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1 AND disabled_at IS NULL LIMIT $2) AS e`,
+		tenant, MaxEndpoints).Scan(&n)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("create webhook endpoint: count: %w", err)
+	}
+	if n >= MaxEndpoints {
+		return Endpoint{}, fmt.Errorf("create webhook endpoint: %w", ErrTooManyEndpoints)
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -139,11 +162,16 @@ func CheckSecrets(ctx context.Context, d *db.DB, box *seal.Box) error {
 	return nil
 }
 
-// ListEndpoints lists a tenant's endpoints (without secrets).
-func ListEndpoints(ctx context.Context, d *db.DB, tenant uuid.UUID) ([]Endpoint, error) {
+// ListEndpoints lists a page of a tenant's endpoints (without secrets) in
+// id order: at most limit (1..MaxListLimit; MaxListLimit otherwise) after
+// the id after (uuid.Nil: from the start).
+func ListEndpoints(ctx context.Context, d *db.DB, tenant, after uuid.UUID, limit int) ([]Endpoint, error) {
+	if limit <= 0 || limit > MaxListLimit {
+		limit = MaxListLimit
+	}
 	rows, err := d.Pool.Query(ctx, `
 		SELECT id, url, event_types, created_at, disabled_at FROM webhook_endpoints
-		WHERE tenant_id = $1 ORDER BY id LIMIT $2`, tenant, MaxListLimit)
+		WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3`, tenant, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list webhook endpoints: %w", err)
 	}
