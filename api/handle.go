@@ -159,7 +159,7 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 			if p := recover(); p != nil {
 				s.recordFailure(r.Context(), principal(r), key, claim.Owner, audit.Record{TenantID: principal(r).TenantID,
 					KeyID: principal(r).KeyID, Role: string(principal(r).Role), Method: r.Method, Route: routeTemplate(r),
-					RequestID: requestID(r.Context())}, http.StatusInternalServerError, nil)
+					RequestID: requestID(r.Context())}, http.StatusInternalServerError, "internal_error", nil)
 				panic(p)
 			}
 		}()
@@ -200,7 +200,7 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		prob := problemFor(s.log, r, err)
 		b, _ := json.Marshal(prob)
-		s.recordFailure(r.Context(), p, key, claim.Owner, rec, prob.Status, b)
+		s.recordFailure(r.Context(), p, key, claim.Owner, rec, prob.Status, prob.Code, b)
 		writeProblem(w, prob)
 		return nil
 	}
@@ -211,7 +211,7 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 		st, resp := rt.render(v)
 		out, _ = json.Marshal(resp)
 		status = st
-		s.recordFailure(r.Context(), p, key, claim.Owner, rec, status, out)
+		s.recordFailure(r.Context(), p, key, claim.Owner, rec, status, "", out)
 	}
 	writeRaw(w, status, out)
 	return nil
@@ -230,16 +230,24 @@ func (s *Server) replayResponse(tenant uuid.UUID, key string, status int, body [
 	return idem.Response{Status: status, Body: []byte(sealed)}, err
 }
 
-// replayable reports whether a rejection is final, so that the same
-// request with the same key must get it again. Answers that say "try again"
-// (timeouts, rate limits, a closed client, server errors) release the key.
-func replayable(status int) bool {
+// replayable reports whether a rejection (status, problem code) is final,
+// so that the same request with the same key must get it again. Answers
+// that say "try again" (timeouts, rate limits, a closed client, server
+// errors, and the codes in retryCodes) release the key.
+func replayable(status int, code string) bool {
 	switch status {
 	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests, statusClientClosed:
 		return false
 	}
-	return status >= 400 && status < 500
+	return status >= 400 && status < 500 && !retryCodes[code]
 }
+
+// retryCodes are the problem codes of 4xx answers whose detail tells the
+// client to send the same request again, so that replaying them under the
+// key would make the advice wrong: "conflict" is a change that lost a
+// race with another one (disputes.ErrConcurrentChange, "changed
+// concurrently; retry").
+var retryCodes = map[string]bool{"conflict": true}
 
 // statusClientClosed is the (nginx) status of a request whose client left.
 const statusClientClosed = 499
@@ -247,7 +255,7 @@ const statusClientClosed = 499
 // recordFailure stores a final rejection under its idempotency key (so
 // the same request replays it) or releases the key (so it may be retried),
 // with its audit record, in one transaction of its own.
-func (s *Server) recordFailure(ctx context.Context, p tenants.Principal, key string, owner uuid.UUID, rec audit.Record, status int, body []byte) {
+func (s *Server) recordFailure(ctx context.Context, p tenants.Principal, key string, owner uuid.UUID, rec audit.Record, status int, code string, body []byte) {
 	ctx = context.WithoutCancel(ctx)
 	var resp idem.Response
 	var sealErr error
@@ -260,7 +268,7 @@ func (s *Server) recordFailure(ctx context.Context, p tenants.Principal, key str
 	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
 		if key != "" {
 			var err error
-			if !replayable(status) || sealErr != nil {
+			if !replayable(status, code) || sealErr != nil {
 				// Nothing to replay (or nothing that can be kept): the
 				// key is released, and the audit record still written.
 				err = idem.Abandon(ctx, tx, p.TenantID, key, owner)
