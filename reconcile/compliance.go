@@ -130,8 +130,8 @@ type partyJSON struct {
 	Phone   string `json:"phone"`
 }
 
-func (p partyJSON) view(m masker) PartyView {
-	return PartyView{ID: p.ID, Name: m.name(p.Name), Email: m.email(p.Email), Phone: m.phone(p.Phone), Country: p.Country}
+func (p partyJSON) view(m Masker) PartyView {
+	return PartyView{ID: p.ID, Name: m.Name(p.Name), Email: m.Email(p.Email), Phone: m.Phone(p.Phone), Country: p.Country}
 }
 
 // Compliance builds the compliance report: fundings, payouts and payout
@@ -142,7 +142,7 @@ func (s *Service) Compliance(ctx context.Context, tenant uuid.UUID, q Compliance
 		q.ThresholdUSD = DefaultThresholdUSD
 	}
 	rep := ComplianceReport{Period: q.Period, ThresholdUSD: q.ThresholdUSD}
-	mask := masker{off: q.Unmasked}
+	mask := Masker{Off: q.Unmasked}
 	now := s.Clock.Now()
 	err := s.DB.ReadTx(ctx, func(tx pgx.Tx) error {
 		rep.Transactions, rep.TransactionCount, rep.Truncated, rep.CrossBorder, rep.DomesticFundings = nil, 0, false, nil, 0
@@ -186,7 +186,7 @@ const complianceTxnsSQL = `
 		WHERE po.tenant_id = $1 AND po.status = 'reversed' AND rv.created_at >= $2 AND rv.created_at < $3`
 
 // complianceTxns streams the period's transactions (complianceTxnsSQL).
-func complianceTxns(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, q ComplianceQuery, usd *usdConverter, mask masker, rep *ComplianceReport) error {
+func complianceTxns(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, q ComplianceQuery, usd *usdConverter, mask Masker, rep *ComplianceReport) error {
 	rows, err := tx.Query(ctx, complianceTxnsSQL+` ORDER BY 5, 2`, tenant, q.From, q.End())
 	if err != nil {
 		return fmt.Errorf("reconcile: compliance transactions: %w", err)

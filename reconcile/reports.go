@@ -144,7 +144,7 @@ func (s *Service) Settlement(ctx context.Context, tenant uuid.UUID, q Settlement
 		}
 	}
 	rep := SettlementReport{Period: q.Period, Currency: q.Currency}
-	mask := masker{off: q.Unmasked}
+	mask := Masker{Off: q.Unmasked}
 	err := s.DB.ReadTx(ctx, func(tx pgx.Tx) error {
 		rep.Rows, rep.Totals = nil, nil
 		held, names, err := sellerHeld(ctx, tx, tenant, q.Currency, q.From)
@@ -174,7 +174,7 @@ func (s *Service) Settlement(ctx context.Context, tenant uuid.UUID, q Settlement
 			r.OpeningHeld = held[k]
 			r.ClosingHeld = r.OpeningHeld.Add(r.net())
 			held[k] = r.ClosingHeld
-			r.SellerName = mask.name(r.SellerName)
+			r.SellerName = mask.Name(r.SellerName)
 			total(r.Currency).addMoves(r.Flows)
 		}
 		rep.Rows = rows
