@@ -12,6 +12,7 @@ import (
 	"github.com/escrowd/escrowd/internal/money"
 	"github.com/escrowd/escrowd/internal/tenants"
 	"github.com/escrowd/escrowd/internal/valid"
+	"github.com/escrowd/escrowd/reconcile"
 )
 
 // Dispute routes (rows in disputeRoutes, appended under routes:disputes):
@@ -122,12 +123,13 @@ func evidenceList(es []disputes.Evidence) []evidenceJSON {
 }
 
 // outcomeView is the answer to a resolution: the dispute, the escrow after
-// it, its payouts (each with the gate's decision) and its coverage; capped
-// says the coverage limit cut the refund.
-func outcomeView(o disputes.Outcome, now time.Time) map[string]any {
+// it (its parties masked by m), its payouts (each with the gate's
+// decision) and its coverage; capped says the coverage limit cut the
+// refund.
+func outcomeView(o disputes.Outcome, m reconcile.Masker, now time.Time) map[string]any {
 	st := o.Settlement
 	f := fmtMoney(st.Escrow.Currency)
-	out := map[string]any{"dispute": disputeView(o.Dispute, now), "escrow": escrowView(st.Escrow),
+	out := map[string]any{"dispute": disputeView(o.Dispute, now), "escrow": escrowView(st.Escrow).masked(m),
 		"refund_amount": f(st.Requested), "covered_amount": f(st.Coverage.Covered), "capped": st.Coverage.Capped,
 		"coverage": map[string]any{"needed_amount": f(st.Coverage.Needed), "covered_amount": f(st.Coverage.Covered), "recovered_amount": f(st.Coverage.Recovered),
 			"receivable_amount": f(st.Coverage.Receivable), "capped": st.Coverage.Capped, "ledger_entry_ids": nonNilIDs(st.Coverage.EntryIDs)}}
@@ -156,15 +158,18 @@ func (s *Server) renderDispute(status int) func(v any) (int, any) {
 	return func(v any) (int, any) { return status, disputeView(v.(disputes.Dispute), s.clock.Now()) }
 }
 
-func (s *Server) renderOutcome(v any) (int, any) {
-	return http.StatusOK, outcomeView(v.(disputes.Outcome), s.clock.Now())
+// renderOutcome answers a resolution; a dispute agent gets the escrow's
+// parties masked (writeMasker).
+func (s *Server) renderOutcome(r *http.Request, v any) (int, any) {
+	return http.StatusOK, outcomeView(v.(disputes.Outcome), writeMasker(r), s.clock.Now())
 }
 
 func (s *Server) renderOffer(status int) func(v any) (int, any) {
 	return func(v any) (int, any) {
 		res := v.(disputes.OfferResult)
 		if res.Outcome != nil {
-			out := outcomeView(*res.Outcome, s.clock.Now())
+			// Offers are the marketplace's (and admins'): personal data as it is.
+			out := outcomeView(*res.Outcome, reconcile.Masker{Off: true}, s.clock.Now())
 			out["offer"] = offerView(res.Offer, res.Dispute.Currency)
 			return status, out
 		}
@@ -372,6 +377,6 @@ func (s *Server) disputeRoutes() []route {
 		post("/v1/disputes/{id}/escalate", marketplace, escalate, ok),
 		post("/v1/disputes/{id}/withdraw", marketplace, withdraw, ok),
 		post("/v1/disputes/{id}/assign", agents, assign, ok),
-		post("/v1/disputes/{id}/resolve", agents, resolve, s.renderOutcome),
+		{method: http.MethodPost, path: "/v1/disputes/{id}/resolve", roles: agents, write: resolve, renderFor: s.renderOutcome, idempotent: true},
 	}
 }

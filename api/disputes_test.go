@@ -150,6 +150,10 @@ func TestDisputeAPI(t *testing.T) {
 		res["release"].(map[string]any)["amount"] != "60.00" || res["escrow"].(map[string]any)["state"] != "completed" {
 		t.Fatalf("resolution %v", res)
 	}
+	// The agent gets the escrow's parties masked, as in its escrow reads.
+	if b, s := res["escrow"].(map[string]any)["buyer"].(map[string]any), res["escrow"].(map[string]any)["seller"].(map[string]any); b["name"] != "A*** B***" || s["name"] != "S*** S***" {
+		t.Fatalf("resolution shows the agent buyer %v, seller %v; want them masked", b, s)
+	}
 	e.must(http.StatusConflict, req{method: "POST", path: path + "/resolve", role: agent, body: map[string]any{"outcome": "release_full", "rationale": "again"}})
 	full := e.must(http.StatusOK, req{method: "GET", path: path, role: mp}).json(t)
 	types := map[string]bool{}

@@ -121,8 +121,14 @@ func (s *Server) createEscrow(r *http.Request, body []byte) (any, error) {
 	return s.escrows.Create(r.Context(), principal(r).TenantID, in)
 }
 
+// getEscrow answers GET /v1/escrows/{id}[?unmasked=]; personal data as
+// personalMasker says.
 func (s *Server) getEscrow(r *http.Request) (any, error) {
 	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	m, audited, err := personalMasker(r)
 	if err != nil {
 		return nil, err
 	}
@@ -130,11 +136,22 @@ func (s *Server) getEscrow(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return escrowView(e), nil
+	if audited {
+		if err := s.auditUnmasked(r); err != nil {
+			return nil, err
+		}
+	}
+	return escrowView(e).masked(m), nil
 }
 
+// listEscrows answers GET /v1/escrows[?unmasked=]; personal data as
+// personalMasker says.
 func (s *Server) listEscrows(r *http.Request) (any, error) {
 	limit, err := pageLimit(r)
+	if err != nil {
+		return nil, err
+	}
+	m, audited, err := personalMasker(r)
 	if err != nil {
 		return nil, err
 	}
@@ -152,10 +169,15 @@ func (s *Server) listEscrows(r *http.Request) (any, error) {
 	}
 	page := Page[escrowJSON]{Data: []escrowJSON{}}
 	for _, e := range es {
-		page.Data = append(page.Data, escrowView(e))
+		page.Data = append(page.Data, escrowView(e).masked(m))
 	}
 	if len(es) == limit {
 		page.NextCursor = encodeCursor(es[len(es)-1].ID)
+	}
+	if audited {
+		if err := s.auditUnmasked(r); err != nil {
+			return nil, err
+		}
 	}
 	return page, nil
 }
@@ -169,8 +191,15 @@ func validState(s escrow.State) bool {
 	return false
 }
 
+// escrowTimeline answers GET /v1/escrows/{id}/timeline[?unmasked=]; the
+// personal data in event payloads (a sanctions alert's names) as
+// personalMasker says.
 func (s *Server) escrowTimeline(r *http.Request) (any, error) {
 	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	m, audited, err := personalMasker(r)
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +209,14 @@ func (s *Server) escrowTimeline(r *http.Request) (any, error) {
 	}
 	if items == nil {
 		items = []escrow.TimelineItem{}
+	}
+	for _, it := range items {
+		maskPayload(m, it.Data)
+	}
+	if audited {
+		if err := s.auditUnmasked(r); err != nil {
+			return nil, err
+		}
 	}
 	return map[string]any{"escrow_id": id, "data": items}, nil
 }

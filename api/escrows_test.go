@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -374,5 +375,95 @@ func TestEscrowBodiesTakeExactFieldNames(t *testing.T) {
 	}
 	if list := e.must(200, req{method: "GET", path: "/v1/escrows?order_ref=PO-upper", role: mp}).json(t)["data"].([]any); len(list) != 0 {
 		t.Fatalf("an escrow was created from upper-case names: %v", list)
+	}
+}
+
+// TestEscrowReadsMaskPersonalDataByRole: finance, risk reviewers and
+// dispute agents read escrows with the parties' names, emails and phones
+// masked as the reports mask them, also in the timeline's sanctions alert;
+// ?unmasked=true shows them and is audited. The marketplace and admins
+// see them as they are, unaudited.
+func TestEscrowReadsMaskPersonalDataByRole(t *testing.T) {
+	e := newEnv(t)
+	file, err := os.ReadFile("../testdata/real/ofac-sdn-2024-05-03.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sdn []string
+	for _, line := range strings.Split(string(file), "\n") {
+		if strings.HasPrefix(line, "36,") || strings.HasPrefix(line, "6861,") { // 6861: GUZMAN LOERA, Joaquin
+			sdn = append(sdn, line)
+		}
+	}
+	e.must(201, req{method: "POST", path: "/v1/risk/sanctions-lists", role: tenants.RoleAdmin, raw: []byte(strings.Join(sdn, "\n") + "\n"), contentType: "text/csv"})
+	b := escrowBody("PO-pii", "10.00", "EUR")
+	b["buyer"] = map[string]any{"id": "b-pii", "name": "Ana Buyer", "country": "DE", "email": "ana@example.com", "phone": "+49 170 1234567"}
+	b["seller"] = map[string]any{"id": "s-pii", "name": "Joaquin Guzman Loera", "country": "MX"} // a sanctions match: risk.alert on the timeline
+	id := e.must(201, req{method: "POST", path: "/v1/escrows", role: mp, body: b}).json(t)["id"].(string)
+
+	plain := []string{"Ana Buyer", "ana@example.com", "1234567", "Guzman", "GUZMAN"}
+	masked := map[string]string{"buyer.name": "A*** B***", "buyer.email": "a***@example.com", "buyer.phone": "+**********67", "seller.name": "J*** G*** L***"}
+	reads := []struct{ route, path string }{
+		{"/v1/escrows", "/v1/escrows?order_ref=PO-pii"},
+		{"/v1/escrows/{id}", "/v1/escrows/" + id + "?"},
+		{"/v1/escrows/{id}/timeline", "/v1/escrows/" + id + "/timeline?"},
+	}
+	for _, tc := range []struct {
+		role     tenants.Role
+		query    string
+		unmasked bool
+		audited  bool
+	}{
+		{mp, "", true, false},
+		{mp, "unmasked=true", true, false},
+		{tenants.RoleAdmin, "", true, false},
+		{tenants.RoleFinance, "", false, false},
+		{tenants.RoleRiskReviewer, "", false, false},
+		{tenants.RoleDisputeAgent, "", false, false},
+		{tenants.RoleDisputeAgent, "unmasked=false", false, false},
+		{tenants.RoleFinance, "unmasked=true", true, true},
+		{tenants.RoleRiskReviewer, "unmasked=true", true, true},
+	} {
+		for _, rd := range reads {
+			name := fmt.Sprintf("%s %s?%s", tc.role, rd.route, tc.query)
+			before := e.rcAuditCount(rd.route, "unmasked")
+			got := e.must(200, req{method: "GET", path: rd.path + "&" + tc.query, role: tc.role})
+			body := string(got.body)
+			if n := e.rcAuditCount(rd.route, "unmasked") - before; (n == 1) != tc.audited || n > 1 {
+				t.Errorf("%s: %d audit records of the unmasking, want audited %v", name, n, tc.audited)
+			}
+			if tc.unmasked {
+				if !strings.Contains(body, "Joaquin Guzman Loera") {
+					t.Errorf("%s: the seller's name is not shown as it is: %.400s", name, body)
+				}
+				continue
+			}
+			for _, s := range plain {
+				if strings.Contains(body, s) {
+					t.Errorf("%s: %q shown unmasked: %.600s", name, s, body)
+				}
+			}
+			if rd.route == "/v1/escrows/{id}/timeline" {
+				if !strings.Contains(body, `"risk.alert"`) || !strings.Contains(body, `"J*** G*** L***"`) {
+					t.Errorf("%s: no masked sanctions alert: %.600s", name, body)
+				}
+				continue
+			}
+			es := got.json(t)
+			if data, ok := es["data"].([]any); ok {
+				es = data[0].(map[string]any)
+			}
+			for path, want := range masked {
+				party, field, _ := strings.Cut(path, ".")
+				if v := es[party].(map[string]any)[field]; v != want {
+					t.Errorf("%s: %s %v, want %q", name, path, v, want)
+				}
+			}
+		}
+	}
+	for _, rd := range reads {
+		if got := e.do(req{method: "GET", path: rd.path + "&unmasked=maybe", role: tenants.RoleFinance}); got.status != 422 || got.code(t) != "validation_failed" {
+			t.Errorf("%s?unmasked=maybe: %d %s, want 422 naming unmasked", rd.route, got.status, got.body)
+		}
 	}
 }

@@ -32,6 +32,9 @@ type route struct {
 	// and render turns it into the status and JSON body.
 	write  func(r *http.Request, body []byte) (any, error)
 	render func(v any) (int, any)
+	// renderFor, when set, is used instead of render: for answers that
+	// depend on the caller (personal data masked by role).
+	renderFor func(r *http.Request, v any) (int, any)
 	// idempotent routes require an Idempotency-Key header.
 	idempotent bool
 	// accept lists the request media types (default application/json).
@@ -107,6 +110,10 @@ func (s *Server) serveRead(rt route, w http.ResponseWriter, r *http.Request) err
 // the audit record (through a db.Finisher), then the answer.
 func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
+	render := rt.render
+	if rt.renderFor != nil {
+		render = func(v any) (int, any) { return rt.renderFor(r, v) }
+	}
 	limit := rt.bodyLimit
 	if limit == 0 {
 		limit = MaxBodyBytes
@@ -168,7 +175,7 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 	var status int
 	var out []byte
 	fin := func(ctx context.Context, tx pgx.Tx, v any) error {
-		st, resp := rt.render(v)
+		st, resp := render(v)
 		b, err := json.Marshal(resp)
 		if err != nil {
 			return err
@@ -208,7 +215,7 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 		// The domain method did not run its change through db.Write: a
 		// programming error. Store what we can so a retry replays.
 		s.log.ErrorContext(r.Context(), "write route did not finish through db.Write", "route", rec.Route)
-		st, resp := rt.render(v)
+		st, resp := render(v)
 		out, _ = json.Marshal(resp)
 		status = st
 		s.recordFailure(r.Context(), p, key, claim.Owner, rec, status, "", out)

@@ -18,7 +18,8 @@ var (
 	reviewers     = []tenants.Role{tenants.RoleRiskReviewer, tenants.RoleAdmin}
 	reviewersOrMP = []tenants.Role{tenants.RoleRiskReviewer, tenants.RoleMarketplace, tenants.RoleAdmin}
 	// escrowReaders may read escrows and releases: the marketplace, and the
-	// people who decide on them.
+	// people who decide on them, who get the parties' personal data masked
+	// unless they ask ?unmasked=true, which is audited (personal.go).
 	escrowReaders = []tenants.Role{tenants.RoleMarketplace, tenants.RoleDisputeAgent, tenants.RoleRiskReviewer, tenants.RoleFinance, tenants.RoleAdmin}
 )
 
