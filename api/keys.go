@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -19,9 +20,9 @@ import (
 // checkKeys runs before the decoder and refuses that: every key must be a
 // declared name, exactly, and no object may repeat a key.
 
-// maxKeyDepth bounds the nesting checkKeys follows; encoding/json refuses
-// deeper documents anyway (its own limit is 10000).
-const maxKeyDepth = 10000
+// maxKeyDepth bounds the nesting checkKeys follows. No request type nests
+// more than a few levels, and none takes free-form JSON values.
+const maxKeyDepth = 64
 
 // errKeySyntax says the document is not well-formed JSON: checkKeys leaves
 // the explanation to the decoder, which says where.
@@ -39,10 +40,22 @@ func checkKeys(body []byte, t reflect.Type) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	w := keyWalker{dec: dec}
-	return w.value(t, "", 0)
+	return w.value(t, 0)
 }
 
-type keyWalker struct{ dec *json.Decoder }
+// keyWalker holds the path to the value being walked as a stack of
+// segments (".key", "[i]"), joined only for a problem: a path string built
+// at each level would keep a copy per level alive, memory quadratic in the
+// nesting depth.
+type keyWalker struct {
+	dec  *json.Decoder
+	path []string
+}
+
+// at names the value being walked ("buyer.email", "milestones[1].name").
+func (w *keyWalker) at() string {
+	return strings.TrimPrefix(strings.Join(w.path, ""), ".")
+}
 
 func (w *keyWalker) token() (json.Token, error) {
 	tok, err := w.dec.Token()
@@ -54,7 +67,7 @@ func (w *keyWalker) token() (json.Token, error) {
 
 // value walks one JSON value at path; t is nil where any key is allowed
 // (the value is free-form, or will not decode anyway).
-func (w *keyWalker) value(t reflect.Type, path string, depth int) error {
+func (w *keyWalker) value(t reflect.Type, depth int) error {
 	if depth > maxKeyDepth {
 		return problemf(http.StatusBadRequest, "invalid_json", fmt.Sprintf("the JSON body nests deeper than %d levels", maxKeyDepth))
 	}
@@ -74,9 +87,11 @@ func (w *keyWalker) value(t reflect.Type, path string, depth int) error {
 			elem = t.Elem()
 		}
 		for i := 0; w.dec.More(); i++ {
-			if err := w.value(elem, fmt.Sprintf("%s[%d]", path, i), depth+1); err != nil {
+			w.path = append(w.path, "["+strconv.Itoa(i)+"]")
+			if err := w.value(elem, depth+1); err != nil {
 				return err
 			}
+			w.path = w.path[:len(w.path)-1]
 		}
 	case '{':
 		var fields map[string]reflect.Type
@@ -100,8 +115,9 @@ func (w *keyWalker) value(t reflect.Type, path string, depth int) error {
 			if !ok {
 				return errKeySyntax
 			}
-			at := joinPath(path, key)
+			w.path = append(w.path, keySegment(key))
 			if seen[key] {
+				at := w.at()
 				return fieldProblem(http.StatusBadRequest, "invalid_json", at, "appears more than once in one object")
 			}
 			seen[key] = true
@@ -109,13 +125,15 @@ func (w *keyWalker) value(t reflect.Type, path string, depth int) error {
 			if strict {
 				ft, known := fields[key]
 				if !known {
+					at := w.at()
 					return fieldProblem(http.StatusBadRequest, "unknown_field", at, "is not a known field")
 				}
 				vt = ft
 			}
-			if err := w.value(vt, at, depth+1); err != nil {
+			if err := w.value(vt, depth+1); err != nil {
 				return err
 			}
+			w.path = w.path[:len(w.path)-1]
 		}
 	}
 	if _, err := w.token(); err != nil { // the closing delimiter
@@ -124,14 +142,10 @@ func (w *keyWalker) value(t reflect.Type, path string, depth int) error {
 	return nil
 }
 
-// joinPath names key inside the object at path, as nulField does (a NUL
-// written as its escape: no database text takes it).
-func joinPath(path, key string) string {
-	key = strings.ReplaceAll(key, "\x00", `\u0000`)
-	if path == "" {
-		return key
-	}
-	return path + "." + key
+// keySegment is key's segment of a path: ".key", a NUL written as its
+// escape, as nulField writes it (no database text takes NUL).
+func keySegment(key string) string {
+	return "." + strings.ReplaceAll(key, "\x00", `\u0000`)
 }
 
 var (
