@@ -678,4 +678,10 @@ func TestRoutesWithoutFieldsRefuseBadBodies(t *testing.T) {
 		e.must(202, req{method: "POST", path: "/v1/events/" + event + "/redeliver", role: mp, raw: []byte(body), contentType: ct})
 		e.must(200, req{method: "POST", path: "/v1/ledger/verify", role: fin, raw: []byte(body), contentType: ct})
 	}
+	// An empty body is no body, whatever Content-Type a client sends with
+	// it (curl -d '' sends a form type, fetch with body '' text/plain).
+	for _, ct := range []string{"application/x-www-form-urlencoded", "text/plain;charset=UTF-8"} {
+		e.must(200, req{method: "POST", path: "/v1/ledger/verify", role: fin, raw: []byte{}, contentType: ct})
+		e.must(202, req{method: "POST", path: "/v1/events/" + event + "/redeliver", role: mp, raw: []byte{}, contentType: ct})
+	}
 }
