@@ -55,14 +55,17 @@ func domainOwnedAccount(code string) bool { return IsEscrowAccountCode(code) }
 // IsEscrowAccountCode reports whether code is an escrow's account code,
 // escrow:<escrow id>. An account finance created under another escrow:
 // code (escrow:suspense, say) is not one: it holds no escrow's money, so
-// the reports that sum the escrow liability leave it out.
+// the reports that sum the escrow liability leave it out. The id is in
+// the one spelling the escrow service writes (uuid.UUID.String: lower
+// case, hyphenated); other spellings uuid.Parse takes ({...},
+// urn:uuid:..., no hyphens, upper case) name no escrow's account.
 func IsEscrowAccountCode(code string) bool {
 	id, ok := strings.CutPrefix(code, "escrow:")
 	if !ok {
 		return false
 	}
-	_, err := uuid.Parse(id)
-	return err == nil
+	u, err := uuid.Parse(id)
+	return err == nil && u.String() == id
 }
 
 // domainReversedKind reports whether the domain that writes entries of

@@ -604,6 +604,10 @@ func TestIsEscrowAccountCode(t *testing.T) {
 		{"escrow:7d0c8a2e-4b1f-4c3e-9a57-2f4e8b1c6d9", false},
 		{"escrow:7d0c8a2e-4b1f-4c3e-9a57-2f4e8b1c6d90:fees", false},
 		{"escrows:7d0c8a2e-4b1f-4c3e-9a57-2f4e8b1c6d90", false},
+		{"escrow:{7d0c8a2e-4b1f-4c3e-9a57-2f4e8b1c6d90}", false},
+		{"escrow:urn:uuid:7d0c8a2e-4b1f-4c3e-9a57-2f4e8b1c6d90", false},
+		{"escrow:7d0c8a2e4b1f4c3e9a572f4e8b1c6d90", false},
+		{"escrow:7D0C8A2E-4B1F-4C3E-9A57-2F4E8B1C6D90", false},
 		{"cash:psp:EUR", false},
 		{"", false},
 	} {
