@@ -39,7 +39,7 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 
 // checkContentType answers 415 unless the request's media type is one of
 // allowed. A request without a body is let through whatever its
-// Content-Type says: clients send one with an empty body too (curl -d ''
+// Content-Type says: clients send one with an empty body too (curl -d ""
 // a form type, fetch text/plain), and there is nothing to misread.
 func checkContentType(r *http.Request, body []byte, allowed []string) (string, error) {
 	ct := r.Header.Get("Content-Type")

@@ -492,43 +492,92 @@ func TestOpenAPISchemasMatchJSON(t *testing.T) {
 	}
 }
 
-// requestProperties lists the top-level properties of op's JSON request
-// body schema ($ref to components.schemas followed).
-func requestProperties(doc map[string]any, op specOp) []string {
-	rb, _ := op.node["requestBody"].(map[string]any)
-	content, _ := rb["content"].(map[string]any)
-	mt, _ := content["application/json"].(map[string]any)
-	sc, _ := mt["schema"].(map[string]any)
-	if ref, ok := sc["$ref"].(string); ok {
+// resolveSchema follows sc's $ref into components.schemas.
+func resolveSchema(doc map[string]any, sc map[string]any) map[string]any {
+	for i := 0; i < 10 && sc != nil; i++ {
+		ref, ok := sc["$ref"].(string)
+		if !ok {
+			break
+		}
 		name := strings.TrimPrefix(ref, "#/components/schemas/")
 		sc, _ = doc["components"].(map[string]any)["schemas"].(map[string]any)[name].(map[string]any)
 	}
-	props, _ := sc["properties"].(map[string]any)
-	return slices.Sorted(maps.Keys(props))
+	return sc
 }
 
-// TestOpenAPIRequestFieldsExist: every property a JSON request body
-// documents is one its handler takes (a member it does not know is 400
-// unknown_field).
+// documentedMember is one member a request schema documents, at any
+// depth: its path ("fees.paid_by", "milestones[0].name") and the smallest
+// body holding it (a null leaf).
+type documentedMember struct {
+	path string
+	body any
+}
+
+// documentedMembers lists every member of schema sc, through $ref,
+// allOf/oneOf/anyOf, properties and array items, to depth 6.
+func documentedMembers(doc map[string]any, sc map[string]any, depth int) []documentedMember {
+	sc = resolveSchema(doc, sc)
+	if sc == nil || depth > 6 {
+		return nil
+	}
+	var out []documentedMember
+	for _, key := range []string{"allOf", "oneOf", "anyOf"} {
+		l, _ := sc[key].([]any)
+		for _, x := range l {
+			m, _ := x.(map[string]any)
+			out = append(out, documentedMembers(doc, m, depth+1)...)
+		}
+	}
+	props, _ := sc["properties"].(map[string]any)
+	for _, k := range slices.Sorted(maps.Keys(props)) {
+		out = append(out, documentedMember{k, map[string]any{k: nil}})
+		p, _ := props[k].(map[string]any)
+		p = resolveSchema(doc, p)
+		if p == nil {
+			continue
+		}
+		for _, sub := range documentedMembers(doc, p, depth+1) {
+			out = append(out, documentedMember{k + "." + sub.path, map[string]any{k: sub.body}})
+		}
+		if it, ok := p["items"].(map[string]any); ok {
+			for _, sub := range documentedMembers(doc, it, depth+1) {
+				out = append(out, documentedMember{k + "[0]." + sub.path, map[string]any{k: []any{sub.body}}})
+			}
+		}
+	}
+	return out
+}
+
+// TestOpenAPIRequestFieldsExist: every member a JSON request body
+// documents, nested ones included (buyer.email, fees.paid_by,
+// milestones[0].name), is one its handler takes: names are matched
+// exactly, and a member it does not know is 400 unknown_field.
 func TestOpenAPIRequestFieldsExist(t *testing.T) {
 	doc, ops := loadSpec(t)
 	idx := opIndex(ops)
 	s := specServer()
-	checked := 0
+	checked, nested := 0, 0
 	for _, rt := range s.table {
 		op, ok := idx[rt.method+" "+rt.path]
 		if !ok || !decodesJSON(s, rt) {
 			continue
 		}
-		for _, f := range requestProperties(doc, op) {
+		rb, _ := op.node["requestBody"].(map[string]any)
+		content, _ := rb["content"].(map[string]any)
+		mt, _ := content["application/json"].(map[string]any)
+		sc, _ := mt["schema"].(map[string]any)
+		for _, m := range documentedMembers(doc, sc, 0) {
 			checked++
-			body, _ := json.Marshal(map[string]any{f: nil})
+			if strings.ContainsAny(m.path, ".[") {
+				nested++
+			}
+			body, _ := json.Marshal(m.body)
 			if st, code := probe(s, rt, uuid.NewString(), string(body)); st == http.StatusBadRequest && code == "unknown_field" {
-				t.Errorf("%s %s: the requestBody documents %s, which the handler does not take", rt.method, rt.path, f)
+				t.Errorf("%s %s: the requestBody documents %s, which the handler does not take (body %s)", rt.method, rt.path, m.path, body)
 			}
 		}
 	}
-	if checked < 50 {
-		t.Errorf("only %d documented request fields checked: the probe is broken", checked)
+	if checked < 50 || nested < 20 {
+		t.Errorf("only %d documented request members checked, %d of them nested: the probe is broken", checked, nested)
 	}
 }
