@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 
 	"github.com/escrowd/escrowd/disputes"
 	"github.com/escrowd/escrowd/escrow"
@@ -546,9 +547,10 @@ func TestWonChargebackFinishesWaitingCancellation(t *testing.T) {
 	if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
 		t.Fatal(err)
 	}
+	// One refund of everything waits (TestWonChargebackKeepsCancellationOneDecision).
 	got := f.checkBooks(e.ID)
-	if got.State != escrow.Funded || got.Held().IsPositive() || !got.Pending.Equal(dec("70")) {
-		t.Fatalf("after the win: escrow %s holds %s pending %s, want funded, nothing held, 70 pending", got.State, got.Held(), got.Pending)
+	if got.State != escrow.Funded || got.Held().IsPositive() || !got.Pending.Equal(dec("100")) {
+		t.Fatalf("after the win: escrow %s holds %s pending %s, want funded, nothing held, 100 pending", got.State, got.Held(), got.Pending)
 	}
 	if _, err := f.esc.Ship(f.ctx, f.tenant, e.ID, 0, escrow.ShipRequest{Carrier: "DHL", TrackingNumber: "1Z"}); !errors.Is(err, escrow.ErrPayoutsPending) {
 		t.Fatalf("ship while the cancellation waits: %v, want ErrPayoutsPending", err)
@@ -560,5 +562,58 @@ func TestWonChargebackFinishesWaitingCancellation(t *testing.T) {
 	}
 	if refund := f.balance("buyer:" + e.Buyer.ID + ":refund:EUR"); !refund.Equal(e.Amount) {
 		t.Fatalf("buyer refunded %s, want %s", refund, e.Amount)
+	}
+}
+
+// TestWonChargebackKeepsCancellationOneDecision: a chargeback of 50 voids
+// a cancellation's refund waiting for review and the 50 rest waits again;
+// when the chargeback is won, the refund waiting is voided and one refund
+// of everything (100, trigger cancel) waits instead, so the reviewer
+// decides the cancellation once. Before, a second refund of the 50 the
+// win brought back waited beside the first: rejecting it and approving
+// the first left a funded escrow refunded 50 by its cancellation and
+// holding 50, which could be shipped.
+func TestWonChargebackKeepsCancellationOneDecision(t *testing.T) {
+	for _, approve := range []bool{true, false} {
+		t.Run(map[bool]string{true: "approved", false: "rejected"}[approve], func(t *testing.T) {
+			f := newFixture(t)
+			f.reviewAbove("refund")
+			e := f.funded("100.00")
+			if c, err := f.esc.Cancel(f.ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "out of stock"}); err != nil || c.Refund.Status != escrow.StatusPendingReview {
+				t.Fatalf("cancel: %v", err)
+			}
+			cb := f.chargeback(e, "50.00", "psp-split", 48*time.Hour)
+			f.defend(cb)
+			if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			var amount decimal.Decimal
+			if err := f.db.Pool.QueryRow(f.ctx, `SELECT count(*), COALESCE(sum(order_amount), 0) FROM escrow_payouts
+				WHERE escrow_id = $1 AND status = 'pending_review' AND kind = 'refund' AND trigger = 'cancel'`, e.ID).Scan(&n, &amount); err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 || !amount.Equal(dec("100")) {
+				t.Fatalf("%d cancel refunds of %s wait, want one of 100", n, amount)
+			}
+			rv := f.pendingReview()
+			if _, err := f.risk.DecideReview(f.ctx, f.tenant, rv.ID, approve, "decided", "reviewer"); err != nil {
+				t.Fatal(err)
+			}
+			got := f.checkBooks(e.ID)
+			buyer := f.balance("buyer:" + e.Buyer.ID + ":refund:EUR")
+			_, shipErr := f.esc.Ship(f.ctx, f.tenant, e.ID, 0, escrow.ShipRequest{Carrier: "DHL", TrackingNumber: "1Z"})
+			if approve {
+				if got.State != escrow.Cancelled || got.Held().IsPositive() || !buyer.Equal(dec("100")) || shipErr == nil {
+					t.Fatalf("approved: escrow %s holds %s, buyer refunded %s, ship %v; want cancelled, buyer 100, no shipping", got.State, got.Held(), buyer, shipErr)
+				}
+				return
+			}
+			// Rejected: the cancellation did not happen at all, as when
+			// its refund is rejected without a chargeback.
+			if got.State != escrow.Funded || !got.Held().Equal(dec("100")) || got.Refunded.IsPositive() || buyer.IsPositive() {
+				t.Fatalf("rejected: escrow %s holds %s, refunded %s, buyer %s; want funded holding 100, nothing refunded", got.State, got.Held(), got.Refunded, buyer)
+			}
+		})
 	}
 }

@@ -135,22 +135,31 @@ func (s *Service) resumeAfterWin(ctx context.Context, tx pgx.Tx, e *Escrow, reve
 	return s.resumeOutcome(ctx, tx, e, ps, func(p Payout) decimal.Decimal { return taken[p.ID] }, now)
 }
 
-// refundClosing refunds the order money e holds to the buyer, through the
-// gate, while the refund of its cancellation or expiry waits for a review
-// or a confirmation (waitingClosingRefund), with that refund's trigger: a
-// won chargeback's money that comes back to an escrow being closed goes
-// where the rest went, as refundClosed sends it once the escrow is
-// closed. When the last of the refunds is approved, settleAfter closes
-// the escrow. Anything else is left alone.
+// refundClosing refunds the order money e holds to the buyer while the
+// refund of its cancellation or expiry waits for a review or a
+// confirmation (waitingClosingRefund): a won chargeback's money that comes
+// back to an escrow being closed goes where the rest went, as
+// refundClosed sends it once the escrow is closed. The cancellation stays
+// one decision: the waiting refund is voided (its review closed) and one
+// refund of everything held, with its trigger, goes through the gate
+// (returnAll), so a reviewer cannot approve one part and reject the other
+// and leave the escrow half cancelled and open to shipping. Approved, it
+// closes the escrow (settleAfter); rejected, the escrow is where the
+// cancellation found it, holding everything. Anything else is left alone.
 func (s *Service) refundClosing(ctx context.Context, tx pgx.Tx, e *Escrow, reason string, now time.Time) error {
-	held := e.orderHeld()
-	if !held.IsPositive() || closingTrigger(e.State) != "" {
+	if !e.orderHeld().IsPositive() || closingTrigger(e.State) != "" {
 		return nil
 	}
 	_, trigger, ok, err := waitingClosingRefund(ctx, tx, *e)
 	if err != nil || !ok {
 		return err
 	}
-	_, err = s.payout(ctx, tx, e, KindRefund, trigger, allocateBackward(*e, held), nil, reason, now)
+	// Only the closing refund waits: release and acceptance wait for it
+	// (heldByClosing), funding and cancelling for every payout.
+	if _, err := s.voidPending(ctx, tx, e, "superseded: "+reason, now); err != nil {
+		return err
+	}
+	e.State = closedBy[trigger]
+	_, err = s.returnAll(ctx, tx, e, trigger, reason, now)
 	return err
 }
