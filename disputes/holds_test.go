@@ -617,3 +617,45 @@ func TestWonChargebackKeepsCancellationOneDecision(t *testing.T) {
 		})
 	}
 }
+
+// TestWonChargebackPaysNoSellerOfCancelledOrder: a dispute on a funded
+// escrow resolves refund_partial; its release waits for review, a
+// chargeback takes it all (nothing resumed), and the marketplace cancels
+// the now empty escrow. When the chargeback is won, refundClosed's refund
+// of the 70 is blocked by the gate: the money stays held in the cancelled
+// escrow for a refund. Before, the suspended release then paid it to the
+// seller of the cancelled order (release is not allowed in cancelled).
+func TestWonChargebackPaysNoSellerOfCancelledOrder(t *testing.T) {
+	f := newFixture(t)
+	f.reviewAbove("release")
+	e := f.funded("100.00")
+	d := f.escalated(e, disputes.ReasonNotReceived, "100.00")
+	amt := "30.00"
+	out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundPartial, RefundAmount: &amt, Rationale: "late"}, "agent")
+	if err != nil || out.Settlement.Release == nil || out.Settlement.Release.Status != escrow.StatusPendingReview {
+		t.Fatalf("resolve: %v %+v", err, out.Settlement.Release)
+	}
+	cb := f.chargeback(e, "70.00", "psp-cancelled", 48*time.Hour)
+	if got := f.checkBooks(e.ID); got.State != escrow.Funded || got.Held().IsPositive() || got.Pending.IsPositive() {
+		t.Fatalf("after the chargeback: %s held %s pending %s", got.State, got.Held(), got.Pending)
+	}
+	if _, err := f.esc.Cancel(f.ctx, f.tenant, e.ID, 0, escrow.CancelRequest{Reason: "order called off"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.checkBooks(e.ID); got.State != escrow.Cancelled {
+		t.Fatalf("after cancel: %s", got.State)
+	}
+	f.gateAbove("refund", risk.OutcomeBlock)
+	f.defend(cb)
+	if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.approvePending()
+	got := f.checkBooks(e.ID)
+	if seller := f.balance("seller:" + e.Seller.ID + ":payable:EUR"); seller.IsPositive() || got.Released.IsPositive() {
+		t.Fatalf("cancelled escrow (%s) released %s, seller payable %s; want nothing paid to the seller", got.State, got.Released, seller)
+	}
+	if got.State != escrow.Cancelled || !got.Held().Equal(dec("70")) {
+		t.Fatalf("escrow %s holds %s, want cancelled holding the 70 for a refund", got.State, got.Held())
+	}
+}

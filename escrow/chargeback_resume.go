@@ -25,10 +25,12 @@ package escrow
 //
 // While another claim is open (the escrow is disputed) nothing is paid out
 // again: that claim's outcome decides all the money open. Closing refunds
-// are not resumed here: the state of the escrow (closed, or a closing
-// refund waiting) says that the cancellation or expiry stands, and
-// refundClosed and refundClosing pay out what a won chargeback brings
-// back.
+// are not resumed here, and nothing is resumed in an escrow that is
+// closed or being closed (resumable): the cancellation or expiry came
+// after the outcome and stands, and refundClosed and refundClosing pay
+// out what a won chargeback brings back; what the gate does not let
+// through stays held for a refund, never released to the seller of an
+// order called off.
 
 import (
 	"context"
@@ -111,13 +113,31 @@ func reallocate(e Escrow, alloc []Allocation, x decimal.Decimal) []Allocation {
 	return out
 }
 
+// resumable reports whether a dispute outcome's payouts may be paid out
+// again in e: not while a claim is open (its outcome decides), and never
+// in an escrow closed or being closed by a cancellation or an expiry
+// (closingTrigger, or a closing refund waiting): the order is off, and a
+// release there would pay the seller for it (the table has no release in
+// cancelled or expired).
+func resumable(ctx context.Context, tx pgx.Tx, e Escrow) (bool, error) {
+	if e.State == Disputed || closingTrigger(e.State) != "" {
+		return false, nil
+	}
+	_, _, closing, err := waitingClosingRefund(ctx, tx, e)
+	return !closing && err == nil, err
+}
+
 // resumeAfterWin pays out again what a won chargeback took of the outcome
 // payouts it had voided (suspended, their ids), now that the reversal
 // (reversed, its payout; nil when it took nothing held) put the money
-// back. Nothing moves while another claim is open.
+// back. Nothing moves while another claim is open, nor in an escrow
+// closed or being closed (resumable).
 func (s *Service) resumeAfterWin(ctx context.Context, tx pgx.Tx, e *Escrow, reversed *Payout, suspended []uuid.UUID, now time.Time) ([]Payout, error) {
-	if reversed == nil || e.State == Disputed || len(suspended) == 0 {
+	if reversed == nil || len(suspended) == 0 {
 		return nil, nil
+	}
+	if ok, err := resumable(ctx, tx, *e); err != nil || !ok {
+		return nil, err
 	}
 	var ps []Payout
 	for _, id := range suspended {

@@ -672,8 +672,16 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 	}
 	// A dispute outcome whose payouts were voided above still stands:
 	// what the chargeback did not take is paid out again as decided
-	// (chargeback_resume.go), unless another claim is open.
-	if ps := outcomePayouts(voided); len(ps) > 0 && e.State != Disputed {
+	// (chargeback_resume.go), unless another claim is open or the escrow
+	// is closed (resumable).
+	ps := outcomePayouts(voided)
+	resume := len(ps) > 0
+	if resume {
+		if resume, err = resumable(ctx, tx, e); err != nil {
+			return ChargebackBooking{}, err
+		}
+	}
+	if resume {
 		took := takenFrom(ps, taken)
 		out.Suspended = ps
 		if out.Resumed, err = s.resumeOutcome(ctx, tx, &e, ps, func(p Payout) decimal.Decimal { return p.OrderAmount.Sub(took[p.ID]) }, now); err != nil {
