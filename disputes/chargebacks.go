@@ -43,7 +43,12 @@ type Chargeback struct {
 	// VoidedPayoutIDs are the payouts of a dispute outcome the chargeback
 	// voided: paid out again, what it took of them, when it is won
 	// (escrow.ChargebackBooking.Suspended).
-	VoidedPayoutIDs      []uuid.UUID
+	VoidedPayoutIDs []uuid.UUID
+	// ClaimsResolved is how many of the escrow's claims were resolved when
+	// the chargeback was booked (nil on rows stored before migration
+	// 0507): one resolved since supersedes the outcome of VoidedPayoutIDs
+	// (resolvedSince).
+	ClaimsResolved       *int64
 	Evidence             []Evidence
 	Version              int64
 	CreatedAt, UpdatedAt time.Time
@@ -81,20 +86,27 @@ func (s *Service) OpenChargeback(ctx context.Context, tenant, escrowID uuid.UUID
 		if covered, err = coveredBefore(ctx, tx, escrowID); err != nil {
 			return Chargeback{}, err
 		}
+		// What a claim resolved since supersedes (resolvedSince), counted
+		// in this transaction rather than compared by timestamps.
+		var resolved int64
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM disputes WHERE escrow_id = $1 AND status = $2`, escrowID, string(Resolved)).Scan(&resolved); err != nil {
+			return Chargeback{}, fmt.Errorf("escrow %s: resolved disputes: %w", escrowID, err)
+		}
 		es, err := escrow.Read(ctx, tx, tenant, escrowID)
 		if err != nil {
 			return Chargeback{}, err
 		}
 		cb := Chargeback{ID: uuid.New(), TenantID: tenant, EscrowID: escrowID, Status: NeedsResponse, Amount: c.amount,
-			Currency: c.currency, EscrowCurrency: es.Currency, PSPRef: c.pspRef, Reason: c.reason, RespondBy: c.respondBy, Version: 1, CreatedAt: now, UpdatedAt: now}
+			Currency: c.currency, EscrowCurrency: es.Currency, PSPRef: c.pspRef, Reason: c.reason, RespondBy: c.respondBy, ClaimsResolved: &resolved,
+			Version: 1, CreatedAt: now, UpdatedAt: now}
 		// The row first, so a psp_ref already recorded is refused before any
 		// check on the money; the amount in the escrow's currency and the
 		// split are filled in below.
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO chargebacks (id, tenant_id, escrow_id, status, amount, currency, escrow_currency, psp_ref, reason, respond_by,
-				from_held, clawed_back, loss_amount, receivable_amount, version, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $5, 0, 0, 0, 1, $11, $11) ON CONFLICT DO NOTHING`,
-			cb.ID, tenant, escrowID, string(cb.Status), cb.Amount, cb.Currency, cb.EscrowCurrency, cb.PSPRef, cb.Reason, cb.RespondBy, now)
+				from_held, clawed_back, loss_amount, receivable_amount, claims_resolved, version, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $5, 0, 0, 0, $12, 1, $11, $11) ON CONFLICT DO NOTHING`,
+			cb.ID, tenant, escrowID, string(cb.Status), cb.Amount, cb.Currency, cb.EscrowCurrency, cb.PSPRef, cb.Reason, cb.RespondBy, now, resolved)
 		if err != nil {
 			return Chargeback{}, fmt.Errorf("chargeback: insert: %w", err)
 		}
@@ -158,14 +170,15 @@ func (s *Service) SubmitChargeback(ctx context.Context, tenant, id uuid.UUID) (C
 // WinChargeback records the card network's decision for the merchant:
 // every posting of the chargeback is reversed and the money is held again;
 // a dispute outcome whose payouts the chargeback voided goes on, what it
-// took of them paid out again as the agent decided, unless a claim opened
-// since the chargeback supersedes that outcome (its outcome, or the claim
-// still open, decides the money). See escrow.Service.ReverseChargeback.
+// took of them paid out again as the agent decided, unless a claim
+// resolved since the chargeback supersedes that outcome (resolvedSince),
+// or a claim still open decides the money. A claim withdrawn decided
+// nothing. See escrow.Service.ReverseChargeback.
 func (s *Service) WinChargeback(ctx context.Context, tenant, id uuid.UUID) (Chargeback, error) {
 	return changeChargeback(ctx, s, tenant, id, CBWin, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
 		suspended := cb.VoidedPayoutIDs
 		if len(suspended) > 0 {
-			later, err := claimedSince(ctx, tx, cb.EscrowID, cb.CreatedAt)
+			later, err := resolvedSince(ctx, tx, *cb)
 			if err != nil {
 				return err
 			}
@@ -182,12 +195,25 @@ func (s *Service) WinChargeback(ctx context.Context, tenant, id uuid.UUID) (Char
 	}, sameChargeback)
 }
 
-// claimedSince reports whether a dispute was opened on the escrow after
-// at (the chargeback was booked).
-func claimedSince(ctx context.Context, tx pgx.Tx, escrowID uuid.UUID, at time.Time) (bool, error) {
+// resolvedSince reports whether a claim on cb's escrow was resolved since
+// cb was booked: the escrow's resolved claims outnumber ClaimsResolved.
+// A chargeback suspends an outcome only when no claim is open, so every
+// claim counted at booking was closed for good, and withdrawn claims,
+// which decide nothing, are not counted. Rows stored before migration
+// 0507 have no count and compare resolved_at with the chargeback's
+// created_at instead.
+func resolvedSince(ctx context.Context, tx pgx.Tx, cb Chargeback) (bool, error) {
 	var later bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM disputes WHERE escrow_id = $1 AND created_at > $2)`, escrowID, at).Scan(&later); err != nil {
-		return false, fmt.Errorf("escrow %s: disputes since %s: %w", escrowID, at.Format(time.RFC3339Nano), err)
+	var err error
+	if cb.ClaimsResolved != nil {
+		err = tx.QueryRow(ctx, `SELECT count(*) > $3 FROM disputes WHERE escrow_id = $1 AND status = $2`,
+			cb.EscrowID, string(Resolved), *cb.ClaimsResolved).Scan(&later)
+	} else {
+		err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM disputes WHERE escrow_id = $1 AND status = $2 AND resolved_at > $3)`,
+			cb.EscrowID, string(Resolved), cb.CreatedAt).Scan(&later)
+	}
+	if err != nil {
+		return false, fmt.Errorf("escrow %s: disputes resolved since chargeback %s: %w", cb.EscrowID, cb.ID, err)
 	}
 	return later, nil
 }
@@ -285,7 +311,8 @@ func sameChargeback(cb Chargeback) Chargeback { return cb }
 // chargebackColumns reads escrow_amount and escrow_currency of rows stored
 // before migration 0502 as amount and currency (they were the escrow's).
 const chargebackColumns = `id, tenant_id, escrow_id, status, amount, currency, COALESCE(escrow_amount, amount), COALESCE(escrow_currency, currency),
-	psp_ref, reason, respond_by, from_held, clawed_back, loss_amount, receivable_amount, payout_id, entry_ids, voided_payout_ids, version, created_at, updated_at, decided_at`
+	psp_ref, reason, respond_by, from_held, clawed_back, loss_amount, receivable_amount, payout_id, entry_ids, voided_payout_ids, claims_resolved,
+	version, created_at, updated_at, decided_at`
 
 func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, lock bool) (Chargeback, error) {
 	// By primary key alone, the tenant compared below (see "Point reads" in docs/architecture.md).
@@ -297,7 +324,7 @@ func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, loc
 	var status string
 	var entries, voided []byte
 	err := q.QueryRow(ctx, sql, id).Scan(&cb.ID, &cb.TenantID, &cb.EscrowID, &status, &cb.Amount, &cb.Currency, &cb.EscrowAmount, &cb.EscrowCurrency, &cb.PSPRef, &cb.Reason,
-		&cb.RespondBy, &cb.FromHeld, &cb.ClawedBack, &cb.Loss, &cb.Receivable, &cb.PayoutID, &entries, &voided, &cb.Version, &cb.CreatedAt, &cb.UpdatedAt, &cb.DecidedAt)
+		&cb.RespondBy, &cb.FromHeld, &cb.ClawedBack, &cb.Loss, &cb.Receivable, &cb.PayoutID, &entries, &voided, &cb.ClaimsResolved, &cb.Version, &cb.CreatedAt, &cb.UpdatedAt, &cb.DecidedAt)
 	if db.IsNoRows(err) || (err == nil && cb.TenantID != tenant) {
 		return Chargeback{}, fmt.Errorf("chargeback %s: %w", id, ErrChargebackNotFound)
 	}

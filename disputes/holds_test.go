@@ -659,3 +659,44 @@ func TestWonChargebackPaysNoSellerOfCancelledOrder(t *testing.T) {
 		t.Fatalf("escrow %s holds %s, want cancelled holding the 70 for a refund", got.State, got.Held())
 	}
 }
+
+// TestClaimResolvedSinceChargebackSupersedesOutcome: refund_full whose
+// refund waits; a 40 chargeback voids it (the 60 rest is refunded again,
+// and waits); a second claim opened after the chargeback resolves
+// release_full, which decides the money: when the chargeback is won, the
+// 40 stays held for the marketplace, nothing goes to the buyer. The claim
+// counts as later because the chargeback recorded how many claims were
+// resolved when it was booked (claims_resolved): before, created_at was
+// compared, and a claim opened in the same clock tick (here the fake
+// clock; across nodes, any skew) did not count, so the first outcome's 40
+// was refunded although the later claim said release_full.
+func TestClaimResolvedSinceChargebackSupersedesOutcome(t *testing.T) {
+	for _, gap := range []time.Duration{time.Millisecond, 0} {
+		t.Run(gap.String(), func(t *testing.T) {
+			f := newFixture(t)
+			f.reviewAbove("refund")
+			e := f.delivered("100.00", nil)
+			d := f.escalated(e, disputes.ReasonDamaged, "100.00")
+			if _, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "broken"}, "agent"); err != nil {
+				t.Fatal(err)
+			}
+			cb := f.chargeback(e, "40.00", "psp-same-tick", 48*time.Hour)
+			f.clock.Advance(gap)
+			d2 := f.escalated(e, disputes.ReasonNotAsDescribed, "60.00")
+			if _, err := f.svc.Resolve(f.ctx, f.tenant, d2.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeReleaseFull, Rationale: "as described after all"}, "agent"); err != nil {
+				t.Fatal(err)
+			}
+			f.defend(cb)
+			if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+				t.Fatal(err)
+			}
+			f.approvePending()
+			got := f.checkBooks(e.ID)
+			buyer := f.balance("buyer:" + e.Buyer.ID + ":refund:EUR")
+			if !got.Held().Equal(dec("40")) || buyer.IsPositive() {
+				t.Fatalf("claim opened %s after the chargeback: escrow %s holds %s, buyer refunded %s; want the later claim to supersede (40 held, nothing refunded)",
+					gap, got.State, got.Held(), buyer)
+			}
+		})
+	}
+}
