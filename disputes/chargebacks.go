@@ -48,7 +48,11 @@ type Chargeback struct {
 	// the chargeback was booked (nil on rows stored before migration
 	// 0507): one resolved since supersedes the outcome of VoidedPayoutIDs
 	// (resolvedSince).
-	ClaimsResolved       *int64
+	ClaimsResolved *int64
+	// ResumeOwed: the chargeback was won while a claim was open, so the
+	// outcome of VoidedPayoutIDs is paid out again if that claim is
+	// withdrawn (Withdraw); resolved, the claim's outcome supersedes it.
+	ResumeOwed           bool
 	Evidence             []Evidence
 	Version              int64
 	CreatedAt, UpdatedAt time.Time
@@ -171,9 +175,10 @@ func (s *Service) SubmitChargeback(ctx context.Context, tenant, id uuid.UUID) (C
 // every posting of the chargeback is reversed and the money is held again;
 // a dispute outcome whose payouts the chargeback voided goes on, what it
 // took of them paid out again as the agent decided, unless a claim
-// resolved since the chargeback supersedes that outcome (resolvedSince),
-// or a claim still open decides the money. A claim withdrawn decided
-// nothing. See escrow.Service.ReverseChargeback.
+// resolved since the chargeback supersedes that outcome (resolvedSince).
+// A claim withdrawn decided nothing; one still open decides the money if
+// it is resolved, and if it is withdrawn the outcome is paid out again
+// then (ResumeOwed, Withdraw). See escrow.Service.ReverseChargeback.
 func (s *Service) WinChargeback(ctx context.Context, tenant, id uuid.UUID) (Chargeback, error) {
 	return changeChargeback(ctx, s, tenant, id, CBWin, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
 		suspended := cb.VoidedPayoutIDs
@@ -186,11 +191,11 @@ func (s *Service) WinChargeback(ctx context.Context, tenant, id uuid.UUID) (Char
 				suspended = nil
 			}
 		}
-		e, err := s.Escrows.ReverseChargeback(ctx, tx, tenant, cb.EscrowID, cb.PayoutID, cb.EntryIDs, suspended, now)
+		e, owed, err := s.Escrows.ReverseChargeback(ctx, tx, tenant, cb.EscrowID, cb.PayoutID, cb.EntryIDs, suspended, now)
 		if err != nil {
 			return err
 		}
-		cb.DecidedAt = &now
+		cb.DecidedAt, cb.ResumeOwed = &now, owed
 		return s.emitChargeback(ctx, tx, *cb, "chargeback.won", map[string]any{"escrow_state": e.State}, now)
 	}, sameChargeback)
 }
@@ -216,6 +221,41 @@ func resolvedSince(ctx context.Context, tx pgx.Tx, cb Chargeback) (bool, error) 
 		return false, fmt.Errorf("escrow %s: disputes resolved since chargeback %s: %w", cb.EscrowID, cb.ID, err)
 	}
 	return later, nil
+}
+
+// owedOutcomes takes the dispute outcomes that chargebacks of the escrow
+// won while a claim was open still owe (ResumeOwed): they are no longer
+// owed once that claim ends, paid out again by EndDispute when it is
+// withdrawn, superseded by its outcome when it is resolved.
+func owedOutcomes(ctx context.Context, tx pgx.Tx, escrowID uuid.UUID, now time.Time) ([]escrow.OwedOutcome, error) {
+	rows, err := tx.Query(ctx, `UPDATE chargebacks SET resume_owed = false, updated_at = $2 WHERE escrow_id = $1 AND resume_owed
+		RETURNING payout_id, voided_payout_ids`, escrowID, now)
+	if err != nil {
+		return nil, fmt.Errorf("escrow %s: owed outcomes: %w", escrowID, err)
+	}
+	var out []escrow.OwedOutcome
+	for rows.Next() {
+		var payout *uuid.UUID
+		var voided []byte
+		var o escrow.OwedOutcome
+		if err := rows.Scan(&payout, &voided); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("escrow %s: owed outcomes: %w", escrowID, err)
+		}
+		if err := json.Unmarshal(voided, &o.Suspended); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("escrow %s: owed outcomes: %w", escrowID, err)
+		}
+		if payout != nil {
+			o.Reversed = *payout
+			out = append(out, o)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("escrow %s: owed outcomes: %w", escrowID, err)
+	}
+	return out, nil
 }
 
 // LoseChargeback records the card network's decision for the buyer (or
@@ -292,8 +332,8 @@ func changeChargeback[T any](ctx context.Context, s *Service, tenant, id uuid.UU
 		if err := do(tx, &cb, now); err != nil {
 			return zero, err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE chargebacks SET status = $4, decided_at = $5, version = version + 1, updated_at = $6
-			WHERE id = $1 AND status = $2 AND version = $3`, cb.ID, string(from), cb.Version, string(cb.Status), cb.DecidedAt, now)
+		tag, err := tx.Exec(ctx, `UPDATE chargebacks SET status = $4, decided_at = $5, resume_owed = $7, version = version + 1, updated_at = $6
+			WHERE id = $1 AND status = $2 AND version = $3`, cb.ID, string(from), cb.Version, string(cb.Status), cb.DecidedAt, now, cb.ResumeOwed)
 		if err != nil {
 			return zero, fmt.Errorf("chargeback %s: save: %w", cb.ID, err)
 		}
@@ -311,7 +351,7 @@ func sameChargeback(cb Chargeback) Chargeback { return cb }
 // chargebackColumns reads escrow_amount and escrow_currency of rows stored
 // before migration 0502 as amount and currency (they were the escrow's).
 const chargebackColumns = `id, tenant_id, escrow_id, status, amount, currency, COALESCE(escrow_amount, amount), COALESCE(escrow_currency, currency),
-	psp_ref, reason, respond_by, from_held, clawed_back, loss_amount, receivable_amount, payout_id, entry_ids, voided_payout_ids, claims_resolved,
+	psp_ref, reason, respond_by, from_held, clawed_back, loss_amount, receivable_amount, payout_id, entry_ids, voided_payout_ids, claims_resolved, resume_owed,
 	version, created_at, updated_at, decided_at`
 
 func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, lock bool) (Chargeback, error) {
@@ -324,7 +364,7 @@ func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, loc
 	var status string
 	var entries, voided []byte
 	err := q.QueryRow(ctx, sql, id).Scan(&cb.ID, &cb.TenantID, &cb.EscrowID, &status, &cb.Amount, &cb.Currency, &cb.EscrowAmount, &cb.EscrowCurrency, &cb.PSPRef, &cb.Reason,
-		&cb.RespondBy, &cb.FromHeld, &cb.ClawedBack, &cb.Loss, &cb.Receivable, &cb.PayoutID, &entries, &voided, &cb.ClaimsResolved, &cb.Version, &cb.CreatedAt, &cb.UpdatedAt, &cb.DecidedAt)
+		&cb.RespondBy, &cb.FromHeld, &cb.ClawedBack, &cb.Loss, &cb.Receivable, &cb.PayoutID, &entries, &voided, &cb.ClaimsResolved, &cb.ResumeOwed, &cb.Version, &cb.CreatedAt, &cb.UpdatedAt, &cb.DecidedAt)
 	if db.IsNoRows(err) || (err == nil && cb.TenantID != tenant) {
 		return Chargeback{}, fmt.Errorf("chargeback %s: %w", id, ErrChargebackNotFound)
 	}

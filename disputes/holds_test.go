@@ -700,3 +700,79 @@ func TestClaimResolvedSinceChargebackSupersedesOutcome(t *testing.T) {
 		})
 	}
 }
+
+// TestWithdrawnClaimKeepsSuspendedOutcome: refund_full whose refund waits
+// for review; a 40 chargeback voids it (the 60 rest is refunded again).
+// A second claim opened after the chargeback is withdrawn, before or
+// after the chargeback is won: it decided nothing, so the 40 the win
+// brings back is refunded as the first outcome decided, at the win or at
+// the withdrawal (the resume owed). Before, a withdrawn claim counted as
+// superseding the outcome, and the 40 went to the seller with the
+// auto-release. A second claim resolved instead decides the money, and
+// once it has, a third claim withdrawn resumes nothing.
+func TestWithdrawnClaimKeepsSuspendedOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		end    string // how the second claim ends: withdrawn before the win, withdrawn after, resolved after
+		buyer  string
+		seller string
+	}{
+		{"withdrawn before the win", "withdrawn before", "100", "0"},
+		{"withdrawn after the win", "withdrawn after", "100", "0"},
+		{"resolved release_full after the win", "resolved after", "0", "97.5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.reviewAbove("refund")
+			e := f.delivered("100.00", nil)
+			d := f.escalated(e, disputes.ReasonDamaged, "100.00")
+			if _, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "broken"}, "agent"); err != nil {
+				t.Fatal(err)
+			}
+			cb := f.chargeback(e, "40.00", "psp-withdrawn", 48*time.Hour)
+			f.clock.Advance(time.Minute)
+			d2 := f.escalated(e, disputes.ReasonDamaged, "10.00")
+			end := func() {
+				if tc.end == "resolved after" {
+					if _, err := f.svc.Resolve(f.ctx, f.tenant, d2.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeReleaseFull, Rationale: "fine"}, "agent"); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				if _, err := f.svc.Withdraw(f.ctx, f.tenant, d2.ID, disputes.WithdrawRequest{Reason: "opened by mistake"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.end == "withdrawn before" {
+				end()
+			}
+			f.defend(cb)
+			if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+				t.Fatal(err)
+			}
+			if tc.end != "withdrawn before" {
+				if got := f.checkBooks(e.ID); got.State != escrow.Disputed || !got.Held().Equal(dec("40")) {
+					t.Fatalf("won during the second claim: escrow %s holds %s, want disputed holding 40", got.State, got.Held())
+				}
+				end()
+			}
+			f.checkBooks(e.ID)
+			f.approvePending()
+			f.clock.Advance(4 * 24 * time.Hour) // past the inspection window
+			f.runJobs()
+			if tc.end == "resolved after" { // the resolved claim took the owed resume with it
+				d3 := f.open(e, disputes.ReasonDamaged, "10.00")
+				if _, err := f.svc.Withdraw(f.ctx, f.tenant, d3.ID, disputes.WithdrawRequest{Reason: "no"}); err != nil {
+					t.Fatal(err)
+				}
+				f.approvePending()
+			}
+			got := f.checkBooks(e.ID)
+			buyer, seller := f.balance("buyer:"+e.Buyer.ID+":refund:EUR"), f.balance("seller:"+e.Seller.ID+":payable:EUR")
+			if !buyer.Equal(dec(tc.buyer)) || !seller.Equal(dec(tc.seller)) || got.Held().IsPositive() || got.Pending.IsPositive() {
+				t.Fatalf("escrow %s holds %s pending %s, buyer refunded %s, seller payable %s; want buyer %s, seller %s",
+					got.State, got.Held(), got.Pending, buyer, seller, tc.buyer, tc.seller)
+			}
+		})
+	}
+}

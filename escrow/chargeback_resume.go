@@ -24,13 +24,16 @@ package escrow
 // stored with it (disputes: chargebacks.voided_payout_ids).
 //
 // While another claim is open (the escrow is disputed) nothing is paid out
-// again: that claim's outcome decides all the money open. Closing refunds
-// are not resumed here, and nothing is resumed in an escrow that is
-// closed or being closed (resumable): the cancellation or expiry came
-// after the outcome and stands, and refundClosed and refundClosing pay
-// out what a won chargeback brings back; what the gate does not let
-// through stays held for a refund, never released to the seller of an
-// order called off.
+// again: that claim's outcome, if it is resolved, decides all the money
+// open. A claim withdrawn decided nothing, so when the chargeback is won
+// while one is open the resume is owed (ReverseChargeback reports it, the
+// disputes package keeps it on the chargeback) and EndDispute runs it
+// when that claim is withdrawn. Closing refunds are not resumed here, and
+// nothing is resumed in an escrow that is closed or being closed
+// (resumable): the cancellation or expiry came after the outcome and
+// stands, and refundClosed and refundClosing pay out what a won
+// chargeback brings back; what the gate does not let through stays held
+// for a refund, never released to the seller of an order called off.
 
 import (
 	"context"
@@ -130,29 +133,66 @@ func resumable(ctx context.Context, tx pgx.Tx, e Escrow) (bool, error) {
 // resumeAfterWin pays out again what a won chargeback took of the outcome
 // payouts it had voided (suspended, their ids), now that the reversal
 // (reversed, its payout; nil when it took nothing held) put the money
-// back. Nothing moves while another claim is open, nor in an escrow
-// closed or being closed (resumable).
-func (s *Service) resumeAfterWin(ctx context.Context, tx pgx.Tx, e *Escrow, reversed *Payout, suspended []uuid.UUID, now time.Time) ([]Payout, error) {
+// back. Nothing moves while a claim is open: owed is then true, and
+// EndDispute pays it out again if that claim is withdrawn (its outcome
+// supersedes it if it is resolved). Nothing moves, and nothing is owed,
+// in an escrow closed or being closed (resumable).
+func (s *Service) resumeAfterWin(ctx context.Context, tx pgx.Tx, e *Escrow, reversed *Payout, suspended []uuid.UUID, now time.Time) (resumed []Payout, owed bool, err error) {
 	if reversed == nil || len(suspended) == 0 {
-		return nil, nil
+		return nil, false, nil
+	}
+	if e.State == Disputed {
+		return nil, true, nil
 	}
 	if ok, err := resumable(ctx, tx, *e); err != nil || !ok {
-		return nil, err
+		return nil, false, err
 	}
 	var ps []Payout
 	for _, id := range suspended {
 		p, err := loadPayout(ctx, tx, e.TenantID, id)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if p.EscrowID != e.ID {
-			return nil, fmt.Errorf("escrow %s: suspended payout %s is of escrow %s", e.ID, p.ID, p.EscrowID)
+			return nil, false, fmt.Errorf("escrow %s: suspended payout %s is of escrow %s", e.ID, p.ID, p.EscrowID)
 		}
 		ps = append(ps, p)
 	}
 	ps = outcomePayouts(ps)
 	taken := takenFrom(ps, reversed.OrderAmount)
-	return s.resumeOutcome(ctx, tx, e, ps, func(p Payout) decimal.Decimal { return taken[p.ID] }, now)
+	resumed, err = s.resumeOutcome(ctx, tx, e, ps, func(p Payout) decimal.Decimal { return taken[p.ID] }, now)
+	return resumed, false, err
+}
+
+// OwedOutcome is a dispute outcome a won chargeback suspended and still
+// owes, because a claim was open when it was won (ReverseChargeback):
+// Reversed is the chargeback's payout of held money (reversed), Suspended
+// the outcome payouts it voided. EndDispute pays it out again when that
+// claim is withdrawn.
+type OwedOutcome struct {
+	Reversed  uuid.UUID
+	Suspended []uuid.UUID
+}
+
+// resumeOwed pays out again the outcomes owed (OwedOutcome) in e, which
+// just left disputed, as a won chargeback would have (resumeAfterWin).
+func (s *Service) resumeOwed(ctx context.Context, tx pgx.Tx, e *Escrow, owed []OwedOutcome, now time.Time) ([]Payout, error) {
+	var out []Payout
+	for _, o := range owed {
+		r, err := loadPayout(ctx, tx, e.TenantID, o.Reversed)
+		if err != nil {
+			return nil, err
+		}
+		if r.EscrowID != e.ID || r.Status != StatusReversed {
+			return nil, fmt.Errorf("escrow %s: owed outcome: payout %s of escrow %s is %s, not a reversed chargeback", e.ID, r.ID, r.EscrowID, r.Status)
+		}
+		ps, _, err := s.resumeAfterWin(ctx, tx, e, &r, o.Suspended, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ps...)
+	}
+	return out, nil
 }
 
 // refundClosing refunds the order money e holds to the buyer while the

@@ -215,7 +215,15 @@ func (s *Service) OpenDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UU
 // say so); an escrow awaiting funding expires at its deadline or at once.
 // An escrow that had settled and holds money again (a chargeback won
 // during the dispute) is reopened instead (reopen).
-func (s *Service) EndDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, now time.Time) (Escrow, error) {
+//
+// owed are the dispute outcomes that chargebacks won during the claim
+// suspended (ReverseChargeback reported them owed): the withdrawn claim
+// decided nothing, so they are paid out again now as the chargeback would
+// have when won (resumeAfterWin). The escrow then settles when nothing is
+// left open, and no auto-release restarts: the outcome decided the money,
+// and what the gate holds back waits for the marketplace, as after a won
+// chargeback (an escrow awaiting funding still expires at its deadline).
+func (s *Service) EndDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, owed []OwedOutcome, now time.Time) (Escrow, error) {
 	e, err := load(ctx, tx, tenant, id, true)
 	if err != nil {
 		return Escrow{}, err
@@ -225,6 +233,10 @@ func (s *Service) EndDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUI
 		return Escrow{}, err
 	}
 	e.State, e.StateBeforeDispute = back, ""
+	resumed, err := s.resumeOwed(ctx, tx, &e, owed, now)
+	if err != nil {
+		return Escrow{}, err
+	}
 	// A chargeback won during the dispute may have put money back into an
 	// escrow that had settled: it is open again, as ReverseChargeback
 	// reopens one, and waits for the marketplace (no timers).
@@ -232,7 +244,13 @@ func (s *Service) EndDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUI
 	if err != nil {
 		return Escrow{}, err
 	}
-	if !reopened {
+	switch {
+	case reopened:
+	case len(resumed) > 0 && e.State != AwaitingFunding:
+		if err := s.settle(ctx, tx, &e, now); err != nil {
+			return Escrow{}, err
+		}
+	default:
 		if err := s.resumeJobs(ctx, tx, e, now); err != nil {
 			return Escrow{}, err
 		}
@@ -841,35 +859,38 @@ func (s *Service) clawBack(ctx context.Context, tx pgx.Tx, e Escrow, in Chargeba
 //	its cancellation's or expiry's refund waiting    refunded to the buyer, same trigger (refundClosing)
 //	the chargeback voided a dispute outcome's        paid out again as the outcome decided
 //	payouts (suspended; not superseded)              (resumeAfterWin, chargeback_resume.go)
-//	disputed                                         left held: the open claim's outcome decides it
+//	disputed                                         left held: the open claim's outcome decides it,
+//	                                                 or, withdrawn, the suspended outcome (owed)
 //	otherwise                                        left held for the marketplace
 //
 // An escrow that settled meanwhile, or whose payouts above leave money
 // held or waiting, is open again (reopen); one whose payouts above leave
 // nothing open settles. suspended are the ids of the outcome payouts the
 // chargeback voided (ChargebackBooking.Suspended), nil when a later
-// claim superseded that outcome.
-func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, payoutID *uuid.UUID, entryIDs, suspended []uuid.UUID, now time.Time) (Escrow, error) {
-	e, err := load(ctx, tx, tenant, id, true)
+// claim superseded that outcome. owed is true when the escrow is
+// disputed and the suspended outcome is to be paid out again if that
+// claim is withdrawn (EndDispute, OwedOutcome).
+func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, payoutID *uuid.UUID, entryIDs, suspended []uuid.UUID, now time.Time) (e Escrow, owed bool, err error) {
+	e, err = load(ctx, tx, tenant, id, true)
 	if err != nil {
-		return Escrow{}, err
+		return Escrow{}, false, err
 	}
 	for i := len(entryIDs) - 1; i >= 0; i-- {
 		if _, err := ledger.Reverse(ctx, tx, tenant, entryIDs[i], "", "", now); err != nil {
-			return Escrow{}, fmt.Errorf("escrow %s: reverse chargeback entry: %w", e.ID, err)
+			return Escrow{}, false, fmt.Errorf("escrow %s: reverse chargeback entry: %w", e.ID, err)
 		}
 	}
 	var reversed *Payout
 	if payoutID != nil {
 		p, err := loadPayout(ctx, tx, tenant, *payoutID)
 		if err != nil {
-			return Escrow{}, err
+			return Escrow{}, false, err
 		}
 		if p.Status == StatusCompleted {
 			e.applyPayout(p, -1)
 			p.Status = StatusReversed
 			if err := setPayoutStatus(ctx, tx, p, StatusCompleted, now); err != nil {
-				return Escrow{}, err
+				return Escrow{}, false, err
 			}
 			reversed = &p
 		}
@@ -877,28 +898,28 @@ func (s *Service) ReverseChargeback(ctx context.Context, tx pgx.Tx, tenant, id u
 	// Closed meanwhile, or being closed: the order is off, so the money
 	// goes back to the buyer as the closing refund took the rest.
 	if err := s.refundClosed(ctx, tx, &e, "chargeback won after the escrow was "+string(e.State), now); err != nil {
-		return Escrow{}, err
+		return Escrow{}, false, err
 	}
 	if err := s.refundClosing(ctx, tx, &e, "chargeback won while the escrow's closing refund waits", now); err != nil {
-		return Escrow{}, err
+		return Escrow{}, false, err
 	}
-	resumed, err := s.resumeAfterWin(ctx, tx, &e, reversed, suspended, now)
+	resumed, owed, err := s.resumeAfterWin(ctx, tx, &e, reversed, suspended, now)
 	if err != nil {
-		return Escrow{}, err
+		return Escrow{}, false, err
 	}
 	reopened, err := s.reopen(ctx, tx, &e, now)
 	if err != nil {
-		return Escrow{}, err
+		return Escrow{}, false, err
 	}
 	if open := e.State == Funded || e.State == Shipped || e.State == Delivered; len(resumed) > 0 && open && !reopened {
 		if err := s.settle(ctx, tx, &e, now); err != nil {
-			return Escrow{}, err
+			return Escrow{}, false, err
 		}
 	}
 	if err := save(ctx, tx, &e, now); err != nil {
-		return Escrow{}, err
+		return Escrow{}, false, err
 	}
-	return e, nil
+	return e, owed, nil
 }
 
 // refundClosed refunds the order money a cancelled or expired escrow
