@@ -55,13 +55,7 @@ func chargebackRequest(amount, currency, pspRef string, by time.Time) disputes.C
 // chargeback refunds the buyer as the outcome decided.
 func TestChargebackStoredBefore0506IsBackfilled(t *testing.T) {
 	f := newFixture(t)
-	f.reviewAbove("refund")
-	e := f.delivered("100.00", nil)
-	d := f.escalated(e, disputes.ReasonDamaged, "100.00")
-	out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "broken"}, "agent")
-	if err != nil || out.Settlement.Refund == nil || out.Settlement.Refund.Status != escrow.StatusPendingReview {
-		t.Fatalf("resolve: %v", err)
-	}
+	e, out := f.refundFullWaiting()
 	cb := f.chargeback(e, "100.00", "psp-old-row", 48*time.Hour) // takes it all: nothing resumed at booking, old code or new
 	other := f.chargeback(f.delivered("100.00", nil), "10.00", "psp-other", 48*time.Hour)
 	// As stored before 0506.

@@ -48,19 +48,28 @@ func (f *fixture) escalated(e escrow.Escrow, reason, amount string) disputes.Dis
 	return d
 }
 
+// refundFullWaiting is a delivered 100.00 escrow whose claim an agent
+// resolved refund_full, the refund waiting for a risk review (refunds go
+// to review): the outcome a chargeback then suspends.
+func (f *fixture) refundFullWaiting() (escrow.Escrow, disputes.Outcome) {
+	f.t.Helper()
+	f.reviewAbove("refund")
+	e := f.delivered("100.00", nil)
+	d := f.escalated(e, disputes.ReasonDamaged, "100.00")
+	out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "broken"}, "agent")
+	if err != nil || out.Settlement.Refund == nil || out.Settlement.Refund.Status != escrow.StatusPendingReview {
+		f.t.Fatalf("resolve refund_full: %v %+v", err, out.Settlement.Refund)
+	}
+	return e, out
+}
+
 // TestChargebackVoidsPayoutsOnHold: a chargeback that arrives while a
 // dispute refund waits for review voids the refund and takes the money
 // from the escrow, so the buyer is not paid twice (the refund approved
 // after the card network paid).
 func TestChargebackVoidsPayoutsOnHold(t *testing.T) {
 	f := newFixture(t)
-	f.reviewAbove("refund")
-	e := f.delivered("100.00", nil)
-	d := f.escalated(e, disputes.ReasonDamaged, "100.00")
-	out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "broken"}, "agent")
-	if err != nil || out.Settlement.Refund == nil || out.Settlement.Refund.Status != escrow.StatusPendingReview {
-		t.Fatalf("resolve: %v %+v", err, out.Settlement.Refund)
-	}
+	e, out := f.refundFullWaiting()
 	cb := f.chargeback(e, "100.00", "psp-double", 48*time.Hour)
 	if !cb.FromHeld.Equal(e.Amount) || !cb.Loss.IsZero() {
 		t.Fatalf("chargeback took %s from the escrow and booked a loss of %s, want %s and 0", cb.FromHeld, cb.Loss, e.Amount)
@@ -674,12 +683,7 @@ func TestClaimResolvedSinceChargebackSupersedesOutcome(t *testing.T) {
 	for _, gap := range []time.Duration{time.Millisecond, 0} {
 		t.Run(gap.String(), func(t *testing.T) {
 			f := newFixture(t)
-			f.reviewAbove("refund")
-			e := f.delivered("100.00", nil)
-			d := f.escalated(e, disputes.ReasonDamaged, "100.00")
-			if _, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "broken"}, "agent"); err != nil {
-				t.Fatal(err)
-			}
+			e, _ := f.refundFullWaiting()
 			cb := f.chargeback(e, "40.00", "psp-same-tick", 48*time.Hour)
 			f.clock.Advance(gap)
 			d2 := f.escalated(e, disputes.ReasonNotAsDescribed, "60.00")
@@ -723,12 +727,7 @@ func TestWithdrawnClaimKeepsSuspendedOutcome(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.reviewAbove("refund")
-			e := f.delivered("100.00", nil)
-			d := f.escalated(e, disputes.ReasonDamaged, "100.00")
-			if _, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "broken"}, "agent"); err != nil {
-				t.Fatal(err)
-			}
+			e, _ := f.refundFullWaiting()
 			cb := f.chargeback(e, "40.00", "psp-withdrawn", 48*time.Hour)
 			f.clock.Advance(time.Minute)
 			d2 := f.escalated(e, disputes.ReasonDamaged, "10.00")
