@@ -223,11 +223,11 @@ func resolvedSince(ctx context.Context, tx pgx.Tx, cb Chargeback) (bool, error) 
 	return later, nil
 }
 
-// owedOutcomes takes the dispute outcomes that chargebacks of the escrow
+// takeOwedOutcomes takes the dispute outcomes that chargebacks of the escrow
 // won while a claim was open still owe (ResumeOwed): they are no longer
 // owed once that claim ends, paid out again by EndDispute when it is
 // withdrawn, superseded by its outcome when it is resolved.
-func owedOutcomes(ctx context.Context, tx pgx.Tx, escrowID uuid.UUID, now time.Time) ([]escrow.OwedOutcome, error) {
+func takeOwedOutcomes(ctx context.Context, tx pgx.Tx, escrowID uuid.UUID, now time.Time) ([]escrow.OwedOutcome, error) {
 	rows, err := tx.Query(ctx, `UPDATE chargebacks SET resume_owed = false, updated_at = $2 WHERE escrow_id = $1 AND resume_owed
 		RETURNING payout_id, voided_payout_ids`, escrowID, now)
 	if err != nil {

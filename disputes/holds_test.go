@@ -775,3 +775,39 @@ func TestWithdrawnClaimKeepsSuspendedOutcome(t *testing.T) {
 		})
 	}
 }
+
+// TestResolvedClaimClearsOwedResume: a chargeback won during a claim
+// leaves the suspended outcome owed, and resolving that claim clears it,
+// observably: the resolution's release is rejected by a reviewer, so the
+// escrow holds the money again, and a third claim withdrawn later must not
+// pay out the superseded refund_full (the buyer gets nothing). The
+// "resolved after" case of TestWithdrawnClaimKeepsSuspendedOutcome cannot
+// see a stale flag: after its release_full nothing is open. (helper-59)
+func TestResolvedClaimClearsOwedResume(t *testing.T) {
+	f := newFixture(t)
+	e, _ := f.refundFullWaiting()
+	cb := f.chargeback(e, "40.00", "psp-owed", 48*time.Hour)
+	f.clock.Advance(time.Minute)
+	d2 := f.escalated(e, disputes.ReasonDamaged, "10.00")
+	f.defend(cb)
+	if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.reviewAbove("release") // the release_full below waits for review
+	out, err := f.svc.Resolve(f.ctx, f.tenant, d2.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeReleaseFull, Rationale: "fine"}, "agent")
+	if err != nil || out.Settlement.Release == nil {
+		t.Fatalf("resolve: %v", err)
+	}
+	rv := f.pendingReview()
+	if _, err := f.risk.DecideReview(f.ctx, f.tenant, rv.ID, false, "no", "reviewer"); err != nil {
+		t.Fatal(err)
+	}
+	d3 := f.open(e, disputes.ReasonDamaged, "10.00")
+	if _, err := f.svc.Withdraw(f.ctx, f.tenant, d3.ID, disputes.WithdrawRequest{Reason: "no"}); err != nil {
+		t.Fatal(err)
+	}
+	got := f.checkBooks(e.ID)
+	if buyer := f.balance("buyer:" + e.Buyer.ID + ":refund:EUR"); buyer.IsPositive() || got.Pending.IsPositive() {
+		t.Fatalf("third claim withdrawn: escrow %s holds %s pending %s, buyer refunded %s; the superseded refund_full was resumed", got.State, got.Held(), got.Pending, buyer)
+	}
+}

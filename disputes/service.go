@@ -301,14 +301,14 @@ func (s *Service) reschedule(ctx context.Context, tenant, id uuid.UUID) error {
 // Withdraw ends an open dispute at the buyer's request: the escrow returns
 // to the state it was in, with its timers (an overdue auto-release runs at
 // once). The claim decided nothing, so a dispute outcome that a chargeback
-// won during it suspended is paid out again (owedOutcomes,
+// won during it suspended is paid out again (takeOwedOutcomes,
 // escrow.Service.EndDispute).
 func (s *Service) Withdraw(ctx context.Context, tenant, id uuid.UUID, req WithdrawRequest) (Dispute, error) {
 	if err := req.Validate(); err != nil {
 		return Dispute{}, err
 	}
 	return change(ctx, s, tenant, id, ActWithdraw, func(tx pgx.Tx, d *Dispute, now time.Time) error {
-		owed, err := owedOutcomes(ctx, tx, d.EscrowID, now)
+		owed, err := takeOwedOutcomes(ctx, tx, d.EscrowID, now)
 		if err != nil {
 			return err
 		}
@@ -370,7 +370,7 @@ func (s *Service) settle(ctx context.Context, tx pgx.Tx, d *Dispute, outcome str
 	}
 	// This outcome decides the money open, suspended outcomes that
 	// chargebacks won during the claim owed included.
-	if _, err := owedOutcomes(ctx, tx, d.EscrowID, now); err != nil {
+	if _, err := takeOwedOutcomes(ctx, tx, d.EscrowID, now); err != nil {
 		return escrow.Settlement{}, err
 	}
 	st, err := s.Escrows.SettleDispute(ctx, tx, d.TenantID, d.EscrowID, escrow.SettleInput{DisputeID: d.ID, Refund: refund, CoveredBefore: covered, ChargedBack: chargedBack,
