@@ -92,9 +92,9 @@ func (s *Service) OpenChargeback(ctx context.Context, tenant, escrowID uuid.UUID
 		}
 		// What a claim resolved since supersedes (resolvedSince), counted
 		// in this transaction rather than compared by timestamps.
-		var resolved int64
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM disputes WHERE escrow_id = $1 AND status = $2`, escrowID, string(Resolved)).Scan(&resolved); err != nil {
-			return Chargeback{}, fmt.Errorf("escrow %s: resolved disputes: %w", escrowID, err)
+		resolved, err := resolvedClaims(ctx, tx, escrowID)
+		if err != nil {
+			return Chargeback{}, err
 		}
 		es, err := escrow.Read(ctx, tx, tenant, escrowID)
 		if err != nil {
@@ -208,19 +208,26 @@ func (s *Service) WinChargeback(ctx context.Context, tenant, id uuid.UUID) (Char
 // 0507 have no count and compare resolved_at with the chargeback's
 // created_at instead.
 func resolvedSince(ctx context.Context, tx pgx.Tx, cb Chargeback) (bool, error) {
-	var later bool
-	var err error
 	if cb.ClaimsResolved != nil {
-		err = tx.QueryRow(ctx, `SELECT count(*) > $3 FROM disputes WHERE escrow_id = $1 AND status = $2`,
-			cb.EscrowID, string(Resolved), *cb.ClaimsResolved).Scan(&later)
-	} else {
-		err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM disputes WHERE escrow_id = $1 AND status = $2 AND resolved_at > $3)`,
-			cb.EscrowID, string(Resolved), cb.CreatedAt).Scan(&later)
+		n, err := resolvedClaims(ctx, tx, cb.EscrowID)
+		return n > *cb.ClaimsResolved, err
 	}
-	if err != nil {
+	var later bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM disputes WHERE escrow_id = $1 AND status = $2 AND resolved_at > $3)`,
+		cb.EscrowID, string(Resolved), cb.CreatedAt).Scan(&later); err != nil {
 		return false, fmt.Errorf("escrow %s: disputes resolved since chargeback %s: %w", cb.EscrowID, cb.ID, err)
 	}
 	return later, nil
+}
+
+// resolvedClaims counts the escrow's resolved claims (withdrawn ones,
+// which decide nothing, are not counted).
+func resolvedClaims(ctx context.Context, tx pgx.Tx, escrowID uuid.UUID) (int64, error) {
+	var n int64
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM disputes WHERE escrow_id = $1 AND status = $2`, escrowID, string(Resolved)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("escrow %s: resolved disputes: %w", escrowID, err)
+	}
+	return n, nil
 }
 
 // takeOwedOutcomes takes the dispute outcomes that chargebacks of the escrow
@@ -234,25 +241,19 @@ func takeOwedOutcomes(ctx context.Context, tx pgx.Tx, escrowID uuid.UUID, now ti
 		return nil, fmt.Errorf("escrow %s: owed outcomes: %w", escrowID, err)
 	}
 	var out []escrow.OwedOutcome
-	for rows.Next() {
-		var payout *uuid.UUID
-		var voided []byte
-		var o escrow.OwedOutcome
-		if err := rows.Scan(&payout, &voided); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("escrow %s: owed outcomes: %w", escrowID, err)
-		}
+	var payout *uuid.UUID
+	var voided []byte
+	if _, err := pgx.ForEachRow(rows, []any{&payout, &voided}, func() error {
+		o := escrow.OwedOutcome{}
 		if err := json.Unmarshal(voided, &o.Suspended); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("escrow %s: owed outcomes: %w", escrowID, err)
+			return err
 		}
-		if payout != nil {
+		if payout != nil { // a chargeback that took nothing held owes nothing
 			o.Reversed = *payout
 			out = append(out, o)
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	}); err != nil {
 		return nil, fmt.Errorf("escrow %s: owed outcomes: %w", escrowID, err)
 	}
 	return out, nil

@@ -692,18 +692,17 @@ func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uui
 	// what the chargeback did not take is paid out again as decided
 	// (chargeback_resume.go), unless another claim is open or the escrow
 	// is closed (resumable).
-	ps := outcomePayouts(voided)
-	resume := len(ps) > 0
-	if resume {
-		if resume, err = resumable(ctx, tx, e); err != nil {
+	if ps := outcomePayouts(voided); len(ps) > 0 {
+		ok, err := resumable(ctx, tx, e)
+		if err != nil {
 			return ChargebackBooking{}, err
 		}
-	}
-	if resume {
-		took := takenFrom(ps, taken)
-		out.Suspended = ps
-		if out.Resumed, err = s.resumeOutcome(ctx, tx, &e, ps, func(p Payout) decimal.Decimal { return p.OrderAmount.Sub(took[p.ID]) }, now); err != nil {
-			return ChargebackBooking{}, err
+		if ok {
+			took := takenFrom(ps, taken)
+			out.Suspended = ps
+			if out.Resumed, err = s.resumeOutcome(ctx, tx, &e, ps, func(p Payout) decimal.Decimal { return p.OrderAmount.Sub(took[p.ID]) }, now); err != nil {
+				return ChargebackBooking{}, err
+			}
 		}
 	}
 	// A cancellation or expiry whose refund was voided above still
