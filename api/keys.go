@@ -43,18 +43,33 @@ func checkKeys(body []byte, t reflect.Type) error {
 	return w.value(t, 0)
 }
 
-// keyWalker holds the path to the value being walked as a stack of
-// segments (".key", "[i]"), joined only for a problem: a path string built
-// at each level would keep a copy per level alive, memory quadratic in the
-// nesting depth.
+// keyWalker holds the path to the value being walked as a stack of steps,
+// spelt out only for a problem: a path string built at each level would
+// keep a copy per level alive, memory quadratic in the nesting depth, and
+// cost an allocation per key of every body.
 type keyWalker struct {
 	dec  *json.Decoder
-	path []string
+	path []pathStep
+}
+
+// pathStep is one step of a path: an object's key, or (index >= 0) an
+// array's element.
+type pathStep struct {
+	key   string
+	index int
 }
 
 // at names the value being walked ("buyer.email", "milestones[1].name").
 func (w *keyWalker) at() string {
-	return strings.TrimPrefix(strings.Join(w.path, ""), ".")
+	var b strings.Builder
+	for _, s := range w.path {
+		if s.index >= 0 {
+			b.WriteString("[" + strconv.Itoa(s.index) + "]")
+		} else {
+			b.WriteString(keySegment(s.key))
+		}
+	}
+	return strings.TrimPrefix(b.String(), ".")
 }
 
 func (w *keyWalker) token() (json.Token, error) {
@@ -87,7 +102,7 @@ func (w *keyWalker) value(t reflect.Type, depth int) error {
 			elem = t.Elem()
 		}
 		for i := 0; w.dec.More(); i++ {
-			w.path = append(w.path, "["+strconv.Itoa(i)+"]")
+			w.path = append(w.path, pathStep{index: i})
 			if err := w.value(elem, depth+1); err != nil {
 				return err
 			}
@@ -115,7 +130,7 @@ func (w *keyWalker) value(t reflect.Type, depth int) error {
 			if !ok {
 				return errKeySyntax
 			}
-			w.path = append(w.path, keySegment(key))
+			w.path = append(w.path, pathStep{key: key, index: -1})
 			if seen[key] {
 				at := w.at()
 				return fieldProblem(http.StatusBadRequest, "invalid_json", at, "appears more than once in one object")

@@ -428,29 +428,6 @@ func TestOpenAPIProblemCodes(t *testing.T) {
 	}
 }
 
-// jsonFields lists the JSON member names of struct type t as encoding/json
-// renders them (embedded structs flattened).
-func jsonFields(t reflect.Type) []string {
-	var out []string
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
-			out = append(out, jsonFields(f.Type)...)
-			continue
-		}
-		if !f.IsExported() || name == "-" {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // TestOpenAPISchemasMatchJSON: each schema of components.schemas that
 // describes a response documents every member its Go type renders, and no
 // member it does not.
@@ -478,7 +455,7 @@ func TestOpenAPISchemasMatchJSON(t *testing.T) {
 		}
 		props, _ := sc["properties"].(map[string]any)
 		documented := slices.Sorted(maps.Keys(props))
-		code := jsonFields(typ)
+		code := slices.Sorted(maps.Keys(structFields(typ))) // the names encoding/json uses
 		for _, f := range code {
 			if _, ok := props[f]; !ok {
 				t.Errorf("components.schemas.%s does not document %s (%s renders it)", name, f, typ)
