@@ -59,6 +59,11 @@ func domainOwnedAccount(code string) bool { return IsEscrowAccountCode(code) }
 // the one spelling the escrow service writes (uuid.UUID.String: lower
 // case, hyphenated); other spellings uuid.Parse takes ({...},
 // urn:uuid:..., no hyphens, upper case) name no escrow's account.
+// EscrowAccountCodePattern is IsEscrowAccountCode as a POSIX regular
+// expression, for SQL (code ~ pattern): PostgreSQL and CockroachDB both
+// have the operator.
+const EscrowAccountCodePattern = `^escrow:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`
+
 func IsEscrowAccountCode(code string) bool {
 	id, ok := strings.CutPrefix(code, "escrow:")
 	if !ok {

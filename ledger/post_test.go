@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -594,6 +595,7 @@ func TestAccountCommittedAfterSnapshot(t *testing.T) {
 // TestIsEscrowAccountCode: only escrow:<escrow id> is an escrow's account
 // (and so domain-owned); other escrow: codes are finance's own.
 func TestIsEscrowAccountCode(t *testing.T) {
+	escrowCode := regexp.MustCompile(ledger.EscrowAccountCodePattern)
 	for _, c := range []struct {
 		code string
 		want bool
@@ -613,6 +615,9 @@ func TestIsEscrowAccountCode(t *testing.T) {
 	} {
 		if got := ledger.IsEscrowAccountCode(c.code); got != c.want {
 			t.Errorf("IsEscrowAccountCode(%q) = %t, want %t", c.code, got, c.want)
+		}
+		if got := escrowCode.MatchString(c.code); got != c.want {
+			t.Errorf("EscrowAccountCodePattern on %q: %t, want %t", c.code, got, c.want)
 		}
 	}
 }

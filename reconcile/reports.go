@@ -242,29 +242,26 @@ func sellerHeld(ctx context.Context, q db.Querier, tenant uuid.UUID, currency st
 
 // escrowAccountsBalance is the balance of every escrow account
 // (escrow:<escrow id>) before at, per currency: the ledger's figure,
-// independent of the escrows table. The SQL narrows to codes starting with
-// escrow: and answers one row per account; ledger.IsEscrowAccountCode then
-// decides, so an account finance made under another escrow: code
-// (escrow:suspense) is left out by the same rule that makes escrow accounts
-// domain-owned.
+// independent of the escrows table. An account finance made under another
+// escrow: code (escrow:suspense) is left out by the rule that makes escrow
+// accounts domain-owned, written for SQL as ledger.EscrowAccountCodePattern,
+// so the sum stays in the database.
 func escrowAccountsBalance(ctx context.Context, q db.Querier, tenant uuid.UUID, currency string, at time.Time) (map[string]decimal.Decimal, error) {
 	rows, err := q.Query(ctx, `
-		SELECT a.code, a.currency, COALESCE(SUM(x.balance_after), 0)
+		SELECT a.currency, COALESCE(SUM(x.balance_after), 0)
 		FROM ledger_accounts a
 		JOIN ledger_balances b ON b.account_id = a.id
 		JOIN LATERAL (`+lastBalanceBefore+`) x ON true
-		WHERE a.tenant_id = $1 AND left(a.code, 7) = 'escrow:' AND ($3 = '' OR a.currency = $3)
-		GROUP BY a.id, a.code, a.currency`, tenant, at, currency)
+		WHERE a.tenant_id = $1 AND left(a.code, 7) = 'escrow:' AND a.code ~ $4 AND ($3 = '' OR a.currency = $3)
+		GROUP BY a.currency`, tenant, at, currency, ledger.EscrowAccountCodePattern)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: escrow accounts balance: %w", err)
 	}
 	out := map[string]decimal.Decimal{}
-	var code, cur string
+	var cur string
 	var v decimal.Decimal
-	if _, err := pgx.ForEachRow(rows, []any{&code, &cur, &v}, func() error {
-		if ledger.IsEscrowAccountCode(code) {
-			out[cur] = out[cur].Add(v)
-		}
+	if _, err := pgx.ForEachRow(rows, []any{&cur, &v}, func() error {
+		out[cur] = v
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("reconcile: escrow accounts balance: %w", err)
