@@ -161,6 +161,22 @@ func TestMatcherRules(t *testing.T) {
 			want: []wantGroup{{RuleOneToMany, []int32{0}, []int32{0, 1}}},
 		},
 		{
+			// A full day batch: counted in the day's postings, the
+			// unmatchable one would push it over MaxBatchItems.
+			name: "an unmatchable posting does not count in a day batch",
+			cfg:  MatchConfig{WindowDays: 3},
+			lines: func(m *matcher) {
+				m.addLine(u(MaxBatchItems), true, 100)
+			},
+			postings: func(m *matcher) {
+				for range MaxBatchItems {
+					m.addPosting(u(1), 100)
+				}
+				m.addUnmatchablePosting(100)
+			},
+			want: []wantGroup{{RuleOneToMany, []int32{0}, firstPostings(MaxBatchItems)}},
+		},
+		{
 			name: "no fee rule without a tolerance",
 			cfg:  MatchConfig{WindowDays: 3},
 			lines: func(m *matcher) {
@@ -325,4 +341,13 @@ func BenchmarkMatcher(b *testing.B) {
 			b.Fatalf("%d groups", len(m.groups))
 		}
 	}
+}
+
+// firstPostings lists posting indexes 0..n-1.
+func firstPostings(n int) []int32 {
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32(i)
+	}
+	return out
 }
