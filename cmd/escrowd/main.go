@@ -8,6 +8,8 @@
 //	escrowd fx import FILE --tenant ID   import FX rates (CSV or ECB XML)
 //	escrowd sanctions load FILE --tenant ID   load an OFAC SDN list (sdn.csv)
 //	escrowd reconcile import FILE --account CODE --tenant ID   import a bank/PSP statement (camt.053 or CSV)
+//	escrowd ledger verify [--tenant ID] | ledger seal   re-derive balances from postings; seal closed periods
+//	escrowd bench-ledger              ledger load benchmark on a fresh database
 //	escrowd bench-reconcile           time matching 100k statement lines against 1M postings
 //	escrowd demo                       run the demo stories against a fresh server
 //	escrowd bench [--url U] [--clients C] [--duration D | --escrows N]   load the HTTP API, check the books
