@@ -145,23 +145,23 @@ func TestWonChargebackAfterCancelRefundsBuyer(t *testing.T) {
 	}
 }
 
-// TestApprovalWaitsForSecondDispute: a release an earlier dispute's
-// outcome left waiting for review is not approved while a second dispute
-// is open; that dispute's outcome voids it.
-func TestApprovalWaitsForSecondDispute(t *testing.T) {
+// TestApprovalWaitsForDispute: a release waiting for review when a claim
+// is opened is not approved while the claim is open; the claim's outcome
+// voids it. (A payout of an earlier claim's outcome cannot wait through a
+// claim: the claim is refused, TestClaimRefusedWhileOutcomePayoutWaits.)
+func TestApprovalWaitsForDispute(t *testing.T) {
 	f := newFixture(t)
 	f.reviewAbove("release")
 	e := f.delivered("1000.00", nil)
-	d := f.escalated(e, disputes.ReasonDamaged, "100.00")
 	amt := "100.00"
-	out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundPartial, RefundAmount: &amt, Rationale: "part"}, "agent")
-	if err != nil || out.Settlement.Release == nil || out.Settlement.Release.Status != escrow.StatusPendingReview {
-		t.Fatalf("resolve: %v %+v", err, out.Settlement.Release)
+	rel, err := f.esc.Release(f.ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{Amount: &amt})
+	if err != nil || rel.Release.Status != escrow.StatusPendingReview {
+		t.Fatalf("release: %v %+v", err, rel.Release)
 	}
 	f.open(e, disputes.ReasonNotAsDescribed, "900.00")
 	var state *escrow.InvalidStateError
-	if _, err := f.risk.DecideReview(f.ctx, f.tenant, *out.Settlement.Release.ReviewID, true, "ok", "reviewer"); !errors.As(err, &state) {
-		t.Fatalf("approval during the second dispute: %v, want an invalid state error", err)
+	if _, err := f.risk.DecideReview(f.ctx, f.tenant, *rel.Release.ReviewID, true, "ok", "reviewer"); !errors.As(err, &state) {
+		t.Fatalf("approval during the dispute: %v, want an invalid state error", err)
 	}
 	if got := f.checkEscrow(e.ID); got.Released.IsPositive() || got.State != escrow.Disputed {
 		t.Fatalf("escrow %s released %s during the dispute", got.State, got.Released)
@@ -419,6 +419,100 @@ func TestDisputeRefusedWhileCancellationRefundWaits(t *testing.T) {
 	}
 }
 
+// TestClaimRefusedWhileOutcomePayoutWaits: while a payout of a claim's
+// outcome waits for review, a new claim is 409 payouts_pending, as while
+// a cancellation's refund waits. A chargeback booked during the new claim
+// would void the payout and, with a claim open, neither pay out its rest
+// again nor keep the outcome; withdrawn, the claim decided nothing, yet the
+// auto-release then paid the seller what refund_full gave the buyer. Once
+// the reviewer decides (here: rejects) a claim may be made.
+func TestClaimRefusedWhileOutcomePayoutWaits(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		outcome disputes.ResolveRequest
+		review  string // the operation whose payouts above 50 USD go to review
+	}{
+		{"refund_full's refund", disputes.ResolveRequest{Outcome: disputes.OutcomeRefundFull, Rationale: "broken"}, "refund"},
+		{"refund_partial's release", disputes.ResolveRequest{Outcome: disputes.OutcomeRefundPartial, RefundAmount: ptr("30.00"), Rationale: "scratched"}, "release"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.reviewAbove(tc.review)
+			e := f.delivered("100.00", nil)
+			d := f.escalated(e, disputes.ReasonDamaged, "100.00")
+			if _, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, tc.outcome, "agent"); err != nil {
+				t.Fatal(err)
+			}
+			before := f.checkEscrow(e.ID)
+			if !before.Pending.IsPositive() {
+				t.Fatalf("after the outcome: escrow %s pending %s, want its payout waiting", before.State, before.Pending)
+			}
+			req := disputes.OpenRequest{Reason: disputes.ReasonNotAsDescribed, ClaimedAmount: "10.00", Description: "more is wrong"}
+			if _, err := f.svc.Open(f.ctx, f.tenant, e.ID, req); !errors.Is(err, escrow.ErrPayoutsPending) {
+				t.Fatalf("claim while the outcome's payout waits: %v, want ErrPayoutsPending", err)
+			}
+			if got := f.checkEscrow(e.ID); got.State != before.State || got.Version != before.Version || !got.Pending.Equal(before.Pending) {
+				t.Fatalf("escrow %s v%d pending %s, want it untouched (%s v%d, %s pending)", got.State, got.Version, got.Pending, before.State, before.Version, before.Pending)
+			}
+			f.rejectPending()
+			if _, err := f.svc.Open(f.ctx, f.tenant, e.ID, req); err != nil {
+				t.Fatalf("claim after the rejection: %v", err)
+			}
+		})
+	}
+}
+
+// TestChargebackAfterRefusedClaimKeepsOutcome: refund_full whose refund
+// waits for review; a second claim is refused, so a 30 chargeback is
+// booked with no claim open: it voids the refund, takes 30 and the 70
+// rest waits for review again, during which a claim is still refused.
+// refund_full stands: the buyer ends with 70 refunded (and 30 through the
+// card network) when the chargeback is lost, 100 when it is won; the
+// seller with nothing. Before, the second claim was opened, the chargeback
+// during it suspended nothing, and once the claim was withdrawn the
+// auto-release paid the seller 68.25 (lost) or 97.50 (won).
+func TestChargebackAfterRefusedClaimKeepsOutcome(t *testing.T) {
+	for _, win := range []bool{false, true} {
+		t.Run(map[bool]string{false: "lost", true: "won"}[win], func(t *testing.T) {
+			f := newFixture(t)
+			e, _ := f.refundFullWaiting()
+			req := disputes.OpenRequest{Reason: disputes.ReasonDamaged, ClaimedAmount: "10.00", Description: "more is broken"}
+			if _, err := f.svc.Open(f.ctx, f.tenant, e.ID, req); !errors.Is(err, escrow.ErrPayoutsPending) {
+				t.Fatalf("claim while refund_full's refund waits: %v, want ErrPayoutsPending", err)
+			}
+			cb := f.chargeback(e, "30.00", "psp-refused-claim", 48*time.Hour)
+			if len(cb.VoidedPayoutIDs) != 1 {
+				t.Fatalf("chargeback suspended %v, want refund_full's refund", cb.VoidedPayoutIDs)
+			}
+			if _, err := f.svc.Open(f.ctx, f.tenant, e.ID, req); !errors.Is(err, escrow.ErrPayoutsPending) {
+				t.Fatalf("claim while the 70 rest waits: %v, want ErrPayoutsPending", err)
+			}
+			f.defend(cb)
+			if win {
+				if _, err := f.svc.WinChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := f.svc.LoseChargeback(f.ctx, f.tenant, cb.ID); err != nil {
+				t.Fatal(err)
+			}
+			f.approvePending()
+			f.clock.Advance(4 * 24 * time.Hour) // past the inspection window
+			f.runJobs()
+			f.approvePending()
+			got := f.checkBooks(e.ID)
+			buyer, seller := f.balance("buyer:"+e.Buyer.ID+":refund:EUR"), f.balance("seller:"+e.Seller.ID+":payable:EUR")
+			wantBuyer := dec("70") // the card network paid 30
+			if win {
+				wantBuyer = dec("100")
+			}
+			if !buyer.Equal(wantBuyer) || seller.IsPositive() || got.Held().IsPositive() || got.Pending.IsPositive() {
+				t.Fatalf("escrow %s holds %s pending %s, buyer refunded %s, seller payable %s; want buyer %s, seller 0",
+					got.State, got.Held(), got.Pending, buyer, seller, wantBuyer)
+			}
+		})
+	}
+}
+
 // approvePending approves every pending review of the tenant, as a
 // reviewer would.
 func (f *fixture) approvePending() {
@@ -431,6 +525,15 @@ func (f *fixture) approvePending() {
 		if _, err := f.risk.DecideReview(f.ctx, f.tenant, rv.ID, true, "ok", "reviewer"); err != nil {
 			f.t.Fatalf("approve review %s: %v", rv.ID, err)
 		}
+	}
+}
+
+// rejectPending rejects the tenant's one pending review, as a reviewer
+// would.
+func (f *fixture) rejectPending() {
+	f.t.Helper()
+	if _, err := f.risk.DecideReview(f.ctx, f.tenant, f.pendingReview().ID, false, "no", "reviewer"); err != nil {
+		f.t.Fatal(err)
 	}
 }
 
@@ -685,6 +788,7 @@ func TestClaimResolvedSinceChargebackSupersedesOutcome(t *testing.T) {
 			f := newFixture(t)
 			e, _ := f.refundFullWaiting()
 			cb := f.chargeback(e, "40.00", "psp-same-tick", 48*time.Hour)
+			f.rejectPending() // the 60 rest: no payout of an outcome may wait when a claim is opened
 			f.clock.Advance(gap)
 			d2 := f.escalated(e, disputes.ReasonNotAsDescribed, "60.00")
 			if _, err := f.svc.Resolve(f.ctx, f.tenant, d2.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeReleaseFull, Rationale: "as described after all"}, "agent"); err != nil {
@@ -706,29 +810,36 @@ func TestClaimResolvedSinceChargebackSupersedesOutcome(t *testing.T) {
 }
 
 // TestWithdrawnClaimKeepsSuspendedOutcome: refund_full whose refund waits
-// for review; a 40 chargeback voids it (the 60 rest is refunded again).
-// A second claim opened after the chargeback is withdrawn, before or
-// after the chargeback is won: it decided nothing, so the 40 the win
-// brings back is refunded as the first outcome decided, at the win or at
-// the withdrawal (the resume owed). Before, a withdrawn claim counted as
-// superseding the outcome, and the 40 went to the seller with the
-// auto-release. A second claim resolved instead decides the money, and
-// once it has, a third claim withdrawn resumes nothing.
+// for review; a 40 chargeback voids it (the 60 rest is refunded again,
+// and waits). A reviewer rejects the 60 (a claim cannot be opened while
+// an outcome's payout waits), which stays in the escrow. A second claim
+// opened after the chargeback is withdrawn, before or after the
+// chargeback is won: it decided nothing, so the 40 the win brings back is
+// refunded as the first outcome decided, at the win or at the withdrawal
+// (the resume owed). Before, a withdrawn claim counted as superseding the
+// outcome, and the 40 went to the seller with the auto-release. The 60
+// goes to the seller with the auto-release that the withdrawal before the
+// win restarts; after a resume no auto-release restarts and it stays
+// held for the marketplace (EndDispute). A second claim resolved instead
+// decides the money, and once it has, a third claim withdrawn resumes
+// nothing.
 func TestWithdrawnClaimKeepsSuspendedOutcome(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		end    string // how the second claim ends: withdrawn before the win, withdrawn after, resolved after
 		buyer  string
 		seller string
+		held   string // the rejected 60, where no auto-release took it
 	}{
-		{"withdrawn before the win", "withdrawn before", "100", "0"},
-		{"withdrawn after the win", "withdrawn after", "100", "0"},
-		{"resolved release_full after the win", "resolved after", "0", "97.5"},
+		{"withdrawn before the win", "withdrawn before", "40", "58.5", "0"},
+		{"withdrawn after the win", "withdrawn after", "40", "0", "60"},
+		{"resolved release_full after the win", "resolved after", "0", "97.5", "0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			e, _ := f.refundFullWaiting()
 			cb := f.chargeback(e, "40.00", "psp-withdrawn", 48*time.Hour)
+			f.rejectPending() // the 60 rest: no payout of an outcome may wait when a claim is opened
 			f.clock.Advance(time.Minute)
 			d2 := f.escalated(e, disputes.ReasonDamaged, "10.00")
 			end := func() {
@@ -750,8 +861,8 @@ func TestWithdrawnClaimKeepsSuspendedOutcome(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.end != "withdrawn before" {
-				if got := f.checkBooks(e.ID); got.State != escrow.Disputed || !got.Held().Equal(dec("40")) {
-					t.Fatalf("won during the second claim: escrow %s holds %s, want disputed holding 40", got.State, got.Held())
+				if got := f.checkBooks(e.ID); got.State != escrow.Disputed || !got.Held().Equal(dec("100")) {
+					t.Fatalf("won during the second claim: escrow %s holds %s, want disputed holding 100 (the rejected 60 and the 40)", got.State, got.Held())
 				}
 				end()
 			}
@@ -768,9 +879,9 @@ func TestWithdrawnClaimKeepsSuspendedOutcome(t *testing.T) {
 			}
 			got := f.checkBooks(e.ID)
 			buyer, seller := f.balance("buyer:"+e.Buyer.ID+":refund:EUR"), f.balance("seller:"+e.Seller.ID+":payable:EUR")
-			if !buyer.Equal(dec(tc.buyer)) || !seller.Equal(dec(tc.seller)) || got.Held().IsPositive() || got.Pending.IsPositive() {
-				t.Fatalf("escrow %s holds %s pending %s, buyer refunded %s, seller payable %s; want buyer %s, seller %s",
-					got.State, got.Held(), got.Pending, buyer, seller, tc.buyer, tc.seller)
+			if !buyer.Equal(dec(tc.buyer)) || !seller.Equal(dec(tc.seller)) || !got.Held().Equal(dec(tc.held)) || got.Pending.IsPositive() {
+				t.Fatalf("escrow %s holds %s pending %s, buyer refunded %s, seller payable %s; want buyer %s, seller %s, %s held",
+					got.State, got.Held(), got.Pending, buyer, seller, tc.buyer, tc.seller, tc.held)
 			}
 		})
 	}
@@ -787,6 +898,7 @@ func TestResolvedClaimClearsOwedResume(t *testing.T) {
 	f := newFixture(t)
 	e, _ := f.refundFullWaiting()
 	cb := f.chargeback(e, "40.00", "psp-owed", 48*time.Hour)
+	f.rejectPending() // the 60 rest: no payout of an outcome may wait when a claim is opened
 	f.clock.Advance(time.Minute)
 	d2 := f.escalated(e, disputes.ReasonDamaged, "10.00")
 	f.defend(cb)

@@ -54,7 +54,9 @@ func (o Outcome) ResourceID() string { return o.Dispute.ID.String() }
 // puts the escrow in disputed. Within terms.claim_window_days after
 // delivery any reason may be claimed, before delivery only not_received and
 // late_shipment; otherwise ErrClaimWindowClosed. An escrow with an open
-// dispute is ErrDisputeOpen.
+// dispute is ErrDisputeOpen; one whose cancellation's refund, or a payout
+// of an earlier claim's outcome, waits for a review or a confirmation is
+// escrow.ErrPayoutsPending until it is decided (escrow.Service.OpenDispute).
 func (s *Service) Open(ctx context.Context, tenant, escrowID uuid.UUID, req OpenRequest) (Dispute, error) {
 	if err := req.Validate(); err != nil {
 		return Dispute{}, err

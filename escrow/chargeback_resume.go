@@ -25,10 +25,12 @@ package escrow
 //
 // While another claim is open (the escrow is disputed) nothing is paid out
 // again: that claim's outcome, if it is resolved, decides all the money
-// open. A claim withdrawn decided nothing, so when the chargeback is won
-// while one is open the resume is owed (ReverseChargeback reports it, the
-// disputes package keeps it on the chargeback) and EndDispute runs it
-// when that claim is withdrawn. Closing refunds are not resumed here, and
+// open. A claim cannot be opened while an outcome's payouts wait
+// (refuseWhileOutcomeWaits), so a chargeback booked during one finds none
+// to suspend. A claim withdrawn decided nothing, so when the chargeback
+// is won while one is open the resume is owed (ReverseChargeback reports
+// it, the disputes package keeps it on the chargeback) and EndDispute runs
+// it when that claim is withdrawn. Closing refunds are not resumed here, and
 // nothing is resumed in an escrow that is closed or being closed
 // (resumable): the cancellation or expiry came after the outcome and
 // stands, and refundClosed and refundClosing pay out what a won
@@ -128,6 +130,23 @@ func resumable(ctx context.Context, tx pgx.Tx, e Escrow) (bool, error) {
 	}
 	_, _, closing, err := waitingClosingRefund(ctx, tx, e)
 	return !closing && err == nil, err
+}
+
+// refuseWhileOutcomeWaits refuses a new claim on e (OpenDispute) with
+// ErrPayoutsPending while a payout of an earlier claim's outcome waits for
+// a review or a confirmation, as heldByClosing does while a cancellation's
+// refund waits. A chargeback booked during the new claim would void that
+// payout and take its money, and with a claim open would neither pay out
+// its rest again nor keep the outcome owed (resumable): once the new
+// claim, which decides nothing, were withdrawn, the outcome would be lost
+// and the auto-release would pay the seller what refund_full gave the
+// buyer. The buyer may claim again once the payout is decided.
+func refuseWhileOutcomeWaits(ctx context.Context, tx pgx.Tx, e Escrow) error {
+	id, kind, ok, err := waitingOutcomePayout(ctx, tx, e)
+	if err != nil || !ok {
+		return err
+	}
+	return fmt.Errorf("escrow %s: cannot %s while %s %s of a dispute outcome waits for a decision: %w", e.ID, ActDispute, kind, id, ErrPayoutsPending)
 }
 
 // resumeAfterWin pays out again what a won chargeback took of the outcome

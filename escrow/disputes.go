@@ -172,7 +172,9 @@ func (e Escrow) OrderShare(g decimal.Decimal) decimal.Decimal {
 // jobs: nothing is released until the dispute ends. check runs on the
 // locked escrow before the change (claim window, amounts). An escrow
 // already disputed is ErrAlreadyDisputed; one whose cancellation's refund
-// waits for the gate is ErrPayoutsPending (heldByClosing).
+// waits for the gate is ErrPayoutsPending (heldByClosing), and so is one
+// where a payout of an earlier claim's outcome waits
+// (refuseWhileOutcomeWaits).
 func (s *Service) OpenDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, check func(Escrow) error, now time.Time) (Escrow, error) {
 	e, err := load(ctx, tx, tenant, id, true)
 	if err != nil {
@@ -191,6 +193,11 @@ func (s *Service) OpenDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.UU
 		if err := refuseWhileClosing(ctx, tx, e, ActDispute); err != nil {
 			return Escrow{}, err
 		}
+	}
+	// An earlier claim's outcome whose payout waits for the gate: a
+	// chargeback during this claim would lose it (refuseWhileOutcomeWaits).
+	if err := refuseWhileOutcomeWaits(ctx, tx, e); err != nil {
+		return Escrow{}, err
 	}
 	if check != nil {
 		if err := check(e); err != nil {

@@ -22,7 +22,8 @@ var (
 	// confirmation; it cannot be cancelled or funded until they are
 	// decided, and while the refund of a cancellation or an expiry waits
 	// it cannot be shipped, delivered, released, accepted or disputed
-	// either (heldByClosing).
+	// either (heldByClosing); nor disputed while a payout of an earlier
+	// dispute's outcome waits (refuseWhileOutcomeWaits).
 	ErrPayoutsPending = errors.New("payouts of the escrow are waiting for a decision")
 )
 

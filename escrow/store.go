@@ -282,6 +282,28 @@ func waitingClosingRefund(ctx context.Context, tx pgx.Tx, e Escrow) (id uuid.UUI
 	return id, trigger, true, nil
 }
 
+// waitingOutcomePayout finds a payout of a dispute outcome of e (trigger
+// dispute) waiting for a review or a confirmation: its id and kind, ok
+// false when there is none. An escrow with nothing pending has none and
+// costs no read.
+func waitingOutcomePayout(ctx context.Context, tx pgx.Tx, e Escrow) (id uuid.UUID, kind string, ok bool, err error) {
+	if !e.Pending.IsPositive() {
+		return uuid.Nil, "", false, nil
+	}
+	err = tx.QueryRow(ctx, `
+		SELECT id, kind FROM escrow_payouts
+		WHERE escrow_id = $1 AND trigger = $2 AND status IN ($3, $4)
+		ORDER BY created_at, id LIMIT 1`,
+		e.ID, TriggerDispute, StatusPendingReview, StatusAwaitingConfirmation).Scan(&id, &kind)
+	if db.IsNoRows(err) {
+		return uuid.Nil, "", false, nil
+	}
+	if err != nil {
+		return uuid.Nil, "", false, fmt.Errorf("escrow %s: waiting outcome payout: %w", e.ID, err)
+	}
+	return id, kind, true, nil
+}
+
 func payoutsOf(ctx context.Context, q db.Querier, escrowID uuid.UUID) ([]Payout, error) {
 	rows, err := q.Query(ctx, `SELECT `+payoutColumns+` FROM escrow_payouts WHERE escrow_id = $1 ORDER BY created_at, id LIMIT $2`, escrowID, MaxPayoutsRead)
 	if err != nil {
