@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -307,7 +306,7 @@ func TestIdempotencyKeys(t *testing.T) {
 		t.Fatalf("code %q", got.code(t))
 	}
 	var inFlight idem.Begin
-	if inFlight, err = idem.Claim(ctx, e.db, e.tenantA, "k4", hashOf("POST", "/v1/webhook-endpoints", body), e.clock.Now()); err != nil {
+	if inFlight, err = idem.Claim(ctx, e.db, e.tenantA, "k4", e.hashOf(mp, "POST", "/v1/webhook-endpoints", body), e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.must(409, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: body, idemKey: "k4"}); got.code(t) != "idempotency_key_in_use" {
@@ -377,12 +376,61 @@ func TestIdempotencyAbandon(t *testing.T) {
 	}
 }
 
-func hashOf(method, path string, body any) []byte {
+// hashOf is the idempotency hash of a request with body (JSON) sent by
+// tenant A's key of role, without If-Match.
+func (e *env) hashOf(role tenants.Role, method, path string, body any) []byte {
+	e.t.Helper()
 	b, _ := json.Marshal(body)
-	h := sha256.New()
-	h.Write([]byte(method + " " + path + "\n"))
-	h.Write(b)
-	return h.Sum(nil)
+	p, err := e.deps.Tenants.Authenticate(context.Background(), e.keys[e.tenantA][role])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return api.RequestHash(method, path, p.KeyID, "", b)
+}
+
+// TestIdempotencyKeyIsTheCallersAndItsPrecondition: a key's stored
+// response is replayed only to the same request from the same API key
+// under the same If-Match. Another key of the tenant (whose role may see
+// other data: escrow and dispute answers mask personal data by role), or
+// another precondition, is 422 idempotency_key_reused, not the replay.
+func TestIdempotencyKeyIsTheCallersAndItsPrecondition(t *testing.T) {
+	e := newEnv(t)
+	body := map[string]any{"url": "https://hooks.example.test/a", "event_types": []string{"*"}}
+	first := e.must(201, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: body, idemKey: "shared"})
+	got := e.do(req{method: "POST", path: "/v1/webhook-endpoints", role: tenants.RoleAdmin, body: body, idemKey: "shared"})
+	if got.status != 422 || got.code(t) != "idempotency_key_reused" {
+		t.Fatalf("another API key of the tenant, same Idempotency-Key: %d %s (replayed %q), want 422 idempotency_key_reused",
+			got.status, got.body, got.header.Get("Idempotent-Replayed"))
+	}
+	again := e.must(201, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: body, idemKey: "shared"})
+	if again.header.Get("Idempotent-Replayed") != "true" || string(again.body) != string(first.body) {
+		t.Fatalf("the first caller's retry: replayed %q, body %s; want the stored response", again.header.Get("Idempotent-Replayed"), again.body)
+	}
+
+	e.loadRates(e.tenantA)
+	es := e.newEscrow(e.tenantA, "PO-ifmatch", "30.00", "EUR", nil)
+	id, version := es["id"].(string), fmt.Sprint(es["version"])
+	fund := map[string]any{"amount": "10.00", "currency": "EUR", "payment_ref": "im-1"}
+	send := func(ifMatch string) resp {
+		r := req{method: "POST", path: "/v1/escrows/" + id + "/fund", role: mp, body: fund, idemKey: "fund-if-match", header: map[string]string{}}
+		if ifMatch != "" {
+			r.header["If-Match"] = ifMatch
+		}
+		return e.do(r)
+	}
+	if got := send(version); got.status != 200 {
+		t.Fatalf("fund under If-Match %s: %d %s", version, got.status, got.body)
+	}
+	if got := send(version); got.status != 200 || got.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("the same retry: %d, replayed %q; want the stored 200", got.status, got.header.Get("Idempotent-Replayed"))
+	}
+	for _, other := range []string{"99", ""} {
+		got := send(other)
+		if got.status != 422 || got.code(t) != "idempotency_key_reused" {
+			t.Errorf("retry under If-Match %q: %d %s (replayed %q), want 422 idempotency_key_reused",
+				other, got.status, got.body, got.header.Get("Idempotent-Replayed"))
+		}
+	}
 }
 
 // TestAuditRecords: every state-changing request leaves an audit record,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 
 	"github.com/google/uuid"
@@ -138,10 +139,8 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 		if len(key) > idem.MaxKeyLength {
 			return fieldProblem(http.StatusBadRequest, "invalid_idempotency_key", "Idempotency-Key", "must be at most 255 characters")
 		}
-		h := sha256.New()
-		h.Write([]byte(r.Method + " " + r.URL.RequestURI() + "\n"))
-		h.Write(body)
-		claim, err = idem.Claim(r.Context(), s.db, p.TenantID, key, h.Sum(nil), s.clock.Now())
+		hash := requestHash(r.Method, r.URL.RequestURI(), p.KeyID, strings.Join(r.Header.Values("If-Match"), ", "), body)
+		claim, err = idem.Claim(r.Context(), s.db, p.TenantID, key, hash, s.clock.Now())
 		if err != nil {
 			return err
 		}
@@ -222,6 +221,25 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 	}
 	writeRaw(w, status, out)
 	return nil
+}
+
+// requestHash fingerprints a request for its idempotency key: the same
+// request sent again has the same hash; any other is refused under the key
+// (idem.ErrReused). Besides the method, the URI and the body it holds
+// the caller's API key, since what a write answers can depend on who asks
+// (personal data is masked by role: renderFor), so another key of the
+// tenant must not be handed the first caller's stored response; and the
+// If-Match header, the precondition the change was made under, so a retry
+// with another one is not answered as if it had held. Each part but the
+// last is length-prefixed, so no two requests run together into one
+// input.
+func requestHash(method, uri string, keyID uuid.UUID, ifMatch string, body []byte) []byte {
+	h := sha256.New()
+	for _, part := range []string{method, uri, keyID.String(), ifMatch} {
+		fmt.Fprintf(h, "%d:%s\n", len(part), part)
+	}
+	h.Write(body)
+	return h.Sum(nil)
 }
 
 // replayContext binds a stored response, sealed, to its tenant and key.
