@@ -24,9 +24,9 @@ func principal(r *http.Request) tenants.Principal {
 	return tenants.Principal{}
 }
 
-// authenticate checks the bearer key (401) and the route's roles (403). An
-// operator route is not found (404, as an unknown route) for a key of any
-// other tenant: it is none of theirs.
+// authenticate checks the bearer key (401, with the challenge writeProblem
+// adds) and the route's roles (403). An operator route is not found (404,
+// as an unknown route) for a key of any other tenant: it is none of theirs.
 func (s *Server) authenticate(r *http.Request, rt route) error {
 	h := r.Header.Get("Authorization")
 	secret, ok := strings.CutPrefix(h, "Bearer ")
@@ -36,7 +36,9 @@ func (s *Server) authenticate(r *http.Request, rt route) error {
 	p, err := s.tenants.Authenticate(r.Context(), strings.TrimSpace(secret))
 	if err != nil {
 		if errors.Is(err, tenants.ErrUnauthorized) {
-			return problemf(http.StatusUnauthorized, "unauthorized", "the API key is invalid or revoked")
+			prob := newProblem(http.StatusUnauthorized, "unauthorized", "the API key is invalid or revoked")
+			prob.tokenError = "invalid_token"
+			return &problemError{p: prob}
 		}
 		return err
 	}

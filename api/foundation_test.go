@@ -133,14 +133,23 @@ func TestRouteTableRolesAndTenants(t *testing.T) {
 				t.Errorf("%s %s as %s on another tenant's resource: %d, want 404 (or a body error)", rt.Method, rt.Path, role, got.status)
 			}
 		}
-		// No key at all, and a wrong key: 401.
-		for _, h := range []string{"", "Bearer esk_wrong"} {
+		// No key at all, and a wrong key: 401, with the challenge RFC 9110
+		// requires (RFC 6750's error only when a key was sent).
+		for h, challenge := range map[string]string{
+			"":                   `Bearer realm="escrowd"`,
+			"Basic dXNlcjpwdw==": `Bearer realm="escrowd"`,
+			"Bearer esk_wrong":   `Bearer realm="escrowd", error="invalid_token"`,
+		} {
 			r := req{method: rt.Method, path: path, header: map[string]string{}}
 			if h != "" {
 				r.header["Authorization"] = h
 			}
-			if got := e.do(r); got.status != http.StatusUnauthorized {
+			got := e.do(r)
+			if got.status != http.StatusUnauthorized {
 				t.Errorf("%s %s with Authorization %q: %d, want 401", rt.Method, rt.Path, h, got.status)
+			}
+			if c := got.header.Values("WWW-Authenticate"); len(c) != 1 || c[0] != challenge {
+				t.Errorf("%s %s with Authorization %q: WWW-Authenticate %q, want %q", rt.Method, rt.Path, h, c, challenge)
 			}
 		}
 	}
@@ -220,6 +229,9 @@ func TestRevokedKeyIsRefused(t *testing.T) {
 	got := e.must(401, req{method: "GET", path: "/v1/events", role: tenants.RoleMarketplace})
 	if got.code(t) != "unauthorized" {
 		t.Fatalf("code %q", got.code(t))
+	}
+	if c := got.header.Get("WWW-Authenticate"); c != `Bearer realm="escrowd", error="invalid_token"` {
+		t.Fatalf("revoked key: WWW-Authenticate %q", c)
 	}
 }
 

@@ -18,7 +18,15 @@ type Problem struct {
 	Errors []valid.FieldError `json:"errors,omitempty"`
 	// Extra members (e.g. existing_id, state, reasons).
 	Extra map[string]any `json:"-"`
+	// tokenError is the RFC 6750 error code of a 401's challenge: set when
+	// a key was sent and refused, left out when none was sent.
+	tokenError string
 }
+
+// authScheme is the challenge every 401 carries in WWW-Authenticate (RFC
+// 9110 section 11.6.1 requires one): the scheme escrowd takes its API
+// keys in, Authorization: Bearer (RFC 6750).
+const authScheme = `Bearer realm="escrowd"`
 
 // MarshalJSON flattens Extra into the object, as RFC 9457 extension members.
 func (p Problem) MarshalJSON() ([]byte, error) {
@@ -60,6 +68,13 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 	body, _ := json.Marshal(p)
 	if s, ok := p.Extra["retry_after_seconds"]; ok {
 		w.Header().Set("Retry-After", fmt.Sprint(s))
+	}
+	if p.Status == http.StatusUnauthorized {
+		challenge := authScheme
+		if p.tokenError != "" {
+			challenge += `, error="` + p.tokenError + `"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
