@@ -58,6 +58,13 @@ func escrowOfB(e *env, release bool) (string, string) {
 }
 
 func init() {
+	otherTenantResource["/v1/webhook-endpoints/"] = func(e *env) string {
+		ep, err := e.deps.Outbox.CreateEndpoint(context.Background(), e.tenantB, "https://hooks.example.test/b", []string{"*"})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return ep.ID.String()
+	}
 	otherTenantResource["/v1/escrows/"] = func(e *env) string { id, _ := escrowOfB(e, false); return id }
 	otherTenantResource["/v1/releases/"] = func(e *env) string { _, rel := escrowOfB(e, true); return rel }
 }
@@ -76,6 +83,7 @@ var sampleBodies = map[string]any{
 	"POST /v1/releases/{id}/confirm":     map[string]any{"code": "123456"},
 	"POST /v1/releases/{id}/resend-code": map[string]any{},
 	"POST /v1/events/{id}/redeliver":     map[string]any{},
+	"DELETE /v1/webhook-endpoints/{id}":  map[string]any{},
 }
 
 func fillPath(e *env, path string) string {
@@ -564,6 +572,100 @@ func TestWebhookEndpointsArePagedAndCapped(t *testing.T) {
 	if !slices.Equal(sizes, []int{20, 20, 10}) || len(seen) != len(created) {
 		t.Fatalf("pages of %v endpoints, %d listed; want pages of 20, 20, 10 listing all %d", sizes, len(seen), len(created))
 	}
+}
+
+// TestWebhookEndpointDisable: DELETE /v1/webhook-endpoints/{id} disables
+// the endpoint and answers it (disabled_at set, no secret); it stays
+// listed, no event queues a delivery for it any more, and it no longer
+// counts toward outbox.MaxEndpoints, so a tenant at the limit can make
+// room. Disabling it again answers the same; another tenant's endpoint
+// and unknown ids are 404; the request is audited.
+func TestWebhookEndpointDisable(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ep := e.must(201, req{method: "POST", path: "/v1/webhook-endpoints", role: mp,
+		body: map[string]any{"url": "https://hooks.example.test/old", "event_types": []string{"*"}}}).json(t)
+	id := ep["id"].(string)
+	path := "/v1/webhook-endpoints/" + id
+	e.clock.Advance(time.Minute)
+	got := e.must(200, req{method: "DELETE", path: path, role: mp, idemKey: "disable-1"})
+	off := got.json(t)
+	disabledAt, _ := off["disabled_at"].(string)
+	if off["id"] != id || off["url"] != ep["url"] || off["secret"] != nil || disabledAt != e.clock.Now().Format(time.RFC3339) {
+		t.Fatalf("disabled endpoint %v, want it with disabled_at %s and no secret", off, e.clock.Now().Format(time.RFC3339))
+	}
+	// A retry replays; disabling again answers the endpoint as it is.
+	if again := e.must(200, req{method: "DELETE", path: path, role: mp, idemKey: "disable-1"}); again.header.Get("Idempotent-Replayed") != "true" || string(again.body) != string(got.body) {
+		t.Fatalf("retry: replayed %q, %s", again.header.Get("Idempotent-Replayed"), again.body)
+	}
+	e.clock.Advance(time.Minute)
+	if twice := e.must(200, req{method: "DELETE", path: path, role: tenants.RoleAdmin}).json(t); twice["disabled_at"] != disabledAt {
+		t.Fatalf("disabled twice: %v, want disabled_at %s unchanged", twice, disabledAt)
+	}
+	list := e.must(200, req{method: "GET", path: "/v1/webhook-endpoints", role: mp}).json(t)["data"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["disabled_at"] != disabledAt {
+		t.Fatalf("list after disabling: %v", list)
+	}
+	// Another tenant's endpoint, an unknown id, no id: 404; a field: 400.
+	for _, r := range []req{
+		{method: "DELETE", path: path, role: mp, tenant: e.tenantB},
+		{method: "DELETE", path: "/v1/webhook-endpoints/" + uuid.NewString(), role: mp},
+		{method: "DELETE", path: "/v1/webhook-endpoints/not-a-uuid", role: mp},
+	} {
+		if got := e.do(r); got.status != 404 || got.code(t) != "not_found" {
+			t.Errorf("DELETE %s as tenant %v: %d %s, want 404 not_found", r.path, r.tenant, got.status, got.body)
+		}
+	}
+	if got := e.do(req{method: "DELETE", path: path, role: mp, body: map[string]any{"enabled": false}}); got.status != 400 || got.code(t) != "unknown_field" {
+		t.Errorf("DELETE with a field: %d %s, want 400 unknown_field", got.status, got.body)
+	}
+	if got := e.do(req{method: "DELETE", path: path, role: mp, idemKey: "-"}); got.status != 400 || got.code(t) != "idempotency_key_required" {
+		t.Errorf("DELETE without Idempotency-Key: %d %s, want 400 idempotency_key_required", got.status, got.body)
+	}
+
+	// An event emitted now queues no delivery for it.
+	live := e.must(201, req{method: "POST", path: "/v1/webhook-endpoints", role: mp,
+		body: map[string]any{"url": "https://hooks.example.test/live", "event_types": []string{"*"}}}).json(t)
+	var ev uuid.UUID
+	if err := e.db.Tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		ev, err = outbox.Emit(ctx, tx, e.tenantA, "test.event", "x", map[string]string{"a": "b"}, e.clock.Now())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var to []string
+	rows, err := e.db.Pool.Query(ctx, `SELECT endpoint_id::TEXT FROM webhook_deliveries WHERE event_id = $1`, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if to, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(to, []string{live["id"].(string)}) {
+		t.Fatalf("event after the disable queued for %v, want only the enabled endpoint %s", to, live["id"])
+	}
+
+	// Audited as every write: the two disables (a replay is no new request).
+	var n int
+	if err := e.db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND method = 'DELETE' AND route = '/v1/webhook-endpoints/{id}' AND resource_id = $2 AND status = 200`,
+		e.tenantA, id).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d audit records of the disables (%v), want 2", n, err)
+	}
+
+	// A tenant at the limit makes room by disabling one.
+	var last outbox.Endpoint
+	for i := 1; i < outbox.MaxEndpoints; i++ { // with live: the limit
+		if last, err = e.deps.Outbox.CreateEndpoint(ctx, e.tenantA, fmt.Sprintf("https://hooks.example.test/%d", i), []string{"*"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	more := map[string]any{"url": "https://hooks.example.test/more", "event_types": []string{"*"}}
+	if got := e.do(req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: more}); got.status != 422 || got.code(t) != "too_many_endpoints" {
+		t.Fatalf("at the limit: %d %s, want 422 too_many_endpoints", got.status, got.body)
+	}
+	e.must(200, req{method: "DELETE", path: "/v1/webhook-endpoints/" + last.ID.String(), role: mp})
+	e.must(201, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: more})
 }
 
 func TestEventsPolling(t *testing.T) {

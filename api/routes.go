@@ -38,6 +38,7 @@ func (s *Server) routes() []route {
 		route{method: http.MethodPost, path: "/v1/events/{id}/redeliver", roles: marketplace, write: s.redeliverEvent, render: renderRedeliver, idempotent: true},
 		route{method: http.MethodGet, path: "/v1/webhook-endpoints", roles: marketplace, read: s.listWebhookEndpoints},
 		route{method: http.MethodPost, path: "/v1/webhook-endpoints", roles: marketplace, write: s.createWebhookEndpoint, render: renderCreated, idempotent: true},
+		route{method: http.MethodDelete, path: "/v1/webhook-endpoints/{id}", roles: marketplace, write: s.disableWebhookEndpoint, render: renderOK, idempotent: true},
 		route{method: http.MethodGet, path: "/debug/pprof/", roles: adminOnly, operator: true, serve: pprof.Index},
 		route{method: http.MethodGet, path: "/debug/pprof/profile", roles: adminOnly, operator: true, serve: pprof.Profile},
 		route{method: http.MethodGet, path: "/debug/pprof/trace", roles: adminOnly, operator: true, serve: pprof.Trace},

@@ -117,7 +117,7 @@ type req struct {
 	body         any    // marshalled to JSON unless raw is set
 	raw          []byte // sent as is
 	contentType  string
-	idemKey      string // "" = a fresh one for POST; "-" = none
+	idemKey      string // "" = a fresh one for POST and DELETE; "-" = none
 	header       map[string]string
 }
 
@@ -157,7 +157,7 @@ func (e *env) do(r req) resp {
 	case r.idemKey == "-":
 	case r.idemKey != "":
 		hr.Header.Set("Idempotency-Key", r.idemKey)
-	case r.method == http.MethodPost:
+	case r.method == http.MethodPost || r.method == http.MethodDelete:
 		hr.Header.Set("Idempotency-Key", uuid.NewString())
 	}
 	for k, v := range r.header {

@@ -32,3 +32,19 @@ func (s *Server) listWebhookEndpoints(r *http.Request) (any, error) {
 		return s.outbox.ListEndpoints(r.Context(), principal(r).TenantID, after, limit)
 	}, func(ep outbox.Endpoint) uuid.UUID { return ep.ID })
 }
+
+// disableWebhookEndpoint answers DELETE /v1/webhook-endpoints/{id} with
+// the endpoint, disabled (outbox.DisableEndpoint): 200 also when it was
+// disabled already, since the endpoint is still there (listed, with when
+// it was disabled). It takes no fields: the body, if any, is an empty
+// JSON object.
+func (s *Server) disableWebhookEndpoint(r *http.Request, body []byte) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	if err := decodeNoFields(body); err != nil {
+		return nil, err
+	}
+	return s.outbox.DisableEndpoint(r.Context(), principal(r).TenantID, id)
+}

@@ -70,7 +70,13 @@ type claimed struct {
 	id, eventID, endpointID uuid.UUID
 	url, secret             string
 	event                   Event
+	// disabled: the endpoint was disabled when the batch was loaded.
+	disabled bool
 }
+
+// notSent is the last_error of a delivery failed unattempted because its
+// endpoint was disabled (DisableEndpoint).
+const notSent = "not sent: the endpoint was disabled"
 
 // RetryDelay is the pause after the n-th failed attempt (n from 1):
 // exponential from 30 s, capped at 6 h.
@@ -83,7 +89,8 @@ func RetryDelay(n int) time.Duration {
 }
 
 // RunOnce delivers up to DeliveryBatch due deliveries and returns how many
-// it attempted, and the outcomes it could not record (see below).
+// it attempted or failed unattempted (their endpoint was disabled: see
+// dropDisabled), and the outcomes it could not record (see below).
 func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 	now := d.Clock.Now()
 	claim := uuid.New()
@@ -108,7 +115,7 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rows, err := d.DB.Pool.Query(ctx, `
-		SELECT w.id, w.event_id, w.endpoint_id, ep.url, ep.secret,
+		SELECT w.id, w.event_id, w.endpoint_id, ep.url, ep.secret, ep.disabled_at IS NOT NULL,
 		       e.id, e.tenant_id, e.type, e.subject_id, e.payload, e.created_at
 		FROM webhook_deliveries w
 		JOIN webhook_endpoints ep ON ep.id = w.endpoint_id
@@ -119,7 +126,7 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 	}
 	batch, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
 		var c claimed
-		err := row.Scan(&c.id, &c.eventID, &c.endpointID, &c.url, &c.secret,
+		err := row.Scan(&c.id, &c.eventID, &c.endpointID, &c.url, &c.secret, &c.disabled,
 			&c.event.ID, &c.event.TenantID, &c.event.Type, &c.event.SubjectID, &c.event.Payload, &c.event.CreatedAt)
 		return c, err
 	})
@@ -133,13 +140,39 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 	// claimed too, and a delivery whose outcome never records (it comes
 	// first by next_attempt_at) would hold back every delivery behind it.
 	var errs []error
+	batch, done, err := d.dropDisabled(ctx, batch, claim)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	for i, c := range batch {
 		// Not attempted: what the lease has no room for, and, once ctx
 		// has ended (shutdown), the rest of the batch, which would only
 		// fail at once and count as attempts.
 		if ctx.Err() != nil || d.Clock.Now().Add(DeliveryTimeout+leaseMargin).After(leaseEnd) {
 			errs = append(errs, d.release(ctx, batch[i:], claim))
-			return i, errors.Join(errs...)
+			return done, errors.Join(errs...)
+		}
+		if i > 0 {
+			// The batch was loaded up to a lease ago: the endpoint may
+			// have been disabled since (one indexed read an attempt).
+			off, err := d.endpointDisabled(ctx, c.endpointID)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				errs = append(errs, d.release(ctx, batch[i:], claim))
+				return done, errors.Join(errs...)
+			case err != nil:
+				// Left claimed until its lease ends, as an outcome not
+				// recorded.
+				errs = append(errs, fmt.Errorf("delivery %s of event %s: endpoint: %w", c.id, c.eventID, err))
+				continue
+			case off:
+				if err := d.failDisabled(ctx, []claimed{c}, claim); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				done++
+				continue
+			}
 		}
 		status, derr := d.post(ctx, client, c)
 		if derr != nil && ctx.Err() != nil && errors.Is(derr, ctx.Err()) {
@@ -148,13 +181,70 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 			// would fail the delivery for good), so it goes back with
 			// the rest.
 			errs = append(errs, d.release(ctx, batch[i:], claim))
-			return i, errors.Join(errs...)
+			return done, errors.Join(errs...)
 		}
+		done++
 		if err := d.record(ctx, c, claim, status, derr); err != nil {
 			errs = append(errs, fmt.Errorf("delivery %s of event %s: outcome not recorded: %w", c.id, c.eventID, err))
 		}
 	}
-	return len(batch), errors.Join(errs...)
+	return done, errors.Join(errs...)
+}
+
+// dropDisabled fails, unattempted and in one statement, the deliveries of
+// batch whose endpoint was disabled when it was loaded, and returns the
+// rest and how many it failed. They are failed, not skipped: a pending
+// delivery to a disabled endpoint would be claimed again and again, and
+// a disabled endpoint is never enabled again. When the update fails they
+// stay claimed until the lease ends, and are dropped from the batch all
+// the same.
+func (d *Deliverer) dropDisabled(ctx context.Context, batch []claimed, claim uuid.UUID) ([]claimed, int, error) {
+	var off, on []claimed
+	for _, c := range batch {
+		if c.disabled {
+			off = append(off, c)
+		} else {
+			on = append(on, c)
+		}
+	}
+	if len(off) == 0 {
+		return batch, 0, nil
+	}
+	if err := d.failDisabled(ctx, off, claim); err != nil {
+		return on, 0, err
+	}
+	return on, len(off), nil
+}
+
+// endpointDisabled reports whether an endpoint is disabled now.
+func (d *Deliverer) endpointDisabled(ctx context.Context, endpoint uuid.UUID) (bool, error) {
+	var off bool
+	err := d.DB.Pool.QueryRow(ctx, `SELECT disabled_at IS NOT NULL FROM webhook_endpoints WHERE id = $1`, endpoint).Scan(&off)
+	return off, err
+}
+
+// failDisabled marks deliveries claimed under claim failed for good,
+// unattempted, with notSent as their last error, and releases them.
+func (d *Deliverer) failDisabled(ctx context.Context, cs []claimed, claim uuid.UUID) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
+	defer cancel()
+	ids := make([]uuid.UUID, len(cs))
+	for i, c := range cs {
+		ids[i] = c.id
+	}
+	err := d.DB.Tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			UPDATE webhook_deliveries SET status = 'failed', last_error = $3, locked_until = NULL, claim = NULL
+			WHERE id = ANY ($1) AND claim = $2`, ids, claim, notSent)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%d deliveries to disabled endpoints: not failed: %w", len(ids), err)
+	}
+	if d.Log != nil {
+		d.Log.Info("webhook deliveries to disabled endpoints failed unattempted", "count", len(ids))
+	}
+	return nil
 }
 
 // release gives back the deliveries of a batch that a worker will not

@@ -47,6 +47,13 @@ func (s *Store) CreateEndpoint(ctx context.Context, tenant uuid.UUID, url string
 	})
 }
 
+// DisableEndpoint disables tenant's endpoint id (see DisableEndpoint).
+func (s *Store) DisableEndpoint(ctx context.Context, tenant, id uuid.UUID) (Endpoint, error) {
+	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Endpoint, error) {
+		return DisableEndpoint(ctx, tx, tenant, id, s.Clock.Now())
+	})
+}
+
 // Redeliver queues an event of tenant for delivery again.
 func (s *Store) Redeliver(ctx context.Context, tenant, eventID uuid.UUID) (Redelivered, error) {
 	return db.Write(ctx, s.DB, func(tx pgx.Tx) (Redelivered, error) {

@@ -28,8 +28,8 @@ var ErrInvalidEndpoint = errors.New("invalid webhook endpoint")
 // MaxEndpoints bounds a tenant's enabled webhook endpoints: every event is
 // queued for each subscribed one in the transaction that emits it, so the
 // count is the fan-out of every write. 50 leaves room for one receiver
-// per event type and environment; nothing disables or deletes endpoints
-// yet, so a tenant at the limit cannot add more.
+// per event type and environment; a disabled endpoint (DisableEndpoint)
+// no longer counts.
 const MaxEndpoints = 50
 
 // ErrTooManyEndpoints is returned when creating an endpoint would pass
@@ -184,6 +184,31 @@ func ListEndpoints(ctx context.Context, d *db.DB, tenant, after uuid.UUID, limit
 		return nil, fmt.Errorf("list webhook endpoints: %w", err)
 	}
 	return out, nil
+}
+
+// DisableEndpoint disables a tenant's endpoint and returns it. No delivery
+// is queued for it from then on (Emit and Redeliver skip disabled
+// endpoints), and the deliveries still pending for it are not sent: a
+// worker fails them, unattempted, when they come due (Deliverer.RunOnce),
+// so disabling costs one row however many are pending (a dead endpoint
+// can have days of them). The row stays, as the history of its
+// deliveries, and no longer counts toward MaxEndpoints. Disabling an
+// endpoint disabled already changes nothing: it is returned as it is,
+// with the time it was first disabled. Another tenant's endpoint, or none,
+// is ErrNotFound.
+func DisableEndpoint(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, now time.Time) (Endpoint, error) {
+	var e Endpoint
+	err := tx.QueryRow(ctx, `
+		UPDATE webhook_endpoints SET disabled_at = COALESCE(disabled_at, $3) WHERE tenant_id = $1 AND id = $2
+		RETURNING id, url, event_types, created_at, disabled_at`, tenant, id, now).
+		Scan(&e.ID, &e.URL, &e.EventTypes, &e.CreatedAt, &e.DisabledAt)
+	if db.IsNoRows(err) {
+		return Endpoint{}, fmt.Errorf("webhook endpoint %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("disable webhook endpoint %s: %w", id, err)
+	}
+	return e, nil
 }
 
 // Redeliver queues the event again for every enabled endpoint of the tenant
