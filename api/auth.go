@@ -28,9 +28,9 @@ func principal(r *http.Request) tenants.Principal {
 // adds) and the route's roles (403). An operator route is not found (404,
 // as an unknown route) for a key of any other tenant: it is none of theirs.
 func (s *Server) authenticate(r *http.Request, rt route) error {
-	h := r.Header.Get("Authorization")
-	secret, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || secret == "" {
+	// The scheme name is case-insensitive (RFC 9110, section 11.1).
+	scheme, secret, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || secret == "" {
 		return problemf(http.StatusUnauthorized, "unauthorized", "an API key is required: Authorization: Bearer <key>")
 	}
 	p, err := s.tenants.Authenticate(r.Context(), strings.TrimSpace(secret))

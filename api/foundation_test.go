@@ -163,6 +163,19 @@ func TestRouteTableRolesAndTenants(t *testing.T) {
 	}
 }
 
+// TestBearerSchemeIsCaseInsensitive: RFC 9110 makes the scheme name of
+// Authorization case-insensitive, so "bearer <key>" authenticates as
+// "Bearer <key>" does; a scheme that only starts like it does not.
+func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	e := newEnv(t)
+	key := e.keys[e.tenantA][tenants.RoleMarketplace]
+	for h, want := range map[string]int{"bearer " + key: 200, "BEARER " + key: 200, "Bearerx " + key: 401, "bearer": 401} {
+		if got := e.do(req{method: "GET", path: "/v1/events", header: map[string]string{"Authorization": h}}); got.status != want {
+			t.Errorf("Authorization %q: %d, want %d", strings.Replace(h, key, "<key>", 1), got.status, want)
+		}
+	}
+}
+
 // TestProfilerIsTheOperators: /debug/pprof/ profiles the whole process,
 // which every tenant shares, so it is the operator's: the admin keys of the
 // operator tenant (A here) may use it; another tenant's keys find no such
