@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/escrowd/escrowd/internal/valid"
 )
@@ -66,6 +67,11 @@ func TestRatesInput(t *testing.T) {
 	}
 	if set.Source != APISource || set.Base != "EUR" || !set.Rates["USD"].Equal(dec("1.0556")) || set.AsOf.Day() != 8 {
 		t.Fatalf("set = %+v", set)
+	}
+	// as_of is kept to the microsecond, as fx_rates.as_of keeps it.
+	fine := RatesInput{Base: "EUR", AsOf: "2017-03-08T10:00:00.123456789+01:00", Rates: map[string]string{"USD": "1.0556"}}
+	if set, err := fine.RateSet(); err != nil || !set.AsOf.Equal(time.Date(2017, 3, 8, 9, 0, 0, 123456000, time.UTC)) || set.AsOf.Location() != time.UTC {
+		t.Fatalf("as_of with nanoseconds read as %v, %v", set.AsOf, err)
 	}
 	tests := []struct {
 		name  string

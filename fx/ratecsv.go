@@ -140,7 +140,15 @@ func parseCSVRow(rec []string, withSource bool) (base, quote string, rate decima
 	return base, quote, rate, asOf, source, nil
 }
 
-// parseAsOf accepts RFC 3339 or YYYY-MM-DD (midnight UTC) and returns UTC.
+// asOfPrecision is the precision of a stored as_of (fx_rates.as_of,
+// TIMESTAMPTZ, keeps microseconds). The parsers truncate as_of to it, so
+// that rows they tell apart are rows the database tells apart: two rows
+// 100 ns apart are the same key to the database, and a parser that kept
+// nanoseconds took them for two sets and let the duplicate through.
+const asOfPrecision = time.Microsecond
+
+// parseAsOf accepts RFC 3339 or YYYY-MM-DD (midnight UTC) and returns UTC,
+// truncated to asOfPrecision.
 func parseAsOf(s string) (time.Time, error) {
 	if len(s) > maxAsOfLength {
 		return time.Time{}, fmt.Errorf("as_of longer than %d characters", maxAsOfLength)
@@ -151,7 +159,7 @@ func parseAsOf(s string) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("as_of %s is neither RFC 3339 nor YYYY-MM-DD: %w", quoteShort(s), err)
 		}
 	}
-	if t = t.UTC(); t.IsZero() {
+	if t = t.UTC().Truncate(asOfPrecision); t.IsZero() {
 		return time.Time{}, fmt.Errorf("as_of is the zero time")
 	}
 	return t, nil

@@ -81,6 +81,11 @@ func TestParseRatesCSVErrors(t *testing.T) {
 		{"zero as_of", h + "EUR,USD,1,0001-01-01T00:00:00Z\n", 2, "zero time"},
 		{"as_of without zone", h + "EUR,USD,1,2017-03-08T15:00:00\n", 2, "neither RFC 3339"},
 		{"duplicate", h + "EUR,USD,1,2017-03-08\nEUR,USD,2,2017-03-08T00:00:00Z\n", 3, "duplicate EUR/USD"},
+		// fx_rates.as_of keeps microseconds: rows 100 ns apart are one key
+		// there, so one set here (they were two sets, and the import
+		// counted the second unchanged or failed with 409 and no line).
+		{"duplicate within a microsecond", h + "EUR,CHF,1.0702,2017-03-08T10:00:00.0000001Z\nEUR,CHF,1.0702,2017-03-08T10:00:00.0000002Z\n", 3, "duplicate EUR/CHF"},
+		{"duplicate within a microsecond, other zone", h + "EUR,CHF,1.0702,2017-03-08T10:00:00.000001999Z\nEUR,CHF,1.0703,2017-03-08T11:00:00.000001+01:00\n", 3, "duplicate EUR/CHF"},
 		{"bad source", hs + "EUR,USD,1,2017-03-08,my feed\n", 2, "source may only contain"},
 		{"missing field", h + "EUR,USD,1,2017-03-08\nEUR,JPY,120\n", 3, "wrong number of fields"},
 		{"bare quote", h + "EUR,USD,1\"2,2017-03-08\n", 2, "bare \""},
@@ -136,6 +141,7 @@ func FuzzParseRatesCSV(f *testing.F) {
 	f.Add([]byte("base,quote,rate,as_of\nEUR,USD,abc,2017-03-08\n"))
 	f.Add([]byte("base,quote,rate,as_of\n\"EUR\nX\",USD,1,2017-03-08\n"))
 	f.Add([]byte("base,quote,rate,as_of\nKWD,CLF,0.0001,0001-01-01T00:00:00Z\n"))
+	f.Add([]byte("base,quote,rate,as_of\nEUR,CHF,1.0702,2017-03-08T10:00:00.0000001Z\nEUR,GBP,0.86,2017-03-08T10:00:00.000000999Z\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sets, err := ParseRatesCSV(bytes.NewReader(data))
 		if err != nil {
@@ -152,8 +158,8 @@ func FuzzParseRatesCSV(f *testing.F) {
 			if err := s.Validate(); err != nil {
 				t.Fatalf("accepted set does not validate: %v", err)
 			}
-			if s.AsOf.Location() != time.UTC {
-				t.Fatalf("AsOf %s is not UTC", s.AsOf)
+			if s.AsOf.Location() != time.UTC || !s.AsOf.Equal(s.AsOf.Truncate(asOfPrecision)) {
+				t.Fatalf("AsOf %s is not UTC to the microsecond", s.AsOf)
 			}
 		}
 	})
