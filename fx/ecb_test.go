@@ -87,6 +87,8 @@ func TestParseECBErrors(t *testing.T) {
 		{"exponent rate", ecbDoc(`<Cube time='2017-03-08'><Cube currency='USD' rate='1e3'/></Cube>`), "Cube[currency=USD]", "is not a decimal"},
 		{"negative rate", ecbDoc(`<Cube time='2017-03-08'><Cube currency='USD' rate='-1.05'/></Cube>`), "Cube[currency=USD]", "is not a decimal"},
 		{"zero rate", ecbDoc(`<Cube time='2017-03-08'><Cube currency='USD' rate='0.0'/></Cube>`), "Cube[currency=USD]", "not positive"},
+		{"huge rate", ecbDoc(`<Cube time='2017-03-08'><Cube currency='USD' rate='1000000000001'/></Cube>`), "Cube[currency=USD]", "is outside 0.000000000001..1000000000000"},
+		{"before the euro", ecbDoc(`<Cube time='1998-12-31'><Cube currency='USD' rate='1.17'/></Cube>`), "Cube[time=1998-12-31]", "as-of year 1998 is before 1999"},
 		{"missing rate", ecbDoc(`<Cube time='2017-03-08'><Cube currency='USD'/></Cube>`), "Cube[currency=USD]", "is not a decimal"},
 		{"unknown currency", ecbDoc(`<Cube time='2017-03-08'><Cube currency='XYZ' rate='1'/></Cube>`), "Cube[currency=XYZ]", "unknown currency"},
 		{"lower-case currency", ecbDoc(`<Cube time='2017-03-08'><Cube currency='usd' rate='1'/></Cube>`), `Cube[currency="usd"]`, "unknown currency"},

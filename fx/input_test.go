@@ -87,6 +87,9 @@ func TestRatesInput(t *testing.T) {
 		{"unknown quote", RatesInput{Base: "EUR", AsOf: "2017-03-08", Rates: map[string]string{"ZZZ": "1"}}, "rates.ZZZ", CodeUnknownCurrency},
 		{"bad rate", RatesInput{Base: "EUR", AsOf: "2017-03-08", Rates: map[string]string{"USD": "1e3"}}, "rates.USD", CodeInvalidRate},
 		{"zero rate", RatesInput{Base: "EUR", AsOf: "2017-03-08", Rates: map[string]string{"USD": "0"}}, "rates.USD", CodeInvalidRate},
+		{"huge rate", RatesInput{Base: "EUR", AsOf: "2017-03-08", Rates: map[string]string{"USD": "1000000000000.1"}}, "rates.USD", CodeInvalidRate},
+		{"tiny rate", RatesInput{Base: "EUR", AsOf: "2017-03-08", Rates: map[string]string{"USD": "0.0000000000001"}}, "rates.USD", CodeInvalidRate},
+		{"as_of in year 1", RatesInput{Base: "EUR", AsOf: "0001-01-01T00:00:01Z", Rates: map[string]string{"USD": "1"}}, "as_of", valid.CodeValidationFailed},
 		{"base quoted", RatesInput{Base: "EUR", AsOf: "2017-03-08", Rates: map[string]string{"EUR": "1"}}, "rates.EUR", valid.CodeValidationFailed},
 	}
 	for _, tt := range tests {

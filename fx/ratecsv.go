@@ -147,8 +147,8 @@ func parseCSVRow(rec []string, withSource bool) (base, quote string, rate decima
 // nanoseconds took them for two sets and let the duplicate through.
 const asOfPrecision = time.Microsecond
 
-// parseAsOf accepts RFC 3339 or YYYY-MM-DD (midnight UTC) and returns UTC,
-// truncated to asOfPrecision.
+// parseAsOf accepts RFC 3339 or YYYY-MM-DD (midnight UTC) in MinRateYear
+// or later and returns UTC, truncated to asOfPrecision.
 func parseAsOf(s string) (time.Time, error) {
 	if len(s) > maxAsOfLength {
 		return time.Time{}, fmt.Errorf("as_of longer than %d characters", maxAsOfLength)
@@ -161,6 +161,9 @@ func parseAsOf(s string) (time.Time, error) {
 	}
 	if t = t.UTC().Truncate(asOfPrecision); t.IsZero() {
 		return time.Time{}, fmt.Errorf("as_of is the zero time")
+	}
+	if t.Year() < MinRateYear {
+		return time.Time{}, fmt.Errorf("as_of %s is before %d (UTC)", quoteShort(s), MinRateYear)
 	}
 	return t, nil
 }

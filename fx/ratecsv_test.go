@@ -79,6 +79,10 @@ func TestParseRatesCSVErrors(t *testing.T) {
 		{"spaces", h + "EUR, USD,1,2017-03-08\n", 2, "unknown currency"},
 		{"bad as_of", h + "EUR,USD,1,08/03/2017\n", 2, "neither RFC 3339 nor YYYY-MM-DD"},
 		{"zero as_of", h + "EUR,USD,1,0001-01-01T00:00:00Z\n", 2, "zero time"},
+		{"as_of in year 1", h + "EUR,USD,1,2017-03-08\nEUR,JPY,120,0001-01-02\n", 3, `as_of "0001-01-02" is before 1999`},
+		{"as_of before 1999 in UTC", h + "EUR,USD,1,1999-01-01T00:30:00+01:00\n", 2, "is before 1999"},
+		{"huge rate", h + "EUR,USD,100000000000000000000000000000000000000,2017-03-08\n", 2, "is outside 0.000000000001..1000000000000"},
+		{"tiny rate", h + "EUR,USD,0.0000000000009,2017-03-08\n", 2, "is outside"},
 		{"as_of without zone", h + "EUR,USD,1,2017-03-08T15:00:00\n", 2, "neither RFC 3339"},
 		{"duplicate", h + "EUR,USD,1,2017-03-08\nEUR,USD,2,2017-03-08T00:00:00Z\n", 3, "duplicate EUR/USD"},
 		// fx_rates.as_of keeps microseconds: rows 100 ns apart are one key
@@ -102,6 +106,20 @@ func TestParseRatesCSVErrors(t *testing.T) {
 				t.Errorf("got line %d reason %q, want line %d containing %q", pe.Line, pe.Reason, tt.line, tt.reason)
 			}
 		})
+	}
+}
+
+// The bounds of a rate and of as_of admit the real extremes: a rate of
+// about a million (IRR per EUR) and its inverse, the 1999 start of the
+// euro, and the limits themselves.
+func TestParseRatesCSVBounds(t *testing.T) {
+	in := "base,quote,rate,as_of\n" +
+		"EUR,IRR,1050000,2024-06-03\nIRR,EUR,0.00000095238,2024-06-03\nEUR,VES,39.53,2024-06-03\n" +
+		"USD,VES,4200000,2021-09-30\nCLF,VES,170000000,2021-09-30\n" +
+		"EUR,USD,1.1789,1999-01-04\nEUR,JPY,1000000000000,1999-01-01\nEUR,GBP,0.000000000001,1999-01-01T00:00:00Z\n"
+	sets, err := ParseRatesCSV(strings.NewReader(in))
+	if err != nil || len(sets) != 6 {
+		t.Fatalf("got %d sets, %v", len(sets), err)
 	}
 }
 

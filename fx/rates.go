@@ -29,6 +29,26 @@ const (
 	// MaxClockSkew is how far in the future a rate may be dated and still
 	// be used: feeds and our clock are not perfectly in step.
 	MaxClockSkew = 5 * time.Minute
+	// MaxRateMagnitude bounds an imported rate r by its order of magnitude:
+	// 10^-MaxRateMagnitude <= r <= 10^MaxRateMagnitude. The pairs of the
+	// currencies escrowd knows that lie furthest apart are about 10^8 (1
+	// CLF, about 40 USD, was some 1.6e8 VES before the 2021
+	// redenomination; at a million IRR to the USD, 1 CLF is 4e7 IRR; 1 EUR
+	// is about 1e6 IRR, 1e5 LBP, 3e4 VND). Four more orders of magnitude
+	// leave room for inflation; 1e38 or 1e-30, no pair's rate, is a typo
+	// or garbage.
+	MaxRateMagnitude = 12
+	// MinRateYear is the earliest year of a rate's as-of time (UTC). The
+	// euro and the ECB reference rates start in 1999; escrowd prices with
+	// rates at most hours old, and a rate dated 0001-01-01 or 0217 is a
+	// typo.
+	MinRateYear = 1999
+)
+
+// minRate and maxRate are the bounds of MaxRateMagnitude.
+var (
+	minRate = decimal.New(1, -MaxRateMagnitude)
+	maxRate = decimal.New(1, MaxRateMagnitude)
 )
 
 // Rate is an exchange rate: 1 Base = Rate Quote, as of AsOf.
@@ -71,8 +91,9 @@ func lookupRateCurrency(code string) error {
 }
 
 // Validate checks the set: known base and quote currencies, base not among
-// the quotes, 1..MaxRatesPerSet rates, all > 0, a non-zero AsOf and a
-// source of 1..MaxSourceLength characters [A-Za-z0-9._-]. Errors wrap
+// the quotes, 1..MaxRatesPerSet rates, all > 0 and within
+// MaxRateMagnitude, an AsOf in MinRateYear or later and a source of
+// 1..MaxSourceLength characters [A-Za-z0-9._-]. Errors wrap
 // ErrInvalidRate.
 func (s RateSet) Validate() error {
 	if err := lookupRateCurrency(s.Base); err != nil {
@@ -80,6 +101,9 @@ func (s RateSet) Validate() error {
 	}
 	if s.AsOf.IsZero() {
 		return fmt.Errorf("%w: as-of time missing", ErrInvalidRate)
+	}
+	if y := s.AsOf.UTC().Year(); y < MinRateYear {
+		return fmt.Errorf("%w: as-of year %d is before %d", ErrInvalidRate, y, MinRateYear)
 	}
 	if err := validateSource(s.Source); err != nil {
 		return err
@@ -99,6 +123,9 @@ func (s RateSet) Validate() error {
 		}
 		if !s.Rates[code].IsPositive() {
 			return fmt.Errorf("%w: %s/%s rate %s is not positive", ErrInvalidRate, s.Base, code, s.Rates[code])
+		}
+		if !rateInRange(s.Rates[code]) {
+			return fmt.Errorf("%w: %s/%s rate %s is outside %s..%s", ErrInvalidRate, s.Base, code, s.Rates[code], minRate, maxRate)
 		}
 	}
 	return nil
@@ -127,7 +154,7 @@ func (s RateSet) List() []Rate {
 }
 
 // parseRate parses a strictly positive plain decimal rate with at most
-// RatePrecision decimal places.
+// RatePrecision decimal places, within MaxRateMagnitude.
 func parseRate(s string) (decimal.Decimal, error) {
 	d, err := money.ParsePlainDecimal(s, RatePrecision)
 	if err != nil {
@@ -136,7 +163,16 @@ func parseRate(s string) (decimal.Decimal, error) {
 	if !d.IsPositive() {
 		return decimal.Decimal{}, fmt.Errorf("%w: rate %s is not positive", ErrInvalidRate, quoteShort(s))
 	}
+	if !rateInRange(d) {
+		return decimal.Decimal{}, fmt.Errorf("%w: rate %s is outside %s..%s", ErrInvalidRate, quoteShort(s), minRate, maxRate)
+	}
 	return d, nil
+}
+
+// rateInRange reports whether d is within minRate..maxRate
+// (MaxRateMagnitude).
+func rateInRange(d decimal.Decimal) bool {
+	return !d.LessThan(minRate) && !d.GreaterThan(maxRate)
 }
 
 // maxEcho bounds how much of an input value is echoed in an error.
