@@ -83,6 +83,49 @@ func (e *ParseError) ProblemExtra() map[string]any {
 	return m
 }
 
+// RateError reports a rate of an import refused against another rate of
+// the same import (see MaxInverseDeviationBps): the 1-based Line of a
+// rates CSV (0 for other input) and the Element, e.g. "rate". It matches
+// ErrInvalidRate, and the API adds the line and element to the problem.
+type RateError struct {
+	// Line is the 1-based line number of a rates CSV, 0 if unknown.
+	Line int
+	// Element names the offending field, "" if unknown.
+	Element string
+	// Reason says what is wrong, for humans.
+	Reason string
+}
+
+// Error implements error.
+func (e *RateError) Error() string {
+	s := ErrInvalidRate.Error() + ":"
+	if e.Line > 0 {
+		s += " line " + strconv.Itoa(e.Line)
+	}
+	if e.Element != "" {
+		s += " " + e.Element
+	}
+	if e.Line > 0 || e.Element != "" {
+		s += ":"
+	}
+	return s + " " + e.Reason
+}
+
+// Unwrap returns ErrInvalidRate.
+func (e *RateError) Unwrap() error { return ErrInvalidRate }
+
+// ProblemExtra names the line and element for the API's problem body.
+func (e *RateError) ProblemExtra() map[string]any {
+	m := map[string]any{}
+	if e.Line > 0 {
+		m["line"] = e.Line
+	}
+	if e.Element != "" {
+		m["element"] = e.Element
+	}
+	return m
+}
+
 // FieldError reports a request field that fails a shape check. Field is the
 // JSON name of the field, e.g. "sell_amount".
 type FieldError struct {

@@ -89,7 +89,7 @@ func ParseRatesCSV(r io.Reader) ([]RateSet, error) {
 		if !ok {
 			i = len(sets)
 			index[key] = i
-			sets = append(sets, RateSet{Base: base, AsOf: asOf, Source: source, Rates: map[string]decimal.Decimal{}})
+			sets = append(sets, RateSet{Base: base, AsOf: asOf, Source: source, Rates: map[string]decimal.Decimal{}, lines: map[string]int{}})
 		}
 		set := &sets[i]
 		if _, dup := set.Rates[quote]; dup {
@@ -99,6 +99,7 @@ func ParseRatesCSV(r io.Reader) ([]RateSet, error) {
 			return nil, &ParseError{Line: line, Reason: fmt.Sprintf("more than %d rates in one set", MaxRatesPerSet)}
 		}
 		set.Rates[quote] = rate
+		set.lines[quote] = line
 	}
 	if len(sets) == 0 {
 		return nil, &ParseError{Line: 1, Reason: "no data rows after the header"}

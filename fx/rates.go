@@ -81,6 +81,9 @@ type RateSet struct {
 	Source string
 	// Rates maps a quote currency code to its rate.
 	Rates map[string]decimal.Decimal
+	// lines maps a quote currency code to the 1-based line of its row
+	// when ParseRatesCSV read the set, for errors; nil otherwise.
+	lines map[string]int
 }
 
 // lookupRateCurrency accepts active currencies and the withdrawn ones that

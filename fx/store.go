@@ -38,8 +38,18 @@ type ImportResult struct {
 	Inserted, Unchanged int
 }
 
+// MaxInverseDeviationBps is how far, in basis points, the product of a
+// rate and its inverse given in one import at the same instant (EUR/GBP
+// and GBP/EUR) may be from 1. Published rates and their inverses differ
+// by the rounding of the figures, at worst by a bid/ask spread, well under
+// 1%; further apart they contradict each other and so do the quotes
+// priced from them in the two directions: with EUR/GBP 0.85 and GBP/EUR
+// 2.5, 1000.00 EUR buy 845.75 GBP, which buy 2103.80 EUR back.
+const MaxInverseDeviationBps = 100
+
 // validateImport checks sets before they are stored: each valid, none
-// dated after now + MaxClockSkew, at most MaxImportRates rates in all.
+// dated after now + MaxClockSkew, at most MaxImportRates rates in all, and
+// no rate contradicting its inverse (checkInverses).
 func validateImport(sets []RateSet, now time.Time) error {
 	if len(sets) == 0 {
 		return fmt.Errorf("%w: no rate sets", ErrInvalidRate)
@@ -57,7 +67,65 @@ func validateImport(sets []RateSet, now time.Time) error {
 	if n > MaxImportRates {
 		return fmt.Errorf("%w: %d rates in one import, max %d", ErrInvalidRate, n, MaxImportRates)
 	}
+	return checkInverses(sets)
+}
+
+// importedRate is a rate of an import with the line it was read from (0
+// if unknown), for checkInverses.
+type importedRate struct {
+	rate Rate
+	line int
+}
+
+// pairAt keys a rate of an import by its pair and instant, to the
+// microsecond that fx_rates.as_of keeps.
+type pairAt struct {
+	base, quote string
+	asOf        int64
+}
+
+// checkInverses refuses an import that holds a rate and its inverse at the
+// same instant (from any source) whose product is further from 1 than
+// MaxInverseDeviationBps: a *RateError naming the line of the later of
+// the two rows when a rates CSV gave them.
+func checkInverses(sets []RateSet) error {
+	tolerance := decimal.New(MaxInverseDeviationBps, -4)
+	seen := map[pairAt][]importedRate{}
+	for _, s := range sets {
+		for _, r := range s.List() {
+			at := r.AsOf.Truncate(asOfPrecision).UnixMicro()
+			this := importedRate{rate: r, line: s.lines[r.Quote]}
+			for _, inv := range seen[pairAt{base: r.Quote, quote: r.Base, asOf: at}] {
+				product := r.Rate.Mul(inv.rate.Rate)
+				if product.Sub(one).Abs().LessThanOrEqual(tolerance) {
+					continue
+				}
+				first, second := inv, this
+				if first.line > second.line {
+					first, second = second, first
+				}
+				e := &RateError{Line: second.line, Reason: fmt.Sprintf(
+					"%s contradicts %s at the same instant %s: their product %s is more than %s%% from 1",
+					describeRate(second), describeRate(first), r.AsOf.UTC().Format(time.RFC3339Nano), product, decimal.New(MaxInverseDeviationBps, -2))}
+				if e.Line > 0 {
+					e.Element = "rate"
+				}
+				return e
+			}
+			key := pairAt{base: r.Base, quote: r.Quote, asOf: at}
+			seen[key] = append(seen[key], this)
+		}
+	}
 	return nil
+}
+
+// describeRate names r for an error: pair, rate, source and line.
+func describeRate(r importedRate) string {
+	s := fmt.Sprintf("%s/%s %s (source %s", r.rate.Base, r.rate.Quote, r.rate.Rate, r.rate.Source)
+	if r.line > 0 {
+		s += fmt.Sprintf(", line %d", r.line)
+	}
+	return s + ")"
 }
 
 // insertRates stores the rates of sets for tenant. A rate already stored
