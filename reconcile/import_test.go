@@ -114,11 +114,22 @@ func TestImportErrors(t *testing.T) {
 	f := newFixture(t)
 	f.account("bank:EUR", "EUR")
 	f.account("bank:USD", "USD")
+	f.account("bank:JPY", "JPY")
 	data, err := os.ReadFile(realCamtSample)
 	if err != nil {
 		t.Fatal(err)
 	}
 	broken := strings.Replace(string(data), "<Amt Ccy=\"EUR\">1405.31</Amt>", "<Amt Ccy=\"EUR\">1,405.31</Amt>", 1)
+	// More decimals than the currency has: such a line never matches a
+	// posting (issue 4: amounts are exact at their currency's minor units,
+	// never rounded).
+	inexact := func(element, reason string) func(error) bool {
+		return func(err error) bool {
+			var pe *reconcile.ParseError
+			return errors.Is(err, reconcile.ErrInvalidStatement) && errors.As(err, &pe) && pe.Element == element && pe.Reason == reason
+		}
+	}
+	halfCent := strings.Replace(string(data), "<Amt Ccy=\"EUR\">1405.31</Amt>", "<Amt Ccy=\"EUR\">1405.315</Amt>", 1)
 	tests := []struct {
 		name  string
 		req   reconcile.ImportRequest
@@ -140,6 +151,15 @@ func TestImportErrors(t *testing.T) {
 				var pe *reconcile.ParseError
 				return errors.As(err, &pe) && pe.Line == 3 && pe.Element == "amount"
 			}},
+		{"a camt.053 amount beyond the minor units names the element", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCamt053, Data: []byte(halfCent)},
+			inexact("Ntry[3]/Amt", "amount 1405.315 has more than 2 decimal places for EUR")},
+		{"half a yen names the line", reconcile.ImportRequest{Account: "bank:JPY", Format: reconcile.FormatCSV,
+			Data: []byte("booking_date,amount\n2026-03-01,1000\n2026-03-01,1000.5\n")},
+			inexact("line 2 amount", "amount 1000.5 has more than 0 decimal places for JPY")},
+		{"a debit beyond the minor units names the line", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCSV,
+			Data: []byte("booking_date,debit,credit\n2026-03-01,10.001,\n"), CSV: reconcile.CSVMappingParams{Columns: true,
+				Mapping: reconcile.CSVMapping{BookingDate: "booking_date", Debit: "debit", Credit: "credit"}}},
+			inexact("line 1 amount", "amount -10.001 has more than 2 decimal places for EUR")},
 		{"a Latin-1 CSV names the line and column", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCSV,
 			Data: []byte("booking_date,amount,counterparty\n2026-03-02,10.00,M\xfcller GmbH\n")},
 			func(err error) bool {

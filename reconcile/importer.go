@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/money"
 	"github.com/escrowd/escrowd/internal/valid"
 	"github.com/escrowd/escrowd/ledger"
 )
@@ -95,7 +96,8 @@ func (r ImportResult) ResourceID() string { return r.Statement.ID.String() }
 // same statement again stores nothing new (ImportResult.NewLines = 0). A
 // statement whose balances do not tie is stored with the mismatch, not
 // rejected. A file over the parser's limits is a *ParseError wrapping
-// ErrTooLarge; one that cannot be read is *InvalidStatementError; lines in
+// ErrTooLarge; one that cannot be read, or with an amount that has more
+// decimals than the account's currency, is *InvalidStatementError; lines in
 // another currency than the account's are a validation error
 // (currency_mismatch); a statement id imported before with other balances,
 // other entry references or other amounts under the same entry references
@@ -109,7 +111,7 @@ func (s *Service) ImportStatement(ctx context.Context, tenant uuid.UUID, req Imp
 	if err != nil {
 		return ImportResult{}, err
 	}
-	if err := checkStatement(st, acct); err != nil {
+	if err := checkStatement(req.Format, st, acct); err != nil {
 		return ImportResult{}, err
 	}
 	keys := dedupeKeys(req.Format, st)
@@ -187,23 +189,45 @@ func parseStatement(req ImportRequest, accountCurrency string) (Statement, error
 }
 
 // checkStatement applies the checks the parsers leave to the caller: the
-// currency of the account, the length of references.
-func checkStatement(st Statement, acct ledger.Account) error {
+// currency of the account, amounts exact at its minor units, the length of
+// references. A line amount with more decimals than the currency has
+// ("1000.5" JPY) could never match a posting, which the ledger keeps
+// exact: it is an invalid statement naming the line's amount (camt.053
+// Ntry[n]/Amt, CSV "line n amount", n counting the data rows), never
+// rounded.
+func checkStatement(format string, st Statement, acct ledger.Account) error {
 	if len(st.ID) > maxRefLength {
 		return &InvalidStatementError{Err: &ParseError{Element: "Stmt/Id", Reason: fmt.Sprintf("longer than %d characters", maxRefLength)}}
 	}
 	if st.Currency != "" && st.Currency != acct.Currency {
 		return valid.FieldCode("currency_mismatch", "account", fmt.Sprintf("the statement is in %s, account %s in %s", st.Currency, acct.Code, acct.Currency))
 	}
+	cur, err := money.LookupHistoric(acct.Currency)
+	if err != nil { // ledger accounts are opened in known currencies
+		return fmt.Errorf("reconcile: account %s: %w", acct.Code, err)
+	}
 	for _, l := range st.Lines {
 		if l.Currency != acct.Currency {
 			return valid.FieldCode("currency_mismatch", "account", fmt.Sprintf("statement line %d is in %s, account %s in %s", l.Index, l.Currency, acct.Code, acct.Currency))
+		}
+		if money.CheckExact(l.Amount, cur) != nil {
+			return &InvalidStatementError{Err: &ParseError{Element: lineAmountElement(format, l.Index),
+				Reason: fmt.Sprintf("amount %s has more than %d decimal places for %s", l.Amount, cur.MinorUnits, cur.Code)}}
 		}
 		if len(l.EntryRef) > maxRefLength {
 			return &InvalidStatementError{Err: &ParseError{Element: fmt.Sprintf("line %d entry reference", l.Index), Reason: fmt.Sprintf("longer than %d characters", maxRefLength)}}
 		}
 	}
 	return nil
+}
+
+// lineAmountElement names the amount of line index (1-based) of a
+// statement of format for an error.
+func lineAmountElement(format string, index int) string {
+	if format == FormatCamt053 {
+		return fmt.Sprintf("Ntry[%d]/Amt", index)
+	}
+	return fmt.Sprintf("line %d amount", index)
 }
 
 // balanceCheck runs Statement.CheckBalances and keeps its outcome.

@@ -28,7 +28,10 @@ const (
 	MaxCSVLines = 200000
 
 	// maxAmountDigits and maxAmountFractionDigits follow ISO 20022
-	// ActiveOrHistoricCurrencyAndAmount (totalDigits 18, fractionDigits 5).
+	// ActiveOrHistoricCurrencyAndAmount (totalDigits 18, fractionDigits 5):
+	// the parsers' bound whatever the currency. An amount must also be
+	// exact at its currency's minor units, which ImportStatement checks
+	// against the account's currency (checkStatement).
 	maxAmountDigits         = 18
 	maxAmountFractionDigits = 5
 
