@@ -456,18 +456,19 @@ func (s *Service) SettleDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.
 }
 
 // voidPending voids the escrow's payouts waiting for a review or a step-up
-// confirmation: their holds are released, they become rejected (their
-// events give reason) and their reviews are closed as rejected
-// (risk.Gate.WithdrawReview), so nothing is left to approve.
+// confirmation, every one of them (waitingPayouts): their holds are
+// released, they become rejected (their events give reason) and their
+// reviews are closed as rejected (risk.Gate.WithdrawReview), so nothing
+// is left to approve. e.Pending is zero afterwards.
 func (s *Service) voidPending(ctx context.Context, tx pgx.Tx, e *Escrow, reason string, now time.Time) ([]Payout, error) {
-	ps, err := payoutsOf(ctx, tx, e.ID)
+	ps, err := waitingPayouts(ctx, tx, *e)
 	if err != nil {
 		return nil, err
 	}
 	var out []Payout
 	for _, p := range ps {
-		if p.Status != StatusPendingReview && p.Status != StatusAwaitingConfirmation || p.EntryID == nil {
-			continue
+		if p.EntryID == nil {
+			return nil, fmt.Errorf("payout %s is %s without a ledger entry", p.ID, p.Status)
 		}
 		if _, err := ledger.Void(ctx, tx, e.TenantID, *p.EntryID, now); err != nil && !errors.Is(err, ledger.ErrNotPending) {
 			return nil, fmt.Errorf("payout %s: void: %w", p.ID, err)

@@ -304,6 +304,45 @@ func waitingOutcomePayout(ctx context.Context, tx pgx.Tx, e Escrow) (id uuid.UUI
 	return id, kind, true, nil
 }
 
+// MaxWaitingPayouts bounds the payouts of one escrow that waitingPayouts
+// reads: far more than a marketplace has waiting for a decision at once.
+// Reaching it is an error, never a shorter list.
+const MaxWaitingPayouts = 1000
+
+// waitingPayouts reads e's payouts waiting for a review or a step-up
+// confirmation, oldest first: the payouts whose holds make e.Pending.
+// They are selected by status, so no number of payouts before them
+// (blocked attempts are stored too) can leave one out, as reading the
+// first MaxPayoutsRead payouts (payoutsOf, for the timeline) did. Their
+// gross amounts must add up to e.Pending: a waiting payout missing from
+// the list is an error, not a hold left for a reviewer to pay out after
+// its money went elsewhere. e must be as loaded, or changed only by
+// payouts already sent (a held insert goes with the read).
+func waitingPayouts(ctx context.Context, q db.Querier, e Escrow) ([]Payout, error) {
+	rows, err := q.Query(ctx, `SELECT `+payoutColumns+` FROM escrow_payouts WHERE escrow_id = $1 AND status IN ($2, $3) ORDER BY created_at, id LIMIT $4`,
+		e.ID, StatusPendingReview, StatusAwaitingConfirmation, MaxWaitingPayouts+1)
+	if err != nil {
+		return nil, fmt.Errorf("escrow %s: waiting payouts: %w", e.ID, err)
+	}
+	ps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Payout, error) { return scanPayout(row) })
+	if err != nil {
+		return nil, fmt.Errorf("escrow %s: waiting payouts: %w", e.ID, err)
+	}
+	if len(ps) > MaxWaitingPayouts {
+		return nil, fmt.Errorf("escrow %s: more than %d payouts wait for a decision", e.ID, MaxWaitingPayouts)
+	}
+	held := decimal.Zero
+	for _, p := range ps {
+		held = held.Add(p.Gross)
+	}
+	if !held.Equal(e.Pending) { // assertion: holdPayout keeps them equal
+		return nil, fmt.Errorf("escrow %s: %d payouts waiting for a decision hold %s, the escrow's pending amount is %s", e.ID, len(ps), held, e.Pending)
+	}
+	return ps, nil
+}
+
+// payoutsOf reads the first MaxPayoutsRead payouts of an escrow, for its
+// timeline; money paths read what they need by status (waitingPayouts).
 func payoutsOf(ctx context.Context, q db.Querier, escrowID uuid.UUID) ([]Payout, error) {
 	rows, err := q.Query(ctx, `SELECT `+payoutColumns+` FROM escrow_payouts WHERE escrow_id = $1 ORDER BY created_at, id LIMIT $2`, escrowID, MaxPayoutsRead)
 	if err != nil {
