@@ -380,8 +380,13 @@ func (s *Service) settle(ctx context.Context, tx pgx.Tx, d *Dispute, outcome str
 	if err != nil {
 		return escrow.Settlement{}, err
 	}
-	r := Resolution{Outcome: outcome, RefundAmount: st.Requested, Covered: st.Coverage.Covered, Recovered: st.Coverage.Recovered,
-		Receivable: st.Coverage.Receivable, Capped: st.Coverage.Capped, Rationale: rationale, ResolvedBy: by, ResolvedAt: now}
+	c := st.Coverage
+	r := Resolution{Outcome: outcome, RefundAmount: st.Requested, Covered: c.Covered, Recovered: c.Recovered,
+		Receivable: c.Receivable, Capped: c.Capped, CoverageStatus: c.Status, CoverageEntryIDs: c.EntryIDs,
+		Rationale: rationale, ResolvedBy: by, ResolvedAt: now}
+	if c.Risk != nil {
+		r.CoverageDecisionID = &c.Risk.DecisionID
+	}
 	if st.Refund != nil {
 		r.RefundPayoutID = &st.Refund.ID
 	}
@@ -399,6 +404,12 @@ func (s *Service) settle(ctx context.Context, tx pgx.Tx, d *Dispute, outcome str
 	}
 	if r.ReleasePayoutID != nil {
 		extra["release_id"], extra["release_status"] = r.ReleasePayoutID, st.Release.Status
+	}
+	if r.CoverageStatus != "" {
+		extra["coverage_status"] = r.CoverageStatus
+		if c.ReviewID != nil {
+			extra["coverage_review_id"] = c.ReviewID
+		}
 	}
 	if offer != nil {
 		extra["offer_id"] = offer.ID

@@ -2,6 +2,7 @@ package disputes
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -19,7 +20,8 @@ var closedDeadline = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 const disputeColumns = `id, tenant_id, escrow_id, status, reason, claimed_amount, currency, description, COALESCE(assignee, ''), evidence_hours,
 	seller_response_due_at, escalation_due_at, evidence_due_at, next_deadline_at, seller_responded_at, escalated_at, COALESCE(escalated_by, ''),
 	outcome, refund_amount, covered_amount, recovered_amount, receivable_amount, capped, rationale, COALESCE(resolved_by, ''),
-	accepted_offer_id, refund_payout_id, release_payout_id, resolved_at, withdrawn_at, version, created_at, updated_at`
+	accepted_offer_id, refund_payout_id, release_payout_id, resolved_at, withdrawn_at, version, created_at, updated_at,
+	COALESCE(coverage_status, ''), coverage_decision_id, coverage_entry_ids`
 
 func scanDispute(row pgx.Row) (Dispute, error) {
 	var d Dispute
@@ -29,12 +31,17 @@ func scanDispute(row pgx.Row) (Dispute, error) {
 	var refund *decimal.Decimal
 	var r Resolution
 	var resolvedAt *time.Time
+	var coverageEntries []byte
 	err := row.Scan(&d.ID, &d.TenantID, &d.EscrowID, &status, &d.Reason, &d.ClaimedAmount, &d.Currency, &d.Description, &d.Assignee, &d.EvidenceHours,
 		&d.SellerResponseDueAt, &d.EscalationDueAt, &d.EvidenceDueAt, &next, &d.SellerRespondedAt, &d.EscalatedAt, &d.EscalatedBy,
 		&outcome, &refund, &r.Covered, &r.Recovered, &r.Receivable, &r.Capped, &r.Rationale, &r.ResolvedBy,
-		&r.AcceptedOfferID, &r.RefundPayoutID, &r.ReleasePayoutID, &resolvedAt, &d.WithdrawnAt, &d.Version, &d.CreatedAt, &d.UpdatedAt)
+		&r.AcceptedOfferID, &r.RefundPayoutID, &r.ReleasePayoutID, &resolvedAt, &d.WithdrawnAt, &d.Version, &d.CreatedAt, &d.UpdatedAt,
+		&r.CoverageStatus, &r.CoverageDecisionID, &coverageEntries)
 	if err != nil {
 		return Dispute{}, err
+	}
+	if err := json.Unmarshal(coverageEntries, &r.CoverageEntryIDs); err != nil {
+		return Dispute{}, fmt.Errorf("dispute %s: coverage entries: %w", d.ID, err)
 	}
 	d.Status = Status(status)
 	if next.Before(closedDeadline) {
@@ -109,7 +116,14 @@ func saveDispute(ctx context.Context, tx pgx.Tx, d *Dispute, from Status, now ti
 		r = *d.Resolution
 		outcome, refund, resolvedAt = &r.Outcome, &r.RefundAmount, &r.ResolvedAt
 	}
-	var assignee, escalatedBy, resolvedBy *string
+	var assignee, escalatedBy, resolvedBy, coverageStatus *string
+	if r.CoverageStatus != "" {
+		coverageStatus = &r.CoverageStatus
+	}
+	coverageEntries := []byte("[]")
+	if len(r.CoverageEntryIDs) > 0 {
+		coverageEntries, _ = json.Marshal(r.CoverageEntryIDs)
+	}
 	if d.Assignee != "" {
 		assignee = &d.Assignee
 	}
@@ -123,11 +137,13 @@ func saveDispute(ctx context.Context, tx pgx.Tx, d *Dispute, from Status, now ti
 		UPDATE disputes SET status = $4, assignee = $5, evidence_due_at = $6, next_deadline_at = $7, seller_responded_at = $8,
 			escalated_at = $9, escalated_by = $10, outcome = $11, refund_amount = $12, covered_amount = $13, recovered_amount = $14,
 			receivable_amount = $15, capped = $16, rationale = $17, resolved_by = $18, accepted_offer_id = $19, refund_payout_id = $20,
-			release_payout_id = $21, resolved_at = $22, withdrawn_at = $23, version = version + 1, updated_at = $24
+			release_payout_id = $21, resolved_at = $22, withdrawn_at = $23, version = version + 1, updated_at = $24,
+			coverage_status = $25, coverage_decision_id = $26, coverage_entry_ids = $27
 		WHERE id = $1 AND status = $2 AND version = $3`,
 		d.ID, string(from), d.Version, string(d.Status), assignee, d.EvidenceDueAt, deadlineColumn(*d), d.SellerRespondedAt,
 		d.EscalatedAt, escalatedBy, outcome, refund, r.Covered, r.Recovered, r.Receivable, r.Capped, r.Rationale, resolvedBy,
-		r.AcceptedOfferID, r.RefundPayoutID, r.ReleasePayoutID, resolvedAt, d.WithdrawnAt, now)
+		r.AcceptedOfferID, r.RefundPayoutID, r.ReleasePayoutID, resolvedAt, d.WithdrawnAt, now,
+		coverageStatus, r.CoverageDecisionID, coverageEntries)
 	if err != nil {
 		return fmt.Errorf("dispute %s: save: %w", d.ID, err)
 	}

@@ -112,14 +112,24 @@ type Resolution struct {
 	RefundAmount decimal.Decimal
 	// Covered is the part of the refund the guarantee paid because the
 	// money was already released; Capped when the coverage limit cut it.
+	// While the coverage waits for review they are what its approval books
+	// (the entries are pending); blocked or rejected, they are zero.
 	Covered, Recovered, Receivable decimal.Decimal
 	Capped                         bool
-	Rationale                      string
-	ResolvedBy                     string
-	AcceptedOfferID                *uuid.UUID
-	RefundPayoutID                 *uuid.UUID
-	ReleasePayoutID                *uuid.UUID
-	ResolvedAt                     time.Time
+	// CoverageStatus is what the risk gate made of the coverage
+	// (escrow.Coverage.Status; rejected when its review was): "" when
+	// none was needed. CoverageDecisionID is the gate's decision,
+	// CoverageEntryIDs the coverage's ledger entries (pending while it
+	// waits for review).
+	CoverageStatus     string
+	CoverageDecisionID *uuid.UUID
+	CoverageEntryIDs   []uuid.UUID
+	Rationale          string
+	ResolvedBy         string
+	AcceptedOfferID    *uuid.UUID
+	RefundPayoutID     *uuid.UUID
+	ReleasePayoutID    *uuid.UUID
+	ResolvedAt         time.Time
 }
 
 // IsOpen reports whether the dispute is negotiating or under review.

@@ -10,7 +10,8 @@ package escrow
 //
 // Money a dispute outcome moves out of the escrow account goes through the
 // risk gate like any payout (trigger "dispute"); coverage of money already
-// released comes from the platform's guarantee account; a chargeback is
+// released comes from the platform's guarantee account, through the gate
+// as a refund to the buyer (cover); a chargeback is
 // money the card network already took, so it is booked without the gate.
 
 import (
@@ -29,6 +30,7 @@ import (
 	"github.com/escrowd/escrowd/internal/money"
 	"github.com/escrowd/escrowd/internal/valid"
 	"github.com/escrowd/escrowd/ledger"
+	"github.com/escrowd/escrowd/risk"
 )
 
 // Payout triggers and the status of a payout a won chargeback undid.
@@ -361,11 +363,25 @@ type Settlement struct {
 // money had already been released: Needed was asked, Covered paid (up to
 // the coverage limit; Capped when less), Recovered at once from the
 // seller's payable balance, Receivable still owed by the seller.
+//
+// The coverage is a refund to the buyer and passes the risk gate as one
+// (cover): Status is completed (paid), pending_review (held: EntryIDs are
+// pending entries, and Covered, Recovered and Receivable what approving
+// the review ReviewID books, FinishCoverage) or blocked (nothing moved:
+// Covered, Recovered and Receivable are zero); "" when nothing was
+// covered. Risk is the gate's decision.
 type Coverage struct {
 	Needed, Covered, Recovered, Receivable decimal.Decimal
 	Capped                                 bool
+	Status                                 string
+	Risk                                   *RiskSummary
+	ReviewID                               *uuid.UUID
 	EntryIDs                               []uuid.UUID
 }
+
+// SubjectCoverage is the risk subject type of a dispute's coverage: the
+// gate's decision and its review name the dispute (SubjectID).
+const SubjectCoverage = "coverage"
 
 // SettleDispute carries out a dispute outcome on a disputed escrow, in the
 // caller's transaction: payouts still waiting for review or confirmation
@@ -374,7 +390,9 @@ type Coverage struct {
 // (trigger "dispute"); a refund larger than what is open is covered from
 // the guarantee up to the coverage limit (terms.coverage_limit, the order
 // amount when unset) and booked as a receivable from the seller, recovered
-// first from the seller's payable balance. The escrow then leaves disputed:
+// first from the seller's payable balance, once the gate lets it through
+// (cover: held while it waits for review, nothing when blocked; the
+// coverage moves no escrow money). The escrow then leaves disputed:
 // it settles (completed or refunded) when everything is paid out, or goes
 // back to the state it was in while a payout waits for the gate. An escrow
 // that had settled before the dispute has open money only when a
@@ -500,6 +518,13 @@ func (s *Service) voidPending(ctx context.Context, tx pgx.Tx, e *Escrow, reason 
 //	dispute.coverage    debit guarantee:<CUR>            credit buyer:<b>:refund:<CUR>
 //	dispute.receivable  debit receivable:seller:<s>:<CUR> credit guarantee:<CUR>
 //	dispute.recovery    debit seller:<s>:payable:<CUR>    credit receivable:seller:<s>:<CUR>
+//
+// The coverage is a refund to the buyer, so it asks the risk gate first,
+// as every refund does (a frozen party or a sanctions match blocks): it
+// is unattended, as the outcome's other payouts are, so a step-up becomes
+// review. Approve posts the entries; review posts them pending (the
+// seller's payable balance is held for the recovery) until the review is
+// decided (FinishCoverage); block moves nothing.
 func (s *Service) cover(ctx context.Context, tx pgx.Tx, e Escrow, in SettleInput, need decimal.Decimal, now time.Time) (Coverage, error) {
 	limit := e.Amount
 	if e.Terms.CoverageLimit != nil {
@@ -509,6 +534,23 @@ func (s *Service) cover(ctx context.Context, tx pgx.Tx, e Escrow, in SettleInput
 	x := decimal.Min(need, left)
 	c := Coverage{Needed: need, Covered: x, Recovered: decimal.Zero, Receivable: decimal.Zero, Capped: x.LessThan(need)}
 	if !x.IsPositive() {
+		return c, nil
+	}
+	d, err := s.Gate.Decide(ctx, tx, risk.GateInput{TenantID: e.TenantID, Operation: risk.OperationRefund, SubjectType: SubjectCoverage,
+		SubjectID: in.DisputeID, EscrowID: e.ID, Amount: x, Currency: e.Currency, Buyer: riskParty(e.Buyer), Seller: riskParty(e.Seller),
+		Payee: e.Buyer.ID, RiskContext: actingContext(e, KindRefund), Features: features(ctx), Unattended: true}, now)
+	if err != nil {
+		return Coverage{}, fmt.Errorf("escrow %s: coverage: risk gate: %w", e.ID, err)
+	}
+	c.Risk = summary(d)
+	var pending bool
+	switch d.Outcome {
+	case risk.OutcomeApprove:
+		c.Status = StatusCompleted
+	case risk.OutcomeReview:
+		c.Status, c.ReviewID, pending = StatusPendingReview, d.ReviewID, true
+	default: // block; a step-up the gate does not give an unattended refund fails closed too
+		c.Status, c.Covered = StatusBlocked, decimal.Zero
 		return c, nil
 	}
 	cur, ten := e.Currency, e.TenantID
@@ -530,7 +572,11 @@ func (s *Service) cover(ctx context.Context, tx pgx.Tx, e Escrow, in SettleInput
 	}
 	ref := "dispute:" + in.DisputeID.String()
 	post := func(kind, suffix, desc string, debit, credit ledger.Account, amount decimal.Decimal) error {
-		en, err := ledger.Post(ctx, tx, ledger.Entry{TenantID: ten, Kind: kind, Reference: ref + ":" + suffix,
+		write := ledger.Post
+		if pending {
+			write = ledger.PostPending
+		}
+		en, err := write(ctx, tx, ledger.Entry{TenantID: ten, Kind: kind, Reference: ref + ":" + suffix,
 			Description: desc + " for order " + e.OrderRef, EffectiveAt: now, CreatedAt: now,
 			Metadata: map[string]string{"escrow_id": e.ID.String(), "dispute_id": in.DisputeID.String()},
 			Postings: []ledger.Posting{
@@ -561,6 +607,42 @@ func (s *Service) cover(ctx context.Context, tx pgx.Tx, e Escrow, in SettleInput
 		}
 	}
 	return c, nil
+}
+
+// FinishCoverage carries out a reviewer's decision on the coverage of a
+// dispute of escrow id that waited for review (cover): approved, its
+// pending entries (entryIDs, as cover posted them) are posted, and the
+// posted entries are returned in the same order; rejected (or expired),
+// they are released and nothing moved. A freeze of either party since
+// the gate held it stops an approval (risk.ErrPartyFrozen), as for a
+// payout (resolve): the review stays pending. An entry no longer pending
+// (finance voided it) cannot be approved (ledger.ErrNotPending); a
+// rejection passes over it.
+func (s *Service) FinishCoverage(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, entryIDs []uuid.UUID, approved bool, now time.Time) ([]uuid.UUID, error) {
+	e, err := load(ctx, tx, tenant, id, false)
+	if err != nil {
+		return nil, err
+	}
+	if !approved {
+		for _, en := range entryIDs {
+			if _, err := ledger.Void(ctx, tx, tenant, en, now); err != nil && !errors.Is(err, ledger.ErrNotPending) {
+				return nil, fmt.Errorf("escrow %s: coverage entry %s: void: %w", e.ID, en, err)
+			}
+		}
+		return nil, nil
+	}
+	if err := risk.CheckNotFrozen(ctx, tx, tenant, e.Buyer.ID, e.Seller.ID); err != nil {
+		return nil, fmt.Errorf("escrow %s: coverage: %w", e.ID, err)
+	}
+	var posted []uuid.UUID
+	for _, en := range entryIDs {
+		p, err := ledger.Commit(ctx, tx, tenant, en, nil, now)
+		if err != nil {
+			return nil, fmt.Errorf("escrow %s: coverage entry %s: commit: %w", e.ID, en, err)
+		}
+		posted = append(posted, p.ID)
+	}
+	return posted, nil
 }
 
 // ChargebackInput is a card-network chargeback for ApplyChargeback.

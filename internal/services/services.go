@@ -72,6 +72,9 @@ func New(d *db.DB, clk clock.Clock, s Settings) (*Set, error) {
 	set.Risk.RegisterResolver(escrow.KindRelease, set.Escrows.ResolveReview)
 	set.Risk.RegisterResolver(escrow.KindRefund, set.Escrows.ResolveReview)
 	set.Disputes = &disputes.Service{DB: d, Clock: clk, Escrows: set.Escrows}
+	// A dispute's coverage the gate held is decided by disputes: approve
+	// posts its held entries, reject releases them.
+	set.Risk.RegisterResolver(escrow.SubjectCoverage, set.Disputes.ResolveCoverageReview)
 	set.Reconcile = &reconcile.Service{DB: d, Clock: clk, Log: s.Log}
 	return set, nil
 }
