@@ -35,7 +35,11 @@ type resolutionJSON struct {
 	AcceptedOfferID  *uuid.UUID `json:"accepted_offer_id,omitempty"`
 	RefundID         *uuid.UUID `json:"refund_id,omitempty"`
 	ReleaseID        *uuid.UUID `json:"release_id,omitempty"`
-	ResolvedAt       time.Time  `json:"resolved_at"`
+	// CoverageStatus is what the risk gate made of the coverage: completed,
+	// pending_review, blocked or rejected; empty when none was needed.
+	CoverageStatus     string     `json:"coverage_status,omitempty"`
+	CoverageDecisionID *uuid.UUID `json:"coverage_decision_id,omitempty"`
+	ResolvedAt         time.Time  `json:"resolved_at"`
 }
 
 type disputeJSON struct {
@@ -76,7 +80,8 @@ func disputeView(d disputes.Dispute, now time.Time) disputeJSON {
 	if r := d.Resolution; r != nil {
 		out.Resolution = &resolutionJSON{Outcome: r.Outcome, RefundAmount: f(r.RefundAmount), CoveredAmount: f(r.Covered), RecoveredAmount: f(r.Recovered),
 			ReceivableAmount: f(r.Receivable), Capped: r.Capped, Rationale: r.Rationale, ResolvedBy: r.ResolvedBy, AcceptedOfferID: r.AcceptedOfferID,
-			RefundID: r.RefundPayoutID, ReleaseID: r.ReleasePayoutID, ResolvedAt: r.ResolvedAt}
+			RefundID: r.RefundPayoutID, ReleaseID: r.ReleasePayoutID, CoverageStatus: r.CoverageStatus, CoverageDecisionID: r.CoverageDecisionID,
+			ResolvedAt: r.ResolvedAt}
 	}
 	return out
 }
@@ -133,6 +138,16 @@ func outcomeView(o disputes.Outcome, m reconcile.Masker, now time.Time) map[stri
 		"refund_amount": f(st.Requested), "covered_amount": f(st.Coverage.Covered), "capped": st.Coverage.Capped,
 		"coverage": map[string]any{"needed_amount": f(st.Coverage.Needed), "covered_amount": f(st.Coverage.Covered), "recovered_amount": f(st.Coverage.Recovered),
 			"receivable_amount": f(st.Coverage.Receivable), "capped": st.Coverage.Capped, "ledger_entry_ids": nonNilIDs(st.Coverage.EntryIDs)}}
+	cov := out["coverage"].(map[string]any)
+	if st.Coverage.Status != "" {
+		cov["status"] = st.Coverage.Status
+	}
+	if rv := riskView(st.Coverage.Risk); rv != nil {
+		cov["risk"] = rv
+	}
+	if st.Coverage.ReviewID != nil {
+		cov["review_id"] = st.Coverage.ReviewID
+	}
 	if st.Refund != nil {
 		out["refund"] = payoutView(*st.Refund, st.Escrow.Currency)
 	}

@@ -52,6 +52,10 @@ func TestDisputeCoverageThroughGateAPI(t *testing.T) {
 		res["dispute"].(map[string]any)["status"] != "resolved" {
 		t.Fatalf("blocked coverage: %v", res)
 	}
+	if risk, _ := cov["risk"].(map[string]any); cov["status"] != "blocked" || risk == nil || risk["decision"] != "block" ||
+		res["dispute"].(map[string]any)["resolution"].(map[string]any)["coverage_status"] != "blocked" {
+		t.Fatalf("blocked coverage does not say so: coverage %v, resolution %v", cov, res["dispute"].(map[string]any)["resolution"])
+	}
 
 	// Held for review, then approved.
 	rules := append(risk.DefaultRules().Rules, risk.Rule{ID: "big_refund", When: `operation == "refund" && amount_usd_cents > 5000`, Action: risk.OutcomeReview, Reason: "big_refund"})
@@ -59,12 +63,17 @@ func TestDisputeCoverageThroughGateAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	path, _ = claim()
-	if res := resolve(path); res["covered_amount"] != "100.00" || res["dispute"].(map[string]any)["status"] != "resolved" {
+	res = resolve(path)
+	if res["covered_amount"] != "100.00" || res["dispute"].(map[string]any)["status"] != "resolved" {
 		t.Fatalf("held coverage: %v", res)
 	}
+	cov = res["coverage"].(map[string]any)
+	if cov["status"] != "pending_review" || cov["review_id"] == nil || res["dispute"].(map[string]any)["resolution"].(map[string]any)["coverage_status"] != "pending_review" {
+		t.Fatalf("held coverage does not say it waits: coverage %v", cov)
+	}
 	pending := e.must(http.StatusOK, req{method: "GET", path: "/v1/risk/reviews?status=pending", role: tenants.RoleRiskReviewer}).json(t)["data"].([]any)
-	if len(pending) != 1 || pending[0].(map[string]any)["subject_type"] != "coverage" {
-		t.Fatalf("pending reviews %v, want the coverage's", pending)
+	if len(pending) != 1 || pending[0].(map[string]any)["subject_type"] != "coverage" || pending[0].(map[string]any)["id"] != cov["review_id"] {
+		t.Fatalf("pending reviews %v, want the coverage's %v", pending, cov["review_id"])
 	}
 	got := e.must(http.StatusOK, req{method: "POST", path: "/v1/risk/reviews/" + pending[0].(map[string]any)["id"].(string) + "/approve",
 		role: tenants.RoleRiskReviewer, body: map[string]any{"note": "photos checked"}}).json(t)

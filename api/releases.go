@@ -42,11 +42,19 @@ func payoutView(p escrow.Payout, currency string) payoutJSON {
 		Amount: money.Format(p.OrderAmount, cur), FeeAmount: money.Format(p.Fee, cur), NetAmount: money.Format(p.Net, cur),
 		GrossAmount: money.Format(p.Gross, cur), Currency: currency, Reason: p.Reason, ReviewID: p.ReviewID, EntryID: p.EntryID,
 		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
-	if p.Risk != nil {
-		out.Risk = &riskJSON{DecisionID: p.Risk.DecisionID, Decision: p.Risk.Decision, Score: p.Risk.Score, Reasons: p.Risk.Reasons}
-		if out.Risk.Reasons == nil {
-			out.Risk.Reasons = []escrow.RiskReason{}
-		}
+	out.Risk = riskView(p.Risk)
+	return out
+}
+
+// riskView renders the gate's decision on a payout or a coverage (nil when
+// there is none).
+func riskView(r *escrow.RiskSummary) *riskJSON {
+	if r == nil {
+		return nil
+	}
+	out := &riskJSON{DecisionID: r.DecisionID, Decision: r.Decision, Score: r.Score, Reasons: r.Reasons}
+	if out.Reasons == nil {
+		out.Reasons = []escrow.RiskReason{}
 	}
 	return out
 }
