@@ -69,7 +69,11 @@ var foldRunes = map[rune]string{
 // forms such as "ltd", "llc", "s.a.", "gmbh", and joining words such as
 // "of", "de", "and") dropped unless nothing else is left; duplicates
 // removed; and the tokens sorted, so that word order does not matter:
-// "PUTIN, Vladimir" and "Vladimir Putin" give the same tokens.
+// "PUTIN, Vladimir" and "Vladimir Putin" give the same tokens. Unicode
+// format characters (category Cf: the soft hyphen, zero-width spaces
+// and joiners), which show as nothing, are deleted, so "HA\u00adMAS" is
+// "hamas"; a hyphen, which shows, separates words ("al-assad" is "al",
+// "assad").
 //
 // It returns nil for a name with no letters or digits.
 func NormalizeName(s string) []string {
@@ -177,6 +181,8 @@ func nameWords(s string) []string {
 		switch {
 		case r == '.' || r == '\'' || r == '\u2019' || r == '\u2018' || r == '`' || r == '\u00b4':
 			// deleted: keeps abbreviations and transliterations whole
+		case unicode.Is(unicode.Cf, r):
+			// deleted: invisible, so not a word break the reader sees
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
 			if f, ok := foldRunes[r]; ok {
 				b.WriteString(f)

@@ -30,7 +30,11 @@ func TestNormalizeName(t *testing.T) {
 		{"محمد علي", []string{"علي", "محمد"}},
 		{"SEA STAR III", []string{"iii", "sea", "star"}},
 		{"YARD NO. 1220", []string{"1220", "no", "yard"}},
-		{"LTD.", []string{"ltd"}}, // nothing but noise: kept
+		// Invisible format characters (Cf) inside a word are deleted.
+		{"HA\u00adMAS", []string{"hamas"}},                           // soft hyphen
+		{"Bashar al-As\u200bsad", []string{"al", "assad", "bashar"}}, // zero-width space
+		{"\ufeffKim Jong\u200dUn\u2060", []string{"jongun", "kim"}},  // BOM, zero-width joiner (reads "JongUn"), word joiner
+		{"LTD.", []string{"ltd"}},                                    // nothing but noise: kept
 		{"The Company", []string{"company", "the"}},
 		{"", nil},
 		{" -- , ", nil},
