@@ -51,6 +51,25 @@ var noiseWords = map[string]bool{
 	"del": true, "la": true, "y": true, "ve": true, "und": true, "et": true,
 }
 
+// honorifics are salutations and generational suffixes, dropped by
+// NormalizeName from a name with at least MinNameWords other words that
+// are not noise words: "Mr Bashar al-Assad" is AL-ASSAD, Bashar, "Kim
+// Jong Un Jr" KIM, Jong Un. With fewer they are kept, as part of the
+// name: the list has "AHMED, DR.", "DR. KHAMIS", "SHAKRO JR." and
+// "Mr. O", which would otherwise be any "Ahmed", "Khamis", "Shakro" or
+// "O", and "MS-13". Roman numerals ("II", "III") are not among them: on
+// the list they number vessels and companies ("SEA STAR III"), not
+// generations.
+var honorifics = map[string]bool{
+	"mr": true, "mrs": true, "ms": true, "miss": true, "mx": true, "messrs": true,
+	"mme": true, "mlle": true, "sir": true, "dr": true,
+	"jr": true, "jnr": true, "sr": true, "snr": true, "esq": true,
+}
+
+// MinNameWords is the least number of other words, not noise words, a
+// name needs for its honorifics to be dropped.
+const MinNameWords = 2
+
 // foldRunes maps letters that carry no combining mark in Unicode, so
 // that removing marks does not reach them, to their usual Latin
 // spelling.
@@ -67,13 +86,14 @@ var foldRunes = map[rune]string{
 // one word ("S.A." is "sa", "SA'ID" is "said"); every other character
 // that is not a letter or digit becomes a space; noise words (legal
 // forms such as "ltd", "llc", "s.a.", "gmbh", and joining words such as
-// "of", "de", "and") dropped unless nothing else is left; duplicates
-// removed; and the tokens sorted, so that word order does not matter:
-// "PUTIN, Vladimir" and "Vladimir Putin" give the same tokens. Unicode
-// format characters (category Cf: the soft hyphen, zero-width spaces
-// and joiners), which show as nothing, are deleted, so "HA\u00adMAS" is
-// "hamas"; a hyphen, which shows, separates words ("al-assad" is "al",
-// "assad").
+// "of", "de", "and") dropped unless nothing else is left; honorifics
+// ("Mr", "Dr", "Jr") dropped when at least MinNameWords other words are
+// left; duplicates removed; and the tokens sorted, so that word order
+// does not matter: "PUTIN, Vladimir" and "Vladimir Putin" give the same
+// tokens. Unicode format characters (category Cf: the soft hyphen,
+// zero-width spaces and joiners), which show as nothing, are deleted,
+// so "HA\u00adMAS" is "hamas"; a hyphen, which shows, separates words
+// ("al-assad" is "al", "assad").
 //
 // It returns nil for a name with no letters or digits.
 func NormalizeName(s string) []string {
@@ -81,9 +101,15 @@ func NormalizeName(s string) []string {
 	if len(all) == 0 {
 		return nil
 	}
+	names := 0 // words neither noise words nor honorifics
+	for _, t := range all {
+		if !noiseWords[t] && !honorifics[t] {
+			names++
+		}
+	}
 	toks := make([]string, 0, len(all))
 	for _, t := range all {
-		if !noiseWords[t] {
+		if !noiseWords[t] && (names < MinNameWords || !honorifics[t]) {
 			toks = append(toks, t)
 		}
 	}
@@ -122,17 +148,17 @@ var givenTitles = map[string]bool{
 }
 
 // firstWord returns the first word of s, as NormalizeName spells it, that
-// is neither a noise word nor in skip; "" if there is none. When every
-// word that is not a noise word is in skip, the first of them is
-// returned: a surname that is all particles, a given part that is only
-// a title.
+// is neither a noise word, an honorific nor in skip; "" if there is
+// none. When every word that is not a noise word is an honorific or in
+// skip, the first of them is returned: a surname that is all particles,
+// a given part that is only a title ("AHMED, DR.").
 func firstWord(s string, skip map[string]bool) string {
 	first := ""
 	for _, w := range nameWords(s) {
 		if noiseWords[w] {
 			continue
 		}
-		if !skip[w] {
+		if !skip[w] && !honorifics[w] {
 			return w
 		}
 		if first == "" {

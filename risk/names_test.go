@@ -34,7 +34,16 @@ func TestNormalizeName(t *testing.T) {
 		{"HA\u00adMAS", []string{"hamas"}},                           // soft hyphen
 		{"Bashar al-As\u200bsad", []string{"al", "assad", "bashar"}}, // zero-width space
 		{"\ufeffKim Jong\u200dUn\u2060", []string{"jongun", "kim"}},  // BOM, zero-width joiner (reads "JongUn"), word joiner
-		{"LTD.", []string{"ltd"}},                                    // nothing but noise: kept
+		// Honorifics are dropped from a name with two other words.
+		{"Mr Bashar al-Assad", []string{"al", "assad", "bashar"}},
+		{"Kim Jong Un Jr.", []string{"jong", "kim", "un"}},
+		{"Mrs. Asma Al-Assad", []string{"al", "asma", "assad"}},
+		{"AL ZAWAHIRI, Dr. Ayman", []string{"al", "ayman", "zawahiri"}},
+		{"AHMED, DR.", []string{"ahmed", "dr"}}, // one other word: kept
+		{"SHAKRO JR.", []string{"jr", "shakro"}},
+		{"MS-13", []string{"13", "ms"}},
+		{"Mr Smith Ltd", []string{"mr", "smith"}}, // noise words do not count
+		{"LTD.", []string{"ltd"}},                 // nothing but noise: kept
 		{"The Company", []string{"company", "the"}},
 		{"", nil},
 		{" -- , ", nil},

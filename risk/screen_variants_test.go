@@ -44,3 +44,17 @@ func TestScreenInvisibleCharacters(t *testing.T) {
 		{"\ufeffHamas", 4695, true},            // byte order mark
 	})
 }
+
+// TestScreenHonorifics: a listed name with a salutation or a suffix is
+// still found. In review, "Mr Bashar al-Assad" and "Kim Jong Un Jr"
+// were not: the extra word lowered the score under the threshold.
+func TestScreenHonorifics(t *testing.T) {
+	checkVariants(t, loadRealScreener(t), []variantCase{
+		{"Mr Bashar al-Assad", 12735, true},
+		{"Dr. Bashar al-Assad", 12735, true},
+		{"Mrs Asma al-Assad", 29068, true},
+		{"Kim Jong Un Jr", 20157, true},
+		{"Vladimir Vladimirovich Putin Jr.", 35096, true},
+		{"Mr. Vladimir Putin", 35096, false}, // and the partial-name rule
+	})
+}
