@@ -60,6 +60,13 @@ const (
 	// at 0.55): MOROZOV (3) with IGOR is 0.62, VASILIEV with VLADIMIR
 	// 0.60 is just under, PETROV (8) with SERGEY (86) 0.50.
 	MinPartialRarity = 0.60
+	// FuzzyReviewRunes is the length up to which two tokens that are
+	// similar but not equal (the shorter of the two counts) are a weak
+	// spelling variant (see Screener): among names this short, one or
+	// two letters more or changed are another name as often as another
+	// spelling of the same one ("Moore" and MORENO, "Davis" and DAVID,
+	// "Carlos" and CAROL; but "Shawki" and SHAWQI are one).
+	FuzzyReviewRunes = 6
 )
 
 // ErrInvalidThreshold is returned by NewScreener for a threshold
@@ -79,8 +86,9 @@ type Match struct {
 	// Entry is the whole list entry.
 	Entry SanctionsEntry
 	// Partial marks a possible match: the name matched only by the
-	// partial-name rule (see Screener), at PartialNameScore. A reviewer
-	// decides; it does not block.
+	// partial-name rule, at PartialNameScore, or through weak spelling
+	// variants, at its score (see Screener). A reviewer decides; it does
+	// not block.
 	Partial bool
 }
 
@@ -152,6 +160,21 @@ type Match struct {
 // "Nicolas Maduro". So a possible match does not block a payout: the
 // gate sends it to review (sanctions_possible_match), and a reviewer
 // decides, as for a match.
+//
+// Weak spelling variants: a match (at least the threshold) at least
+// half of whose pairs of tokens are weak is only a possible match, at
+// its score. A pair is weak when its tokens are similar but not equal
+// and the listed name is not an individual's, or the shorter token has
+// at most FuzzyReviewRunes runes, or the longer starts with the
+// shorter. Jaro-Winkler rewards a shared start, and among short names,
+// or a name and a longer one starting with it, one or two letters more
+// or changed are another name as often as another spelling of the same
+// one; and a person's name spelt almost like a company's or a vessel's
+// is more often a person's. So "Wei Davis" is not blocked as "WEI,
+// David", "Daniel Moore" as "MORENO, Daniel", "Miguel Martin" as
+// "MARTINEZ, Miguel" or "Andrea Martinez" as "ANDREA MARTINA LIMITED",
+// but each is reviewed; "Khalid Sheikh Mohammed" (one weak pair of
+// three) and "Rodriges Orejuela, Gilberto Jose" still match.
 type Screener struct {
 	threshold float64
 	entries   []SanctionsEntry
@@ -400,9 +423,14 @@ func (s *Screener) Screen(name string) []Match {
 		if len(q) <= len(n.tokens) && mask != all {
 			continue
 		}
-		score, ok := s.score(qr, qw, n, sims)
+		score, weak, ok := s.score(qr, qw, n, sims)
 		possible := false
-		if !(ok && score >= s.threshold) && partial && PartialNameScore >= s.threshold && partialName(qid, n) {
+		switch {
+		case ok && score >= s.threshold:
+			// A match; resting on weak spelling variants, a possible one.
+			possible = weak
+		case PartialNameScore < s.threshold:
+		case partial && partialName(qid, n):
 			// score found every query token among n's: a possible match.
 			score, ok, possible = PartialNameScore, true, true
 		}
@@ -466,13 +494,15 @@ func partialName(qid []int32, n *screenName) bool {
 // score computes the similarity of the query tokens qr with name n (see
 // Screener); qw holds the query tokens' own weights, 0 for a token not
 // on the list. ok is false when no one-to-one pairing of similar tokens
-// pairs every token of the shorter side.
+// pairs every token of the shorter side. weak reports, for a score of at
+// least the threshold, whether at least half of the pairs of the
+// pairing are weak (see weakPair).
 //
 // When each token's most similar token on the other side has it as its
 // own most similar (mutual best partners, as for nearly every
 // candidate), those pairs are the best pairing and the score is summed
 // token by token; otherwise bestPairing finds it.
-func (s *Screener) score(qr [][]rune, qw []float64, n *screenName, sims map[int32][]float64) (float64, bool) {
+func (s *Screener) score(qr [][]rune, qw []float64, n *screenName, sims map[int32][]float64) (score float64, weak, ok bool) {
 	var qBest [MaxScreenTokens]float64
 	var qBestK [MaxScreenTokens]int32 // index into n.tokens of the token most similar to query token i
 	// For the first MaxScreenTokens listed tokens with a similar query
@@ -525,7 +555,7 @@ func (s *Screener) score(qr [][]rune, qw []float64, n *screenName, sims map[int3
 	case len(qr) < len(n.tokens) && !qAll,
 		len(n.tokens) < len(qr) && !eAll,
 		len(qr) == len(n.tokens) && !(qAll && eAll):
-		return 0, false
+		return 0, false, false
 	}
 	total := qTotal + n.weight
 	mutual := ePaired == qPaired // then at most MaxScreenTokens, all in eK
@@ -533,7 +563,18 @@ func (s *Screener) score(qr [][]rune, qw []float64, n *screenName, sims map[int3
 		mutual = qBestK[eBestI[j]] == eK[j]
 	}
 	if mutual {
-		return (qSum + eSum) / total, true
+		score = (qSum + eSum) / total
+		if score < s.threshold {
+			return score, false, true
+		}
+		nWeak := 0
+		for j := range ePaired {
+			i, id := eBestI[j], n.tokens[eK[j]]
+			if s.weakPair(n, sims[id][i], qr[i], s.vocab[id]) {
+				nWeak++
+			}
+		}
+		return score, 2*nWeak >= ePaired && nWeak > 0, true
 	}
 
 	// Rows: the tokens of the shorter side (the query when equal), every
@@ -559,7 +600,7 @@ func (s *Screener) score(qr [][]rune, qw []float64, n *screenName, sims map[int3
 		rows, cols = cols, rows
 	}
 	if cols < rows {
-		return 0, false
+		return 0, false, false
 	}
 	val := make([]float64, rows*cols)
 	for a := range nq {
@@ -578,21 +619,50 @@ func (s *Screener) score(qr [][]rune, qw []float64, n *screenName, sims map[int3
 			}
 		}
 	}
-	sum, ok := bestPairing(rows, cols, val)
+	sum, colOf, ok := bestPairing(rows, cols, val)
 	if !ok {
-		return 0, false
+		return 0, false, false
 	}
-	return sum / total, true
+	if score = sum / total; score < s.threshold {
+		return score, false, true
+	}
+	nWeak := 0
+	for r, c := range colOf {
+		a, b := r, c // query and listed index
+		if !queryRows {
+			a, b = c, r
+		}
+		if i, id := qIdx[a], n.tokens[eIdx[b]]; s.weakPair(n, sims[id][i], qr[i], s.vocab[id]) {
+			nWeak++
+		}
+	}
+	return score, 2*nWeak >= len(colOf) && nWeak > 0, true
+}
+
+// weakPair reports whether tokens a and b, of similarity sim, paired
+// for a match of name n make it only a possible match (see Screener):
+// they are similar but not equal, and n is not an individual's, or the
+// shorter token has at most FuzzyReviewRunes runes, or it is the start
+// of the longer.
+func (s *Screener) weakPair(n *screenName, sim float64, a, b []rune) bool {
+	if sim == 0 || sim == 1 {
+		return false
+	}
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	return s.entries[n.entry].Type != SDNTypeIndividual || len(a) <= FuzzyReviewRunes || slices.Equal(a, b[:len(a)])
 }
 
 // bestPairing pairs each of rows rows with its own one of cols columns
 // (rows <= cols) so that the sum of the values of the pairs is greatest,
 // where val[r*cols+c] is the value of row r with column c, and 0 means
-// the two cannot be paired. ok is false when no pairing pairs every row.
+// the two cannot be paired. colOf is the column paired with each row.
+// ok is false when no pairing pairs every row.
 // It is the Hungarian algorithm with potentials, O(rows² × cols): a
 // cannot-pair costs more than all values together, so that a pairing
 // that has one is only chosen when there is no other.
-func bestPairing(rows, cols int, val []float64) (sum float64, ok bool) {
+func bestPairing(rows, cols int, val []float64) (sum float64, colOf []int, ok bool) {
 	never := 1.0
 	for _, v := range val {
 		never += v
@@ -648,15 +718,17 @@ func bestPairing(rows, cols int, val []float64) (sum float64, ok bool) {
 			j0 = j1
 		}
 	}
+	colOf = make([]int, rows)
 	for j := 1; j <= cols; j++ {
 		if p[j] == 0 {
 			continue
 		}
 		x := val[(p[j]-1)*cols+j-1]
 		if x == 0 {
-			return 0, false
+			return 0, nil, false
 		}
 		sum += x
+		colOf[p[j]-1] = j - 1
 	}
-	return sum, true
+	return sum, colOf, true
 }
