@@ -40,7 +40,7 @@ var noiseWords = map[string]bool{
 	"nv": true, "oy": true, "ab": true,
 	// Russian / CIS forms, transliterated and abbreviated.
 	"ooo": true, "oao": true, "zao": true, "pao": true, "ao": true,
-	"jsc": true, "ojsc": true, "cjsc": true, "pjsc": true,
+	"jsc": true, "ojsc": true, "cjsc": true, "pjsc": true, "jointstock": true,
 	"obshchestvo": true, "ogranichennoi": true, "otvetstvennostyu": true,
 	"aktsionernoe": true,
 	// Middle East / Asia.
@@ -93,11 +93,17 @@ var foldRunes = map[rune]string{
 // tokens. Unicode format characters (category Cf: the soft hyphen,
 // zero-width spaces and joiners), which show as nothing, are deleted,
 // so "HA\u00adMAS" is "hamas"; a hyphen, which shows, separates words
-// ("al-assad" is "al", "assad").
+// ("al-assad" is "al", "assad"; the Screener also finds it written
+// "alassad").
 //
 // It returns nil for a name with no letters or digits.
 func NormalizeName(s string) []string {
-	all := nameWords(s)
+	return normalizeWords(nameWords(s))
+}
+
+// normalizeWords is NormalizeName of the words all, as nameWords
+// returns them; it may reorder all.
+func normalizeWords(all []string) []string {
 	if len(all) == 0 {
 		return nil
 	}
@@ -188,6 +194,16 @@ func parenSpellings(name string) (without, instead string, ok bool) {
 	return before + name[end+1:], before[:word] + other + name[end+1:], true
 }
 
+// deletedInWord reports whether nameWords deletes r to keep a word
+// whole: dots and apostrophes.
+func deletedInWord(r rune) bool {
+	switch r {
+	case '.', '\'', '\u2019', '\u2018', '`', '\u00b4':
+		return true
+	}
+	return false
+}
+
 // nameWords returns the words of s as NormalizeName spells them, in the
 // order written, noise words and repeats included.
 func nameWords(s string) []string {
@@ -205,7 +221,7 @@ func nameWords(s string) []string {
 	for _, r := range s {
 		r = unicode.ToLower(r)
 		switch {
-		case r == '.' || r == '\'' || r == '\u2019' || r == '\u2018' || r == '`' || r == '\u00b4':
+		case deletedInWord(r):
 			// deleted: keeps abbreviations and transliterations whole
 		case unicode.Is(unicode.Cf, r):
 			// deleted: invisible, so not a word break the reader sees

@@ -21,6 +21,7 @@ func TestNormalizeName(t *testing.T) {
 		{"COMERCIAL DE RODAJES Y MAQUINARIA, S.A.", []string{"comercial", "maquinaria", "rodajes"}},
 		{"ANGLO-CARIBBEAN CO., LTD.", []string{"anglo", "caribbean"}},
 		{"LIMITED LIABILITY COMPANY SBERBANK CAPITAL", []string{"capital", "sberbank"}},
+		{"PRIVATE JOINTSTOCK COMPANY MAKO HOLDING", []string{"holding", "mako", "private"}}, // JOINT-STOCK written together
 		{"Grupo X, S. de R.L. de C.V.", []string{"grupo", "s", "x"}},
 		{"ABU-'UMAR", []string{"abu", "umar"}},
 		{"Sa’id al-Qahtani", []string{"al", "qahtani", "said"}},

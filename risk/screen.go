@@ -67,6 +67,10 @@ const (
 	// spelling of the same one ("Moore" and MORENO, "Davis" and DAVID,
 	// "Carlos" and CAROL; but "Shawki" and SHAWQI are one).
 	FuzzyReviewRunes = 6
+	// MaxJoinedWords is the most hyphenated words of a listed name that
+	// a screened word may be, written together (see Screener):
+	// "Taleemulquranwalhadith" for TALEEM-UL-QURAN-WAL-HADITH.
+	MaxJoinedWords = 5
 )
 
 // ErrInvalidThreshold is returned by NewScreener for a threshold
@@ -175,6 +179,19 @@ type Match struct {
 // "MARTINEZ, Miguel" or "Andrea Martinez" as "ANDREA MARTINA LIMITED",
 // but each is reviewed; "Khalid Sheikh Mohammed" (one weak pair of
 // three) and "Rodriges Orejuela, Gilberto Jose" still match.
+//
+// Words written together: a listed name with hyphens is also indexed
+// with its hyphenated words written together ("ALASSAD, Bashar"), as a
+// spelling of it. And a name is also screened in other forms (see
+// queryForms): with a word that is adjacent words of a listed name
+// written together (within one part between commas; or up to
+// MaxJoinedWords hyphenated words) split into them ("Kim Jongun" as
+// "Kim Jong Un" for "KIM, Jong Un", "Ayman Alzawahiri" as "Ayman Al
+// Zawahiri"), and with adjacent words joined where together they are a
+// listed word ("Al Qaida" for a listed "ALQAIDA"); the best Match of
+// each entry over the forms counts. Noise words and honorifics are
+// never joined. Words are split and joined only when spelt as listed:
+// "Bashar Alasad" is a spelling variant of ALASSAD, a weak one.
 type Screener struct {
 	threshold float64
 	entries   []SanctionsEntry
@@ -185,6 +202,7 @@ type Screener struct {
 	postings  [][]int32            // token id → indexes into names
 	df        []int                // token id → names, less spellings, holding it
 	weights   []float64            // token id → weight (see Screener)
+	joins     map[string][]int32   // listed words written together → their token ids, in order (see queryForms)
 }
 
 // firstLen keys the fuzzy index: first rune and length in runes.
@@ -260,6 +278,7 @@ func NewScreener(entries []SanctionsEntry, threshold float64) (*Screener, error)
 		entries:   entries,
 		vocabID:   make(map[string]int32),
 		byFirst:   make(map[firstLen][]int32),
+		joins:     make(map[string][]int32),
 	}
 	for i, e := range entries {
 		s.addName(int32(i), e.Name)
@@ -287,14 +306,23 @@ func NewScreener(entries []SanctionsEntry, threshold float64) (*Screener, error)
 	return s, nil
 }
 
-// addName tokenises and indexes one name of entry i, and an
-// individual's spellings of it (see parenSpellings).
+// addName tokenises and indexes one name of entry i, and its spellings:
+// with its hyphenated words written together, and an individual's with
+// a word's other spelling in parentheses (see parenSpellings). It
+// records the words of each, but the first, that may be written
+// together (addJoins).
 func (s *Screener) addName(i int32, name string) {
 	s.addSpelling(i, name, name, false)
+	s.addJoins(name)
+	if joined := joinHyphens(name); joined != name {
+		s.addSpelling(i, name, joined, true)
+	}
 	if s.entries[i].Type == SDNTypeIndividual {
 		if without, instead, ok := parenSpellings(name); ok {
 			s.addSpelling(i, name, without, true)
 			s.addSpelling(i, name, instead, true)
+			s.addJoins(without)
+			s.addJoins(instead)
 		}
 	}
 }
@@ -352,15 +380,74 @@ func (s *Screener) Threshold() float64 { return s.threshold }
 // threshold against name, or is a possible match (see Screener), one
 // Match per entry (a match rather than a possible one), at most
 // MaxScreenMatches: matches first, then possible matches, each best
-// first (ties by EntNum). Only the first MaxScreenTokens
-// tokens of name (in NormalizeName's sorted order) are used.
+// first (ties by EntNum). name is screened as written and with words
+// written together split or joined (see Screener). Only the first
+// MaxScreenTokens tokens of each (in NormalizeName's sorted order) are
+// used.
 func (s *Screener) Screen(name string) []Match {
-	q := NormalizeName(name)
+	best := make(map[int32]Match) // entry index → best match
+	forms := s.queryForms(name)
+	var similar map[string][]tokenSim
+	if len(forms) > 1 {
+		similar = make(map[string][]tokenSim)
+	}
+	for _, q := range forms {
+		s.screenTokens(q, best, similar)
+	}
+	if len(best) == 0 {
+		return nil
+	}
+	out := make([]Match, 0, len(best))
+	for _, m := range best {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].before(out[b]) || out[b].before(out[a]) {
+			return out[a].before(out[b])
+		}
+		return out[a].EntNum < out[b].EntNum
+	})
+	if len(out) > MaxScreenMatches {
+		out = out[:MaxScreenMatches]
+	}
+	return out
+}
+
+// tokenSim is a listed token similar to a query token.
+type tokenSim struct {
+	id  int32
+	sim float64
+}
+
+// similarTokens calls fn with each listed token similar to the query
+// token t, of runes r, and its similarity.
+func (s *Screener) similarTokens(t string, r []rune, fn func(id int32, sim float64)) {
+	if len(r) <= ExactTokenRunes {
+		if id, ok := s.vocabID[t]; ok {
+			fn(id, 1)
+		}
+		return
+	}
+	for l := max(len(r)-maxLenDiff, ExactTokenRunes+1); l <= len(r)+maxLenDiff; l++ {
+		for _, id := range s.byFirst[firstLen{r[0], l}] {
+			if sim, ok := tokenSimilarity(r, s.vocab[id]); ok {
+				fn(id, sim)
+			}
+		}
+	}
+}
+
+// screenTokens screens the query tokens q (normalised) and records in
+// best, by entry index, each entry's best match, or possible match,
+// unless best already holds a better one. similar, if not nil, holds
+// the listed tokens similar to query tokens already screened, and gets
+// those of q's others: the forms of one name share most tokens.
+func (s *Screener) screenTokens(q []string, best map[int32]Match, similar map[string][]tokenSim) {
 	if len(q) > MaxScreenTokens {
 		q = q[:MaxScreenTokens]
 	}
 	if len(q) == 0 {
-		return nil
+		return
 	}
 	qr := make([][]rune, len(q))
 	qw := make([]float64, len(q)) // weight of a query token on the list, 0 if not on it
@@ -401,23 +488,21 @@ func (s *Screener) Screen(name string) []Match {
 				hits[n] |= 1 << i
 			}
 		}
-		if len(r) <= ExactTokenRunes {
-			if id, ok := s.vocabID[q[i]]; ok {
-				note(id, 1)
-			}
+		if similar == nil {
+			s.similarTokens(q[i], r, note)
 			continue
 		}
-		for l := max(len(r)-maxLenDiff, ExactTokenRunes+1); l <= len(r)+maxLenDiff; l++ {
-			for _, id := range s.byFirst[firstLen{r[0], l}] {
-				if sim, ok := tokenSimilarity(r, s.vocab[id]); ok {
-					note(id, sim)
-				}
-			}
+		found, ok := similar[q[i]]
+		if !ok {
+			s.similarTokens(q[i], r, func(id int32, sim float64) { found = append(found, tokenSim{id, sim}) })
+			similar[q[i]] = found
+		}
+		for _, f := range found {
+			note(f.id, f.sim)
 		}
 	}
 
 	all := uint32(1)<<len(q) - 1
-	best := make(map[int32]Match) // entry index → best match
 	for ni, mask := range hits {
 		n := &s.names[ni]
 		if len(q) <= len(n.tokens) && mask != all {
@@ -431,7 +516,6 @@ func (s *Screener) Screen(name string) []Match {
 			possible = weak
 		case PartialNameScore < s.threshold:
 		case partial && partialName(qid, n):
-			// score found every query token among n's: a possible match.
 			score, ok, possible = PartialNameScore, true, true
 		}
 		if !ok || score < s.threshold {
@@ -444,23 +528,6 @@ func (s *Screener) Screen(name string) []Match {
 			best[n.entry] = m
 		}
 	}
-	if len(best) == 0 {
-		return nil
-	}
-	out := make([]Match, 0, len(best))
-	for _, m := range best {
-		out = append(out, m)
-	}
-	sort.Slice(out, func(a, b int) bool {
-		if out[a].before(out[b]) || out[b].before(out[a]) {
-			return out[a].before(out[b])
-		}
-		return out[a].EntNum < out[b].EntNum
-	})
-	if len(out) > MaxScreenMatches {
-		out = out[:MaxScreenMatches]
-	}
-	return out
 }
 
 // before reports whether m ranks before o: a match before a possible
