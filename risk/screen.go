@@ -67,6 +67,11 @@ const (
 	// spelling of the same one ("Moore" and MORENO, "Davis" and DAVID,
 	// "Carlos" and CAROL; but "Shawki" and SHAWQI are one).
 	FuzzyReviewRunes = 6
+	// MaxExtraNameTokens is the most tokens a query may have besides all
+	// those of a listed name and be a possible match of it by the
+	// extra-name rule (see Screener): a second given name, a "bin", a
+	// nickname.
+	MaxExtraNameTokens = 2
 	// MaxJoinedWords is the most hyphenated words of a listed name that
 	// a screened word may be, written together (see Screener):
 	// "Taleemulquranwalhadith" for TALEEM-UL-QURAN-WAL-HADITH.
@@ -84,15 +89,15 @@ type Match struct {
 	// MatchedName is the entry's name or alias that scored best.
 	MatchedName string
 	// Score is the similarity in [0,1]; 1 is the same tokens,
-	// PartialNameScore a listed individual's name less one (see
-	// Screener).
+	// PartialNameScore a possible match by the partial-name or the
+	// extra-name rule (see Screener).
 	Score float64
 	// Entry is the whole list entry.
 	Entry SanctionsEntry
 	// Partial marks a possible match: the name matched only by the
-	// partial-name rule, at PartialNameScore, or through weak spelling
-	// variants, at its score (see Screener). A reviewer decides; it does
-	// not block.
+	// partial-name or the extra-name rule, at PartialNameScore, or
+	// through weak spelling variants, at its score (see Screener). A
+	// reviewer decides; it does not block.
 	Partial bool
 }
 
@@ -164,6 +169,22 @@ type Match struct {
 // "Nicolas Maduro". So a possible match does not block a payout: the
 // gate sends it to review (sanctions_possible_match), and a reviewer
 // decides, as for a match.
+//
+// Extra names: the reverse, a listed individual's name written with
+// other words ("Bashar Hafez al-Assad" for "AL-ASSAD, Bashar"), is a
+// possible match (score PartialNameScore) when its score is under the
+// threshold and all of these hold:
+//   - the listed name is an individual's written "SURNAME, Given names",
+//     of at least two tokens ("HUSSEIN, Hussein" is one);
+//   - every one of its tokens is spelt as one query token after
+//     normalisation;
+//   - the query has at most MaxExtraNameTokens tokens more.
+//
+// There is no rarity gate: the whole listed name is there, and the name
+// without the other words is a match. Entities are left out: "Banco
+// Nacional de Cuba" is not "BANCO NACIONAL", another bank, with a word
+// more. Salutations and suffixes are not other words (see
+// NormalizeName): "Mr Bashar al-Assad" is a match.
 //
 // Weak spelling variants: a match (at least the threshold) at least
 // half of whose pairs of tokens are weak is only a possible match, at
@@ -515,7 +536,7 @@ func (s *Screener) screenTokens(q []string, best map[int32]Match, similar map[st
 			// A match; resting on weak spelling variants, a possible one.
 			possible = weak
 		case PartialNameScore < s.threshold:
-		case partial && partialName(qid, n):
+		case partial && partialName(qid, n), extraNames(qid, n):
 			score, ok, possible = PartialNameScore, true, true
 		}
 		if !ok || score < s.threshold {
@@ -556,6 +577,23 @@ func partialName(qid []int32, n *screenName) bool {
 	}
 	// Both sides distinct: paired query and listed tokens are one to one.
 	return paired == len(qid) && surname && given
+}
+
+// extraNames reports whether the query tokens qid (distinct, -1 for a
+// token not on the list) hold every token of n, an individual's name
+// with its surname known and at least two tokens, and at most
+// MaxExtraNameTokens more (the extra-name rule, see Screener).
+func extraNames(qid []int32, n *screenName) bool {
+	extra := len(qid) - len(n.tokens)
+	if n.surname < 0 || len(n.tokens) < 2 || extra < 1 || extra > MaxExtraNameTokens {
+		return false
+	}
+	for _, id := range n.tokens {
+		if !slices.Contains(qid, id) {
+			return false
+		}
+	}
+	return true
 }
 
 // score computes the similarity of the query tokens qr with name n (see

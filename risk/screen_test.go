@@ -470,6 +470,9 @@ var commonNamePossible = map[string][]int{
 	"Oleg Morozov":    {37344}, // "MOROZOV, Oleg Victorovich", 0.62
 	"Alexey Novikov":  {46002}, // "NOVIKOV, Alexey Alexeyevich", 0.61
 	"Sergey Morozov":  {35682}, // "MOROZOV, Sergey Ivanovich", 0.60
+	// A listed individual's name with a word more (the extra-name rule):
+	// "Ali Hassan" and "Hassan Mohamed" are matches (commonNameMatches).
+	"Mohamed Ali Hassan": {12113, 39520}, // "ALI, Hassan"; "HASSAN, Mohamed"
 }
 
 // screenSplit screens name and returns the EntNums of its matches and,
