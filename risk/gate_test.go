@@ -211,11 +211,15 @@ func TestDecideFailsClosed(t *testing.T) {
 
 	t.Run("rule fails at run time", func(t *testing.T) {
 		e.t = t
-		rules := append(DefaultRules().Rules, Rule{ID: "vip", When: `context["segment"] == "vip"`, Points: -20, Reason: "vip_customer"})
+		// It reads a context key without testing for it, on payouts
+		// over USD 1,000 only: PUT's trial evaluation (USD 0 and 250)
+		// cannot see it fail.
+		rules := append(DefaultRules().Rules, Rule{ID: "vip", When: `amount_usd_cents > 100000 && context["segment"] == "vip"`, Points: -20, Reason: "vip_customer"})
 		if _, err := e.svc.PutRules(ctx, e.tenant, RuleSetInput{Rules: rules}, "test"); err != nil {
 			t.Fatal(err)
 		}
 		r := e.newRelease("b", "s")
+		r.amount = "2000.00"
 		d := e.decide(r)
 		if d.Outcome != OutcomeReview || !hasReason(d.Decision, ReasonScoringError) || d.RulesVersion != 2 {
 			t.Fatalf("%s %v v%d, want review with scoring_error under v2", d.Outcome, reasonCodes(d.Decision), d.RulesVersion)

@@ -3,11 +3,15 @@ package risk
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"strconv"
 	"sync"
 	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/cost"
+	"github.com/shopspring/decimal"
 )
 
 // Limits on a rule set.
@@ -18,8 +22,23 @@ const (
 	MaxRuleExprLen = 1000
 	// MaxRuleCost is the CEL runtime cost one rule may spend on one
 	// evaluation; past it the rule fails (and the decision fails closed,
-	// see Evaluate). The default rules cost under 20.
+	// see Evaluate). The default rules cost under 20. It still guards
+	// rule sets stored before MaxRuleEstimatedCost existed, and inputs
+	// beyond the sizes the estimate assumes (estimatedSizes).
 	MaxRuleCost = 10000
+	// MaxRuleEstimatedCost is the most a new rule may cost on one
+	// evaluation by CEL's static estimate (its upper end, over inputs of
+	// the sizes estimatedSizes assumes), checked by CompileRules. A CEL
+	// cost unit took 60 to 160 ns here, so a rule at the limit costs
+	// about 0.1 ms. The default rules estimate at 34 or less; a
+	// comprehension over the context map with a regular expression on
+	// each value, about 530.
+	MaxRuleEstimatedCost = 1000
+	// MaxRuleSetEstimatedCost is the most the estimates of all a new
+	// set's rules may add up to: at worst about 0.5 ms of scoring, inside
+	// the payout's transaction (the whole decision's target is 5 ms). The
+	// default rules add up to under 150; MaxRules rules at 25 each fit.
+	MaxRuleSetEstimatedCost = 5000
 	// MaxRuleIDLen is the longest rule ID and reason code.
 	MaxRuleIDLen = 64
 	// MaxRuleDescriptionLen is the longest Description, in characters.
@@ -152,15 +171,40 @@ var ruleEnv = sync.OnceValues(func() (*cel.Env, error) {
 type Compiled struct {
 	set      RuleSet
 	programs []cel.Program
+	asts     []*cel.Ast // checked, for the cost estimate
 }
 
-// CompileRules validates rs and compiles its rules. Zero thresholds
-// take their defaults. Every rule needs a unique ID, a When that
-// compiles to bool over the Features variables, an allowed Action,
-// Points within MaxRulePoints, a snake_case Reason, and some effect
-// (Action or Points). Errors are *RuleError for the first problem
-// found.
+// CompileRules validates rs as a new rule set (PUT /v1/risk/rules, the
+// defaults) and compiles its rules. Zero thresholds take their defaults.
+// Every rule needs a unique ID, a When that compiles to bool over the
+// Features variables, an allowed Action, Points within MaxRulePoints, a
+// snake_case Reason, and some effect (Action or Points). Each When must
+// also be affordable and able to run: CEL's static cost estimate at most
+// MaxRuleEstimatedCost, all of them together at most
+// MaxRuleSetEstimatedCost, and no evaluation error on zero-valued
+// features or on a typical payout (trialFeatures). A rule that fails
+// there would fail on most payouts, and each failure sends the payout to
+// review. Errors are *RuleError for the first problem found.
 func CompileRules(rs RuleSet) (*Compiled, error) {
+	c, err := compileRules(rs)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkCost(); err != nil {
+		return nil, err
+	}
+	if err := c.trial(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// compileRules validates and compiles rs as CompileRules does, without
+// the checks of cost and the trial evaluation: the form of a rule set
+// stored before those checks existed (RuleStore.compiled). Such a set
+// keeps deciding as it did; MaxRuleCost still bounds each rule at run
+// time, and a rule that fails there fails closed (Evaluate).
+func compileRules(rs RuleSet) (*Compiled, error) {
 	env, err := ruleEnv()
 	if err != nil {
 		return nil, fmt.Errorf("risk: building CEL environment: %w", err)
@@ -184,7 +228,7 @@ func CompileRules(rs RuleSet) (*Compiled, error) {
 	case rs.BlockThreshold < rs.ReviewThreshold || rs.BlockThreshold > 100:
 		return nil, setErr("block_threshold", "must be between review_threshold (%d) and 100", rs.ReviewThreshold)
 	}
-	c := &Compiled{set: rs, programs: make([]cel.Program, len(rs.Rules))}
+	c := &Compiled{set: rs, programs: make([]cel.Program, len(rs.Rules)), asts: make([]*cel.Ast, len(rs.Rules))}
 	c.set.Rules = append([]Rule(nil), rs.Rules...)
 	ids := make(map[string]int, len(rs.Rules))
 	for i, r := range c.set.Rules {
@@ -240,9 +284,130 @@ func CompileRules(rs RuleSet) (*Compiled, error) {
 		if err != nil {
 			return nil, ruleErr("when", "%s", err.Error())
 		}
-		c.programs[i] = prg
+		c.programs[i], c.asts[i] = prg, ast
 	}
 	return c, nil
+}
+
+// ruleErr is the *RuleError of rule i's field.
+func (c *Compiled) ruleErr(i int, field, format string, args ...any) error {
+	return &RuleError{Index: i, ID: c.set.Rules[i].ID, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// checkCost checks CEL's static cost estimate of each rule against
+// MaxRuleEstimatedCost and of the rules so far against
+// MaxRuleSetEstimatedCost, naming the rule that goes over.
+func (c *Compiled) checkCost() error {
+	env, err := ruleEnv()
+	if err != nil {
+		return fmt.Errorf("risk: building CEL environment: %w", err)
+	}
+	var total uint64
+	for i, ast := range c.asts {
+		est, err := env.EstimateCost(ast, estimatedSizes{})
+		if err != nil {
+			return c.ruleErr(i, "when", "cannot estimate its cost: %s", err)
+		}
+		if est.Max > MaxRuleEstimatedCost {
+			return c.ruleErr(i, "when", "estimated cost per evaluation %s, over the limit of %d per rule (nested comprehensions and regular expressions cost most)",
+				costString(est.Max), MaxRuleEstimatedCost)
+		}
+		total += est.Max // each at most MaxRuleEstimatedCost: no overflow
+		if total > MaxRuleSetEstimatedCost {
+			return c.ruleErr(i, "when", "estimated cost per evaluation of the rules up to this one %d, over the limit of %d per rule set",
+				total, MaxRuleSetEstimatedCost)
+		}
+	}
+	return nil
+}
+
+// costString formats a cost estimate, "unbounded" for CEL's unknown.
+func costString(n uint64) string {
+	if n == math.MaxUint64 {
+		return "unbounded"
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+// trial evaluates every rule on each of trialFeatures: a rule that fails
+// on one of them (a missing context key, a division by a count that is
+// zero, MaxRuleCost) is refused, naming the features it failed on.
+func (c *Compiled) trial() error {
+	for _, tf := range trialFeatures {
+		act := tf.features.Activation()
+		for i, prg := range c.programs {
+			out, _, err := prg.Eval(act)
+			if err == nil && out == nil {
+				err = errors.New("no result")
+			} else if err == nil {
+				if _, ok := out.Value().(bool); !ok {
+					err = fmt.Errorf("result %v is not a bool", out)
+				}
+			}
+			if err != nil {
+				return c.ruleErr(i, "when", "fails on %s: %s; every such payout would go to review (test `\"key\" in context` before reading a key, and a count before dividing by it)",
+					tf.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// trialFeatures are the features CompileRules evaluates every new rule
+// on: those of a payout with nothing known (zero values, no context
+// keys), and a typical release.
+var trialFeatures = []struct {
+	name     string
+	features Features
+}{
+	{"a payout with zero-valued features (no history, no context keys)", Features{Operation: OperationRelease}},
+	{"a typical release (USD 250, 12 past escrows, context keys ip, device_id, country and device_country)", Features{
+		AmountUSD: decimal.NewFromInt(250), BuyerEscrowCount: 12, SellerEscrowCount: 40,
+		BuyerVolumeUSD: decimal.NewFromInt(3000), BuyerMedianAmountUSD: decimal.NewFromInt(200), BuyerP95AmountUSD: decimal.NewFromInt(600),
+		SellerVolumeUSD: decimal.NewFromInt(12000), SellerMedianAmountUSD: decimal.NewFromInt(250), SellerP95AmountUSD: decimal.NewFromInt(800),
+		BuyerFirstSeenDays: 200, SellerFirstSeenDays: 400, SellerReleases1h: 1, SellerReleases24h: 6,
+		BuyerEscrows1h: 1, DeviceEscrows1h: 1, SellerDisputeRate: 0.025, LocalHour: 14, SanctionsScore: 0.4,
+		IPCountry: "US", DeviceCountry: "US", BuyerCountry: "US", SellerCountry: "US", Operation: OperationRelease,
+		Context: map[string]string{"ip": "203.0.113.7", "device_id": "device-1", "country": "US", "device_country": "US"},
+	}},
+}
+
+// Sizes CEL's static cost estimate assumes for the features (see
+// estimatedSizes). Escrow keeps at most four context keys (ip up to 64
+// characters, device_id up to 200, two country codes); countries are two
+// letters and operations a word.
+const (
+	// estimatedStringLen is the longest string feature, context keys and
+	// values included, in bytes.
+	estimatedStringLen = 256
+	// estimatedContextEntries is the most keys the context map has.
+	estimatedContextEntries = 16
+)
+
+// estimatedSizes tells CEL's cost estimate how large the variables of
+// Features can be: without it a string or the context map is unbounded,
+// and so is every rule that looks into one. Larger inputs at run time
+// are bounded by MaxRuleCost.
+type estimatedSizes struct{}
+
+// EstimateSize implements cost.Estimator.
+func (estimatedSizes) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
+	p := n.Path()
+	switch {
+	case len(p) == 1 && p[0] == "context":
+		s := cost.MapSizeEstimate(cost.RangedSizeEstimate(0, estimatedContextEntries),
+			cost.RangedSizeEstimate(0, estimatedStringLen), cost.RangedSizeEstimate(0, estimatedStringLen))
+		return &s
+	case len(p) >= 1 && n.Type() != nil && n.Type().IsExactType(cel.StringType):
+		s := cost.RangedSizeEstimate(0, estimatedStringLen)
+		return &s
+	}
+	return nil
+}
+
+// EstimateCallCost implements cost.Estimator: CEL's own call costs.
+func (estimatedSizes) EstimateCallCost(function, overloadID string, target *cost.AstNode, args []cost.AstNode) *cost.CallEstimate {
+	return nil
 }
 
 // Version returns the rule set's version.

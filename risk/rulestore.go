@@ -85,7 +85,9 @@ func (s *RuleStore) compiled(ctx context.Context, q db.Querier, tenant uuid.UUID
 	if err != nil {
 		return nil, err
 	}
-	c, err = CompileRules(view.RuleSet)
+	// Not CompileRules: a set stored before its cost and trial checks
+	// existed may fail them, and still decides as it did (compileRules).
+	c, err = compileRules(view.RuleSet)
 	if err != nil {
 		// Stored sets compiled when they were stored; this one no
 		// longer does (the rule language changed). Not a database
