@@ -300,9 +300,13 @@ func (s *Service) payout(ctx context.Context, tx pgx.Tx, e *Escrow, kind, trigge
 	if kind == KindRefund {
 		op, payee = risk.OperationRefund, e.Buyer.ID
 	}
+	recent, err := recentPayouts(ctx, tx, e, kind, now)
+	if err != nil {
+		return Payout{}, err
+	}
 	d, err := s.Gate.Decide(ctx, tx, risk.GateInput{TenantID: e.TenantID, Operation: op, SubjectType: kind, SubjectID: p.ID, EscrowID: e.ID,
-		Amount: p.Gross, Currency: e.Currency, Buyer: riskParty(e.Buyer), Seller: riskParty(e.Seller), Payee: payee, RiskContext: actingContext(*e, kind),
-		Features: features(ctx), Unattended: unattended(trigger)}, now)
+		Amount: p.Gross, Currency: e.Currency, EscrowPayouts: recent, Buyer: riskParty(e.Buyer), Seller: riskParty(e.Seller), Payee: payee,
+		RiskContext: actingContext(*e, kind), Features: features(ctx), Unattended: unattended(trigger)}, now)
 	if err != nil {
 		return Payout{}, fmt.Errorf("escrow %s: risk gate: %w", e.ID, err)
 	}
@@ -340,6 +344,49 @@ func (s *Service) payout(ctx context.Context, tx pgx.Tx, e *Escrow, kind, trigge
 	}
 	e.announcePayout(p, d)
 	return p, nil
+}
+
+// maxRecentPayouts bounds the payouts recentPayouts adds up.
+const maxRecentPayouts = 1000
+
+// recentPayouts is the gross of e's payouts of kind completed within
+// risk.PayoutsWindow before now or waiting for a review or the buyer's
+// code (risk.GateInput.EscrowPayouts), in the escrow's currency: the gate
+// adds the payout it decides on, so that a transfer split into parts (by
+// amount, or milestone by milestone) is stepped up or reviewed as a whole.
+// Payouts of the same action count too: their inserts are held back
+// (insertPayout) and go before this read. The read is in the action's
+// transaction, not in the snapshot read before it (WithRiskFeatures), which
+// a concurrent payout of the escrow, or a retry, would leave stale; it
+// reads only this escrow's payouts, whose row the action has locked. It
+// costs nothing for the escrow's first payout of kind (nothing paid, nothing
+// pending). A chargeback's refund does not count: the card network paid
+// the buyer, not escrow, and it never passed the gate. Past
+// maxRecentPayouts rows it gives what e paid out by kind in all, plus all
+// it holds pending: more, never less.
+func recentPayouts(ctx context.Context, tx pgx.Tx, e *Escrow, kind string, now time.Time) (decimal.Decimal, error) {
+	paid := e.Released
+	if kind == KindRefund {
+		paid = e.Refunded
+	}
+	if !paid.IsPositive() && !e.Pending.IsPositive() {
+		return decimal.Zero, nil
+	}
+	var n int64
+	var sum decimal.Decimal
+	err := tx.QueryRow(ctx, `
+		SELECT count(*), COALESCE(sum(gross), 0) FROM (SELECT gross FROM escrow_payouts
+			WHERE escrow_id = $1 AND kind = $2 AND (status IN ($3, $4) OR (status = $5 AND updated_at > $6)) AND trigger <> $7
+			LIMIT $8) AS p`,
+		e.ID, kind, StatusPendingReview, StatusAwaitingConfirmation, StatusCompleted, now.Add(-risk.PayoutsWindow), TriggerChargeback,
+		maxRecentPayouts).Scan(&n, &sum)
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("escrow %s: recent %s payouts: %w", e.ID, kind, err)
+	}
+	if n >= maxRecentPayouts {
+		return paid.Add(e.Pending), nil
+	}
+	return sum, nil
 }
 
 // awaitConfirmation makes p, whose ledger entry is pending, wait for the

@@ -22,13 +22,22 @@ const (
 // Rules see each field as a CEL variable named by its json tag
 // (snake_case); see Activation. Money is decimal.Decimal here. Rules
 // see it as a CEL double, which is only ever used to compare against a
-// threshold, never to compute an amount, and AmountUSD also as exact
-// integer cents (amount_usd_cents), which rules should prefer for
-// thresholds on the amount itself.
+// threshold, never to compute an amount, and AmountUSD and
+// EscrowPayoutsUSD24h also as exact integer cents (amount_usd_cents,
+// escrow_payouts_usd_cents_24h), which rules should prefer for thresholds
+// on amounts.
 type Features struct {
 	// AmountUSD is the amount of the escrow being released or refunded,
 	// converted to US dollars.
 	AmountUSD decimal.Decimal `json:"amount_usd"`
+	// EscrowPayoutsUSD24h is the USD value of the escrow's payouts of
+	// this operation (releases to the seller, or refunds to the buyer)
+	// completed in the last PayoutsWindow or still waiting for a review
+	// or the buyer's code, this payout included (GateInput.EscrowPayouts):
+	// a payout split in parts, or released milestone by milestone, adds
+	// up here. Rules see it also as exact integer cents
+	// (escrow_payouts_usd_cents_24h).
+	EscrowPayoutsUSD24h decimal.Decimal `json:"escrow_payouts_usd_24h"`
 
 	// History features (counts, volumes, median, p95, dispute rate) are
 	// over the party's other escrows as risk observed them at creation
@@ -127,6 +136,8 @@ var featureVars = []struct {
 }{
 	{"amount_usd", cel.DoubleType},
 	{"amount_usd_cents", cel.IntType},
+	{"escrow_payouts_usd_24h", cel.DoubleType},
+	{"escrow_payouts_usd_cents_24h", cel.IntType},
 	{"buyer_escrow_count", cel.IntType},
 	{"buyer_volume_usd", cel.DoubleType},
 	{"buyer_median_amount_usd", cel.DoubleType},
@@ -158,8 +169,9 @@ var featureVars = []struct {
 }
 
 // Activation returns the values of f under their CEL variable names, as
-// CEL sees them: decimals as float64 (AmountUSD also as int64 cents,
-// rounded half away from zero and saturating at the int64 range),
+// CEL sees them: decimals as float64 (AmountUSD and EscrowPayoutsUSD24h
+// also as int64 cents, rounded half away from zero and saturating at the
+// int64 range),
 // counts as int64, Context as a map that is never nil.
 func (f Features) Activation() map[string]any {
 	ctx := f.Context
@@ -167,36 +179,38 @@ func (f Features) Activation() map[string]any {
 		ctx = map[string]string{}
 	}
 	return map[string]any{
-		"amount_usd":               f.AmountUSD.InexactFloat64(),
-		"amount_usd_cents":         cents(f.AmountUSD),
-		"buyer_escrow_count":       int64(f.BuyerEscrowCount),
-		"buyer_volume_usd":         f.BuyerVolumeUSD.InexactFloat64(),
-		"buyer_median_amount_usd":  f.BuyerMedianAmountUSD.InexactFloat64(),
-		"buyer_p95_amount_usd":     f.BuyerP95AmountUSD.InexactFloat64(),
-		"seller_escrow_count":      int64(f.SellerEscrowCount),
-		"seller_volume_usd":        f.SellerVolumeUSD.InexactFloat64(),
-		"seller_median_amount_usd": f.SellerMedianAmountUSD.InexactFloat64(),
-		"seller_p95_amount_usd":    f.SellerP95AmountUSD.InexactFloat64(),
-		"buyer_first_seen_days":    int64(f.BuyerFirstSeenDays),
-		"seller_first_seen_days":   int64(f.SellerFirstSeenDays),
-		"seller_releases_1h":       int64(f.SellerReleases1h),
-		"seller_releases_24h":      int64(f.SellerReleases24h),
-		"buyer_escrows_1h":         int64(f.BuyerEscrows1h),
-		"device_escrows_1h":        int64(f.DeviceEscrows1h),
-		"seller_dispute_rate":      f.SellerDisputeRate,
-		"tiny_escrows_buyer_1h":    int64(f.TinyEscrowsBuyer1h),
-		"tiny_escrows_device_1h":   int64(f.TinyEscrowsDevice1h),
-		"local_hour":               int64(f.LocalHour),
-		"ip_country":               f.IPCountry,
-		"device_country":           f.DeviceCountry,
-		"buyer_country":            f.BuyerCountry,
-		"seller_country":           f.SellerCountry,
-		"party_frozen":             f.PartyFrozen,
-		"sanctions_match":          f.SanctionsMatch,
-		"sanctions_possible_match": f.SanctionsPossibleMatch,
-		"sanctions_score":          f.SanctionsScore,
-		"operation":                f.Operation,
-		"context":                  ctx,
+		"amount_usd":                   f.AmountUSD.InexactFloat64(),
+		"amount_usd_cents":             cents(f.AmountUSD),
+		"escrow_payouts_usd_24h":       f.EscrowPayoutsUSD24h.InexactFloat64(),
+		"escrow_payouts_usd_cents_24h": cents(f.EscrowPayoutsUSD24h),
+		"buyer_escrow_count":           int64(f.BuyerEscrowCount),
+		"buyer_volume_usd":             f.BuyerVolumeUSD.InexactFloat64(),
+		"buyer_median_amount_usd":      f.BuyerMedianAmountUSD.InexactFloat64(),
+		"buyer_p95_amount_usd":         f.BuyerP95AmountUSD.InexactFloat64(),
+		"seller_escrow_count":          int64(f.SellerEscrowCount),
+		"seller_volume_usd":            f.SellerVolumeUSD.InexactFloat64(),
+		"seller_median_amount_usd":     f.SellerMedianAmountUSD.InexactFloat64(),
+		"seller_p95_amount_usd":        f.SellerP95AmountUSD.InexactFloat64(),
+		"buyer_first_seen_days":        int64(f.BuyerFirstSeenDays),
+		"seller_first_seen_days":       int64(f.SellerFirstSeenDays),
+		"seller_releases_1h":           int64(f.SellerReleases1h),
+		"seller_releases_24h":          int64(f.SellerReleases24h),
+		"buyer_escrows_1h":             int64(f.BuyerEscrows1h),
+		"device_escrows_1h":            int64(f.DeviceEscrows1h),
+		"seller_dispute_rate":          f.SellerDisputeRate,
+		"tiny_escrows_buyer_1h":        int64(f.TinyEscrowsBuyer1h),
+		"tiny_escrows_device_1h":       int64(f.TinyEscrowsDevice1h),
+		"local_hour":                   int64(f.LocalHour),
+		"ip_country":                   f.IPCountry,
+		"device_country":               f.DeviceCountry,
+		"buyer_country":                f.BuyerCountry,
+		"seller_country":               f.SellerCountry,
+		"party_frozen":                 f.PartyFrozen,
+		"sanctions_match":              f.SanctionsMatch,
+		"sanctions_possible_match":     f.SanctionsPossibleMatch,
+		"sanctions_score":              f.SanctionsScore,
+		"operation":                    f.Operation,
+		"context":                      ctx,
 	}
 }
 

@@ -32,8 +32,16 @@ type GateInput struct {
 	EscrowID    uuid.UUID
 	Amount      decimal.Decimal
 	Currency    string
-	Buyer       Party
-	Seller      Party
+	// EscrowPayouts is, in Currency, what the escrow's other payouts of
+	// this operation (releases, or refunds) paid out in the last
+	// PayoutsWindow or hold while they wait for a review or the buyer's
+	// code, those of the same transaction included; zero for none, never
+	// negative. The gate adds Amount to it for the
+	// escrow_payouts_usd_24h feature, so that a large transfer split
+	// into payouts each under a threshold is seen whole.
+	EscrowPayouts decimal.Decimal
+	Buyer         Party
+	Seller        Party
 	// Payee is the id of the party that receives the money.
 	Payee string
 	// RiskContext is what the marketplace told us about the acting
@@ -86,6 +94,10 @@ const (
 	// at; counts saturate there. It bounds the cost of a decision for the
 	// busiest sellers; 500 amounts give stable percentiles.
 	MaxHistoryEscrows = 500
+	// PayoutsWindow is how far back completed payouts count in
+	// GateInput.EscrowPayouts (escrow_payouts_usd_24h); waiting ones
+	// count whatever their age.
+	PayoutsWindow = 24 * time.Hour
 	// MaxVelocityCount is where velocity counts (releases, escrows, tiny
 	// escrows per window) saturate: 4 times the highest default
 	// threshold (50 releases a day). Rules comparing against more never
@@ -177,6 +189,8 @@ func (in GateInput) validate() error {
 		return fmt.Errorf("risk: decide: %w: tenant, subject, currency, buyer and seller are required", ErrInvalidGateInput)
 	case in.Operation != OperationRelease && in.Operation != OperationRefund:
 		return fmt.Errorf("risk: decide: %w: operation %q", ErrInvalidGateInput, in.Operation)
+	case in.EscrowPayouts.IsNegative():
+		return fmt.Errorf("risk: decide: %w: negative escrow payouts %s", ErrInvalidGateInput, in.EscrowPayouts)
 	}
 	return nil
 }
@@ -230,12 +244,10 @@ func (g *Gate) Decide(ctx context.Context, tx pgx.Tx, in GateInput, now time.Tim
 		failures = append(failures, Reason{Code: ReasonScoringError, Rule: rule})
 		return nil
 	}
-	if usd, err := g.amountUSD(ctx, tx, in); err != nil {
+	if err := g.amountsUSD(ctx, tx, in, &f); err != nil {
 		if err := fail(failAmountUSD, err); err != nil {
 			return GateDecision{}, fmt.Errorf("risk: decide: amount in USD: %w", err)
 		}
-	} else {
-		f.AmountUSD = usd
 	}
 	rules, err := g.rules.compiled(ctx, tx, in.TenantID, h.rulesVersion)
 	if err != nil {
@@ -404,15 +416,32 @@ func contextFeatures(in GateInput, now time.Time) Features {
 	return f
 }
 
-func (g *Gate) amountUSD(ctx context.Context, tx pgx.Tx, in GateInput) (decimal.Decimal, error) {
+// amountsUSD sets f's AmountUSD and EscrowPayoutsUSD24h (the amount with
+// the escrow's other payouts, converted as one sum), or neither.
+func (g *Gate) amountsUSD(ctx context.Context, tx pgx.Tx, in GateInput, f *Features) error {
+	usd, err := g.toUSD(ctx, tx, in, in.Amount)
+	if err != nil {
+		return err
+	}
+	total := usd
+	if in.EscrowPayouts.IsPositive() {
+		if total, err = g.toUSD(ctx, tx, in, in.Amount.Add(in.EscrowPayouts)); err != nil {
+			return err
+		}
+	}
+	f.AmountUSD, f.EscrowPayoutsUSD24h = usd, total
+	return nil
+}
+
+func (g *Gate) toUSD(ctx context.Context, tx pgx.Tx, in GateInput, amount decimal.Decimal) (decimal.Decimal, error) {
 	cur := strings.ToUpper(in.Currency)
 	if cur == "USD" {
-		return in.Amount, nil
+		return amount, nil
 	}
 	if g.fx == nil {
 		return decimal.Decimal{}, fmt.Errorf("risk: no USD converter for %s", cur)
 	}
-	return g.fx.ToUSD(ctx, tx, in.TenantID, in.Amount, cur)
+	return g.fx.ToUSD(ctx, tx, in.TenantID, amount, cur)
 }
 
 // dbError returns the error to give up with when err (from a converter or

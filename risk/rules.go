@@ -58,6 +58,7 @@ const (
 // Evaluate gives when a rule fails.
 const (
 	ReasonLargeAmount    = "large_amount"
+	ReasonLargeAmount24h = "large_amount_24h"
 	ReasonPartyFrozen    = "party_frozen"
 	ReasonSanctionsMatch = "sanctions_match"
 	// ReasonSanctionsPossibleMatch is the gate's own (no default rule
@@ -362,7 +363,7 @@ var trialFeatures = []struct {
 }{
 	{"a payout with zero-valued features (no history, no context keys)", Features{Operation: OperationRelease}},
 	{"a typical release (USD 250, 12 past escrows, context keys ip, device_id, country and device_country)", Features{
-		AmountUSD: decimal.NewFromInt(250), BuyerEscrowCount: 12, SellerEscrowCount: 40,
+		AmountUSD: decimal.NewFromInt(250), EscrowPayoutsUSD24h: decimal.NewFromInt(400), BuyerEscrowCount: 12, SellerEscrowCount: 40,
 		BuyerVolumeUSD: decimal.NewFromInt(3000), BuyerMedianAmountUSD: decimal.NewFromInt(200), BuyerP95AmountUSD: decimal.NewFromInt(600),
 		SellerVolumeUSD: decimal.NewFromInt(12000), SellerMedianAmountUSD: decimal.NewFromInt(250), SellerP95AmountUSD: decimal.NewFromInt(800),
 		BuyerFirstSeenDays: 200, SellerFirstSeenDays: 400, SellerReleases1h: 1, SellerReleases24h: 6,
@@ -421,9 +422,10 @@ func (c *Compiled) RuleSet() RuleSet {
 }
 
 // DefaultRules returns the rule set escrowd ships with, version 1:
-// block frozen parties and sanctions matches, step up releases over
-// USD 10,000, and score signals of fraud, with review from 65 points
-// and block from 90.
+// block frozen parties and sanctions matches, step up payouts over
+// USD 10,000 on their own or with the escrow's payouts of the same kind
+// in the last 24 hours, and score signals of fraud, with review from 65
+// points and block from 90.
 func DefaultRules() RuleSet {
 	return RuleSet{
 		Version:         1,
@@ -432,6 +434,8 @@ func DefaultRules() RuleSet {
 		Rules: []Rule{
 			{ID: "large_amount", Description: "Amount over USD 10,000.",
 				When: `amount_usd_cents > 1000000`, Action: OutcomeStepUp, Reason: ReasonLargeAmount},
+			{ID: "large_amount_24h", Description: "Amount of USD 10,000 or less, but over USD 10,000 with the escrow's payouts of the same kind in the last 24 hours, completed or waiting.",
+				When: `amount_usd_cents <= 1000000 && escrow_payouts_usd_cents_24h > 1000000`, Action: OutcomeStepUp, Reason: ReasonLargeAmount24h},
 			{ID: "party_frozen", Description: "Buyer or seller account is frozen.",
 				When: `party_frozen`, Action: OutcomeBlock, Reason: ReasonPartyFrozen},
 			{ID: "sanctions_match", Description: "Buyer or seller matched the sanctions list.",

@@ -73,6 +73,15 @@ func TestEvaluateDefaultRules(t *testing.T) {
 			f.AmountUSD = decimal.RequireFromString("10000.01")
 			f.SellerP95AmountUSD = decimal.RequireFromString("20000")
 		}, []string{ReasonLargeAmount}, OutcomeStepUp},
+		{ReasonLargeAmount24h, func(f *Features) { f.EscrowPayoutsUSD24h = decimal.RequireFromString("10000.01") }, []string{ReasonLargeAmount24h}, OutcomeStepUp},
+		{ReasonLargeAmount24h + " refund", func(f *Features) {
+			f.Operation, f.EscrowPayoutsUSD24h = OperationRefund, decimal.RequireFromString("10250")
+		}, []string{ReasonLargeAmount24h}, OutcomeStepUp},
+		{"exactly 10,000 in 24 hours", func(f *Features) { f.EscrowPayoutsUSD24h = decimal.RequireFromString("10000.00") }, nil, OutcomeApprove},
+		{ReasonLargeAmount + " alone, over in 24 hours too", func(f *Features) {
+			f.AmountUSD, f.EscrowPayoutsUSD24h = decimal.RequireFromString("10000.01"), decimal.RequireFromString("18000")
+			f.SellerP95AmountUSD = decimal.RequireFromString("20000")
+		}, []string{ReasonLargeAmount}, OutcomeStepUp},
 		{ReasonPartyFrozen, func(f *Features) { f.PartyFrozen = true }, []string{ReasonPartyFrozen}, OutcomeBlock},
 		{ReasonSanctionsMatch, func(f *Features) { f.SanctionsMatch, f.SanctionsScore = true, 0.97 }, []string{ReasonSanctionsMatch}, OutcomeBlock},
 		{ReasonNewBuyer, func(f *Features) { f.BuyerFirstSeenDays, f.BuyerEscrowCount = 2, 0 }, []string{ReasonNewBuyer}, OutcomeApprove},
