@@ -31,7 +31,8 @@ type ReleaseResult struct {
 // ResourceID names the payout for the audit log.
 func (r ReleaseResult) ResourceID() string { return r.Release.ID.String() }
 
-// AcceptResult is the answer to an acceptance: one release per milestone.
+// AcceptResult is the answer to an acceptance: the release of every open
+// milestone (releaseAllOpen), none when nothing was open.
 type AcceptResult struct {
 	Releases []Payout
 	Escrow   Escrow
@@ -160,24 +161,30 @@ func (s *Service) Accept(ctx context.Context, tenant, id uuid.UUID, ifMatch int6
 	}, func(e Escrow) AcceptResult { return AcceptResult{Releases: ps, Escrow: e} })
 }
 
-// releaseAllOpen releases each open milestone separately, so each passes
-// the gate and keeps its own status. The state set by the table applies
-// only once everything settled; settle decides.
+// releaseAllOpen releases every open milestone in one payout, which the
+// gate decides on once, on the total: the buyer's acceptance (or the
+// auto-release) of an order over USD 10,000 in milestones each under it
+// is one step-up, with one code (or one review), not one per milestone
+// after the first, and nothing of it moves before the code. A payout of
+// one milestone names it (MilestoneIdx); one of several spreads over them
+// (Allocation), as a release of everything open does. None when nothing
+// is open. The state set by the table applies only once everything
+// settled; settle decides.
 func (s *Service) releaseAllOpen(ctx context.Context, tx pgx.Tx, e *Escrow, trigger string, now time.Time) ([]Payout, error) {
-	var out []Payout
-	for i := range e.Milestones {
-		open := e.Milestones[i].Open()
-		if !open.IsPositive() {
-			continue
-		}
-		idx := i
-		p, err := s.payout(ctx, tx, e, KindRelease, trigger, []Allocation{{Index: i, Amount: open}}, &idx, "", now)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
+	alloc := allocateForward(*e, e.OrderOpen())
+	if len(alloc) == 0 {
+		return nil, nil
 	}
-	return out, nil
+	var idx *int
+	if len(alloc) == 1 {
+		i := alloc[0].Index
+		idx = &i
+	}
+	p, err := s.payout(ctx, tx, e, KindRelease, trigger, alloc, idx, "", now)
+	if err != nil {
+		return nil, err
+	}
+	return []Payout{p}, nil
 }
 
 // Cancel cancels an escrow: before funding it is cancelled at once (any

@@ -3,6 +3,7 @@ package escrow_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -195,4 +196,91 @@ func TestChargebackIsNotARecentRefund(t *testing.T) {
 	if r.Refund.Status != escrow.StatusCompleted || !usd.Equal(dec("2000")) {
 		t.Fatalf("refund after a chargeback of USD 9,000: %s %v, escrow_payouts_usd_24h %s; want completed, 2000", r.Refund.Status, reasons, usd)
 	}
+}
+
+// deliveredInMilestones is a funded, shipped and delivered USD escrow of amount in the
+// given milestones, with an inspection window of hours.
+func (f *fixture) deliveredInMilestones(amount string, hours int, milestones ...string) escrow.Escrow {
+	f.t.Helper()
+	ctx := context.Background()
+	e := f.create(amount, "USD", func(r *escrow.CreateRequest) {
+		r.Terms = &escrow.TermsInput{InspectionHours: &hours}
+		for i, m := range milestones {
+			r.Milestones = append(r.Milestones, escrow.MilestoneInput{Name: string(rune('a' + i)), Amount: m})
+		}
+	})
+	e = f.fund(e, amount)
+	if _, err := f.svc.Ship(ctx, f.tenant, e.ID, 0, escrow.ShipRequest{Carrier: "c", TrackingNumber: "t"}); err != nil {
+		f.t.Fatal(err)
+	}
+	e, err := f.svc.Deliver(ctx, f.tenant, e.ID, 0, escrow.DeliverRequest{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return e
+}
+
+// TestAcceptanceDecidedOnce: an acceptance releases every open milestone
+// in one payout that the gate decides on once: a USD 30,000 order in four
+// milestones is one step-up with one code, which releases all of it; an
+// order under USD 10,000 in milestones is one completed release; the
+// auto-release of the large order is one review.
+func TestAcceptanceDecidedOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+
+	e := f.deliveredInMilestones("30000.00", 48, "7500.00", "7500.00", "7500.00", "7500.00")
+	res, err := f.svc.Accept(ctx, f.tenant, e.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Releases) != 1 {
+		t.Fatalf("%d releases, want one of every milestone", len(res.Releases))
+	}
+	p := res.Releases[0]
+	reasons, usd := f.decided(p)
+	if p.Status != escrow.StatusAwaitingConfirmation || !p.OrderAmount.Equal(dec("30000")) || p.MilestoneIdx != nil || len(p.Allocation) != 4 ||
+		!has(reasons, risk.ReasonLargeAmount) || !usd.Equal(dec("30000")) {
+		t.Fatalf("release %s of %s (milestone %v, %d milestones) %v, escrow_payouts_usd_24h %s", p.Status, p.OrderAmount, p.MilestoneIdx, len(p.Allocation), reasons, usd)
+	}
+	codes := f.codes(p.ID)
+	if len(codes) != 1 || !res.Escrow.Released.IsZero() || res.Escrow.State != escrow.Delivered {
+		t.Fatalf("%d codes; escrow %s released %s", len(codes), res.Escrow.State, res.Escrow.Released)
+	}
+	got, err := f.svc.ConfirmRelease(ctx, f.tenant, p.ID, codes[0])
+	if err != nil || got.Release.Status != escrow.StatusCompleted || got.Escrow.State != escrow.Completed || !got.Escrow.Released.Equal(dec("30000")) {
+		t.Fatalf("confirm: %v; release %s, escrow %s released %s", err, got.Release.Status, got.Escrow.State, got.Escrow.Released)
+	}
+	for _, m := range got.Escrow.Milestones {
+		if m.State() != "released" {
+			t.Errorf("milestone %d is %s", m.Index, m.State())
+		}
+	}
+	f.checkInvariants(got.Escrow)
+
+	small := f.deliveredInMilestones("900.00", 48, "300.00", "600.00")
+	res, err = f.svc.Accept(ctx, f.tenant, small.ID, 0)
+	if err != nil || len(res.Releases) != 1 || res.Releases[0].Status != escrow.StatusCompleted || res.Escrow.State != escrow.Completed {
+		t.Fatalf("accept of USD 900 in two milestones: %v, %+v, escrow %s", err, res.Releases, res.Escrow.State)
+	}
+	f.checkInvariants(res.Escrow)
+
+	// Nobody is there for the auto-release to enter a code: one review.
+	auto := f.deliveredInMilestones("30000.00", 24, "7500.00", "7500.00", "7500.00", "7500.00")
+	f.clock.Advance(25 * time.Hour)
+	if _, err := f.jobs.RunAll(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	after, err := f.svc.Get(ctx, f.tenant, auto.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := f.db.Pool.QueryRow(ctx, `SELECT count(*) FROM escrow_payouts WHERE escrow_id = $1 AND status = $2`, auto.ID, escrow.StatusPendingReview).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || !after.Pending.Equal(dec("30000")) || !after.Released.IsZero() {
+		t.Fatalf("auto-release: %d payouts pending review, escrow %s pending %s released %s", n, after.State, after.Pending, after.Released)
+	}
+	f.checkInvariants(after)
 }
