@@ -29,7 +29,7 @@ import (
 // match is confirmed) deletes the clearance an earlier approval wrote, so
 // a reviewer who cleared by mistake can also revoke the clearance
 // (RevokeClearance) or freeze the party. Letting a review expire changes
-// nothing. A possible match (the partial-name rule, Partial) is cleared
+// nothing. A possible match (Match.Partial) is cleared
 // by an approval in the same way, but rejecting its review confirms
 // nothing: the payout is voided, a clearance stays, and the name is
 // reviewed again next time.

@@ -112,7 +112,7 @@ type Features struct {
 	// sanctions list (see Screener).
 	SanctionsMatch bool `json:"sanctions_match"`
 	// SanctionsPossibleMatch is true when either party's name matched
-	// only by the partial-name rule (Match.Partial) and neither matched
+	// only as a possible match (Match.Partial) and neither matched
 	// fully: a reviewer decides.
 	SanctionsPossibleMatch bool `json:"sanctions_possible_match"`
 	// SanctionsScore is the best screening score of either party, 0 to

@@ -203,7 +203,7 @@ func (in GateInput) validate() error {
 // reviewer cleared it (clearances.go), blocks (sanctions_match) and opens a
 // review holding every match of both names, or points at the escrow's
 // review of the same matches still pending (pendingMatchReview); a
-// possible match (the partial-name rule, ScreeningMatch.Partial) on either
+// possible match (ScreeningMatch.Partial: the partial-name or extra-name rule, or weak spelling variants) on either
 // name, when neither matched fully, makes the outcome at least review
 // (sanctions_possible_match), never block by itself, and the payout's
 // review holds every possible match of both names, so that approving it

@@ -235,7 +235,8 @@ type ScreeningMatch struct {
 	MatchedName string  `json:"matched_name"`
 	Score       float64 `json:"score"`
 	// Partial marks a possible match (Match.Partial): the name matched
-	// only by the partial-name rule.
+	// only by the partial-name or extra-name rule, or through weak
+	// spelling variants.
 	Partial  bool     `json:"partial,omitempty"`
 	Programs []string `json:"programs,omitempty"`
 	// EntryFingerprint identifies what the list entry said when it
@@ -396,7 +397,7 @@ func queueScreenings(b *db.Batch, tenant uuid.UUID, subjectType string, subjectI
 // reviewer (clearances.go) opens a review (subject "escrow", escrowID)
 // holding every match of both parties (Screening.reviewMatches; the best
 // is its Match), reason sanctions_match, and writes a risk.alert event;
-// so do possible matches (the partial-name rule), reason
+// so do possible matches (Match.Partial), reason
 // sanctions_possible_match, when there is no match: the review holds
 // every possible match of both parties. Nothing is
 // blocked here: the gate decides each payout. Without a loaded list
