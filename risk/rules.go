@@ -356,21 +356,35 @@ func (c *Compiled) trial() error {
 
 // trialFeatures are the features CompileRules evaluates every new rule
 // on: those of a payout with nothing known (zero values, no context
-// keys), and a typical release.
+// keys), a typical release, and a typical refund, whose context escrow
+// gives without the buyer's ip, country and device_country (a refund is
+// not the buyer acting).
 var trialFeatures = []struct {
 	name     string
 	features Features
 }{
 	{"a payout with zero-valued features (no history, no context keys)", Features{Operation: OperationRelease}},
-	{"a typical release (USD 250, 12 past escrows, context keys ip, device_id, country and device_country)", Features{
+	{"a typical release (USD 250, 12 past escrows, context keys ip, device_id, country and device_country)", typicalPayout(OperationRelease)},
+	{"a typical refund (USD 250, 12 past escrows, context key device_id only)", typicalPayout(OperationRefund)},
+}
+
+// typicalPayout is the trial features of an ordinary payout of operation
+// op between parties with some history.
+func typicalPayout(op string) Features {
+	f := Features{
 		AmountUSD: decimal.NewFromInt(250), EscrowPayoutsUSD24h: decimal.NewFromInt(400), BuyerEscrowCount: 12, SellerEscrowCount: 40,
 		BuyerVolumeUSD: decimal.NewFromInt(3000), BuyerMedianAmountUSD: decimal.NewFromInt(200), BuyerP95AmountUSD: decimal.NewFromInt(600),
 		SellerVolumeUSD: decimal.NewFromInt(12000), SellerMedianAmountUSD: decimal.NewFromInt(250), SellerP95AmountUSD: decimal.NewFromInt(800),
 		BuyerFirstSeenDays: 200, SellerFirstSeenDays: 400, SellerReleases1h: 1, SellerReleases24h: 6,
 		BuyerEscrows1h: 1, DeviceEscrows1h: 1, SellerDisputeRate: 0.025, LocalHour: 14, SanctionsScore: 0.4,
-		IPCountry: "US", DeviceCountry: "US", BuyerCountry: "US", SellerCountry: "US", Operation: OperationRelease,
+		IPCountry: "US", DeviceCountry: "US", BuyerCountry: "US", SellerCountry: "US", Operation: op,
 		Context: map[string]string{"ip": "203.0.113.7", "device_id": "device-1", "country": "US", "device_country": "US"},
-	}},
+	}
+	if op == OperationRefund {
+		f.IPCountry, f.DeviceCountry = "", ""
+		f.Context = map[string]string{"device_id": "device-1"}
+	}
+	return f
 }
 
 // Sizes CEL's static cost estimate assumes for the features (see

@@ -32,6 +32,9 @@ func TestPutRulesRefusesRulesThatFailOnEveryInput(t *testing.T) {
 		{comprehension(60), "over the limit of 1000 per rule"},
 		{`context["segment"] == "vip"`, "no such key: segment"},
 		{`1000 / (seller_escrow_count - 40) > 1`, "fails on a typical release"},
+		// A refund's context has no ip (escrow does not pass the buyer's
+		// on a refund): a rule reading it unguarded fails on every refund.
+		{`operation == "refund" && context["ip"].startsWith("10.")`, "fails on a typical refund"},
 	} {
 		t.Run(tt.when[:min(len(tt.when), 40)], func(t *testing.T) {
 			e := newEnv(t)
