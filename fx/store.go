@@ -39,17 +39,28 @@ type ImportResult struct {
 }
 
 // MaxInverseDeviationBps is how far, in basis points, the product of a
-// rate and its inverse given in one import at the same instant (EUR/GBP
-// and GBP/EUR) may be from 1. Published rates and their inverses differ
-// by the rounding of the figures, at worst by a bid/ask spread, well under
+// rate and its inverse at the same instant (EUR/GBP and GBP/EUR, from any
+// sources) may be from 1. Published rates and their inverses differ by
+// the rounding of the figures, at worst by a bid/ask spread, well under
 // 1%; further apart they contradict each other and so do the quotes
 // priced from them in the two directions: with EUR/GBP 0.85 and GBP/EUR
-// 2.5, 1000.00 EUR buy 845.75 GBP, which buy 2103.80 EUR back.
+// 2.5, 1000.00 EUR buy 845.75 GBP, which buy 2103.80 EUR back. An import
+// is checked against itself (checkInverses) and against the tenant's
+// stored rates at its instants (checkStoredInverses). Rates of the two
+// directions at different instants are not compared: LatestRate prices
+// both directions from the newer of them (rateIndex.leg), so they never
+// contradict each other; only at the same instant does it take the direct
+// rate of each direction.
 const MaxInverseDeviationBps = 100
+
+// inverseTolerance is MaxInverseDeviationBps as a fraction.
+var inverseTolerance = decimal.New(MaxInverseDeviationBps, -4)
 
 // validateImport checks sets before they are stored: each valid, none
 // dated after now + MaxClockSkew, at most MaxImportRates rates in all, and
-// no rate contradicting its inverse (checkInverses).
+// no rate contradicting an inverse rate of the import at the same instant
+// (checkInverses; the stored rates are checked in the transaction, by
+// checkStoredInverses).
 func validateImport(sets []RateSet, now time.Time) error {
 	if len(sets) == 0 {
 		return fmt.Errorf("%w: no rate sets", ErrInvalidRate)
@@ -84,36 +95,146 @@ type pairAt struct {
 	asOf        int64
 }
 
+// keyOf returns r's pairAt, inverse swapping base and quote.
+func keyOf(r Rate, inverse bool) pairAt {
+	k := pairAt{base: r.Base, quote: r.Quote, asOf: r.AsOf.Truncate(asOfPrecision).UnixMicro()}
+	if inverse {
+		k.base, k.quote = k.quote, k.base
+	}
+	return k
+}
+
+// extremes are the smallest and the largest of the rates of one pair at
+// one instant, each the first one seen with its value.
+type extremes struct{ lo, hi importedRate }
+
+func (e *extremes) add(r importedRate) {
+	if e.lo.rate.Rate.IsZero() || r.rate.Rate.LessThan(e.lo.rate.Rate) {
+		e.lo = r
+	}
+	if e.hi.rate.Rate.IsZero() || r.rate.Rate.GreaterThan(e.hi.rate.Rate) {
+		e.hi = r
+	}
+}
+
+// contradiction returns an inverse rate out of inv whose product with r is
+// further from 1 than MaxInverseDeviationBps, and that product. The
+// product is monotonic in the inverse rate, so when neither extreme
+// contradicts r no rate between them does.
+func (e extremes) contradiction(r Rate) (importedRate, decimal.Decimal, bool) {
+	if p := r.Rate.Mul(e.hi.rate.Rate); p.Sub(one).GreaterThan(inverseTolerance) {
+		return e.hi, p, true
+	}
+	if p := r.Rate.Mul(e.lo.rate.Rate); one.Sub(p).GreaterThan(inverseTolerance) {
+		return e.lo, p, true
+	}
+	return importedRate{}, decimal.Decimal{}, false
+}
+
+// inverseError is the error for two rates that contradict each other: a
+// *RateError on the line of second, if known.
+func inverseError(second, first string, line int, asOf time.Time, product decimal.Decimal) error {
+	e := &RateError{Line: line, Reason: fmt.Sprintf(
+		"%s contradicts %s at the same instant %s: their product %s is more than %s%% from 1",
+		second, first, asOf.UTC().Format(time.RFC3339Nano), product, decimal.New(MaxInverseDeviationBps, -2))}
+	if e.Line > 0 {
+		e.Element = "rate"
+	}
+	return e
+}
+
 // checkInverses refuses an import that holds a rate and its inverse at the
 // same instant (from any source) whose product is further from 1 than
 // MaxInverseDeviationBps: a *RateError naming the line of the later of
-// the two rows when a rates CSV gave them.
+// the two rows when a rates CSV gave them. Each rate is compared with the
+// extremes of the inverse rates before it, so the work is linear in the
+// rates.
 func checkInverses(sets []RateSet) error {
-	tolerance := decimal.New(MaxInverseDeviationBps, -4)
-	seen := map[pairAt][]importedRate{}
+	seen := map[pairAt]*extremes{}
 	for _, s := range sets {
 		for _, r := range s.List() {
-			at := r.AsOf.Truncate(asOfPrecision).UnixMicro()
 			this := importedRate{rate: r, line: s.lines[r.Quote]}
-			for _, inv := range seen[pairAt{base: r.Quote, quote: r.Base, asOf: at}] {
-				product := r.Rate.Mul(inv.rate.Rate)
-				if product.Sub(one).Abs().LessThanOrEqual(tolerance) {
-					continue
+			if inv, ok := seen[keyOf(r, true)]; ok {
+				if other, product, bad := inv.contradiction(r); bad {
+					first, second := other, this
+					if first.line > second.line {
+						first, second = second, first
+					}
+					return inverseError(describeRate(second), describeRate(first), second.line, r.AsOf, product)
 				}
-				first, second := inv, this
-				if first.line > second.line {
-					first, second = second, first
-				}
-				e := &RateError{Line: second.line, Reason: fmt.Sprintf(
-					"%s contradicts %s at the same instant %s: their product %s is more than %s%% from 1",
-					describeRate(second), describeRate(first), r.AsOf.UTC().Format(time.RFC3339Nano), product, decimal.New(MaxInverseDeviationBps, -2))}
-				if e.Line > 0 {
-					e.Element = "rate"
-				}
-				return e
 			}
-			key := pairAt{base: r.Base, quote: r.Quote, asOf: at}
-			seen[key] = append(seen[key], this)
+			k := keyOf(r, false)
+			if seen[k] == nil {
+				seen[k] = &extremes{}
+			}
+			seen[k].add(this)
+		}
+	}
+	return nil
+}
+
+// storedInversesSQL reads, for each key ($2, $3, $4)[i] of tenant $1 with
+// stored rates, the smallest and the largest of them: one lookup of the
+// key in the primary key. The inner ORDER BY (the primary key's order)
+// makes the planner take the primary key on a new database too, without
+// statistics, where it took (tenant_id, as_of) and filtered on the pair,
+// reading (and predicate-locking) all of the tenant's rates at the instant.
+const storedInversesSQL = `
+	SELECT k.base, k.quote, k.as_of, s.lo, s.hi
+	FROM unnest($2::TEXT[], $3::TEXT[], $4::TIMESTAMPTZ[]) AS k (base, quote, as_of)
+	CROSS JOIN LATERAL (
+		SELECT min(rate) AS lo, max(rate) AS hi FROM (
+			SELECT rate FROM fx_rates
+			WHERE tenant_id = $1 AND base = k.base AND quote = k.quote AND as_of = k.as_of
+			ORDER BY base, quote, as_of, source) AS r) AS s
+	WHERE s.lo IS NOT NULL`
+
+// checkStoredInverses refuses, like checkInverses, an import holding a
+// rate that contradicts one of tenant's stored rates of the inverse pair
+// at the same instant (from any source), naming the imported row. One
+// query reads the smallest and the largest stored rate of each inverse
+// pair and instant of the import through the primary key (one row per
+// key, at most MaxImportRates keys, storedInversesSQL); it runs before
+// the rates are inserted, so it sees only earlier imports.
+func checkStoredInverses(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, sets []RateSet) error {
+	var bases, quotes []string
+	var asOfs []time.Time
+	keys := map[pairAt]bool{}
+	for _, s := range sets {
+		for _, r := range s.List() {
+			k := keyOf(r, true)
+			if keys[k] {
+				continue
+			}
+			keys[k] = true
+			bases, quotes, asOfs = append(bases, k.base), append(quotes, k.quote), append(asOfs, time.UnixMicro(k.asOf).UTC())
+		}
+	}
+	rows, err := tx.Query(ctx, storedInversesSQL, tenant, bases, quotes, asOfs)
+	if err != nil {
+		return fmt.Errorf("fx: read stored inverse rates: %w", err)
+	}
+	stored := map[pairAt]extremes{}
+	var lo, hi Rate
+	_, err = pgx.ForEachRow(rows, []any{&lo.Base, &lo.Quote, &lo.AsOf, &lo.Rate, &hi.Rate}, func() error {
+		hi.Base, hi.Quote, hi.AsOf = lo.Base, lo.Quote, lo.AsOf
+		stored[keyOf(lo, false)] = extremes{lo: importedRate{rate: lo}, hi: importedRate{rate: hi}}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("fx: read stored inverse rates: %w", err)
+	}
+	for _, s := range sets {
+		for _, r := range s.List() {
+			inv, ok := stored[keyOf(r, true)]
+			if !ok {
+				continue
+			}
+			if other, product, bad := inv.contradiction(r); bad {
+				this := importedRate{rate: r, line: s.lines[r.Quote]}
+				desc := fmt.Sprintf("the stored %s/%s %s", other.rate.Base, other.rate.Quote, other.rate.Rate)
+				return inverseError(describeRate(this), desc, this.line, r.AsOf, product)
+			}
 		}
 	}
 	return nil
@@ -128,10 +249,14 @@ func describeRate(r importedRate) string {
 	return s + ")"
 }
 
-// insertRates stores the rates of sets for tenant. A rate already stored
+// insertRates stores the rates of sets for tenant, refusing a rate that
+// contradicts a stored inverse rate (checkStoredInverses). A rate already stored
 // under the same key with an equal value is counted as unchanged; with
 // another value it is ErrRateConflict.
 func insertRates(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, sets []RateSet, now time.Time) (ImportResult, error) {
+	if err := checkStoredInverses(ctx, tx, tenant, sets); err != nil {
+		return ImportResult{}, err
+	}
 	var res ImportResult
 	var all []Rate
 	b := &pgx.Batch{}
