@@ -42,8 +42,9 @@ type Service struct {
 // transaction. Re-importing the same rates is a no-op (counted Unchanged);
 // a stored rate with another value is ErrRateConflict. Sets must be valid
 // (ErrInvalidRate), not dated in the future (ErrRateInFuture) and hold no
-// rate and inverse at one instant that contradict each other (*RateError,
-// matching ErrInvalidRate; see MaxInverseDeviationBps).
+// rate that contradicts an inverse rate at the same instant, in the sets or
+// already stored (*RateError, matching ErrInvalidRate; see
+// MaxInverseDeviationBps).
 func (s *Service) ImportRates(ctx context.Context, tenant uuid.UUID, sets []RateSet) (ImportResult, error) {
 	if err := validateImport(sets, s.Clock.Now()); err != nil {
 		return ImportResult{}, err
