@@ -72,16 +72,7 @@ func (e *ParseError) Unwrap() error { return e.Err }
 func (e *ParseError) Is(target error) bool { return target == ErrInvalidRatesFile }
 
 // ProblemExtra names the line and element for the API's problem body.
-func (e *ParseError) ProblemExtra() map[string]any {
-	m := map[string]any{}
-	if e.Line > 0 {
-		m["line"] = e.Line
-	}
-	if e.Element != "" {
-		m["element"] = e.Element
-	}
-	return m
-}
+func (e *ParseError) ProblemExtra() map[string]any { return lineElement(e.Line, e.Element) }
 
 // RateError reports a rate of an import refused against another rate of
 // the same import (see MaxInverseDeviationBps): the 1-based Line of a
@@ -115,13 +106,17 @@ func (e *RateError) Error() string {
 func (e *RateError) Unwrap() error { return ErrInvalidRate }
 
 // ProblemExtra names the line and element for the API's problem body.
-func (e *RateError) ProblemExtra() map[string]any {
+func (e *RateError) ProblemExtra() map[string]any { return lineElement(e.Line, e.Element) }
+
+// lineElement is a problem body's line and element members, each left out
+// when unknown.
+func lineElement(line int, element string) map[string]any {
 	m := map[string]any{}
-	if e.Line > 0 {
-		m["line"] = e.Line
+	if line > 0 {
+		m["line"] = line
 	}
-	if e.Element != "" {
-		m["element"] = e.Element
+	if element != "" {
+		m["element"] = element
 	}
 	return m
 }
