@@ -91,8 +91,9 @@ var foldRunes = map[rune]string{
 // left; duplicates removed; and the tokens sorted, so that word order
 // does not matter: "PUTIN, Vladimir" and "Vladimir Putin" give the same
 // tokens. Unicode format characters (category Cf: the soft hyphen,
-// zero-width spaces and joiners), which show as nothing, are deleted,
-// so "HA\u00adMAS" is "hamas"; a hyphen, which shows, separates words
+// zero-width spaces and joiners) and the other default-ignorable code
+// points (the Hangul fillers), which show as nothing, are deleted, so
+// "HA\u00adMAS" and "HA\u3164MAS" are "hamas"; a hyphen, which shows, separates words
 // ("al-assad" is "al", "assad"; the Screener also finds it written
 // "alassad").
 //
@@ -204,6 +205,16 @@ func deletedInWord(r rune) bool {
 	return false
 }
 
+// invisible reports whether r shows as nothing and nameWords deletes it:
+// a format character (category Cf) or another default-ignorable code
+// point (Unicode Other_Default_Ignorable_Code_Point: the Hangul fillers
+// U+115F, U+1160, U+3164 and U+FFA0, letters that display as nothing,
+// U+034F, U+17B4). Variation selectors, the rest of
+// Default_Ignorable_Code_Point, are marks, deleted with them.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point)
+}
+
 // nameWords returns the words of s as NormalizeName spells them, in the
 // order written, noise words and repeats included.
 func nameWords(s string) []string {
@@ -223,7 +234,7 @@ func nameWords(s string) []string {
 		switch {
 		case deletedInWord(r):
 			// deleted: keeps abbreviations and transliterations whole
-		case unicode.Is(unicode.Cf, r):
+		case invisible(r):
 			// deleted: invisible, so not a word break the reader sees
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
 			if f, ok := foldRunes[r]; ok {

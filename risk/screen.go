@@ -186,9 +186,17 @@ type Match struct {
 // more. Salutations and suffixes are not other words (see
 // NormalizeName): "Mr Bashar al-Assad" is a match.
 //
-// Weak spelling variants: a match (at least the threshold) at least
-// half of whose pairs of tokens are weak is only a possible match, at
-// its score. A pair is weak when its tokens are similar but not equal
+// Weak spelling variants: a match (at least the threshold) resting on
+// weak pairs of tokens is only a possible match, at its score: for a
+// listed individual's name, when the surname (the first word of it,
+// when known) is in a weak pair, or the weak pairs carry at least half
+// the weight of the pairs (a pair of tokens of weights a and b weighs
+// a+b); for another's name, when at least half of its pairs are weak.
+// So a rare surname as listed with another spelling of a commoner given
+// name ("Hassan Nasrallah" for NASRALLAH, Hasan) is a match, and a
+// respelled surname ("Daniel Moore" for MORENO, Daniel) or a respelled
+// given name weightier than the surname ("Wei Davis" for WEI, David) a
+// possible one. A pair is weak when its tokens are similar but not equal
 // and the listed name is not an individual's, or the shorter token has
 // at most FuzzyReviewRunes runes, or the longer starts with the
 // shorter. Jaro-Winkler rewards a shared start, and among short names,
@@ -198,8 +206,8 @@ type Match struct {
 // is more often a person's. So "Wei Davis" is not blocked as "WEI,
 // David", "Daniel Moore" as "MORENO, Daniel", "Miguel Martin" as
 // "MARTINEZ, Miguel" or "Andrea Martinez" as "ANDREA MARTINA LIMITED",
-// but each is reviewed; "Khalid Sheikh Mohammed" (one weak pair of
-// three) and "Rodriges Orejuela, Gilberto Jose" still match.
+// but each is reviewed; "Khalid Sheikh Mohammed" and "Rodriges
+// Orejuela, Gilberto Jose" still match.
 //
 // Words written together: a listed name with hyphens is also indexed
 // with its hyphenated words written together ("ALASSAD, Bashar"), as a
@@ -600,8 +608,8 @@ func extraNames(qid []int32, n *screenName) bool {
 // Screener); qw holds the query tokens' own weights, 0 for a token not
 // on the list. ok is false when no one-to-one pairing of similar tokens
 // pairs every token of the shorter side. weak reports, for a score of at
-// least the threshold, whether at least half of the pairs of the
-// pairing are weak (see weakPair).
+// least the threshold, whether the match rests on weak pairs of the
+// pairing (see weakness.weak).
 //
 // When each token's most similar token on the other side has it as its
 // own most similar (mutual best partners, as for nearly every
@@ -672,14 +680,12 @@ func (s *Screener) score(qr [][]rune, qw []float64, n *screenName, sims map[int3
 		if score < s.threshold {
 			return score, false, true
 		}
-		nWeak := 0
+		var wk weakness
 		for j := range ePaired {
 			i, id := eBestI[j], n.tokens[eK[j]]
-			if s.weakPair(n, sims[id][i], qr[i], s.vocab[id]) {
-				nWeak++
-			}
+			s.addPair(&wk, n, sims[id][i], qr[i], qWeight[i], id)
 		}
-		return score, 2*nWeak >= ePaired && nWeak > 0, true
+		return score, wk.weak(s.entries[n.entry].Type == SDNTypeIndividual), true
 	}
 
 	// Rows: the tokens of the shorter side (the query when equal), every
@@ -731,17 +737,53 @@ func (s *Screener) score(qr [][]rune, qw []float64, n *screenName, sims map[int3
 	if score = sum / total; score < s.threshold {
 		return score, false, true
 	}
-	nWeak := 0
+	var wk weakness
 	for r, c := range colOf {
 		a, b := r, c // query and listed index
 		if !queryRows {
 			a, b = c, r
 		}
-		if i, id := qIdx[a], n.tokens[eIdx[b]]; s.weakPair(n, sims[id][i], qr[i], s.vocab[id]) {
-			nWeak++
-		}
+		i, id := qIdx[a], n.tokens[eIdx[b]]
+		s.addPair(&wk, n, sims[id][i], qr[i], qWeight[i], id)
 	}
-	return score, 2*nWeak >= len(colOf) && nWeak > 0, true
+	return score, wk.weak(s.entries[n.entry].Type == SDNTypeIndividual), true
+}
+
+// weakness tallies the pairs of a pairing for a match (see Screener):
+// how many and how heavy, and how many and how heavy of them are weak,
+// and whether the listed surname is in a weak pair.
+type weakness struct {
+	pairs, weakPairs   int
+	weight, weakWeight float64
+	surname            bool
+}
+
+// addPair adds to wk the pair of query token q, of weight qw, with
+// listed token id of name n, of similarity sim.
+func (s *Screener) addPair(wk *weakness, n *screenName, sim float64, q []rune, qw float64, id int32) {
+	w := qw + s.weights[id]
+	wk.pairs++
+	wk.weight += w
+	if !s.weakPair(n, sim, q, s.vocab[id]) {
+		return
+	}
+	wk.surname = wk.surname || id == n.surname
+	wk.weakPairs++
+	wk.weakWeight += w
+}
+
+// weak reports whether a match with the pairs of wk is only a possible
+// match (see Screener): for an individual's name, the surname is in a
+// weak pair or the weak pairs carry at least half the weight of the
+// pairs; for another's, at least half the pairs are weak.
+func (wk *weakness) weak(individual bool) bool {
+	if wk.weakPairs == 0 {
+		return false
+	}
+	if !individual {
+		return 2*wk.weakPairs >= wk.pairs
+	}
+	return wk.surname || 2*wk.weakWeight >= wk.weight
 }
 
 // weakPair reports whether tokens a and b, of similarity sim, paired

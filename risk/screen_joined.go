@@ -27,10 +27,10 @@ func (s *Screener) addJoins(spelt string) {
 }
 
 // notInWord reports whether r separates the hyphenated words of a name:
-// whether it is neither a letter, a digit, a dash, a mark, a format
-// character, nor a character nameWords deletes.
+// whether it is neither a letter, a digit, a dash, a mark, nor a
+// character nameWords deletes (invisible or within a word).
 func notInWord(r rune) bool {
-	return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.In(r, unicode.Pd, unicode.Mn, unicode.Cf) && !deletedInWord(r)
+	return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.In(r, unicode.Pd, unicode.Mn) && !invisible(r) && !deletedInWord(r)
 }
 
 // joinHyphens returns name with its dashes deleted, so that hyphenated
