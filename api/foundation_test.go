@@ -418,7 +418,7 @@ func (e *env) hashOf(role tenants.Role, method, path string, body any) []byte {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return api.RequestHash(method, path, p.KeyID, "", b)
+	return api.RequestHash(method, path, p.KeyID, "", "application/json", b)
 }
 
 // TestIdempotencyKeyIsTheCallersAndItsPrecondition: a key's stored
