@@ -30,11 +30,35 @@ var ErrInvalidEndpoint = errors.New("invalid webhook endpoint")
 // count is the fan-out of every write. 50 leaves room for one receiver
 // per event type and environment; a disabled endpoint (DisableEndpoint)
 // no longer counts.
-const MaxEndpoints = 50
+//
+// MaxEndpointsInAll bounds a tenant's endpoints enabled or disabled: a
+// disabled one stays, as the history of its deliveries, so without it
+// creating and disabling in a loop would grow the tenant's rows without
+// end. The queries of enabled endpoints (Emit, Redeliver, the count
+// against MaxEndpoints) read the partial index
+// webhook_endpoints_tenant_enabled (migration 0015) and so never see the
+// disabled ones; this bound keeps the count against it, and the list,
+// small. 1,000 is 20 times MaxEndpoints: room for years of rotating
+// receivers.
+const (
+	MaxEndpoints      = 50
+	MaxEndpointsInAll = 1000
+)
 
 // ErrTooManyEndpoints is returned when creating an endpoint would pass
-// MaxEndpoints.
+// MaxEndpoints, and (wrapped: ErrTooManyEndpointsInAll) MaxEndpointsInAll.
 var ErrTooManyEndpoints = fmt.Errorf("a tenant may have at most %d webhook endpoints", MaxEndpoints)
+
+// ErrTooManyEndpointsInAll is returned when creating an endpoint would
+// pass MaxEndpointsInAll; it is also ErrTooManyEndpoints (errors.Is).
+var ErrTooManyEndpointsInAll error = endpointsLimitError(fmt.Sprintf(
+	"a tenant may have at most %d webhook endpoints in all: disabled endpoints count toward this total limit (at most %d enabled)",
+	MaxEndpointsInAll, MaxEndpoints))
+
+type endpointsLimitError string
+
+func (e endpointsLimitError) Error() string { return string(e) }
+func (endpointsLimitError) Unwrap() error   { return ErrTooManyEndpoints }
 
 // Endpoint is a tenant's webhook receiver.
 type Endpoint struct {
@@ -91,9 +115,11 @@ func publicHost(host string) bool {
 
 // CreateEndpoint stores an endpoint with a fresh signing secret, returned
 // once in the result and stored sealed under secrets (plain when nil). A
-// tenant with MaxEndpoints enabled endpoints gets ErrTooManyEndpoints (tx
-// is serializable: two creations racing for the last place cannot both
-// commit).
+// tenant with MaxEndpoints enabled endpoints gets ErrTooManyEndpoints, one
+// with MaxEndpointsInAll endpoints enabled or disabled
+// ErrTooManyEndpointsInAll (tx is serializable: two creations racing for
+// the last place cannot both commit). Each count reads at most its limit
+// of rows.
 func CreateEndpoint(ctx context.Context, tx pgx.Tx, secrets *seal.Box, o Options, tenant uuid.UUID, rawURL string, types []string, now time.Time) (Endpoint, error) {
 	if field, msg := ValidateEndpoint(rawURL, types, o); field != "" {
 		return Endpoint{}, fmt.Errorf("%w: %s %s", ErrInvalidEndpoint, field, msg)
@@ -106,6 +132,14 @@ func CreateEndpoint(ctx context.Context, tx pgx.Tx, secrets *seal.Box, o Options
 	}
 	if n >= MaxEndpoints {
 		return Endpoint{}, fmt.Errorf("create webhook endpoint: %w", ErrTooManyEndpoints)
+	}
+	err = tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1 LIMIT $2) AS e`,
+		tenant, MaxEndpointsInAll).Scan(&n)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("create webhook endpoint: count all: %w", err)
+	}
+	if n >= MaxEndpointsInAll {
+		return Endpoint{}, fmt.Errorf("create webhook endpoint: %w", ErrTooManyEndpointsInAll)
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -192,7 +226,8 @@ func ListEndpoints(ctx context.Context, d *db.DB, tenant, after uuid.UUID, limit
 // worker fails them, unattempted, when they come due (Deliverer.RunOnce),
 // so disabling costs one row however many are pending (a dead endpoint
 // can have days of them). The row stays, as the history of its
-// deliveries, and no longer counts toward MaxEndpoints. Disabling an
+// deliveries, and no longer counts toward MaxEndpoints (it still counts
+// toward MaxEndpointsInAll). Disabling an
 // endpoint disabled already changes nothing: it is returned as it is,
 // with the time it was first disabled. Another tenant's endpoint, or none,
 // is ErrNotFound.
