@@ -273,9 +273,13 @@ func (m CSVMapping) line(rec []string, c csvColumns, index, fileLine int) (State
 		if l.Amount, err = parseCSVAmount(v, m.DecimalComma, true); err != nil {
 			return StatementLine{}, fail(m.Amount, fmt.Sprintf("amount %q %s", v, err.Error()))
 		}
+		l.AmountColumn = m.Amount
 	} else if l.Amount, err = m.debitCredit(cell(c.debit), cell(c.credit), fail); err != nil {
 		return StatementLine{}, err
+	} else if l.AmountColumn = m.Credit; cell(c.debit) != "" && (l.Amount.IsNegative() || cell(c.credit) == "") {
+		l.AmountColumn = m.Debit
 	}
+	l.FileLine = fileLine
 
 	l.Currency = cell(c.currency)
 	if l.Currency == "" {

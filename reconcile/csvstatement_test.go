@@ -101,6 +101,12 @@ func TestParseCSVStatement(t *testing.T) {
 				t.Fatalf("got %d lines, want %d: %+v", len(st.Lines), len(tt.want), st.Lines)
 			}
 			for i, w := range tt.want {
+				// Where each line was read from (for errors found after
+				// parsing): checked by TestImportErrors.
+				if st.Lines[i].FileLine <= 1 || st.Lines[i].AmountColumn == "" {
+					t.Errorf("line %d: file line %d, amount column %q", i+1, st.Lines[i].FileLine, st.Lines[i].AmountColumn)
+				}
+				w.FileLine, w.AmountColumn = st.Lines[i].FileLine, st.Lines[i].AmountColumn
 				assertLine(t, st.Lines[i], w)
 			}
 			if !errors.Is(st.CheckBalances(), ErrNoBalances) {

@@ -129,6 +129,14 @@ func TestImportErrors(t *testing.T) {
 			return errors.Is(err, reconcile.ErrInvalidStatement) && errors.As(err, &pe) && pe.Element == element && pe.Reason == reason
 		}
 	}
+	// A CSV amount names the file line (the header is line 1) and the
+	// column, as the parser names a malformed one.
+	inexactAt := func(line int, element, reason string) func(error) bool {
+		return func(err error) bool {
+			var pe *reconcile.ParseError
+			return errors.Is(err, reconcile.ErrInvalidStatement) && errors.As(err, &pe) && pe.Line == line && pe.Element == element && pe.Reason == reason
+		}
+	}
 	halfCent := strings.Replace(string(data), "<Amt Ccy=\"EUR\">1405.31</Amt>", "<Amt Ccy=\"EUR\">1405.315</Amt>", 1)
 	tests := []struct {
 		name  string
@@ -153,13 +161,13 @@ func TestImportErrors(t *testing.T) {
 			}},
 		{"a camt.053 amount beyond the minor units names the element", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCamt053, Data: []byte(halfCent)},
 			inexact("Ntry[3]/Amt", "amount 1405.315 has more than 2 decimal places for EUR")},
-		{"half a yen names the line", reconcile.ImportRequest{Account: "bank:JPY", Format: reconcile.FormatCSV,
+		{"half a yen names the file line and column, as a malformed amount", reconcile.ImportRequest{Account: "bank:JPY", Format: reconcile.FormatCSV,
 			Data: []byte("booking_date,amount\n2026-03-01,1000\n2026-03-01,1000.5\n")},
-			inexact("line 2 amount", "amount 1000.5 has more than 0 decimal places for JPY")},
-		{"a debit beyond the minor units names the line", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCSV,
+			inexactAt(3, "amount", "amount 1000.5 has more than 0 decimal places for JPY")},
+		{"a debit beyond the minor units names the file line and column", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCSV,
 			Data: []byte("booking_date,debit,credit\n2026-03-01,10.001,\n"), CSV: reconcile.CSVMappingParams{Columns: true,
 				Mapping: reconcile.CSVMapping{BookingDate: "booking_date", Debit: "debit", Credit: "credit"}}},
-			inexact("line 1 amount", "amount -10.001 has more than 2 decimal places for EUR")},
+			inexactAt(2, "debit", "amount -10.001 has more than 2 decimal places for EUR")},
 		{"a Latin-1 CSV names the line and column", reconcile.ImportRequest{Account: "bank:EUR", Format: reconcile.FormatCSV,
 			Data: []byte("booking_date,amount,counterparty\n2026-03-02,10.00,M\xfcller GmbH\n")},
 			func(err error) bool {

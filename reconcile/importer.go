@@ -192,8 +192,9 @@ func parseStatement(req ImportRequest, accountCurrency string) (Statement, error
 // currency of the account, amounts exact at its minor units, the length of
 // references. A line amount with more decimals than the currency has
 // ("1000.5" JPY) could never match a posting, which the ledger keeps
-// exact: it is an invalid statement naming the line's amount (camt.053
-// Ntry[n]/Amt, CSV "line n amount", n counting the data rows), never
+// exact: it is an invalid statement naming the line's amount as the
+// parsers name a malformed one (camt.053 element Ntry[n]/Amt; CSV the
+// file line, the header being line 1, and the amount's column), never
 // rounded.
 func checkStatement(format string, st Statement, acct ledger.Account) error {
 	if len(st.ID) > maxRefLength {
@@ -211,23 +212,18 @@ func checkStatement(format string, st Statement, acct ledger.Account) error {
 			return valid.FieldCode("currency_mismatch", "account", fmt.Sprintf("statement line %d is in %s, account %s in %s", l.Index, l.Currency, acct.Code, acct.Currency))
 		}
 		if money.CheckExact(l.Amount, cur) != nil {
-			return &InvalidStatementError{Err: &ParseError{Element: lineAmountElement(format, l.Index),
-				Reason: fmt.Sprintf("amount %s has more than %d decimal places for %s", l.Amount, cur.MinorUnits, cur.Code)}}
+			pe := &ParseError{Element: fmt.Sprintf("Ntry[%d]/Amt", l.Index),
+				Reason: fmt.Sprintf("amount %s has more than %d decimal places for %s", l.Amount, cur.MinorUnits, cur.Code)}
+			if format != FormatCamt053 {
+				pe.Line, pe.Element = l.FileLine, l.AmountColumn
+			}
+			return &InvalidStatementError{Err: pe}
 		}
 		if len(l.EntryRef) > maxRefLength {
 			return &InvalidStatementError{Err: &ParseError{Element: fmt.Sprintf("line %d entry reference", l.Index), Reason: fmt.Sprintf("longer than %d characters", maxRefLength)}}
 		}
 	}
 	return nil
-}
-
-// lineAmountElement names the amount of line index (1-based) of a
-// statement of format for an error.
-func lineAmountElement(format string, index int) string {
-	if format == FormatCamt053 {
-		return fmt.Sprintf("Ntry[%d]/Amt", index)
-	}
-	return fmt.Sprintf("line %d amount", index)
 }
 
 // balanceCheck runs Statement.CheckBalances and keeps its outcome.

@@ -82,6 +82,13 @@ type StatementLine struct {
 	Reference    string          // remittance information / payment reference
 	Description  string          // free text from the bank
 	Counterparty string          // name of the other party
+
+	// CSV only, for errors found after parsing (checkStatement): the
+	// row's line in the file (the header is line 1) and the column its
+	// amount was read from (Amount, or Debit or Credit), as the parser's
+	// own errors name them. Zero for camt.053.
+	FileLine     int
+	AmountColumn string
 }
 
 // CheckBalances verifies Opening + sum(booked lines) == Closing. Pending lines
