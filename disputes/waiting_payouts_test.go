@@ -115,3 +115,49 @@ func TestVoidPendingChecksPendingTotal(t *testing.T) {
 		t.Fatalf("resolved although the waiting payouts do not hold the escrow's pending amount: %v", err)
 	}
 }
+
+// TestChargebackVoidsMoreWaitingPayoutsThanAPage: a chargeback is money the
+// card network already took, so it is booked however many payouts wait
+// for the gate. waitingPayouts used to refuse more than 1,000 (the
+// chargeback, and a dispute outcome, failed for as long as they waited);
+// it now reads them in pages, and every one is voided.
+func TestChargebackVoidsMoreWaitingPayoutsThanAPage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,001 releases")
+	}
+	f := newFixture(t)
+	e := f.delivered("100.00", nil)
+	rules := append(risk.DefaultRules().Rules, risk.Rule{ID: "all_releases", When: `operation == "release"`, Action: risk.OutcomeReview, Reason: "all_releases"})
+	if _, err := f.risk.PutRules(f.ctx, f.tenant, risk.RuleSetInput{Rules: rules}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	amt := "0.01"
+	var last escrow.Payout
+	for i := 0; i <= escrow.WaitingPayoutsPage; i++ {
+		f.clock.Advance(time.Second)
+		r, err := f.esc.Release(f.ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{Amount: &amt})
+		if err != nil || r.Release.Status != escrow.StatusPendingReview {
+			t.Fatalf("release %d: %v %s", i, err, r.Release.Status)
+		}
+		last = r.Release
+	}
+	by := f.clock.Now().Add(48 * time.Hour)
+	cb, err := f.svc.OpenChargeback(f.ctx, f.tenant, e.ID, disputes.ChargebackRequest{Amount: "100.00", Currency: "EUR", PSPRef: "psp-many", Reason: "fraudulent", RespondBy: &by})
+	if err != nil {
+		t.Fatalf("chargeback of 100.00 with %d releases of 0.01 waiting: %v", escrow.WaitingPayoutsPage+1, err)
+	}
+	if !cb.FromHeld.Equal(dec("100")) || !cb.ClawedBack.IsZero() || !cb.Loss.IsZero() {
+		t.Fatalf("chargeback %+v, want all of it from the money held", cb)
+	}
+	if _, err := f.risk.DecideReview(f.ctx, f.tenant, *last.ReviewID, true, "ok", "reviewer"); err == nil {
+		t.Fatalf("after the chargeback the last waiting release was still approvable: seller payable %s", f.balance("seller:"+e.Seller.ID+":payable:EUR"))
+	}
+	got := f.checkBooks(e.ID)
+	if !got.Pending.IsZero() || !got.Held().IsZero() || !f.balance("seller:"+e.Seller.ID+":payable:EUR").IsZero() {
+		t.Fatalf("escrow pending %s held %s, seller payable %s", got.Pending, got.Held(), f.balance("seller:"+e.Seller.ID+":payable:EUR"))
+	}
+	var waiting int
+	if err := f.db.Pool.QueryRow(f.ctx, `SELECT count(*) FROM escrow_payouts WHERE escrow_id = $1 AND status IN ('pending_review', 'awaiting_confirmation')`, e.ID).Scan(&waiting); err != nil || waiting != 0 {
+		t.Fatalf("%d payouts still wait (%v)", waiting, err)
+	}
+}

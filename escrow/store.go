@@ -304,36 +304,53 @@ func waitingOutcomePayout(ctx context.Context, tx pgx.Tx, e Escrow) (id uuid.UUI
 	return id, kind, true, nil
 }
 
-// MaxWaitingPayouts bounds the payouts of one escrow that waitingPayouts
-// reads: far more than a marketplace has waiting for a decision at once.
-// Reaching it is an error, never a shorter list.
-const MaxWaitingPayouts = 1000
+// WaitingPayoutsPage is how many waiting payouts waitingPayouts reads per
+// query; it reads page after page until it has them all.
+const WaitingPayoutsPage = 1000
 
 // waitingPayouts reads e's payouts waiting for a review or a step-up
 // confirmation, oldest first: the payouts whose holds make e.Pending.
 // They are selected by status, so no number of payouts before them
 // (blocked attempts are stored too) can leave one out, as reading the
-// first MaxPayoutsRead payouts (payoutsOf, for the timeline) did. Their
+// first MaxPayoutsRead payouts (payoutsOf, for the timeline) did. They
+// are read in pages of WaitingPayoutsPage after the last one read (by
+// created_at, id), and all of them are returned: a chargeback must be
+// booked and a dispute outcome carried out whatever number waits. Their
 // gross amounts must add up to e.Pending: a waiting payout missing from
 // the list is an error, not a hold left for a reviewer to pay out after
-// its money went elsewhere. e must be as loaded, or changed only by
-// payouts already sent (a held insert goes with the read).
+// its money went elsewhere. Each holds at least a minor unit, so the
+// pages end before their total passes e.Pending (a page that would pass
+// it is the same error). e must be as loaded, or changed only by payouts
+// already sent (a held insert goes with the read).
 func waitingPayouts(ctx context.Context, q db.Querier, e Escrow) ([]Payout, error) {
-	rows, err := q.Query(ctx, `SELECT `+payoutColumns+` FROM escrow_payouts WHERE escrow_id = $1 AND status IN ($2, $3) ORDER BY created_at, id LIMIT $4`,
-		e.ID, StatusPendingReview, StatusAwaitingConfirmation, MaxWaitingPayouts+1)
-	if err != nil {
-		return nil, fmt.Errorf("escrow %s: waiting payouts: %w", e.ID, err)
-	}
-	ps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Payout, error) { return scanPayout(row) })
-	if err != nil {
-		return nil, fmt.Errorf("escrow %s: waiting payouts: %w", e.ID, err)
-	}
-	if len(ps) > MaxWaitingPayouts {
-		return nil, fmt.Errorf("escrow %s: more than %d payouts wait for a decision", e.ID, MaxWaitingPayouts)
-	}
+	var ps []Payout
 	held := decimal.Zero
-	for _, p := range ps {
-		held = held.Add(p.Gross)
+	for {
+		var rows pgx.Rows
+		var err error
+		if len(ps) == 0 {
+			rows, err = q.Query(ctx, `SELECT `+payoutColumns+` FROM escrow_payouts WHERE escrow_id = $1 AND status IN ($2, $3) ORDER BY created_at, id LIMIT $4`,
+				e.ID, StatusPendingReview, StatusAwaitingConfirmation, WaitingPayoutsPage)
+		} else {
+			last := ps[len(ps)-1]
+			rows, err = q.Query(ctx, `SELECT `+payoutColumns+` FROM escrow_payouts WHERE escrow_id = $1 AND status IN ($2, $3) AND (created_at, id) > ($5, $6)
+				ORDER BY created_at, id LIMIT $4`,
+				e.ID, StatusPendingReview, StatusAwaitingConfirmation, WaitingPayoutsPage, last.CreatedAt, last.ID)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("escrow %s: waiting payouts: %w", e.ID, err)
+		}
+		page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Payout, error) { return scanPayout(row) })
+		if err != nil {
+			return nil, fmt.Errorf("escrow %s: waiting payouts: %w", e.ID, err)
+		}
+		for _, p := range page {
+			held = held.Add(p.Gross)
+		}
+		ps = append(ps, page...)
+		if len(page) < WaitingPayoutsPage || held.GreaterThan(e.Pending) {
+			break
+		}
 	}
 	if !held.Equal(e.Pending) { // assertion: holdPayout keeps them equal
 		return nil, fmt.Errorf("escrow %s: %d payouts waiting for a decision hold %s, the escrow's pending amount is %s", e.ID, len(ps), held, e.Pending)
