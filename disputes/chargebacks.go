@@ -79,7 +79,7 @@ func (s *Service) OpenChargeback(ctx context.Context, tenant, escrowID uuid.UUID
 		// Earlier chargebacks not won: in the escrow's currency, and in
 		// this one's currency (what was captured in it and is charged
 		// back already).
-		var charged, clawed, chargedIn, takenIn, covered decimal.Decimal
+		var charged, clawed, chargedIn, takenIn, byCoverage decimal.Decimal
 		if err := tx.QueryRow(ctx, `
 			SELECT COALESCE(sum(COALESCE(escrow_amount, amount)), 0), COALESCE(sum(clawed_back + receivable_amount), 0),
 				COALESCE(sum(CASE WHEN currency = $2 THEN amount ELSE 0 END), 0),
@@ -87,7 +87,9 @@ func (s *Service) OpenChargeback(ctx context.Context, tenant, escrowID uuid.UUID
 			FROM chargebacks WHERE escrow_id = $1 AND status <> 'won'`, escrowID, c.currency).Scan(&charged, &clawed, &chargedIn, &takenIn); err != nil {
 			return Chargeback{}, fmt.Errorf("escrow %s: chargebacks: %w", escrowID, err)
 		}
-		if covered, err = coveredBefore(ctx, tx, escrowID); err != nil {
+		// What completed coverage took back from the seller counts as
+		// clawed back; coverage waiting for review took nothing yet.
+		if byCoverage, err = coverageClawed(ctx, tx, escrowID); err != nil {
 			return Chargeback{}, err
 		}
 		// What a claim resolved since supersedes (resolvedSince), counted
@@ -118,7 +120,7 @@ func (s *Service) OpenChargeback(ctx context.Context, tenant, escrowID uuid.UUID
 			return Chargeback{}, fmt.Errorf("psp_ref %q: %w", cb.PSPRef, ErrDuplicatePSPRef)
 		}
 		b, err := s.Escrows.ApplyChargeback(ctx, tx, tenant, escrowID, escrow.ChargebackInput{ChargebackID: cb.ID, Amount: cb.Amount,
-			Currency: cb.Currency, PSPRef: cb.PSPRef, ChargedBefore: charged, ClawedBefore: clawed.Add(covered), ChargedBeforeIn: chargedIn, TakenBeforeIn: takenIn}, now)
+			Currency: cb.Currency, PSPRef: cb.PSPRef, ChargedBefore: charged, ClawedBefore: clawed.Add(byCoverage), ChargedBeforeIn: chargedIn, TakenBeforeIn: takenIn}, now)
 		if err != nil {
 			return Chargeback{}, err
 		}

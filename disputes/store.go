@@ -155,13 +155,18 @@ func saveDispute(ctx context.Context, tx pgx.Tx, d *Dispute, from Status, now ti
 	return nil
 }
 
-// coveredBefore is what earlier resolved disputes of the escrow covered
-// from the guarantee.
-func coveredBefore(ctx context.Context, q db.Querier, escrowID uuid.UUID) (decimal.Decimal, error) {
+// coverageClawed is what the escrow's completed coverage took back from
+// the seller: recovered from its payable or booked as its receivable
+// (together what was covered). Coverage still waiting for review took
+// nothing yet: its recovery is a pending hold that a rejection or an
+// expiry releases, so counting it would let a chargeback claw back less
+// than the seller was paid and leave the rest with the seller.
+func coverageClawed(ctx context.Context, q db.Querier, escrowID uuid.UUID) (decimal.Decimal, error) {
 	var sum decimal.Decimal
-	if err := q.QueryRow(ctx, `SELECT COALESCE(sum(covered_amount), 0) FROM disputes WHERE escrow_id = $1 AND status = 'resolved'`,
+	if err := q.QueryRow(ctx, `SELECT COALESCE(sum(recovered_amount + receivable_amount), 0) FROM disputes
+		WHERE escrow_id = $1 AND status = 'resolved' AND coverage_status = 'completed'`,
 		escrowID).Scan(&sum); err != nil {
-		return decimal.Zero, fmt.Errorf("escrow %s: covered: %w", escrowID, err)
+		return decimal.Zero, fmt.Errorf("escrow %s: coverage clawed back: %w", escrowID, err)
 	}
 	return sum, nil
 }
