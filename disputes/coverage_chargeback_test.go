@@ -1,10 +1,15 @@
 package disputes_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/escrowd/escrowd/escrow"
+	"github.com/escrowd/escrowd/internal/outbox"
+	"github.com/escrowd/escrowd/risk"
 )
 
 // TestHeldCoverageIsNotClawedBackYet: a chargeback counts what the
@@ -38,5 +43,61 @@ func TestHeldCoverageIsNotClawedBackYet(t *testing.T) {
 	}
 	if r := got.Dispute.Resolution; r.CoverageStatus != escrow.StatusRejected || !r.Covered.IsZero() {
 		t.Fatalf("resolution %+v, want the coverage rejected", r)
+	}
+}
+
+// lastEvent is the payload of the tenant's last event of typ about subject.
+func (f *fixture) lastEvent(subject uuid.UUID, typ string) map[string]any {
+	f.t.Helper()
+	evs, err := outbox.ListEvents(f.ctx, f.db, f.tenant, uuid.Nil, typ, outbox.MaxListLimit)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].SubjectID == subject.String() {
+			var p map[string]any
+			if err := json.Unmarshal(evs[i].Payload, &p); err != nil {
+				f.t.Fatal(err)
+			}
+			return p
+		}
+	}
+	f.t.Fatalf("no %s event about %s; events %v", typ, subject, f.events(subject))
+	return nil
+}
+
+// TestHeldCoverageDecisionIsOnTheEscrowTimeline: when the coverage that
+// waited for review is paid (approved) or not (rejected, expired), an
+// event about the escrow says so, as dispute.resolved said it was held.
+// Nothing did: the only later event was the risk review's, whose subject
+// is the dispute (the reviewer's
+// TestReview70HeldCoverageOutcomeNotOnEscrowTimeline).
+func TestHeldCoverageDecisionIsOnTheEscrowTimeline(t *testing.T) {
+	for _, tc := range []struct {
+		name                     string
+		decide                   func(f *fixture)
+		typ, status, covered, by string
+	}{
+		{"approved", (*fixture).approvePending, "dispute.coverage_completed", escrow.StatusCompleted, "1000.00", "reviewer"},
+		{"rejected", (*fixture).rejectPending, "dispute.coverage_rejected", escrow.StatusRejected, "0.00", "reviewer"},
+		{"expired", func(f *fixture) { f.clock.Advance(73 * time.Hour); f.runJobs() }, "dispute.coverage_rejected", escrow.StatusRejected, "0.00", risk.DecidedByExpiry},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.reviewAbove("refund")
+			e, d := f.completedClaim(nil)
+			f.refundFull(d)
+			before := len(f.events(e.ID))
+			tc.decide(f)
+			after := f.events(e.ID)
+			if len(after) != before+1 || after[before] != tc.typ {
+				t.Fatalf("escrow events after the decision %v, want one %s", after[before:], tc.typ)
+			}
+			p := f.lastEvent(e.ID, tc.typ)
+			if p["dispute_id"] != d.ID.String() || p["escrow_id"] != e.ID.String() || p["coverage_status"] != tc.status ||
+				p["coverage_amount"] != "1000.00" || p["covered_amount"] != tc.covered || p["decided_by"] != tc.by || p["review_id"] == nil {
+				t.Fatalf("%s %v", tc.typ, p)
+			}
+		})
 	}
 }
