@@ -63,7 +63,9 @@ type Chargeback struct {
 func (c Chargeback) ResourceID() string { return c.ID.String() }
 
 // OpenChargeback records a chargeback and books its money movements (see
-// escrow.Service.ApplyChargeback): status needs_response until respond_by,
+// escrow.Service.ApplyChargeback), after voiding the coverage of the
+// escrow's claims that waits for review (voidHeldCoverage): the card
+// network paid the buyer. Status needs_response until respond_by,
 // when it is lost unless submitted. A psp_ref already recorded is
 // ErrDuplicatePSPRef.
 func (s *Service) OpenChargeback(ctx context.Context, tenant, escrowID uuid.UUID, req ChargebackRequest) (Chargeback, error) {
@@ -118,6 +120,13 @@ func (s *Service) OpenChargeback(ctx context.Context, tenant, escrowID uuid.UUID
 		}
 		if tag.RowsAffected() == 0 {
 			return Chargeback{}, fmt.Errorf("psp_ref %q: %w", cb.PSPRef, ErrDuplicatePSPRef)
+		}
+		// The card network has paid the buyer: coverage of a claim that
+		// still waits for review would pay the buyer again. It is voided
+		// first, so its recovery's hold on the seller's payable is back
+		// for the clawback (it never counted as clawed back above).
+		if _, _, err := s.voidHeldCoverage(ctx, tx, cb, now); err != nil {
+			return Chargeback{}, err
 		}
 		b, err := s.Escrows.ApplyChargeback(ctx, tx, tenant, escrowID, escrow.ChargebackInput{ChargebackID: cb.ID, Amount: cb.Amount,
 			Currency: cb.Currency, PSPRef: cb.PSPRef, ChargedBefore: charged, ClawedBefore: clawed.Add(byCoverage), ChargedBeforeIn: chargedIn, TakenBeforeIn: takenIn}, now)

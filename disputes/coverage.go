@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"github.com/escrowd/escrowd/escrow"
+	"github.com/escrowd/escrowd/internal/db"
 	"github.com/escrowd/escrowd/risk"
 )
 
@@ -58,7 +60,7 @@ func (s *Service) ResolveCoverageReview(ctx context.Context, tx pgx.Tx, rv risk.
 
 // coverageEvent writes the event of a coverage that waited for review and
 // is now decided, on the escrow's timeline as every dispute event:
-// dispute.coverage_<status> (completed, rejected), with the amount that
+// dispute.coverage_<status> (completed, rejected, voided), with the amount that
 // waited (coverage_amount) and what the coverage now is (coverage_status,
 // covered_amount, recovered_amount, receivable_amount, all zero unless
 // completed), plus extra.
@@ -71,4 +73,85 @@ func (s *Service) coverageEvent(ctx context.Context, tx pgx.Tx, d Dispute, held 
 		p[k] = v
 	}
 	return s.emit(ctx, tx, d, "dispute.coverage_"+r.CoverageStatus, p, now)
+}
+
+// maxHeldCoverages bounds the coverages of one escrow voidHeldCoverage
+// reads. A new claim is refused while an earlier one's coverage waits
+// (refuseWhileCoverageWaits), so an escrow has at most one; reaching the
+// bound is an error, never a shorter list.
+const maxHeldCoverages = 100
+
+// voidHeldCoverage voids the coverage of every resolved claim on the
+// escrow that waits for review, before the chargeback cb is booked: the
+// card network paid the buyer, so approving the coverage would pay the
+// buyer twice. Its entries are released and its review closed as
+// superseded (escrow.Service.VoidCoverage); the coverage is voided
+// (CoverageVoided) and covers nothing, and the recovery's hold is back on
+// the seller's payable, for the chargeback to claw back. Event
+// dispute.coverage_voided. It returns the disputes whose coverage it
+// voided, with what each had covered, oldest first.
+func (s *Service) voidHeldCoverage(ctx context.Context, tx pgx.Tx, cb Chargeback, now time.Time) ([]Dispute, []decimal.Decimal, error) {
+	rows, err := tx.Query(ctx, `SELECT id FROM disputes WHERE escrow_id = $1 AND status = $2 AND coverage_status = $3 ORDER BY resolved_at, id LIMIT $4`,
+		cb.EscrowID, string(Resolved), escrow.StatusPendingReview, maxHeldCoverages+1)
+	if err != nil {
+		return nil, nil, fmt.Errorf("escrow %s: held coverage: %w", cb.EscrowID, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, nil, fmt.Errorf("escrow %s: held coverage: %w", cb.EscrowID, err)
+	}
+	if len(ids) > maxHeldCoverages {
+		return nil, nil, fmt.Errorf("escrow %s: more than %d coverages wait for review", cb.EscrowID, maxHeldCoverages)
+	}
+	var voided []Dispute
+	var amounts []decimal.Decimal
+	reason := "superseded by chargeback " + cb.PSPRef
+	for _, id := range ids {
+		d, err := loadDispute(ctx, tx, cb.TenantID, id, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		r := d.Resolution
+		if r == nil || r.CoverageStatus != escrow.StatusPendingReview { // assertion: the row was read so in this transaction
+			return nil, nil, fmt.Errorf("dispute %s: coverage is not waiting for review", d.ID)
+		}
+		if err := s.Escrows.VoidCoverage(ctx, tx, d.TenantID, d.EscrowID, d.ID, r.CoverageEntryIDs, r.CoverageReviewID, reason, now); err != nil {
+			return nil, nil, fmt.Errorf("dispute %s: %w", d.ID, err)
+		}
+		held := r.Covered
+		r.CoverageStatus, r.CoverageEntryIDs = CoverageVoided, nil
+		r.Covered, r.Recovered, r.Receivable = decimal.Zero, decimal.Zero, decimal.Zero
+		if err := saveDispute(ctx, tx, &d, d.Status, now); err != nil {
+			return nil, nil, err
+		}
+		extra := map[string]any{"chargeback_id": cb.ID, "psp_ref": cb.PSPRef}
+		if r.CoverageReviewID != nil {
+			extra["review_id"] = r.CoverageReviewID
+		}
+		if err := s.coverageEvent(ctx, tx, d, held, extra, now); err != nil {
+			return nil, nil, err
+		}
+		voided, amounts = append(voided, d), append(amounts, held)
+	}
+	return voided, amounts, nil
+}
+
+// refuseWhileCoverageWaits refuses a new claim on the escrow with
+// escrow.ErrPayoutsPending while an earlier claim's coverage waits for
+// review, as escrow refuses one while a payout of an earlier claim's
+// outcome waits (refuseWhileOutcomeWaits): a chargeback booked during
+// the new claim would void that coverage, and the new claim, withdrawn,
+// would leave the award undone. The buyer may claim again once the
+// review is decided.
+func refuseWhileCoverageWaits(ctx context.Context, q db.Querier, escrowID uuid.UUID) error {
+	var id uuid.UUID
+	err := q.QueryRow(ctx, `SELECT id FROM disputes WHERE escrow_id = $1 AND status = $2 AND coverage_status = $3 ORDER BY resolved_at, id LIMIT 1`,
+		escrowID, string(Resolved), escrow.StatusPendingReview).Scan(&id)
+	if db.IsNoRows(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("escrow %s: held coverage: %w", escrowID, err)
+	}
+	return fmt.Errorf("escrow %s: cannot open a claim while the coverage of dispute %s waits for review: %w", escrowID, id, escrow.ErrPayoutsPending)
 }

@@ -2,11 +2,13 @@ package disputes_test
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/escrowd/escrowd/disputes"
 	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/internal/outbox"
 	"github.com/escrowd/escrowd/risk"
@@ -22,17 +24,21 @@ import (
 // the seller its 975.00 back, and the seller kept money the card network
 // returned to the buyer (the reviewer's
 // TestReview70ChargebackWhileCoverageHeldThenRejectedSellerKeepsMoney).
+// Since the chargeback voids the held coverage (and closes its review)
+// the reviewer cannot reject it any more; the seller still keeps nothing.
 func TestHeldCoverageIsNotClawedBackYet(t *testing.T) {
 	f := newFixture(t)
 	f.reviewAbove("refund")
 	e, d := f.completedClaim(nil)
-	f.refundFull(d)
+	rv := *f.refundFull(d).Settlement.Coverage.ReviewID
 	cb := f.chargeback(e, "1000.00", "psp-then-reject", 48*time.Hour)
-	f.rejectPending()
+	if _, err := f.risk.DecideReview(f.ctx, f.tenant, rv, false, "no", "reviewer"); !errors.Is(err, risk.ErrReviewDecided) {
+		t.Fatalf("reject the coverage's review after the chargeback: %v, want review_decided", err)
+	}
 	f.checkBooks(e.ID)
 	payable := f.balance("seller:" + e.Seller.ID + ":payable:EUR")
 	recv := f.balance("receivable:seller:" + e.Seller.ID + ":EUR")
-	t.Logf("chargeback: clawed back %s, loss %s, receivable %s; after rejection seller payable %s, receivable %s, chargeback loss %s",
+	t.Logf("chargeback: clawed back %s, loss %s, receivable %s; seller payable %s, receivable %s, chargeback loss %s",
 		cb.ClawedBack, cb.Loss, cb.Receivable, payable, recv, f.balance("chargeback:loss:EUR"))
 	if payable.Sub(recv).IsPositive() {
 		t.Errorf("seller keeps %s (payable %s, owes %s) after a 1,000.00 chargeback of money it was paid; want 0 net", payable.Sub(recv), payable, recv)
@@ -41,8 +47,89 @@ func TestHeldCoverageIsNotClawedBackYet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := got.Dispute.Resolution; r.CoverageStatus != escrow.StatusRejected || !r.Covered.IsZero() {
-		t.Fatalf("resolution %+v, want the coverage rejected", r)
+	if r := got.Dispute.Resolution; r.CoverageStatus != disputes.CoverageVoided || !r.Covered.IsZero() {
+		t.Fatalf("resolution %+v, want the coverage voided", r)
+	}
+}
+
+// TestChargebackVoidsHeldCoverage: a 1,000.00 EUR order is released
+// (seller payable 975.00), the buyer wins refund_full and the coverage
+// (all 1,000.00, from the guarantee) waits for review; then the card
+// network charges the 1,000.00 back. The chargeback voided every payout
+// waiting for the gate, but not the held coverage: the reviewer then
+// approved it and the buyer was paid 1,000.00 by the card network and
+// 1,000.00 by the guarantee (the reviewer's
+// TestReview70ChargebackWhileCoverageHeldPaysBuyerTwice). Now the
+// chargeback voids the coverage first: its entries are released, its
+// review is closed as superseded (approving it is review_decided), the
+// resolution covers nothing (voided, event dispute.coverage_voided), and
+// the chargeback claws the seller's 975.00 back, as for any released
+// money (loss 25.00, the fee, with no receivable).
+func TestChargebackVoidsHeldCoverage(t *testing.T) {
+	f := newFixture(t)
+	f.reviewAbove("refund")
+	e, d := f.completedClaim(nil)
+	out := f.refundFull(d)
+	c := out.Settlement.Coverage
+	if c.Status != escrow.StatusPendingReview || !c.Covered.Equal(dec("1000")) || c.ReviewID == nil {
+		t.Fatalf("coverage %+v, want 1,000.00 held for review", c)
+	}
+	if r := out.Dispute.Resolution; r.CoverageReviewID == nil || *r.CoverageReviewID != *c.ReviewID {
+		t.Fatalf("resolution %+v, want the coverage's review %s", r, *c.ReviewID)
+	}
+	cb := f.chargeback(e, "1000.00", "psp-while-held", 48*time.Hour)
+	if !cb.FromHeld.IsZero() || !cb.ClawedBack.Equal(dec("975")) || !cb.Loss.Equal(dec("25")) || !cb.Receivable.IsZero() {
+		t.Fatalf("chargeback from held %s, clawed back %s, loss %s, receivable %s; want 975.00 clawed back, 25.00 lost",
+			cb.FromHeld, cb.ClawedBack, cb.Loss, cb.Receivable)
+	}
+	rv, err := f.risk.Review(f.ctx, f.tenant, *c.ReviewID)
+	if err != nil || rv.Status != risk.ReviewRejected || rv.DecidedBy != risk.DecidedBySuperseded {
+		t.Fatalf("coverage review %+v %v, want rejected by %s", rv, err, risk.DecidedBySuperseded)
+	}
+	if _, err := f.risk.DecideReview(f.ctx, f.tenant, *c.ReviewID, true, "ok", "reviewer"); !errors.Is(err, risk.ErrReviewDecided) {
+		t.Fatalf("approve the coverage after the chargeback: %v, want review_decided", err)
+	}
+	f.coverageBalances(e, "0", "0", "0", "0", "0")
+	if !f.balance("chargeback:loss:EUR").Equal(dec("25")) {
+		t.Fatalf("chargeback loss %s", f.balance("chargeback:loss:EUR"))
+	}
+	got, err := f.svc.Get(f.ctx, f.tenant, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := got.Dispute.Resolution; r.CoverageStatus != disputes.CoverageVoided || !r.Covered.IsZero() || !r.Recovered.IsZero() ||
+		!r.Receivable.IsZero() || len(r.CoverageEntryIDs) != 0 {
+		t.Fatalf("resolution after the chargeback %+v, want the coverage voided", r)
+	}
+	p := f.lastEvent(e.ID, "dispute.coverage_voided")
+	if p["dispute_id"] != d.ID.String() || p["chargeback_id"] != cb.ID.String() || p["coverage_amount"] != "1000.00" ||
+		p["covered_amount"] != "0.00" || p["coverage_status"] != disputes.CoverageVoided || p["review_id"] != c.ReviewID.String() {
+		t.Fatalf("dispute.coverage_voided %v", p)
+	}
+}
+
+// TestNoNewClaimWhileCoverageWaits: while an earlier claim's coverage
+// waits for review a new claim is refused (payouts_pending), as while a
+// payout of an earlier claim's outcome waits: a chargeback booked during
+// the new claim would void the coverage, and the new claim, withdrawn,
+// would leave the award undone. Once the review is decided the buyer may
+// claim again.
+func TestNoNewClaimWhileCoverageWaits(t *testing.T) {
+	f := newFixture(t)
+	f.reviewAbove("refund")
+	e, d := f.completedClaim(nil)
+	amt := "400.00"
+	out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundPartial, RefundAmount: &amt, Rationale: "scratched"}, "agent-7")
+	if err != nil || out.Settlement.Coverage.Status != escrow.StatusPendingReview {
+		t.Fatalf("resolve: %v %+v", err, out.Settlement.Coverage)
+	}
+	req := disputes.OpenRequest{Reason: disputes.ReasonDamaged, ClaimedAmount: "100.00", Description: "another defect"}
+	if _, err := f.svc.Open(f.ctx, f.tenant, e.ID, req); !errors.Is(err, escrow.ErrPayoutsPending) {
+		t.Fatalf("a new claim of 100.00 (600.00 still claimable) while the coverage waits: %v, want payouts_pending", err)
+	}
+	f.approvePending()
+	if _, err := f.svc.Open(f.ctx, f.tenant, e.ID, req); err != nil {
+		t.Fatalf("a new claim once the coverage was paid: %v", err)
 	}
 }
 

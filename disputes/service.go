@@ -56,7 +56,9 @@ func (o Outcome) ResourceID() string { return o.Dispute.ID.String() }
 // late_shipment; otherwise ErrClaimWindowClosed. An escrow with an open
 // dispute is ErrDisputeOpen; one whose cancellation's refund, or a payout
 // of an earlier claim's outcome, waits for a review or a confirmation is
-// escrow.ErrPayoutsPending until it is decided (escrow.Service.OpenDispute).
+// escrow.ErrPayoutsPending until it is decided (escrow.Service.OpenDispute),
+// and so is one where an earlier claim's coverage waits for review
+// (refuseWhileCoverageWaits).
 func (s *Service) Open(ctx context.Context, tenant, escrowID uuid.UUID, req OpenRequest) (Dispute, error) {
 	if err := req.Validate(); err != nil {
 		return Dispute{}, err
@@ -75,6 +77,9 @@ func (s *Service) Open(ctx context.Context, tenant, escrowID uuid.UUID, req Open
 			if most := e.Claimable(covered, chargedBack); claimed.GreaterThan(most) {
 				return valid.FieldCode("amount_mismatch", "claimed_amount", fmt.Sprintf("%s exceeds the %s the buyer paid for the order and has not got back",
 					fmtAmount(claimed, e.Currency), fmtAmount(most, e.Currency)))
+			}
+			if err := refuseWhileCoverageWaits(ctx, tx, e.ID); err != nil {
+				return err
 			}
 			return claimWindow(e, req.Reason, now)
 		}
@@ -386,6 +391,9 @@ func (s *Service) settle(ctx context.Context, tx pgx.Tx, d *Dispute, outcome str
 		Rationale: rationale, ResolvedBy: by, ResolvedAt: now}
 	if c.Risk != nil {
 		r.CoverageDecisionID = &c.Risk.DecisionID
+	}
+	if c.Status == escrow.StatusPendingReview {
+		r.CoverageReviewID = c.ReviewID
 	}
 	if st.Refund != nil {
 		r.RefundPayoutID = &st.Refund.ID

@@ -21,7 +21,7 @@ const disputeColumns = `id, tenant_id, escrow_id, status, reason, claimed_amount
 	seller_response_due_at, escalation_due_at, evidence_due_at, next_deadline_at, seller_responded_at, escalated_at, COALESCE(escalated_by, ''),
 	outcome, refund_amount, covered_amount, recovered_amount, receivable_amount, capped, rationale, COALESCE(resolved_by, ''),
 	accepted_offer_id, refund_payout_id, release_payout_id, resolved_at, withdrawn_at, version, created_at, updated_at,
-	COALESCE(coverage_status, ''), coverage_decision_id, coverage_entry_ids`
+	COALESCE(coverage_status, ''), coverage_decision_id, coverage_entry_ids, coverage_review_id`
 
 func scanDispute(row pgx.Row) (Dispute, error) {
 	var d Dispute
@@ -36,7 +36,7 @@ func scanDispute(row pgx.Row) (Dispute, error) {
 		&d.SellerResponseDueAt, &d.EscalationDueAt, &d.EvidenceDueAt, &next, &d.SellerRespondedAt, &d.EscalatedAt, &d.EscalatedBy,
 		&outcome, &refund, &r.Covered, &r.Recovered, &r.Receivable, &r.Capped, &r.Rationale, &r.ResolvedBy,
 		&r.AcceptedOfferID, &r.RefundPayoutID, &r.ReleasePayoutID, &resolvedAt, &d.WithdrawnAt, &d.Version, &d.CreatedAt, &d.UpdatedAt,
-		&r.CoverageStatus, &r.CoverageDecisionID, &coverageEntries)
+		&r.CoverageStatus, &r.CoverageDecisionID, &coverageEntries, &r.CoverageReviewID)
 	if err != nil {
 		return Dispute{}, err
 	}
@@ -138,12 +138,12 @@ func saveDispute(ctx context.Context, tx pgx.Tx, d *Dispute, from Status, now ti
 			escalated_at = $9, escalated_by = $10, outcome = $11, refund_amount = $12, covered_amount = $13, recovered_amount = $14,
 			receivable_amount = $15, capped = $16, rationale = $17, resolved_by = $18, accepted_offer_id = $19, refund_payout_id = $20,
 			release_payout_id = $21, resolved_at = $22, withdrawn_at = $23, version = version + 1, updated_at = $24,
-			coverage_status = $25, coverage_decision_id = $26, coverage_entry_ids = $27
+			coverage_status = $25, coverage_decision_id = $26, coverage_entry_ids = $27, coverage_review_id = $28
 		WHERE id = $1 AND status = $2 AND version = $3`,
 		d.ID, string(from), d.Version, string(d.Status), assignee, d.EvidenceDueAt, deadlineColumn(*d), d.SellerRespondedAt,
 		d.EscalatedAt, escalatedBy, outcome, refund, r.Covered, r.Recovered, r.Receivable, r.Capped, r.Rationale, resolvedBy,
 		r.AcceptedOfferID, r.RefundPayoutID, r.ReleasePayoutID, resolvedAt, d.WithdrawnAt, now,
-		coverageStatus, r.CoverageDecisionID, coverageEntries)
+		coverageStatus, r.CoverageDecisionID, coverageEntries, r.CoverageReviewID)
 	if err != nil {
 		return fmt.Errorf("dispute %s: save: %w", d.ID, err)
 	}

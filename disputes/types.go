@@ -47,6 +47,12 @@ const (
 	OutcomeReleaseFull   = "release_full"
 )
 
+// CoverageVoided is the status of a dispute's coverage that waited for
+// review when a chargeback of the escrow was booked: the card network
+// paid the buyer, so the coverage's entries were voided and its review
+// closed (voidHeldCoverage); nothing moved and nothing is covered.
+const CoverageVoided = "voided"
+
 // Parties.
 const (
 	PartyBuyer  = "buyer"
@@ -117,12 +123,15 @@ type Resolution struct {
 	Covered, Recovered, Receivable decimal.Decimal
 	Capped                         bool
 	// CoverageStatus is what the risk gate made of the coverage
-	// (escrow.Coverage.Status; rejected when its review was): "" when
-	// none was needed. CoverageDecisionID is the gate's decision,
+	// (escrow.Coverage.Status; rejected when its review was, voided,
+	// CoverageVoided, when a chargeback was booked while it waited): ""
+	// when none was needed. CoverageDecisionID is the gate's decision,
+	// CoverageReviewID the review it opened when it held the coverage,
 	// CoverageEntryIDs the coverage's ledger entries (pending while it
 	// waits for review).
 	CoverageStatus     string
 	CoverageDecisionID *uuid.UUID
+	CoverageReviewID   *uuid.UUID
 	CoverageEntryIDs   []uuid.UUID
 	Rationale          string
 	ResolvedBy         string

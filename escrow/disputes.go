@@ -645,6 +645,27 @@ func (s *Service) FinishCoverage(ctx context.Context, tx pgx.Tx, tenant, id uuid
 	return posted, nil
 }
 
+// VoidCoverage voids the coverage of dispute disputeID of escrow id that
+// waits for review (cover): its pending entries (entryIDs) are released
+// and its review (reviewID, nil for none) is closed as rejected by
+// risk.DecidedBySuperseded with reason as its note
+// (risk.Gate.WithdrawReview), so nothing is left to approve. A chargeback
+// booked while the coverage waits calls it before ApplyChargeback: the
+// card network paid the buyer, and the recovery's hold on the seller's
+// payable goes back into what the chargeback claws back.
+func (s *Service) VoidCoverage(ctx context.Context, tx pgx.Tx, tenant, id, disputeID uuid.UUID, entryIDs []uuid.UUID, reviewID *uuid.UUID, reason string, now time.Time) error {
+	if _, err := s.FinishCoverage(ctx, tx, tenant, id, entryIDs, false, now); err != nil {
+		return err
+	}
+	if reviewID == nil {
+		return nil
+	}
+	if err := s.Gate.WithdrawReview(ctx, tx, tenant, *reviewID, disputeID, reason, now); err != nil {
+		return fmt.Errorf("escrow %s: coverage of dispute %s: %w", id, disputeID, err)
+	}
+	return nil
+}
+
 // ChargebackInput is a card-network chargeback for ApplyChargeback.
 type ChargebackInput struct {
 	ChargebackID uuid.UUID
@@ -710,7 +731,10 @@ type ChargebackBooking struct {
 // was paid. Payouts waiting for a review or a confirmation are voided
 // first; what the chargeback leaves of a dispute outcome's payouts among
 // them is paid out again (chargeback_resume.go), as what it leaves of a
-// cancellation's or expiry's refund is. The escrow keeps its state: the
+// cancellation's or expiry's refund is. A dispute's coverage waiting for
+// review is the disputes package's: it voids it before calling this
+// (VoidCoverage), so the recovery's hold on the seller's payable is
+// released before the clawback reads it. The escrow keeps its state: the
 // chargeback may still be won.
 func (s *Service) ApplyChargeback(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, in ChargebackInput, now time.Time) (ChargebackBooking, error) {
 	e, err := load(ctx, tx, tenant, id, true)
