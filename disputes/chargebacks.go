@@ -52,7 +52,11 @@ type Chargeback struct {
 	// ResumeOwed: the chargeback was won while a claim was open, so the
 	// outcome of VoidedPayoutIDs is paid out again if that claim is
 	// withdrawn (Withdraw); resolved, the claim's outcome supersedes it.
-	ResumeOwed           bool
+	ResumeOwed bool
+	// VoidedCoverage is the coverage of claims the chargeback voided
+	// because it waited for review (voidHeldCoverage): paid again when
+	// the chargeback is decided (resumeCoverage).
+	VoidedCoverage       []VoidedCoverage
 	Evidence             []Evidence
 	Version              int64
 	CreatedAt, UpdatedAt time.Time
@@ -125,7 +129,8 @@ func (s *Service) OpenChargeback(ctx context.Context, tenant, escrowID uuid.UUID
 		// still waits for review would pay the buyer again. It is voided
 		// first, so its recovery's hold on the seller's payable is back
 		// for the clawback (it never counted as clawed back above).
-		if _, _, err := s.voidHeldCoverage(ctx, tx, cb, now); err != nil {
+		held, amounts, err := s.voidHeldCoverage(ctx, tx, cb, now)
+		if err != nil {
 			return Chargeback{}, err
 		}
 		b, err := s.Escrows.ApplyChargeback(ctx, tx, tenant, escrowID, escrow.ChargebackInput{ChargebackID: cb.ID, Amount: cb.Amount,
@@ -138,12 +143,14 @@ func (s *Service) OpenChargeback(ctx context.Context, tenant, escrowID uuid.UUID
 		for _, p := range b.Suspended {
 			cb.VoidedPayoutIDs = append(cb.VoidedPayoutIDs, p.ID)
 		}
+		cb.VoidedCoverage = voidedCoverage(held, amounts, b)
 		entries, _ := json.Marshal(cb.EntryIDs)
 		voided, _ := json.Marshal(cb.VoidedPayoutIDs)
+		coverage, _ := json.Marshal(cb.VoidedCoverage)
 		if _, err := tx.Exec(ctx, `
 			UPDATE chargebacks SET escrow_amount = $2, from_held = $3, clawed_back = $4, loss_amount = $5, receivable_amount = $6, payout_id = $7, entry_ids = $8,
-				voided_payout_ids = $9
-			WHERE id = $1`, cb.ID, cb.EscrowAmount, cb.FromHeld, cb.ClawedBack, cb.Loss, cb.Receivable, cb.PayoutID, entries, voided); err != nil {
+				voided_payout_ids = $9, voided_coverage = $10
+			WHERE id = $1`, cb.ID, cb.EscrowAmount, cb.FromHeld, cb.ClawedBack, cb.Loss, cb.Receivable, cb.PayoutID, entries, voided, coverage); err != nil {
 			return Chargeback{}, fmt.Errorf("chargeback %s: %w", cb.ID, err)
 		}
 		if err := jobs.Schedule(ctx, tx, jobs.Job{TenantID: tenant, Kind: JobChargebackDue, DedupeKey: cb.ID.String(), RunAt: cb.RespondBy,
@@ -192,10 +199,15 @@ func (s *Service) SubmitChargeback(ctx context.Context, tenant, id uuid.UUID) (C
 // then (ResumeOwed, Withdraw). See escrow.Service.ReverseChargeback.
 func (s *Service) WinChargeback(ctx context.Context, tenant, id uuid.UUID) (Chargeback, error) {
 	return changeChargeback(ctx, s, tenant, id, CBWin, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
+		// Disputes before the escrow (loadDispute).
+		ds, err := lockVoidedCoverage(ctx, tx, *cb)
+		if err != nil {
+			return err
+		}
 		suspended := cb.VoidedPayoutIDs
-		if len(suspended) > 0 {
-			later, err := resolvedSince(ctx, tx, *cb)
-			if err != nil {
+		later := false
+		if len(suspended) > 0 || len(ds) > 0 {
+			if later, err = resolvedSince(ctx, tx, *cb); err != nil {
 				return err
 			}
 			if later {
@@ -204,6 +216,9 @@ func (s *Service) WinChargeback(ctx context.Context, tenant, id uuid.UUID) (Char
 		}
 		e, owed, err := s.Escrows.ReverseChargeback(ctx, tx, tenant, cb.EscrowID, cb.PayoutID, cb.EntryIDs, suspended, now)
 		if err != nil {
+			return err
+		}
+		if err := s.resumeCoverage(ctx, tx, *cb, ds, later, e, now); err != nil {
 			return err
 		}
 		cb.DecidedAt, cb.ResumeOwed = &now, owed
@@ -280,8 +295,22 @@ func (s *Service) LoseChargeback(ctx context.Context, tenant, id uuid.UUID) (Cha
 }
 
 func (s *Service) lose(ctx context.Context, tx pgx.Tx, cb *Chargeback, reason string, now time.Time) error {
+	// Disputes before the escrow (loadDispute).
+	ds, err := lockVoidedCoverage(ctx, tx, *cb)
+	if err != nil {
+		return err
+	}
+	later := false
+	if len(ds) > 0 {
+		if later, err = resolvedSince(ctx, tx, *cb); err != nil {
+			return err
+		}
+	}
 	e, err := s.Escrows.SettleChargeback(ctx, tx, cb.TenantID, cb.EscrowID, now)
 	if err != nil {
+		return err
+	}
+	if err := s.resumeCoverage(ctx, tx, *cb, ds, later, e, now); err != nil {
 		return err
 	}
 	if err := jobs.Cancel(ctx, tx, JobChargebackDue, cb.ID.String(), now); err != nil {
@@ -364,7 +393,7 @@ func sameChargeback(cb Chargeback) Chargeback { return cb }
 // before migration 0502 as amount and currency (they were the escrow's).
 const chargebackColumns = `id, tenant_id, escrow_id, status, amount, currency, COALESCE(escrow_amount, amount), COALESCE(escrow_currency, currency),
 	psp_ref, reason, respond_by, from_held, clawed_back, loss_amount, receivable_amount, payout_id, entry_ids, voided_payout_ids, claims_resolved, resume_owed,
-	version, created_at, updated_at, decided_at`
+	version, created_at, updated_at, decided_at, voided_coverage`
 
 func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, lock bool) (Chargeback, error) {
 	// By primary key alone, the tenant compared below (see "Point reads" in docs/architecture.md).
@@ -374,9 +403,10 @@ func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, loc
 	}
 	var cb Chargeback
 	var status string
-	var entries, voided []byte
+	var entries, voided, coverage []byte
 	err := q.QueryRow(ctx, sql, id).Scan(&cb.ID, &cb.TenantID, &cb.EscrowID, &status, &cb.Amount, &cb.Currency, &cb.EscrowAmount, &cb.EscrowCurrency, &cb.PSPRef, &cb.Reason,
-		&cb.RespondBy, &cb.FromHeld, &cb.ClawedBack, &cb.Loss, &cb.Receivable, &cb.PayoutID, &entries, &voided, &cb.ClaimsResolved, &cb.ResumeOwed, &cb.Version, &cb.CreatedAt, &cb.UpdatedAt, &cb.DecidedAt)
+		&cb.RespondBy, &cb.FromHeld, &cb.ClawedBack, &cb.Loss, &cb.Receivable, &cb.PayoutID, &entries, &voided, &cb.ClaimsResolved, &cb.ResumeOwed, &cb.Version, &cb.CreatedAt, &cb.UpdatedAt, &cb.DecidedAt,
+		&coverage)
 	if db.IsNoRows(err) || (err == nil && cb.TenantID != tenant) {
 		return Chargeback{}, fmt.Errorf("chargeback %s: %w", id, ErrChargebackNotFound)
 	}
@@ -389,6 +419,9 @@ func loadChargeback(ctx context.Context, q db.Querier, tenant, id uuid.UUID, loc
 	}
 	if err := json.Unmarshal(voided, &cb.VoidedPayoutIDs); err != nil {
 		return Chargeback{}, fmt.Errorf("chargeback %s: voided payouts: %w", id, err)
+	}
+	if err := json.Unmarshal(coverage, &cb.VoidedCoverage); err != nil {
+		return Chargeback{}, fmt.Errorf("chargeback %s: voided coverage: %w", id, err)
 	}
 	return cb, nil
 }

@@ -52,27 +52,28 @@ func (s *Service) ResolveCoverageReview(ctx context.Context, tx pgx.Tx, rv risk.
 	if err := saveDispute(ctx, tx, &d, d.Status, now); err != nil {
 		return "", err
 	}
-	if err := s.coverageEvent(ctx, tx, d, held, map[string]any{"review_id": rv.ID, "decided_by": rv.DecidedBy}, now); err != nil {
+	if err := s.coverageEvent(ctx, tx, d, "dispute.coverage_"+r.CoverageStatus, held, map[string]any{"review_id": rv.ID, "decided_by": rv.DecidedBy}, now); err != nil {
 		return "", err
 	}
 	return r.CoverageStatus, nil
 }
 
-// coverageEvent writes the event of a coverage that waited for review and
-// is now decided, on the escrow's timeline as every dispute event:
-// dispute.coverage_<status> (completed, rejected, voided), with the amount that
-// waited (coverage_amount) and what the coverage now is (coverage_status,
-// covered_amount, recovered_amount, receivable_amount, all zero unless
-// completed), plus extra.
-func (s *Service) coverageEvent(ctx context.Context, tx pgx.Tx, d Dispute, held decimal.Decimal, extra map[string]any, now time.Time) error {
+// coverageEvent writes an event typ about d's coverage after the
+// resolution, on the escrow's timeline as every dispute event: one that
+// waited for review and is now decided (dispute.coverage_completed,
+// dispute.coverage_rejected, dispute.coverage_voided) or one paid again
+// after a chargeback (dispute.coverage_resumed), with the amount decided
+// on (coverage_amount) and what the coverage now is (coverage_status,
+// covered_amount, recovered_amount, receivable_amount), plus extra.
+func (s *Service) coverageEvent(ctx context.Context, tx pgx.Tx, d Dispute, typ string, amount decimal.Decimal, extra map[string]any, now time.Time) error {
 	r := d.Resolution
-	p := map[string]any{"outcome": r.Outcome, "coverage_status": r.CoverageStatus, "coverage_amount": fmtAmount(held, d.Currency),
+	p := map[string]any{"outcome": r.Outcome, "coverage_status": r.CoverageStatus, "coverage_amount": fmtAmount(amount, d.Currency),
 		"covered_amount": fmtAmount(r.Covered, d.Currency), "recovered_amount": fmtAmount(r.Recovered, d.Currency),
 		"receivable_amount": fmtAmount(r.Receivable, d.Currency)}
 	for k, v := range extra {
 		p[k] = v
 	}
-	return s.emit(ctx, tx, d, "dispute.coverage_"+r.CoverageStatus, p, now)
+	return s.emit(ctx, tx, d, typ, p, now)
 }
 
 // maxHeldCoverages bounds the coverages of one escrow voidHeldCoverage
@@ -128,7 +129,7 @@ func (s *Service) voidHeldCoverage(ctx context.Context, tx pgx.Tx, cb Chargeback
 		if r.CoverageReviewID != nil {
 			extra["review_id"] = r.CoverageReviewID
 		}
-		if err := s.coverageEvent(ctx, tx, d, held, extra, now); err != nil {
+		if err := s.coverageEvent(ctx, tx, d, "dispute.coverage_voided", held, extra, now); err != nil {
 			return nil, nil, err
 		}
 		voided, amounts = append(voided, d), append(amounts, held)
@@ -141,17 +142,25 @@ func (s *Service) voidHeldCoverage(ctx context.Context, tx pgx.Tx, cb Chargeback
 // review, as escrow refuses one while a payout of an earlier claim's
 // outcome waits (refuseWhileOutcomeWaits): a chargeback booked during
 // the new claim would void that coverage, and the new claim, withdrawn,
-// would leave the award undone. The buyer may claim again once the
-// review is decided.
+// would leave the award undone. So is one while a chargeback not decided
+// yet has voided such a coverage: it is paid again at the decision
+// (coverage_resume.go), and what the buyer could claim meanwhile is
+// that money. The buyer may claim again once the review, or the
+// chargeback, is decided. One read for both.
 func refuseWhileCoverageWaits(ctx context.Context, q db.Querier, escrowID uuid.UUID) error {
-	var id uuid.UUID
-	err := q.QueryRow(ctx, `SELECT id FROM disputes WHERE escrow_id = $1 AND status = $2 AND coverage_status = $3 ORDER BY resolved_at, id LIMIT 1`,
-		escrowID, string(Resolved), escrow.StatusPendingReview).Scan(&id)
-	if db.IsNoRows(err) {
-		return nil
-	}
+	var held, chargeback *uuid.UUID
+	err := q.QueryRow(ctx, `
+		SELECT (SELECT id FROM disputes WHERE escrow_id = $1 AND status = $2 AND coverage_status = $3 ORDER BY resolved_at, id LIMIT 1),
+		       (SELECT id FROM chargebacks WHERE escrow_id = $1 AND status IN ($4, $5) AND voided_coverage <> '[]'::JSONB ORDER BY created_at, id LIMIT 1)`,
+		escrowID, string(Resolved), escrow.StatusPendingReview, string(NeedsResponse), string(ChargebackUnderReview)).Scan(&held, &chargeback)
 	if err != nil {
 		return fmt.Errorf("escrow %s: held coverage: %w", escrowID, err)
 	}
-	return fmt.Errorf("escrow %s: cannot open a claim while the coverage of dispute %s waits for review: %w", escrowID, id, escrow.ErrPayoutsPending)
+	switch {
+	case held != nil:
+		return fmt.Errorf("escrow %s: cannot open a claim while the coverage of dispute %s waits for review: %w", escrowID, *held, escrow.ErrPayoutsPending)
+	case chargeback != nil:
+		return fmt.Errorf("escrow %s: cannot open a claim while chargeback %s, which voided a claim's coverage, is not decided: %w", escrowID, *chargeback, escrow.ErrPayoutsPending)
+	}
+	return nil
 }

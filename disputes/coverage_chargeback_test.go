@@ -188,3 +188,91 @@ func TestHeldCoverageDecisionIsOnTheEscrowTimeline(t *testing.T) {
 		})
 	}
 }
+
+// TestVoidedCoverageIsPaidAgainWhenTheChargebackIsDecided: the agent's
+// refund_full still stands after a chargeback voided its coverage, so the
+// coverage is paid again, through the gate, once the card network has
+// decided: all of it when the chargeback is won (the reversal took the
+// buyer's money back), what the chargeback did not pay the buyer when it
+// is lost or expires (nothing when it paid everything). In every branch
+// the buyer ends with 1,000.00 (card network plus guarantee), the seller
+// with nothing (payable 0, owing 25.00, the fee the platform kept, except
+// when the card network took the 1,000.00 and the platform bears the
+// 25.00 as a chargeback loss), and the books balance. While the
+// chargeback is undecided no new claim is accepted: what the buyer could
+// claim is what the coverage owes.
+func TestVoidedCoverageIsPaidAgainWhenTheChargebackIsDecided(t *testing.T) {
+	for _, tc := range []struct {
+		name, amount, decision string
+		resumed                string // coverage paid again, "" for none
+		buyer, receivable      string // buyer:<b>:refund, receivable:seller after the decision
+		loss                   string // chargeback:loss
+	}{
+		{"full won", "1000.00", "won", "1000.00", "1000", "25", "0"},
+		{"full lost", "1000.00", "lost", "", "0", "0", "25"},
+		{"partial won", "400.00", "won", "1000.00", "1000", "25", "0"},
+		{"partial lost", "400.00", "lost", "600.00", "600", "25", "0"},
+		{"partial expired", "400.00", "expired", "600.00", "600", "25", "0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.reviewAbove("refund")
+			e, d := f.completedClaim(nil)
+			first := *f.refundFull(d).Settlement.Coverage.ReviewID
+			cb := f.chargeback(e, tc.amount, "psp-"+tc.decision, 48*time.Hour)
+			req := disputes.OpenRequest{Reason: disputes.ReasonDamaged, ClaimedAmount: "0.01", Description: "d"}
+			if _, err := f.svc.Open(f.ctx, f.tenant, e.ID, req); !errors.Is(err, escrow.ErrPayoutsPending) {
+				t.Fatalf("a new claim while the chargeback that voided the coverage is undecided: %v, want payouts_pending", err)
+			}
+			var err error
+			switch tc.decision {
+			case "won":
+				f.defend(cb)
+				_, err = f.svc.WinChargeback(f.ctx, f.tenant, cb.ID)
+			case "lost":
+				_, err = f.svc.LoseChargeback(f.ctx, f.tenant, cb.ID)
+			case "expired":
+				f.clock.Advance(49 * time.Hour)
+				f.runJobs()
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", tc.decision, err)
+			}
+			got, err := f.svc.Get(f.ctx, f.tenant, d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := got.Dispute.Resolution
+			if tc.resumed == "" {
+				if r.CoverageStatus != disputes.CoverageVoided || !r.Covered.IsZero() {
+					t.Fatalf("resolution %+v, want the coverage still voided", r)
+				}
+				if n := len(f.events(e.ID)); contains(f.events(e.ID), "dispute.coverage_resumed") {
+					t.Fatalf("coverage resumed (%d events)", n)
+				}
+			} else {
+				if r.CoverageStatus != escrow.StatusPendingReview || !r.Covered.Equal(dec(tc.resumed)) || r.CoverageReviewID == nil || *r.CoverageReviewID == first {
+					t.Fatalf("resolution %+v, want %s paid again, waiting for a new review", r, tc.resumed)
+				}
+				p := f.lastEvent(e.ID, "dispute.coverage_resumed")
+				if p["chargeback_id"] != cb.ID.String() || p["coverage_amount"] != tc.resumed || p["coverage_status"] != escrow.StatusPendingReview ||
+					p["review_id"] != r.CoverageReviewID.String() {
+					t.Fatalf("dispute.coverage_resumed %v", p)
+				}
+				f.checkBooks(e.ID)
+				f.approvePending()
+				if p := f.lastEvent(e.ID, "dispute.coverage_completed"); p["coverage_amount"] != tc.resumed {
+					t.Fatalf("dispute.coverage_completed %v", p)
+				}
+			}
+			f.coverageBalances(e, tc.buyer, "0", "0", tc.receivable, "0")
+			if loss := f.balance("chargeback:loss:EUR"); !loss.Equal(dec(tc.loss)) {
+				t.Fatalf("chargeback loss %s, want %s", loss, tc.loss)
+			}
+			// Decided: the buyer may claim again (nothing is left to claim).
+			if _, err := f.svc.Open(f.ctx, f.tenant, e.ID, req); errors.Is(err, escrow.ErrPayoutsPending) {
+				t.Fatalf("a new claim after the decision: %v", err)
+			}
+		})
+	}
+}

@@ -71,15 +71,15 @@ func (s *Service) Open(ctx context.Context, tenant, escrowID uuid.UUID, req Open
 		}
 		var claimed decimal.Decimal
 		check := func(e escrow.Escrow) error {
+			if err := refuseWhileCoverageWaits(ctx, tx, e.ID); err != nil {
+				return err
+			}
 			if claimed, err = parseAmount("claimed_amount", req.ClaimedAmount, e.Currency, true); err != nil {
 				return err
 			}
 			if most := e.Claimable(covered, chargedBack); claimed.GreaterThan(most) {
 				return valid.FieldCode("amount_mismatch", "claimed_amount", fmt.Sprintf("%s exceeds the %s the buyer paid for the order and has not got back",
 					fmtAmount(claimed, e.Currency), fmtAmount(most, e.Currency)))
-			}
-			if err := refuseWhileCoverageWaits(ctx, tx, e.ID); err != nil {
-				return err
 			}
 			return claimWindow(e, req.Reason, now)
 		}

@@ -442,7 +442,7 @@ func (s *Service) SettleDispute(ctx context.Context, tx pgx.Tx, tenant, id uuid.
 		out.Release = &p
 	}
 	if need := r.Sub(fromEscrow); need.IsPositive() {
-		if out.Coverage, err = s.cover(ctx, tx, e, in, need, now); err != nil {
+		if out.Coverage, err = s.cover(ctx, tx, e, in, need, "dispute:"+in.DisputeID.String(), now); err != nil {
 			return Settlement{}, err
 		}
 	}
@@ -524,8 +524,12 @@ func (s *Service) voidPending(ctx context.Context, tx pgx.Tx, e *Escrow, reason 
 // is unattended, as the outcome's other payouts are, so a step-up becomes
 // review. Approve posts the entries; review posts them pending (the
 // seller's payable balance is held for the recovery) until the review is
-// decided (FinishCoverage); block moves nothing.
-func (s *Service) cover(ctx context.Context, tx pgx.Tx, e Escrow, in SettleInput, need decimal.Decimal, now time.Time) (Coverage, error) {
+// decided (FinishCoverage); block moves nothing. ref is the entries'
+// reference before their suffix (":coverage", ":receivable",
+// ":recovery"): "dispute:<id>", and for coverage paid again after a
+// chargeback (ResumeCoverage) one naming the chargeback too, so that it
+// does not collide with the entries the chargeback voided.
+func (s *Service) cover(ctx context.Context, tx pgx.Tx, e Escrow, in SettleInput, need decimal.Decimal, ref string, now time.Time) (Coverage, error) {
 	limit := e.Amount
 	if e.Terms.CoverageLimit != nil {
 		limit = *e.Terms.CoverageLimit
@@ -570,7 +574,6 @@ func (s *Service) cover(ctx context.Context, tx pgx.Tx, e Escrow, in SettleInput
 	if err != nil {
 		return Coverage{}, err
 	}
-	ref := "dispute:" + in.DisputeID.String()
 	post := func(kind, suffix, desc string, debit, credit ledger.Account, amount decimal.Decimal) error {
 		write := ledger.Post
 		if pending {
@@ -664,6 +667,22 @@ func (s *Service) VoidCoverage(ctx context.Context, tx pgx.Tx, tenant, id, dispu
 		return fmt.Errorf("escrow %s: coverage of dispute %s: %w", id, disputeID, err)
 	}
 	return nil
+}
+
+// ResumeCoverage pays need again, from the guarantee, as the coverage of
+// dispute in.DisputeID (in.CoveredBefore: what the escrow's other disputes
+// covered, for the coverage limit), once the card network decided a
+// chargeback that voided that coverage while it waited for review
+// (VoidCoverage): through the gate again, as cover does (approve posts,
+// review holds, block moves nothing). Its entries are referenced
+// "dispute:<id>:chargeback:<chargeback id>". The escrow is locked and not
+// changed: coverage moves no escrow money.
+func (s *Service) ResumeCoverage(ctx context.Context, tx pgx.Tx, tenant, id, chargebackID uuid.UUID, in SettleInput, need decimal.Decimal, now time.Time) (Coverage, error) {
+	e, err := load(ctx, tx, tenant, id, true)
+	if err != nil {
+		return Coverage{}, err
+	}
+	return s.cover(ctx, tx, e, in, need, "dispute:"+in.DisputeID.String()+":chargeback:"+chargebackID.String(), now)
 }
 
 // ChargebackInput is a card-network chargeback for ApplyChargeback.
