@@ -276,3 +276,72 @@ func TestVoidedCoverageIsPaidAgainWhenTheChargebackIsDecided(t *testing.T) {
 		})
 	}
 }
+
+// TestCoverageCountsTheOutcomesRefund: refunds add up for the gate
+// (escrow_payouts_usd_24h), so that splitting a refund does not avoid the
+// review a refund over USD 10,000 gets. A dispute outcome on a 16,000.00
+// EUR order with one 8,000.00 milestone released pays the buyer 8,000.00
+// from the escrow and 8,000.00 from the guarantee: the coverage was
+// decided on its own (cover passed no EscrowPayouts), so EUR 16,000 (USD
+// 17,280) reached the buyer in one resolution with no review (the
+// reviewer's TestReview70CoverageSplitFromOutcomeRefundSkipsLargeRefundReview).
+// Now the coverage counts the outcome's refund: stepped up by
+// large_amount_24h, and, unattended, held for review.
+func TestCoverageCountsTheOutcomesRefund(t *testing.T) {
+	f := newFixture(t)
+	e := f.delivered("16000.00", func(r *escrow.CreateRequest) {
+		r.Milestones = []escrow.MilestoneInput{{Name: "a", Amount: "8000.00"}, {Name: "b", Amount: "8000.00"}}
+	})
+	m := 0
+	if r, err := f.esc.Release(f.ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{Milestone: &m}); err != nil || r.Release.Status != escrow.StatusCompleted {
+		t.Fatalf("release milestone 0: %v %+v", err, r.Release)
+	}
+	d := f.escalated(e, disputes.ReasonNotAsDescribed, "16000.00")
+	st := f.refundFull(d).Settlement
+	if st.Refund == nil || st.Refund.Status != escrow.StatusCompleted || !st.Refund.Gross.Equal(dec("8000")) {
+		t.Fatalf("refund from the escrow %+v, want 8,000.00 paid", st.Refund)
+	}
+	c := st.Coverage
+	if c.Status != escrow.StatusPendingReview || !c.Covered.Equal(dec("8000")) || !hasReason(c.Risk, risk.ReasonLargeAmount24h) {
+		t.Fatalf("coverage %s %s %+v, want 8,000.00 held for review by %s: the buyer gets EUR 16,000 in one outcome",
+			c.Covered, c.Status, c.Risk, risk.ReasonLargeAmount24h)
+	}
+	f.checkBooks(e.ID)
+	f.coverageBalances(e, "8000", "7800", "0", "0", "0") // the payable (8,000.00 less the fee) held for the recovery
+}
+
+// TestCoverageCountsEarlierCoverage: coverage of an earlier claim on the
+// escrow, paid in the last 24 hours, counts too: two claims of 6,000.00
+// covered from the guarantee on a 16,000.00 EUR order released in full
+// (two milestones a day apart, each under USD 10,000) are EUR 12,000 (USD
+// 12,960) to the buyer, and the second waits for review.
+func TestCoverageCountsEarlierCoverage(t *testing.T) {
+	f := newFixture(t)
+	e := f.delivered("16000.00", func(r *escrow.CreateRequest) {
+		r.Milestones = []escrow.MilestoneInput{{Name: "a", Amount: "8000.00"}, {Name: "b", Amount: "8000.00"}}
+	})
+	for m := range 2 {
+		if r, err := f.esc.Release(f.ctx, f.tenant, e.ID, 0, escrow.ReleaseRequest{Milestone: &m}); err != nil || r.Release.Status != escrow.StatusCompleted {
+			t.Fatalf("release milestone %d: %v %+v", m, err, r.Release)
+		}
+		f.clock.Advance(25 * time.Hour)
+	}
+	amt := "6000.00"
+	resolve := func() escrow.Coverage {
+		t.Helper()
+		d := f.escalated(e, disputes.ReasonDamaged, amt)
+		out, err := f.svc.Resolve(f.ctx, f.tenant, d.ID, disputes.ResolveRequest{Outcome: disputes.OutcomeRefundPartial, RefundAmount: &amt, Rationale: "r"}, "agent")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Settlement.Coverage
+	}
+	if c := resolve(); c.Status != escrow.StatusCompleted || !c.Covered.Equal(dec("6000")) {
+		t.Fatalf("first coverage %s %s %+v, want 6,000.00 paid", c.Covered, c.Status, c.Risk)
+	}
+	f.clock.Advance(time.Hour)
+	if c := resolve(); c.Status != escrow.StatusPendingReview || !hasReason(c.Risk, risk.ReasonLargeAmount24h) {
+		t.Fatalf("second coverage %s %s %+v, want 6,000.00 held for review by %s", c.Covered, c.Status, c.Risk, risk.ReasonLargeAmount24h)
+	}
+	f.checkBooks(e.ID)
+}

@@ -108,8 +108,12 @@ func (s *Service) resumeCoverage(ctx context.Context, tx pgx.Tx, cb Chargeback, 
 		if !owed.IsPositive() {
 			continue
 		}
+		recent, err := coveragePayouts(ctx, tx, d.EscrowID, now)
+		if err != nil {
+			return err
+		}
 		c, err := s.Escrows.ResumeCoverage(ctx, tx, d.TenantID, d.EscrowID, cb.ID, escrow.SettleInput{DisputeID: d.ID, CoveredBefore: covered,
-			ChargedBack: chargedBack, Reason: "dispute " + d.ID.String() + ": " + r.Outcome + " after chargeback " + cb.PSPRef}, owed, now)
+			ChargedBack: chargedBack, CoveragePayouts: recent, Reason: "dispute " + d.ID.String() + ": " + r.Outcome + " after chargeback " + cb.PSPRef}, owed, now)
 		if err != nil {
 			return fmt.Errorf("dispute %s: %w", d.ID, err)
 		}

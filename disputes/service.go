@@ -380,8 +380,12 @@ func (s *Service) settle(ctx context.Context, tx pgx.Tx, d *Dispute, outcome str
 	if _, err := takeOwedOutcomes(ctx, tx, d.EscrowID, now); err != nil {
 		return escrow.Settlement{}, err
 	}
+	recent, err := coveragePayouts(ctx, tx, d.EscrowID, now)
+	if err != nil {
+		return escrow.Settlement{}, err
+	}
 	st, err := s.Escrows.SettleDispute(ctx, tx, d.TenantID, d.EscrowID, escrow.SettleInput{DisputeID: d.ID, Refund: refund, CoveredBefore: covered, ChargedBack: chargedBack,
-		Reason: "dispute " + d.ID.String() + ": " + outcome}, now)
+		CoveragePayouts: recent, Reason: "dispute " + d.ID.String() + ": " + outcome}, now)
 	if err != nil {
 		return escrow.Settlement{}, err
 	}

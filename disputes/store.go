@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/risk"
 )
 
 // closedDeadline is next_deadline_at of a closed dispute: after every real
@@ -167,6 +168,22 @@ func coverageClawed(ctx context.Context, q db.Querier, escrowID uuid.UUID) (deci
 		WHERE escrow_id = $1 AND status = 'resolved' AND coverage_status = 'completed'`,
 		escrowID).Scan(&sum); err != nil {
 		return decimal.Zero, fmt.Errorf("escrow %s: coverage clawed back: %w", escrowID, err)
+	}
+	return sum, nil
+}
+
+// coveragePayouts is what the escrow's earlier coverage paid the buyer in
+// the last risk.PayoutsWindow before now (completed, and the dispute row
+// changed since then: a coverage completes when its claim is resolved or
+// its review approved, and the row is not changed after that but to void
+// or pay it again, so this counts more, never less) or holds while it
+// waits for review, whatever its age (escrow.SettleInput.CoveragePayouts).
+func coveragePayouts(ctx context.Context, q db.Querier, escrowID uuid.UUID, now time.Time) (decimal.Decimal, error) {
+	var sum decimal.Decimal
+	if err := q.QueryRow(ctx, `SELECT COALESCE(sum(covered_amount), 0) FROM disputes
+		WHERE escrow_id = $1 AND status = 'resolved' AND (coverage_status = 'pending_review' OR coverage_status = 'completed' AND updated_at > $2)`,
+		escrowID, now.Add(-risk.PayoutsWindow)).Scan(&sum); err != nil {
+		return decimal.Zero, fmt.Errorf("escrow %s: recent coverage: %w", escrowID, err)
 	}
 	return sum, nil
 }

@@ -340,6 +340,11 @@ type SettleInput struct {
 	// it does not count against the coverage limit (the guarantee did not
 	// pay it).
 	ChargedBack decimal.Decimal
+	// CoveragePayouts is what earlier coverage of the escrow's disputes
+	// paid the buyer in the last risk.PayoutsWindow or holds while it
+	// waits for review: refunds to the buyer too, so the gate counts them
+	// with the escrow's refunds when it decides on this coverage (cover).
+	CoveragePayouts decimal.Decimal
 	// Reason is written on the payouts.
 	Reason string
 }
@@ -522,9 +527,15 @@ func (s *Service) voidPending(ctx context.Context, tx pgx.Tx, e *Escrow, reason 
 // The coverage is a refund to the buyer, so it asks the risk gate first,
 // as every refund does (a frozen party or a sanctions match blocks): it
 // is unattended, as the outcome's other payouts are, so a step-up becomes
-// review. Approve posts the entries; review posts them pending (the
-// seller's payable balance is held for the recovery) until the review is
-// decided (FinishCoverage); block moves nothing. ref is the entries'
+// review. The gate sees it with the escrow's other refunds
+// (GateInput.EscrowPayouts): those paid in the last risk.PayoutsWindow or
+// waiting (recentPayouts), the outcome's own refund from the escrow, sent
+// in this transaction, included, and earlier coverage of the escrow's
+// disputes (in.CoveragePayouts), so that a refund split between the
+// escrow and the guarantee is reviewed as a whole when it is large.
+// Approve posts the entries; review posts them pending (the seller's
+// payable balance is held for the recovery) until the review is decided
+// (FinishCoverage); block moves nothing. ref is the entries'
 // reference before their suffix (":coverage", ":receivable",
 // ":recovery"): "dispute:<id>", and for coverage paid again after a
 // chargeback (ResumeCoverage) one naming the chargeback too, so that it
@@ -540,8 +551,13 @@ func (s *Service) cover(ctx context.Context, tx pgx.Tx, e Escrow, in SettleInput
 	if !x.IsPositive() {
 		return c, nil
 	}
+	recent, err := recentPayouts(ctx, tx, &e, KindRefund, now)
+	if err != nil {
+		return Coverage{}, err
+	}
 	d, err := s.Gate.Decide(ctx, tx, risk.GateInput{TenantID: e.TenantID, Operation: risk.OperationRefund, SubjectType: SubjectCoverage,
-		SubjectID: in.DisputeID, EscrowID: e.ID, Amount: x, Currency: e.Currency, Buyer: riskParty(e.Buyer), Seller: riskParty(e.Seller),
+		SubjectID: in.DisputeID, EscrowID: e.ID, Amount: x, Currency: e.Currency, EscrowPayouts: recent.Add(in.CoveragePayouts),
+		Buyer: riskParty(e.Buyer), Seller: riskParty(e.Seller),
 		Payee: e.Buyer.ID, RiskContext: actingContext(e, KindRefund), Features: features(ctx), Unattended: true}, now)
 	if err != nil {
 		return Coverage{}, fmt.Errorf("escrow %s: coverage: risk gate: %w", e.ID, err)
