@@ -18,8 +18,9 @@ import (
 // coverage (subject escrow.SubjectCoverage, the dispute's id), the part of
 // a refund the guarantee pays that the gate held for review: approval
 // posts its pending entries (escrow.Service.FinishCoverage; refused while
-// a party is frozen, the review staying pending) and the coverage is
-// completed; rejection or expiry releases them, and the resolution then
+// a party is frozen, the review staying pending; the recovery takes what
+// the seller's payable still has, the rest stays receivable) and the
+// coverage is completed; rejection or expiry releases them, and the resolution then
 // covered nothing: the buyer may claim it again. Either way an event on
 // the escrow says so (dispute.coverage_completed, dispute.coverage_rejected:
 // coverageEvent). It returns the coverage's status.
@@ -39,12 +40,15 @@ func (s *Service) ResolveCoverageReview(ctx context.Context, tx pgx.Tx, rv risk.
 		return "", fmt.Errorf("dispute %s: coverage is %q, not waiting for review %s", d.ID, status, rv.ID)
 	}
 	held := r.Covered
-	posted, err := s.Escrows.FinishCoverage(ctx, tx, d.TenantID, d.EscrowID, r.CoverageEntryIDs, approved, now)
+	posted, recovered, err := s.Escrows.FinishCoverage(ctx, tx, d.TenantID, d.EscrowID, r.CoverageEntryIDs, approved, now)
 	if err != nil {
 		return "", fmt.Errorf("dispute %s: %w", d.ID, err)
 	}
 	if approved {
+		// The recovery takes what the seller's payable still has; the
+		// rest stays owed (FinishCoverage).
 		r.CoverageStatus, r.CoverageEntryIDs = escrow.StatusCompleted, posted
+		r.Recovered, r.Receivable = recovered, r.Covered.Sub(recovered)
 	} else {
 		r.CoverageStatus, r.CoverageEntryIDs = escrow.StatusRejected, nil
 		r.Covered, r.Recovered, r.Receivable = decimal.Zero, decimal.Zero, decimal.Zero

@@ -11,6 +11,7 @@ import (
 	"github.com/escrowd/escrowd/disputes"
 	"github.com/escrowd/escrowd/escrow"
 	"github.com/escrowd/escrowd/internal/outbox"
+	"github.com/escrowd/escrowd/ledger"
 	"github.com/escrowd/escrowd/risk"
 )
 
@@ -344,4 +345,60 @@ func TestCoverageCountsEarlierCoverage(t *testing.T) {
 		t.Fatalf("second coverage %s %s %+v, want 6,000.00 held for review by %s", c.Covered, c.Status, c.Risk, risk.ReasonLargeAmount24h)
 	}
 	f.checkBooks(e.ID)
+}
+
+// TestHeldRecoveryTakesWhatThePayableStillHas: while the coverage waits
+// for review the recovery only holds the seller's payable, and finance
+// can still pay the seller out (an adjustment debiting the payable; the
+// account has no overdraft guard). Approving the coverage then committed
+// the whole recovery and drove the payable to −975.00 instead of booking
+// what the seller owes as a receivable (the reviewer's
+// TestReview70HeldRecoveryDoesNotStopSellerPayout). Now the approval
+// recovers what the payable still has and the rest stays receivable.
+func TestHeldRecoveryTakesWhatThePayableStillHas(t *testing.T) {
+	for _, tc := range []struct {
+		name, paidOut, recovered, receivable string
+	}{
+		{"all paid out", "975", "0", "1000"},
+		{"part paid out", "500", "475", "525"},
+		{"nothing paid out", "0", "975", "25"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.reviewAbove("refund")
+			e, d := f.completedClaim(nil)
+			f.refundFull(d)
+			payable := "seller:" + e.Seller.ID + ":payable:EUR"
+			if dec(tc.paidOut).IsPositive() {
+				pa, err := ledger.AccountByCode(f.ctx, f.db.Pool, f.tenant, payable)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ca, err := ledger.AccountByCode(f.ctx, f.db.Pool, f.tenant, "cash:psp:EUR")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := (&ledger.Service{DB: f.db, Clock: f.clock}).PostAdjustment(f.ctx, ledger.Adjustment{TenantID: f.tenant, Reference: "payout-held",
+					Reason: "payout to the seller's bank", Postings: []ledger.Posting{
+						{AccountID: pa.ID, Direction: ledger.SideDebit, Amount: dec(tc.paidOut), Currency: "EUR"},
+						{AccountID: ca.ID, Direction: ledger.SideCredit, Amount: dec(tc.paidOut), Currency: "EUR"}}}); err != nil {
+					t.Fatalf("seller payout while the recovery waits: %v", err)
+				}
+			}
+			f.approvePending()
+			f.coverageBalances(e, "1000", "0", "0", tc.receivable, "0")
+			got, err := f.svc.Get(f.ctx, f.tenant, d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := got.Dispute.Resolution; r.CoverageStatus != escrow.StatusCompleted || !r.Covered.Equal(dec("1000")) ||
+				!r.Recovered.Equal(dec(tc.recovered)) || !r.Receivable.Equal(dec(tc.receivable)) {
+				t.Fatalf("resolution %+v, want recovered %s, receivable %s", r, tc.recovered, tc.receivable)
+			}
+			p := f.lastEvent(e.ID, "dispute.coverage_completed")
+			if p["recovered_amount"] != dec(tc.recovered).StringFixed(2) || p["receivable_amount"] != dec(tc.receivable).StringFixed(2) {
+				t.Fatalf("dispute.coverage_completed %v", p)
+			}
+		})
+	}
 }

@@ -621,7 +621,7 @@ func (s *Service) cover(ctx context.Context, tx pgx.Tx, e Escrow, in SettleInput
 	c.Recovered = decimal.Min(x, decimal.Max(bal.Available, decimal.Zero))
 	c.Receivable = x.Sub(c.Recovered)
 	if c.Recovered.IsPositive() {
-		if err := post("dispute.recovery", "recovery", "coverage recovered from the seller's payable", payable, recv, c.Recovered); err != nil {
+		if err := post(kindRecovery, "recovery", "coverage recovered from the seller's payable", payable, recv, c.Recovered); err != nil {
 			return Coverage{}, err
 		}
 	}
@@ -631,37 +631,86 @@ func (s *Service) cover(ctx context.Context, tx pgx.Tx, e Escrow, in SettleInput
 // FinishCoverage carries out a reviewer's decision on the coverage of a
 // dispute of escrow id that waited for review (cover): approved, its
 // pending entries (entryIDs, as cover posted them) are posted, and the
-// posted entries are returned in the same order; rejected (or expired),
-// they are released and nothing moved. A freeze of either party since
-// the gate held it stops an approval (risk.ErrPartyFrozen), as for a
-// payout (resolve): the review stays pending. An entry no longer pending
-// (finance voided it) cannot be approved (ledger.ErrNotPending); a
-// rejection passes over it.
-func (s *Service) FinishCoverage(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, entryIDs []uuid.UUID, approved bool, now time.Time) ([]uuid.UUID, error) {
+// posted entries are returned in the same order with what the recovery
+// took from the seller's payable; rejected (or expired), they are
+// released and nothing moved. The recovery's hold does not stop finance
+// from paying the seller out meanwhile (an adjustment debiting the
+// payable; the account has no overdraft guard), so on approval it takes
+// at most what the payable still has for it (its available balance with
+// the recovery's own hold added back): the rest stays owed by the seller,
+// as the receivable entry booked it, and a recovery left with nothing is
+// voided. A freeze of either party since the gate held it stops an
+// approval (risk.ErrPartyFrozen), as for a payout (resolve): the review
+// stays pending. An entry no longer pending (finance voided it) cannot be
+// approved (ledger.ErrNotPending); a rejection passes over it.
+func (s *Service) FinishCoverage(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, entryIDs []uuid.UUID, approved bool, now time.Time) ([]uuid.UUID, decimal.Decimal, error) {
 	e, err := load(ctx, tx, tenant, id, false)
 	if err != nil {
-		return nil, err
+		return nil, decimal.Zero, err
 	}
 	if !approved {
 		for _, en := range entryIDs {
 			if _, err := ledger.Void(ctx, tx, tenant, en, now); err != nil && !errors.Is(err, ledger.ErrNotPending) {
-				return nil, fmt.Errorf("escrow %s: coverage entry %s: void: %w", e.ID, en, err)
+				return nil, decimal.Zero, fmt.Errorf("escrow %s: coverage entry %s: void: %w", e.ID, en, err)
 			}
 		}
-		return nil, nil
+		return nil, decimal.Zero, nil
 	}
 	if err := risk.CheckNotFrozen(ctx, tx, tenant, e.Buyer.ID, e.Seller.ID); err != nil {
-		return nil, fmt.Errorf("escrow %s: coverage: %w", e.ID, err)
+		return nil, decimal.Zero, fmt.Errorf("escrow %s: coverage: %w", e.ID, err)
 	}
 	var posted []uuid.UUID
+	recovered := decimal.Zero
 	for _, en := range entryIDs {
-		p, err := ledger.Commit(ctx, tx, tenant, en, nil, now)
+		pe, err := ledger.GetEntry(ctx, tx, tenant, en)
 		if err != nil {
-			return nil, fmt.Errorf("escrow %s: coverage entry %s: commit: %w", e.ID, en, err)
+			return nil, decimal.Zero, fmt.Errorf("escrow %s: coverage entry %s: %w", e.ID, en, err)
+		}
+		var part *decimal.Decimal
+		if pe.Kind == kindRecovery {
+			x, full, err := recoverable(ctx, tx, tenant, pe)
+			if err != nil {
+				return nil, decimal.Zero, fmt.Errorf("escrow %s: coverage entry %s: %w", e.ID, en, err)
+			}
+			if !x.IsPositive() {
+				if _, err := ledger.Void(ctx, tx, tenant, en, now); err != nil {
+					return nil, decimal.Zero, fmt.Errorf("escrow %s: coverage entry %s: void: %w", e.ID, en, err)
+				}
+				continue
+			}
+			if x.LessThan(full) {
+				part = &x
+			}
+			recovered = x
+		}
+		p, err := ledger.Commit(ctx, tx, tenant, en, part, now)
+		if err != nil {
+			return nil, decimal.Zero, fmt.Errorf("escrow %s: coverage entry %s: commit: %w", e.ID, en, err)
 		}
 		posted = append(posted, p.ID)
 	}
-	return posted, nil
+	return posted, recovered, nil
+}
+
+// kindRecovery is the ledger entry kind of a coverage's recovery from the
+// seller's payable (cover).
+const kindRecovery = "dispute.recovery"
+
+// recoverable is what the pending recovery entry pe (debit the seller's
+// payable, credit its receivable: full) can take now: at most what the
+// payable has available, its own hold added back, never below zero.
+func recoverable(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, pe ledger.Entry) (x, full decimal.Decimal, err error) {
+	for _, p := range pe.Postings {
+		if p.Direction != ledger.SideDebit {
+			continue
+		}
+		bal, err := ledger.GetBalance(ctx, tx, tenant, p.AccountID)
+		if err != nil {
+			return decimal.Zero, decimal.Zero, fmt.Errorf("seller payable: %w", err)
+		}
+		return decimal.Min(p.Amount, decimal.Max(bal.Available.Add(p.Amount), decimal.Zero)), p.Amount, nil
+	}
+	return decimal.Zero, decimal.Zero, fmt.Errorf("recovery entry %s debits no account", pe.ID)
 }
 
 // VoidCoverage voids the coverage of dispute disputeID of escrow id that
@@ -673,7 +722,7 @@ func (s *Service) FinishCoverage(ctx context.Context, tx pgx.Tx, tenant, id uuid
 // card network paid the buyer, and the recovery's hold on the seller's
 // payable goes back into what the chargeback claws back.
 func (s *Service) VoidCoverage(ctx context.Context, tx pgx.Tx, tenant, id, disputeID uuid.UUID, entryIDs []uuid.UUID, reviewID *uuid.UUID, reason string, now time.Time) error {
-	if _, err := s.FinishCoverage(ctx, tx, tenant, id, entryIDs, false, now); err != nil {
+	if _, _, err := s.FinishCoverage(ctx, tx, tenant, id, entryIDs, false, now); err != nil {
 		return err
 	}
 	if reviewID == nil {
