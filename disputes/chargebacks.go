@@ -196,7 +196,9 @@ func (s *Service) SubmitChargeback(ctx context.Context, tenant, id uuid.UUID) (C
 // resolved since the chargeback supersedes that outcome (resolvedSince).
 // A claim withdrawn decided nothing; one still open decides the money if
 // it is resolved, and if it is withdrawn the outcome is paid out again
-// then (ResumeOwed, Withdraw). See escrow.Service.ReverseChargeback.
+// then (ResumeOwed, Withdraw). See escrow.Service.ReverseChargeback. A
+// claim's coverage the chargeback voided is paid again in full
+// (resumeCoverage).
 func (s *Service) WinChargeback(ctx context.Context, tenant, id uuid.UUID) (Chargeback, error) {
 	return changeChargeback(ctx, s, tenant, id, CBWin, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
 		// Disputes before the escrow (loadDispute).
@@ -287,7 +289,9 @@ func takeOwedOutcomes(ctx context.Context, tx pgx.Tx, escrowID uuid.UUID, now ti
 
 // LoseChargeback records the card network's decision for the buyer (or
 // the marketplace accepting the chargeback): the postings stay and the
-// escrow settles when nothing is left open.
+// escrow settles when nothing is left open; a claim's coverage the
+// chargeback voided is paid again for what the chargeback did not pay the
+// buyer (resumeCoverage).
 func (s *Service) LoseChargeback(ctx context.Context, tenant, id uuid.UUID) (Chargeback, error) {
 	return changeChargeback(ctx, s, tenant, id, CBLose, func(tx pgx.Tx, cb *Chargeback, now time.Time) error {
 		return s.lose(ctx, tx, cb, "", now)

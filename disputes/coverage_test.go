@@ -167,7 +167,8 @@ func TestCoverageWaitsForReview(t *testing.T) {
 		t.Fatalf("resolution %+v", r)
 	}
 	f.coverageBalances(e, "0", "975", "0", "0", "0")
-	// Held as covered: nothing is left to claim.
+	// Held as covered: nothing is left to claim (and no claim is accepted
+	// while it waits: TestNoNewClaimWhileCoverageWaits).
 	if _, err := f.svc.Open(f.ctx, f.tenant, e.ID, disputes.OpenRequest{Reason: disputes.ReasonDamaged, ClaimedAmount: "0.01", Description: "d"}); err == nil {
 		t.Fatal("a new claim while the whole order's coverage waits for review")
 	}
