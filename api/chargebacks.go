@@ -35,12 +35,25 @@ type chargebackJSON struct {
 	LedgerEntryIDs []uuid.UUID               `json:"ledger_entry_ids"`
 	// VoidedPayoutIDs are the dispute-outcome payouts the chargeback voided
 	// (see disputes.Chargeback.VoidedPayoutIDs).
-	VoidedPayoutIDs []uuid.UUID    `json:"voided_payout_ids"`
-	Evidence        []evidenceJSON `json:"evidence,omitempty"`
-	Version         int64          `json:"version"`
-	CreatedAt       time.Time      `json:"created_at"`
-	UpdatedAt       time.Time      `json:"updated_at"`
-	DecidedAt       *time.Time     `json:"decided_at,omitempty"`
+	VoidedPayoutIDs []uuid.UUID `json:"voided_payout_ids"`
+	// VoidedCoverage is the coverage of claims the chargeback voided while
+	// it waited for review, paid again when the chargeback is decided (see
+	// disputes.Chargeback.VoidedCoverage).
+	VoidedCoverage []voidedCoverageJSON `json:"voided_coverage"`
+	Evidence       []evidenceJSON       `json:"evidence,omitempty"`
+	Version        int64                `json:"version"`
+	CreatedAt      time.Time            `json:"created_at"`
+	UpdatedAt      time.Time            `json:"updated_at"`
+	DecidedAt      *time.Time           `json:"decided_at,omitempty"`
+}
+
+// voidedCoverageJSON is one claim's coverage a chargeback voided: amount
+// what it covered, taken_amount the part the card network paid the buyer,
+// both in the escrow's currency.
+type voidedCoverageJSON struct {
+	DisputeID   uuid.UUID `json:"dispute_id"`
+	Amount      string    `json:"amount"`
+	TakenAmount string    `json:"taken_amount"`
 }
 
 // chargebackView renders c: amount in currency, escrow_amount and the
@@ -51,6 +64,10 @@ func chargebackView(c disputes.Chargeback) chargebackJSON {
 		EscrowAmount: f(c.EscrowAmount), EscrowCurrency: c.EscrowCurrency, PSPRef: c.PSPRef,
 		Reason: c.Reason, RespondBy: c.RespondBy, FromHeld: f(c.FromHeld), ClawedBack: f(c.ClawedBack), Loss: f(c.Loss), Receivable: f(c.Receivable),
 		PayoutID: c.PayoutID, LedgerEntryIDs: nonNilIDs(c.EntryIDs), VoidedPayoutIDs: nonNilIDs(c.VoidedPayoutIDs), Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, DecidedAt: c.DecidedAt}
+	out.VoidedCoverage = []voidedCoverageJSON{}
+	for _, v := range c.VoidedCoverage {
+		out.VoidedCoverage = append(out.VoidedCoverage, voidedCoverageJSON{DisputeID: v.DisputeID, Amount: f(v.Amount), TakenAmount: f(v.Taken)})
+	}
 	if c.Evidence != nil {
 		out.Evidence = evidenceList(c.Evidence)
 	}
