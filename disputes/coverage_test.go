@@ -9,7 +9,6 @@ import (
 
 	"github.com/escrowd/escrowd/disputes"
 	"github.com/escrowd/escrowd/escrow"
-	"github.com/escrowd/escrowd/ledger"
 	"github.com/escrowd/escrowd/risk"
 )
 
@@ -57,18 +56,7 @@ func (f *fixture) coverageBalances(e escrow.Escrow, buyer, payable, payableAvail
 
 // available is the available balance (posted less pending outflows) of an
 // account code; zero when the account does not exist.
-func (f *fixture) available(code string) decimal.Decimal {
-	f.t.Helper()
-	a, err := ledger.AccountByCode(f.ctx, f.db.Pool, f.tenant, code)
-	if err != nil {
-		return decimal.Zero
-	}
-	b, err := ledger.GetBalance(f.ctx, f.db.Pool, f.tenant, a.ID)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return b.Available
-}
+func (f *fixture) available(code string) decimal.Decimal { return f.balances(code).Available }
 
 func hasReason(r *escrow.RiskSummary, code string) bool {
 	if r == nil {

@@ -126,17 +126,21 @@ func (f *fixture) runJobs() {
 
 // balance is the posted balance (normal side) of an account code; zero
 // when the account does not exist.
-func (f *fixture) balance(code string) decimal.Decimal {
+func (f *fixture) balance(code string) decimal.Decimal { return f.balances(code).Posted }
+
+// balances is the balance of an account code; zero when the account does
+// not exist.
+func (f *fixture) balances(code string) ledger.Balance {
 	f.t.Helper()
 	a, err := ledger.AccountByCode(f.ctx, f.db.Pool, f.tenant, code)
 	if err != nil {
-		return decimal.Zero
+		return ledger.Balance{}
 	}
 	b, err := ledger.GetBalance(f.ctx, f.db.Pool, f.tenant, a.ID)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return b.Posted
+	return b
 }
 
 // checkEscrow asserts the escrow invariants: held = funded − released −

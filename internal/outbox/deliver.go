@@ -228,10 +228,7 @@ func (d *Deliverer) endpointDisabled(ctx context.Context, endpoint uuid.UUID) (b
 func (d *Deliverer) failDisabled(ctx context.Context, cs []claimed, claim uuid.UUID) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
 	defer cancel()
-	ids := make([]uuid.UUID, len(cs))
-	for i, c := range cs {
-		ids[i] = c.id
-	}
+	ids := claimedIDs(cs)
 	err := d.DB.Tx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `
 			UPDATE webhook_deliveries SET status = 'failed', last_error = $3, locked_until = NULL, claim = NULL
@@ -247,15 +244,21 @@ func (d *Deliverer) failDisabled(ctx context.Context, cs []claimed, claim uuid.U
 	return nil
 }
 
+// claimedIDs are the ids of the claimed deliveries cs.
+func claimedIDs(cs []claimed) []uuid.UUID {
+	ids := make([]uuid.UUID, len(cs))
+	for i, c := range cs {
+		ids[i] = c.id
+	}
+	return ids
+}
+
 // release gives back the deliveries of a batch that a worker will not
 // attempt, for any worker to claim at once, also when ctx has ended.
 func (d *Deliverer) release(ctx context.Context, rest []claimed, claim uuid.UUID) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
 	defer cancel()
-	ids := make([]uuid.UUID, len(rest))
-	for i, c := range rest {
-		ids[i] = c.id
-	}
+	ids := claimedIDs(rest)
 	return d.DB.Tx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET locked_until = NULL, claim = NULL WHERE id = ANY ($1) AND claim = $2`, ids, claim)
 		return err
