@@ -334,23 +334,11 @@ func (e *Escrow) announced(typ string) bool {
 	return slices.ContainsFunc(e.news, func(a announcement) bool { return a.typ == typ })
 }
 
-// newsPerSend is how many announced events writeNews holds back before it
-// sends them: each is two held-back writes (outbox.Emit), and a
-// transaction holds back at most db.MaxLaterStatements. An action
-// announces one event per payout it voids (voidPending), and a chargeback
-// voids every payout waiting, however many.
-const newsPerSend = 200
-
 // writeNews writes the announced events (save calls it) and empties the
-// queue. Past newsPerSend events it sends what is held back (a trivial
-// read goes with it) before it holds back more.
+// queue. An action announces one event per payout it voids (voidPending),
+// however many; db.Send bounds what it holds back.
 func writeNews(ctx context.Context, tx pgx.Tx, e *Escrow, now time.Time) error {
-	for i, a := range e.news {
-		if i > 0 && i%newsPerSend == 0 {
-			if _, err := tx.Exec(ctx, `SELECT 1`); err != nil {
-				return fmt.Errorf("escrow %s: events: %w", e.ID, err)
-			}
-		}
+	for _, a := range e.news {
 		if err := emit(ctx, tx, *e, a.typ, a.extra, now); err != nil {
 			return err
 		}

@@ -37,7 +37,7 @@ func Send(ctx context.Context, tx pgx.Tx, b *Batch) error {
 	}
 	if p, ok := tx.(*pipeTx); ok {
 		for _, l := range b.items {
-			if err := p.hold(l); err != nil {
+			if err := p.hold(ctx, l); err != nil {
 				return err
 			}
 		}

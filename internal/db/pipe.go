@@ -10,9 +10,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// MaxLaterStatements bounds the writes a transaction may hold back (Later,
-// Send) before they are sent: more is a programming error (a loop that
-// should have used one statement).
+// MaxLaterStatements bounds the writes a transaction holds back (Later,
+// Send): once that many wait, Send sends them before it holds back more,
+// so a transaction that writes many rows (a chargeback voiding every
+// payout waiting, each with its events) keeps its memory bounded.
 const MaxLaterStatements = 1000
 
 // pipeTx is a PostgreSQL transaction that saves round trips: it sends BEGIN
@@ -118,13 +119,16 @@ func (t *pipeTx) flush(ctx context.Context) error {
 	return br.Close()
 }
 
-// hold queues l to be sent with the next statement.
-func (t *pipeTx) hold(l later) error {
+// hold queues l to be sent with the next statement, first sending what
+// waits when MaxLaterStatements writes do.
+func (t *pipeTx) hold(ctx context.Context, l later) error {
 	if t.done {
 		return pgx.ErrTxClosed
 	}
 	if len(t.pending) >= MaxLaterStatements {
-		return fmt.Errorf("db: more than %d held-back writes in one transaction", MaxLaterStatements)
+		if err := t.flush(ctx); err != nil {
+			return err
+		}
 	}
 	t.pending = append(t.pending, l)
 	return nil

@@ -93,6 +93,44 @@ func TestLaterWritesAreReadBack(t *testing.T) {
 	}
 }
 
+// TestLaterSendsPastItsBound: a transaction may hold back more writes
+// than MaxLaterStatements; what waits is sent once that many do, and every
+// write commits. A failing write past the bound still fails the
+// transaction as a whole.
+func TestLaterSendsPastItsBound(t *testing.T) {
+	d := pipeTable(t)
+	ctx := context.Background()
+	n := 2*db.MaxLaterStatements + 5
+	err := d.Tx(ctx, func(tx pgx.Tx) error {
+		for i := range n {
+			if err := db.Later(ctx, tx, `INSERT INTO items (id) VALUES ($1)`, i); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%d held-back writes: %v", n, err)
+	}
+	if got := countItems(t, d); got != n {
+		t.Errorf("committed rows = %d, want %d", got, n)
+	}
+	err = d.Tx(ctx, func(tx pgx.Tx) error {
+		for i := range n {
+			if err := db.Later(ctx, tx, `INSERT INTO items (id) VALUES ($1)`, n+i); err != nil {
+				return err
+			}
+		}
+		return db.Later(ctx, tx, `INSERT INTO items (id) VALUES (0)`) // taken
+	})
+	if err == nil {
+		t.Fatal("a duplicate key past the bound committed")
+	}
+	if got := countItems(t, d); got != n {
+		t.Errorf("rows after the failed transaction = %d, want %d (all rolled back)", got, n)
+	}
+}
+
 var errTaken = errors.New("taken")
 
 // TestLaterFailureRollsBack: a held-back write that fails, whether its
