@@ -30,10 +30,11 @@ func principal(r *http.Request) tenants.Principal {
 func (s *Server) authenticate(r *http.Request, rt route) error {
 	// The scheme name is case-insensitive (RFC 9110, section 11.1).
 	scheme, secret, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	secret = strings.TrimSpace(secret)
 	if !strings.EqualFold(scheme, "Bearer") || secret == "" {
 		return problemf(http.StatusUnauthorized, "unauthorized", "an API key is required: Authorization: Bearer <key>")
 	}
-	p, err := s.tenants.Authenticate(r.Context(), strings.TrimSpace(secret))
+	p, err := s.tenants.Authenticate(r.Context(), secret)
 	if err != nil {
 		if errors.Is(err, tenants.ErrUnauthorized) {
 			prob := newProblem(http.StatusUnauthorized, "unauthorized", "the API key is invalid or revoked")

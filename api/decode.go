@@ -70,7 +70,7 @@ func decodeJSON(body []byte, v any) error {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
+	dec.DisallowUnknownFields() // a second line behind checkKeys, which refuses unknown keys first
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		return jsonProblem(err, body, v)

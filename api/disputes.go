@@ -35,8 +35,9 @@ type resolutionJSON struct {
 	AcceptedOfferID  *uuid.UUID `json:"accepted_offer_id,omitempty"`
 	RefundID         *uuid.UUID `json:"refund_id,omitempty"`
 	ReleaseID        *uuid.UUID `json:"release_id,omitempty"`
-	// CoverageStatus is what the risk gate made of the coverage: completed,
-	// pending_review, blocked or rejected; empty when none was needed.
+	// CoverageStatus is what became of the coverage: completed,
+	// pending_review, blocked, rejected or voided (by a chargeback); empty
+	// when none was needed.
 	CoverageStatus     string     `json:"coverage_status,omitempty"`
 	CoverageDecisionID *uuid.UUID `json:"coverage_decision_id,omitempty"`
 	ResolvedAt         time.Time  `json:"resolved_at"`
@@ -134,11 +135,10 @@ func evidenceList(es []disputes.Evidence) []evidenceJSON {
 func outcomeView(o disputes.Outcome, m reconcile.Masker, now time.Time) map[string]any {
 	st := o.Settlement
 	f := fmtMoney(st.Escrow.Currency)
+	cov := map[string]any{"needed_amount": f(st.Coverage.Needed), "covered_amount": f(st.Coverage.Covered), "recovered_amount": f(st.Coverage.Recovered),
+		"receivable_amount": f(st.Coverage.Receivable), "capped": st.Coverage.Capped, "ledger_entry_ids": nonNilIDs(st.Coverage.EntryIDs)}
 	out := map[string]any{"dispute": disputeView(o.Dispute, now), "escrow": escrowView(st.Escrow).masked(m),
-		"refund_amount": f(st.Requested), "covered_amount": f(st.Coverage.Covered), "capped": st.Coverage.Capped,
-		"coverage": map[string]any{"needed_amount": f(st.Coverage.Needed), "covered_amount": f(st.Coverage.Covered), "recovered_amount": f(st.Coverage.Recovered),
-			"receivable_amount": f(st.Coverage.Receivable), "capped": st.Coverage.Capped, "ledger_entry_ids": nonNilIDs(st.Coverage.EntryIDs)}}
-	cov := out["coverage"].(map[string]any)
+		"refund_amount": f(st.Requested), "covered_amount": f(st.Coverage.Covered), "capped": st.Coverage.Capped, "coverage": cov}
 	if st.Coverage.Status != "" {
 		cov["status"] = st.Coverage.Status
 	}

@@ -100,9 +100,13 @@ func escrowView(e escrow.Escrow) escrowJSON {
 func renderEscrowCreated(v any) (int, any) { return http.StatusCreated, escrowView(v.(escrow.Escrow)) }
 func renderEscrow(v any) (int, any)        { return http.StatusOK, escrowView(v.(escrow.Escrow)) }
 
+// ifMatchValue is the If-Match header as ifMatch reads it: the first
+// value, without quotes or a weak marker.
+func ifMatchValue(r *http.Request) string { return strings.Trim(r.Header.Get("If-Match"), `"W/ `) }
+
 // ifMatch reads the optional If-Match: <version> header (0 when absent).
 func ifMatch(r *http.Request) (int64, error) {
-	h := strings.Trim(r.Header.Get("If-Match"), `"W/ `)
+	h := ifMatchValue(r)
 	if h == "" {
 		return 0, nil
 	}

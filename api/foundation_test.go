@@ -331,7 +331,7 @@ func TestIdempotencyKeys(t *testing.T) {
 	}
 	// A key still held by a running request: 409; after its lease, taken over.
 	ctx := context.Background()
-	claim, err := idem.Claim(ctx, e.db, e.tenantA, "k3", []byte("another request"), e.clock.Now())
+	claim, err := idem.Claim(ctx, e.db, e.tenantA, "k3", []byte("another request"), e.clock.Now(), nil)
 	if err != nil || claim.Replay != nil {
 		t.Fatalf("claim: %v %v", claim, err)
 	}
@@ -339,7 +339,7 @@ func TestIdempotencyKeys(t *testing.T) {
 		t.Fatalf("code %q", got.code(t))
 	}
 	var inFlight idem.Begin
-	if inFlight, err = idem.Claim(ctx, e.db, e.tenantA, "k4", e.hashOf(mp, "POST", "/v1/webhook-endpoints", body), e.clock.Now()); err != nil {
+	if inFlight, err = idem.Claim(ctx, e.db, e.tenantA, "k4", e.hashOf(mp, "POST", "/v1/webhook-endpoints", body), e.clock.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.must(409, req{method: "POST", path: "/v1/webhook-endpoints", role: mp, body: body, idemKey: "k4"}); got.code(t) != "idempotency_key_in_use" {
@@ -371,7 +371,7 @@ func TestIdempotencyAbandon(t *testing.T) {
 	ctx := context.Background()
 	hash := []byte("request")
 	now := e.clock.Now()
-	first, err := idem.Claim(ctx, e.db, e.tenantA, "a1", hash, now)
+	first, err := idem.Claim(ctx, e.db, e.tenantA, "a1", hash, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,11 +382,11 @@ func TestIdempotencyAbandon(t *testing.T) {
 		}
 	}
 	abandon(first.Owner)
-	second, err := idem.Claim(ctx, e.db, e.tenantA, "a1", hash, now)
+	second, err := idem.Claim(ctx, e.db, e.tenantA, "a1", hash, now, nil)
 	if err != nil || second.Replay != nil || second.Owner == first.Owner {
 		t.Fatalf("retry after abandon: %+v %v, want a new claim", second, err)
 	}
-	if _, err := idem.Claim(ctx, e.db, e.tenantA, "a1", []byte("another"), now); !errors.Is(err, idem.ErrReused) {
+	if _, err := idem.Claim(ctx, e.db, e.tenantA, "a1", []byte("another"), now, nil); !errors.Is(err, idem.ErrReused) {
 		t.Fatalf("another request under an abandoned key: %v, want ErrReused", err)
 	}
 	// The first owner finishes late; the second then fails with a 5xx and
@@ -397,7 +397,7 @@ func TestIdempotencyAbandon(t *testing.T) {
 		t.Fatal(err)
 	}
 	abandon(second.Owner)
-	got, err := idem.Claim(ctx, e.db, e.tenantA, "a1", hash, now)
+	got, err := idem.Claim(ctx, e.db, e.tenantA, "a1", hash, now, nil)
 	if err != nil || got.Replay == nil || got.Replay.Status != 201 || string(got.Replay.Body) != `{"ok":1}` {
 		t.Fatalf("claim after a late completion: %+v %v, want the replay", got, err)
 	}
@@ -456,6 +456,10 @@ func TestIdempotencyKeyIsTheCallersAndItsPrecondition(t *testing.T) {
 	}
 	if got := send(version); got.status != 200 || got.header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("the same retry: %d, replayed %q; want the stored 200", got.status, got.header.Get("Idempotent-Replayed"))
+	}
+	// The same precondition spelt as an entity tag is the same request.
+	if got := send(`"` + version + `"`); got.status != 200 || got.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("the same retry with If-Match %q: %d %s, replayed %q; want the stored 200", `"`+version+`"`, got.status, got.body, got.header.Get("Idempotent-Replayed"))
 	}
 	for _, other := range []string{"99", ""} {
 		got := send(other)

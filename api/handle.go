@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync/atomic"
 
 	"github.com/google/uuid"
@@ -140,9 +139,9 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 		if len(key) > idem.MaxKeyLength {
 			return fieldProblem(http.StatusBadRequest, "invalid_idempotency_key", "Idempotency-Key", "must be at most 255 characters")
 		}
-		hash := requestHash(r.Method, r.URL.RequestURI(), p.KeyID, strings.Join(r.Header.Values("If-Match"), ", "), mediaType, body)
+		hash := requestHash(r.Method, r.URL.RequestURI(), p.KeyID, ifMatchValue(r), mediaType, body)
 		claim, err = idem.Claim(r.Context(), s.db, p.TenantID, key, hash, s.clock.Now(),
-			legacyRequestHash(r.Method, r.URL.RequestURI(), body))
+			func() []byte { return legacyRequestHash(r.Method, r.URL.RequestURI(), body) })
 		if err != nil {
 			return err
 		}
@@ -231,7 +230,8 @@ func (s *Server) serveWrite(rt route, w http.ResponseWriter, r *http.Request) er
 // the caller's API key, since what a write answers can depend on who asks
 // (personal data is masked by role: renderFor), so another key of the
 // tenant must not be handed the first caller's stored response; the
-// If-Match header, the precondition the change was made under, so a retry
+// If-Match header as ifMatch reads it (quotes and W/ aside), the
+// precondition the change was made under, so a retry
 // with another one is not answered as if it had held; and the body's
 // media type (as checkContentType parsed it: lower case, no parameters;
 // empty without a body), since the same bytes are read differently as
@@ -256,7 +256,7 @@ const requestHashVersion = "2\n"
 
 // legacyRequestHash is the fingerprint idempotency keys were stored under
 // before requestHash (method, URI and body only). serveWrite also accepts
-// it for a key already stored (idem.Claim's alsoAccept), so a request
+// it for a key already stored (idem.Claim's legacy, computed only for a key stored under another hash), so a request
 // completed before the upgrade and retried after it replays its response
 // instead of being refused as another request; new keys are stored under
 // requestHash only. It matches only keys written before this version,

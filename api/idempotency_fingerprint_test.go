@@ -27,7 +27,7 @@ func TestIdempotencyKeyStoredBeforeTheFingerprintChanged(t *testing.T) {
 	h := sha256.New() // the fingerprint as a01b072 computed it
 	h.Write([]byte("POST /v1/webhook-endpoints\n"))
 	h.Write(b)
-	claim, err := idem.Claim(ctx, e.db, e.tenantA, "legacy", h.Sum(nil), e.clock.Now())
+	claim, err := idem.Claim(ctx, e.db, e.tenantA, "legacy", h.Sum(nil), e.clock.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,16 +67,17 @@ const insertKeySQL = `
 // transaction, so a concurrent request with the same key sees it.
 //
 // A key already held under another hash is refused (ErrReused) unless
-// that hash is one of alsoAccept: the same request's fingerprint as an
-// earlier version computed it, so a request completed before an upgrade
-// that changed the fingerprint still replays when retried after it. A new
-// key is always stored under hash.
+// that hash is legacy's (when legacy is not nil): the same request's
+// fingerprint as an earlier version computed it, so a request completed
+// before an upgrade that changed the fingerprint still replays when
+// retried after it. legacy runs only then; a new key is always stored
+// under hash.
 //
 // A new key costs one round trip: the insert is held back and sent with
 // BEGIN and COMMIT (db.Send), and the commit does not wait for the WAL
 // flush (db.TxLazyCommit: the request's own transaction flushes it). Only
 // when the key exists does a second transaction read it.
-func Claim(ctx context.Context, d *db.DB, tenant uuid.UUID, key string, hash []byte, now time.Time, alsoAccept ...[]byte) (Begin, error) {
+func Claim(ctx context.Context, d *db.DB, tenant uuid.UUID, key string, hash []byte, now time.Time, legacy func() []byte) (Begin, error) {
 	owner := uuid.Must(uuid.NewV7())
 	err := d.TxLazyCommit(ctx, func(tx pgx.Tx) error {
 		// A row already there makes the insert fail, and so the
@@ -121,7 +122,7 @@ func Claim(ctx context.Context, d *db.DB, tenant uuid.UUID, key string, hash []b
 			return err
 		}
 		switch {
-		case !sameRequest(storedHash, hash, alsoAccept):
+		case !bytes.Equal(storedHash, hash) && (legacy == nil || !bytes.Equal(storedHash, legacy())):
 			return ErrReused
 		case respStatus != nil:
 			out.Replay = &Response{Status: *respStatus, Body: respBody}
@@ -139,20 +140,6 @@ func Claim(ctx context.Context, d *db.DB, tenant uuid.UUID, key string, hash []b
 		return Begin{}, fmt.Errorf("idempotency key %q: %w", key, err)
 	}
 	return out, nil
-}
-
-// sameRequest reports whether a key stored under stored was claimed by the
-// request whose hash is hash, or whose earlier hash is one of alsoAccept.
-func sameRequest(stored, hash []byte, alsoAccept [][]byte) bool {
-	if bytes.Equal(stored, hash) {
-		return true
-	}
-	for _, h := range alsoAccept {
-		if bytes.Equal(stored, h) {
-			return true
-		}
-	}
-	return false
 }
 
 // Complete stores the response for a claimed key inside the caller's

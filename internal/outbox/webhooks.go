@@ -118,27 +118,24 @@ func publicHost(host string) bool {
 // tenant with MaxEndpoints enabled endpoints gets ErrTooManyEndpoints, one
 // with MaxEndpointsInAll endpoints enabled or disabled
 // ErrTooManyEndpointsInAll (tx is serializable: two creations racing for
-// the last place cannot both commit). Each count reads at most its limit
-// of rows.
+// the last place cannot both commit). The count reads at most
+// MaxEndpointsInAll rows.
 func CreateEndpoint(ctx context.Context, tx pgx.Tx, secrets *seal.Box, o Options, tenant uuid.UUID, rawURL string, types []string, now time.Time) (Endpoint, error) {
 	if field, msg := ValidateEndpoint(rawURL, types, o); field != "" {
 		return Endpoint{}, fmt.Errorf("%w: %s %s", ErrInvalidEndpoint, field, msg)
 	}
-	var n int
-	err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1 AND disabled_at IS NULL LIMIT $2) AS e`,
-		tenant, MaxEndpoints).Scan(&n)
+	// One read of at most MaxEndpointsInAll rows counts both: below that
+	// total it holds every enabled endpoint.
+	var all, disabled int
+	err := tx.QueryRow(ctx, `SELECT count(*), count(disabled_at) FROM (SELECT disabled_at FROM webhook_endpoints WHERE tenant_id = $1 LIMIT $2) AS e`,
+		tenant, MaxEndpointsInAll).Scan(&all, &disabled)
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("create webhook endpoint: count: %w", err)
 	}
-	if n >= MaxEndpoints {
+	if all-disabled >= MaxEndpoints {
 		return Endpoint{}, fmt.Errorf("create webhook endpoint: %w", ErrTooManyEndpoints)
 	}
-	err = tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1 LIMIT $2) AS e`,
-		tenant, MaxEndpointsInAll).Scan(&n)
-	if err != nil {
-		return Endpoint{}, fmt.Errorf("create webhook endpoint: count all: %w", err)
-	}
-	if n >= MaxEndpointsInAll {
+	if all >= MaxEndpointsInAll {
 		return Endpoint{}, fmt.Errorf("create webhook endpoint: %w", ErrTooManyEndpointsInAll)
 	}
 	var raw [32]byte
