@@ -144,21 +144,31 @@ func (s *Service) SetSpread(ctx context.Context, tenant uuid.UUID, bps int64) (S
 }
 
 // ToUSD converts amount of currency to USD with tenant's latest rate
-// (LatestRate at the service clock), whatever its age: it feeds risk
-// features, not prices. The product is rounded half-even to cents; USD
-// returns amount itself. ErrNoRate if no rate exists, wrapped
-// money.ErrUnknownCurrency for an unknown code.
+// (USDRate). The product is rounded half-even to cents; USD returns amount
+// itself.
 func (s *Service) ToUSD(ctx context.Context, q db.Querier, tenant uuid.UUID, amount decimal.Decimal, currency string) (decimal.Decimal, error) {
+	rate, err := s.USDRate(ctx, q, tenant, currency)
+	if err != nil {
+		return decimal.Decimal{}, err
+	}
+	usd, _ := money.Lookup(USD)
+	return money.Round(amount.Mul(rate), usd), nil
+}
+
+// USDRate is the price of one unit of currency in USD, from tenant's latest
+// rate (LatestRate at the service clock), whatever its age: it feeds risk
+// features, not prices; 1 for USD. ErrNoRate if no rate exists, wrapped
+// money.ErrUnknownCurrency for an unknown code.
+func (s *Service) USDRate(ctx context.Context, q db.Querier, tenant uuid.UUID, currency string) (decimal.Decimal, error) {
 	if _, err := money.Lookup(currency); err != nil {
 		return decimal.Decimal{}, fmt.Errorf("fx: to USD: %w", err)
 	}
 	if currency == USD {
-		return amount, nil
+		return decimal.NewFromInt(1), nil
 	}
 	r, err := LatestRate(ctx, q, tenant, currency, USD, s.Clock.Now())
 	if err != nil {
 		return decimal.Decimal{}, err
 	}
-	usd, _ := money.Lookup(USD)
-	return money.Round(amount.Mul(r.Rate), usd), nil
+	return r.Rate, nil
 }

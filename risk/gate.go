@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/escrowd/escrowd/internal/db"
+	"github.com/escrowd/escrowd/internal/money"
 )
 
 // Party is a buyer or seller as the marketplace identifies them.
@@ -80,11 +81,18 @@ type GateDecision struct {
 	StepUpExpiresAt *time.Time `json:"step_up_expires_at,omitempty"`
 }
 
-// USDConverter converts an amount to US dollars with escrowd's own rates
-// (fx.Service satisfies it). An error that is not a database error (no
-// rate, say) makes the decision fail closed.
+// USDConverter prices a currency in US dollars with escrowd's own rates
+// (fx.Service satisfies it): the gate converts every amount of a decision
+// with one rate. An error that is not a database error (no rate, say)
+// makes the decision fail closed.
 type USDConverter interface {
-	ToUSD(ctx context.Context, q db.Querier, tenant uuid.UUID, amount decimal.Decimal, currency string) (decimal.Decimal, error)
+	USDRate(ctx context.Context, q db.Querier, tenant uuid.UUID, currency string) (decimal.Decimal, error)
+}
+
+// toUSD is amount at rate, rounded half-even to cents.
+func toUSD(amount, rate decimal.Decimal) decimal.Decimal {
+	usd, _ := money.Lookup("USD")
+	return money.Round(amount.Mul(rate), usd)
 }
 
 // Feature limits.
@@ -417,31 +425,29 @@ func contextFeatures(in GateInput, now time.Time) Features {
 }
 
 // amountsUSD sets f's AmountUSD and EscrowPayoutsUSD24h (the amount with
-// the escrow's other payouts, converted as one sum), or neither.
+// the escrow's other payouts, converted as one sum), or neither: one rate
+// lookup for both.
 func (g *Gate) amountsUSD(ctx context.Context, tx pgx.Tx, in GateInput, f *Features) error {
-	usd, err := g.toUSD(ctx, tx, in, in.Amount)
+	total := in.Amount.Add(in.EscrowPayouts)
+	if strings.EqualFold(in.Currency, "USD") {
+		f.AmountUSD, f.EscrowPayoutsUSD24h = in.Amount, total
+		return nil
+	}
+	rate, err := g.usdRate(ctx, tx, in.TenantID, in.Currency)
 	if err != nil {
 		return err
 	}
-	total := usd
-	if in.EscrowPayouts.IsPositive() {
-		if total, err = g.toUSD(ctx, tx, in, in.Amount.Add(in.EscrowPayouts)); err != nil {
-			return err
-		}
-	}
-	f.AmountUSD, f.EscrowPayoutsUSD24h = usd, total
+	f.AmountUSD, f.EscrowPayoutsUSD24h = toUSD(in.Amount, rate), toUSD(total, rate)
 	return nil
 }
 
-func (g *Gate) toUSD(ctx context.Context, tx pgx.Tx, in GateInput, amount decimal.Decimal) (decimal.Decimal, error) {
-	cur := strings.ToUpper(in.Currency)
-	if cur == "USD" {
-		return amount, nil
-	}
+// usdRate is the USD price of one unit of a currency other than USD.
+func (g *Gate) usdRate(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, currency string) (decimal.Decimal, error) {
+	cur := strings.ToUpper(currency)
 	if g.fx == nil {
 		return decimal.Decimal{}, fmt.Errorf("risk: no USD converter for %s", cur)
 	}
-	return g.fx.ToUSD(ctx, tx, in.TenantID, amount, cur)
+	return g.fx.USDRate(ctx, tx, tenant, cur)
 }
 
 // dbError returns the error to give up with when err (from a converter or

@@ -1,10 +1,14 @@
 package risk
 
 import (
+	"context"
 	"errors"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
+
+	"github.com/escrowd/escrowd/internal/db"
 )
 
 // TestDecideCountsTheEscrowsPayouts: the gate adds the payout to what
@@ -49,5 +53,42 @@ func TestDecideCountsTheEscrowsPayouts(t *testing.T) {
 	in.EscrowPayouts = decimal.RequireFromString("-1")
 	if _, err := e.tryDecide(in); !errors.Is(err, ErrInvalidGateInput) {
 		t.Errorf("negative escrow payouts: %v, want ErrInvalidGateInput", err)
+	}
+}
+
+// countingRates is tableRates counting its lookups.
+type countingRates struct {
+	tableRates
+	n *int
+}
+
+func (r countingRates) USDRate(ctx context.Context, q db.Querier, tenant uuid.UUID, currency string) (decimal.Decimal, error) {
+	*r.n++
+	return r.tableRates.USDRate(ctx, q, tenant, currency)
+}
+
+// TestDecideLooksTheRateUpOnce: the payout and the escrow's payouts with
+// it are converted with one rate lookup, inside the payout's transaction
+// (each lookup is a query there, with its predicate locks).
+func TestDecideLooksTheRateUpOnce(t *testing.T) {
+	e := newEnv(t)
+	var n int
+	g, err := NewGate(GateConfig{FX: countingRates{tableRates{"EUR": decimal.RequireFromString("1.08")}, &n}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.gate = g
+	e.establish("b", "s")
+	r := e.newRelease("b", "s")
+	r.amount, r.currency = "4000.00", "EUR"
+	in := r.input(e.tenant)
+	in.EscrowPayouts = decimal.RequireFromString("5000.00")
+	n = 0
+	d, err := e.tryDecide(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || !d.Features.EscrowPayoutsUSD24h.Equal(decimal.RequireFromString("9720")) {
+		t.Errorf("%d rate lookups for one decision (escrow_payouts_usd_24h %s), want 1 (9720)", n, d.Features.EscrowPayoutsUSD24h)
 	}
 }

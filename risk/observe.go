@@ -69,8 +69,9 @@ func Observe(ctx context.Context, tx pgx.Tx, o Observation) error {
 // history); a database error is returned.
 func (g *Gate) Observe(ctx context.Context, tx pgx.Tx, o Observation) error {
 	if o.AmountUSD == nil && !strings.EqualFold(o.Currency, "USD") && g.fx != nil {
-		usd, err := g.fx.ToUSD(ctx, tx, o.TenantID, o.Amount, strings.ToUpper(o.Currency))
+		rate, err := g.usdRate(ctx, tx, o.TenantID, o.Currency)
 		if err == nil {
+			usd := toUSD(o.Amount, rate)
 			o.AmountUSD = &usd
 		} else if err := dbError(ctx, tx, err); err != nil {
 			return fmt.Errorf("risk: observe escrow %s: usd amount: %w", o.EscrowID, err)
